@@ -1,0 +1,32 @@
+//! Compiles `proto/interlock/v1/*.proto` into Rust with tonic-prost-build.
+//!
+//! The protobuf compiler is protox (pure Rust), so the build needs no system
+//! `protoc`. The encoded descriptor set is also written to `OUT_DIR` for the
+//! server's reflection service.
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "proto/interlock/v1/common.proto",
+    "proto/interlock/v1/pretrade.proto",
+    "proto/interlock/v1/position.proto",
+    "proto/interlock/v1/admin.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let descriptor_path = out_dir.join("interlock_descriptor.bin");
+
+    let descriptors = protox::compile(PROTOS, ["proto"])?;
+    std::fs::write(&descriptor_path, prost::Message::encode_to_vec(&descriptors))?;
+
+    let mut config = prost_build::Config::new();
+    config
+        .file_descriptor_set_path(&descriptor_path)
+        .skip_protoc_run();
+    tonic_prost_build::configure().compile_with_config(config, PROTOS, &["proto"])?;
+    Ok(())
+}

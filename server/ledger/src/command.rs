@@ -1,0 +1,317 @@
+//! Commands (every state change), their answers, alerts and audit records.
+//!
+//! A [`Command`] carries everything needed to apply it, including the time
+//! it is applied at, so that applying the same commands in the same order to
+//! the same state always gives the same state: a journal can record them and
+//! replay them, and a model test can replay them too.
+
+use rust_decimal::Decimal;
+
+use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
+use crate::limits::{Limit, LimitKind, LimitSpec, Scope};
+
+/// Milliseconds since the Unix epoch, on the server's clock.
+pub type UnixMs = i64;
+
+/// Most updates in one sync message.
+pub const SYNC_BATCH_MAX: usize = 1000;
+
+/// Every state change the ledger knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// A venue's pre-trade check (a dry run changes nothing).
+    Check { at_ms: UnixMs, venue: VenueId, request: CheckRequest },
+    /// A venue turns its open reservation into a posted commitment.
+    Commit { at_ms: UnixMs, venue: VenueId, reservation: ReservationId },
+    /// A venue frees its open reservation.
+    Release { at_ms: UnixMs, venue: VenueId, reservation: ReservationId },
+    /// One message of a broker's sync stream.
+    Sync { at_ms: UnixMs, broker: BrokerId, batch: SyncBatch },
+    /// An admin creates or updates a limit.
+    SetLimit { at_ms: UnixMs, by: String, spec: LimitSpec, expected_version: Option<u64> },
+    /// An admin deletes a limit.
+    DeleteLimit { at_ms: UnixMs, by: String, id: LimitId },
+    /// An admin changes a participant's trading state.
+    SetTradingState {
+        at_ms: UnixMs,
+        by: String,
+        participant: ParticipantId,
+        state: TradingState,
+        reason: String,
+    },
+    /// Time passes: expire reservations, notice stale brokers, forget old
+    /// idempotency records.
+    Tick { at_ms: UnixMs },
+}
+
+impl Command {
+    /// The time the command is applied at.
+    pub fn at_ms(&self) -> UnixMs {
+        match self {
+            Command::Check { at_ms, .. }
+            | Command::Commit { at_ms, .. }
+            | Command::Release { at_ms, .. }
+            | Command::Sync { at_ms, .. }
+            | Command::SetLimit { at_ms, .. }
+            | Command::DeleteLimit { at_ms, .. }
+            | Command::SetTradingState { at_ms, .. }
+            | Command::Tick { at_ms } => *at_ms,
+        }
+    }
+}
+
+/// A validated pre-trade check request. Equality of two requests (minus
+/// `dry_run`) is what makes a repeated order id "the same request".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRequest {
+    pub order_id: OrderId,
+    pub participant: ParticipantId,
+    pub asset: AssetId,
+    /// Positive, bounded by [`crate::amount::parse_positive_quantity`].
+    pub quantity: Decimal,
+    /// `None` means the ledger's default TTL.
+    pub ttl_ms: Option<u64>,
+    pub risk_reducing: bool,
+    pub dry_run: bool,
+    pub allow_partial: bool,
+}
+
+/// A participant's ecosystem-wide trading state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TradingState {
+    #[default]
+    Active,
+    ReduceOnly,
+    Halted,
+}
+
+impl TradingState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TradingState::Active => "ACTIVE",
+            TradingState::ReduceOnly => "REDUCE_ONLY",
+            TradingState::Halted => "HALTED",
+        }
+    }
+}
+
+/// The verdict of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approved,
+    PartiallyApproved,
+    Rejected,
+}
+
+/// Why a check was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectCode {
+    LimitExceeded,
+    NoCollateral,
+    TradingHalted,
+    ReduceOnly,
+    StaleSync,
+}
+
+/// The limit that bound a check. `id` is `None` for the built-in default
+/// reuse ratio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitRef {
+    pub kind: LimitKind,
+    pub id: Option<LimitId>,
+    pub scope: Scope,
+    pub value: Decimal,
+}
+
+/// A rejection, naming the exact limit and the utilization the request would
+/// have reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectReason {
+    pub code: RejectCode,
+    pub limit: Option<LimitRef>,
+    pub utilization: Option<Decimal>,
+}
+
+/// Coarse headroom left after the answer, as a share of the binding cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadroomBucket {
+    None,
+    Low,
+    Medium,
+    High,
+}
+
+impl HeadroomBucket {
+    /// Buckets `left` of `cap`: none, under 10%, 10–50%, over 50%.
+    pub fn of(left: Decimal, cap: Decimal) -> Self {
+        if left <= Decimal::ZERO || cap <= Decimal::ZERO {
+            return HeadroomBucket::None;
+        }
+        // left ≤ cap here, so the products cannot overflow.
+        let ten = left * Decimal::TEN;
+        if ten < cap {
+            HeadroomBucket::Low
+        } else if left * Decimal::TWO <= cap {
+            HeadroomBucket::Medium
+        } else {
+            HeadroomBucket::High
+        }
+    }
+}
+
+/// The answer to a check. Stored whole under its order id, so a retry gets
+/// exactly this answer back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAnswer {
+    pub order_id: OrderId,
+    pub verdict: Verdict,
+    pub reservation: Option<ReservationId>,
+    pub approved: Decimal,
+    pub expires_at_ms: Option<UnixMs>,
+    pub reason: Option<RejectReason>,
+    pub headroom: HeadroomBucket,
+    pub dry_run: bool,
+}
+
+/// Where a reservation stands. It leaves `Open` exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationState {
+    Open,
+    Committed,
+    Released,
+    Expired,
+}
+
+impl ReservationState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReservationState::Open => "OPEN",
+            ReservationState::Committed => "COMMITTED",
+            ReservationState::Released => "RELEASED",
+            ReservationState::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// The answer to a commit or a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationAnswer {
+    pub reservation: ReservationId,
+    pub state: ReservationState,
+    /// Set for committed reservations.
+    pub commit_seq: Option<u64>,
+}
+
+/// One sync message: a sequence number and absolute values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncBatch {
+    pub sequence: u64,
+    /// At most [`SYNC_BATCH_MAX`]; empty is a heartbeat.
+    pub updates: Vec<SyncUpdate>,
+}
+
+/// An absolute value reported by a broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncUpdate {
+    /// What the participant owns of the asset in this broker's custody.
+    Collateral { participant: ParticipantId, asset: AssetId, quantity: Decimal },
+    /// What the participant has posted on a venue; venue commits with a
+    /// sequence above `covers_commit_seq` stay counted on top.
+    Commitment {
+        participant: ParticipantId,
+        venue: VenueId,
+        asset: AssetId,
+        quantity: Decimal,
+        covers_commit_seq: u64,
+    },
+}
+
+/// The answer to a sync message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncAnswer {
+    /// Applied; this is now the last applied sequence.
+    Applied { sequence: u64 },
+    /// The message skipped sequences: nothing applied, the broker is marked
+    /// gapped (its participants fail closed) until `expected` arrives.
+    Gap { expected: u64, got: u64 },
+}
+
+/// The answer to a trading-state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TradingStateAnswer {
+    pub previous: TradingState,
+    pub state: TradingState,
+    pub released_reservations: u32,
+}
+
+/// What a command produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Check(CheckAnswer),
+    Reservation(ReservationAnswer),
+    Sync(SyncAnswer),
+    Limit(Limit),
+    LimitDeleted(Limit),
+    TradingState(TradingStateAnswer),
+    Tick { expired: u32 },
+}
+
+/// The kinds of alert. See `AlertKind` in `admin.proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    WarningLevelCrossed,
+    LimitRejection,
+    Breach,
+    TradingStateChanged,
+    BrokerStale,
+    SyncGap,
+}
+
+/// Something the risk desk should see. Alerts go to admins only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub at_ms: UnixMs,
+    pub kind: AlertKind,
+    pub participant: Option<ParticipantId>,
+    pub asset: Option<AssetId>,
+    pub venue: Option<VenueId>,
+    pub broker: Option<BrokerId>,
+    pub limit_id: Option<LimitId>,
+    pub utilization: Option<Decimal>,
+    pub message: String,
+}
+
+impl Alert {
+    pub(crate) fn new(at_ms: UnixMs, kind: AlertKind, message: String) -> Self {
+        Alert {
+            at_ms,
+            kind,
+            participant: None,
+            asset: None,
+            venue: None,
+            broker: None,
+            limit_id: None,
+            utilization: None,
+            message,
+        }
+    }
+}
+
+/// One admin change: who, when, what, old → new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub at_ms: UnixMs,
+    pub principal: String,
+    pub action: String,
+    pub target: String,
+    pub old_value: String,
+    pub new_value: String,
+}
+
+/// A command's outcome plus the alerts it raised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub alerts: Vec<Alert>,
+}

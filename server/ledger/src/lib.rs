@@ -1,0 +1,34 @@
+//! Interlock's domain core: the ledger of who owns what, what is committed
+//! where, the limits on it, and the atomic check-and-reserve.
+//!
+//! Plain synchronous Rust: no transport, no async runtime, no `.await`
+//! (`tests/no_transport.rs` guards that), so no lock is ever held across an
+//! await point.
+//!
+//! Map:
+//! - [`ids`]: validated identifiers.
+//! - [`amount`]: decimal parsing with bounds; checked arithmetic.
+//! - [`limits`]: limit kinds, scopes, the versioned limit set.
+//! - [`command`]: every state change as a [`Command`], and what it produces.
+//! - [`state`]: [`State`], with [`State::apply`], the one place commands are
+//!   applied, and read-only views (exposure, top, audit, invariants).
+//! - [`Ledger`]: the state behind one lock, shared by the server's tasks.
+//! - [`error`]: [`LedgerError`].
+
+#![forbid(unsafe_code)]
+
+pub mod amount;
+pub mod command;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod state;
+
+mod ledger;
+
+pub use command::*;
+pub use error::LedgerError;
+pub use ids::*;
+pub use ledger::Ledger;
+pub use limits::{Limit, LimitKind, LimitSet, LimitSpec, Scope};
+pub use state::{LedgerConfig, State};

@@ -1,0 +1,901 @@
+//! The ledger's state and the one place every command is applied.
+//!
+//! [`State::apply`] validates a command completely before it changes
+//! anything, so a command that fails leaves the state as it was (time still
+//! passes: reservations that are due expire first).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::amount::{self, Overflow, QUANTITY_SCALE_MAX};
+use crate::command::*;
+use crate::error::LedgerError;
+use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
+use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
+
+/// Most brokers that may report on one participant.
+pub const BROKERS_PER_PARTICIPANT_MAX: usize = 16;
+/// Most brokers the ledger tracks.
+pub const BROKERS_MAX: usize = 10_000;
+/// Most uncovered venue commits kept per (participant, venue, asset); older
+/// ones are merged (which only keeps them counted longer).
+pub const PENDING_COMMITS_PER_POSITION_MAX: usize = 1024;
+/// Most reservations expired by one command before it runs (the ticker
+/// expires the rest), so no single request pays for a burst of expiries.
+pub const EXPIRE_PER_COMMAND_MAX: usize = 64;
+/// Most reservations expired by one tick.
+pub const EXPIRE_PER_TICK_MAX: usize = 1_000_000;
+
+/// The ledger's settings. Every bound is named and has a default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// The reuse ratio in force where no REUSE_RATIO limit applies.
+    pub default_reuse_ratio: Decimal,
+    /// TTL of a reservation whose check asked for none.
+    pub default_ttl_ms: u64,
+    /// Longest TTL a check may ask for.
+    pub max_ttl_ms: u64,
+    /// A broker silent for longer than this is stale: its participants fail
+    /// closed.
+    pub broker_stale_after_ms: u64,
+    /// How long an order id's answer is remembered.
+    pub idempotency_retention_ms: u64,
+    /// How long an ended reservation is remembered (for repeated commits
+    /// and releases).
+    pub reservation_retention_ms: u64,
+    pub participants_max: usize,
+    pub idempotency_keys_max: usize,
+    pub reservations_max: usize,
+    pub reservations_per_participant_max: usize,
+    pub audit_records_max: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            default_reuse_ratio: Decimal::ONE,
+            default_ttl_ms: 30_000,
+            max_ttl_ms: 600_000,
+            broker_stale_after_ms: 30_000,
+            idempotency_retention_ms: 24 * 3600 * 1000,
+            reservation_retention_ms: 3600 * 1000,
+            participants_max: 2_000_000,
+            idempotency_keys_max: 4_000_000,
+            reservations_max: 4_000_000,
+            reservations_per_participant_max: 10_000,
+            audit_records_max: 1_000_000,
+        }
+    }
+}
+
+/// One venue's share of a participant's commitments of one asset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VenuePosition {
+    /// Posted, as last reported by a broker.
+    pub posted: Decimal,
+    /// Venue commits not yet covered by a broker sync: (commit_seq, quantity).
+    pub pending: VecDeque<(u64, Decimal)>,
+    pub pending_total: Decimal,
+    /// Held by open reservations.
+    pub reserved: Decimal,
+}
+
+impl VenuePosition {
+    /// What counts against limits: posted + uncovered commits + reserved.
+    pub fn counted(&self) -> Result<Decimal, Overflow> {
+        amount::add(amount::add(self.posted, self.pending_total)?, self.reserved)
+    }
+}
+
+/// A participant's holdings and commitments of one asset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Collateral per reporting broker.
+    pub custody: Vec<(BrokerId, Decimal)>,
+    /// Σ custody.
+    pub owned: Decimal,
+    pub venues: BTreeMap<VenueId, VenuePosition>,
+    /// Σ over venues of `counted()`.
+    pub committed: Decimal,
+}
+
+/// Everything the ledger knows about one participant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Participant {
+    pub trading_state: TradingState,
+    pub assets: BTreeMap<AssetId, Position>,
+    /// Brokers that report on this participant.
+    pub brokers: Vec<BrokerId>,
+    /// Open reservations.
+    pub open: HashSet<ReservationId>,
+}
+
+/// A reservation, open or ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub venue: VenueId,
+    pub participant: ParticipantId,
+    pub asset: AssetId,
+    pub order_id: OrderId,
+    /// Headroom held (zero for a risk-reducing check).
+    pub held: Decimal,
+    pub expires_at_ms: UnixMs,
+    pub state: ReservationState,
+    pub commit_seq: Option<u64>,
+}
+
+/// A broker's sync progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Broker {
+    pub last_seq: u64,
+    pub last_seen_ms: UnixMs,
+    pub gapped: bool,
+    pub stale_alerted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IdemRecord {
+    request: CheckRequest,
+    answer: CheckAnswer,
+}
+
+/// One cap that applies to a check: `usage + request ≤ cap`.
+#[derive(Debug, Clone)]
+struct Binding<'a> {
+    kind: LimitKind,
+    limit: Option<&'a Limit>,
+    value: Decimal,
+    cap: Decimal,
+    usage: Decimal,
+}
+
+impl Binding<'_> {
+    fn room(&self) -> Decimal {
+        (self.cap - self.usage).max(Decimal::ZERO)
+    }
+
+    fn to_ref(&self) -> LimitRef {
+        LimitRef {
+            kind: self.kind,
+            id: self.limit.map(|l| l.id.clone()),
+            scope: self.limit.map(|l| l.spec.scope.clone()).unwrap_or_default(),
+            value: self.value,
+        }
+    }
+}
+
+/// What a participant's position is measured against.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    owned: Decimal,
+    committed: Decimal,
+    on_venue: Decimal,
+    asset_total: Decimal,
+}
+
+/// The whole ledger. Plain data and synchronous code: no I/O, no locks.
+#[derive(Debug, Clone)]
+pub struct State {
+    cfg: LedgerConfig,
+    last_at_ms: UnixMs,
+    participants: HashMap<ParticipantId, Participant>,
+    limits: LimitSet,
+    reservations: HashMap<ReservationId, Reservation>,
+    expiry: BTreeSet<(UnixMs, ReservationId)>,
+    ended: VecDeque<(UnixMs, ReservationId)>,
+    idempotency: HashMap<(VenueId, OrderId), IdemRecord>,
+    idempotency_order: VecDeque<(UnixMs, VenueId, OrderId)>,
+    asset_totals: HashMap<AssetId, Decimal>,
+    brokers: HashMap<BrokerId, Broker>,
+    audit: Vec<AuditRecord>,
+    next_reservation: u64,
+    commit_seq: u64,
+    alerts: Vec<Alert>,
+}
+
+fn reject(order_id: &OrderId, code: RejectCode, dry_run: bool) -> CheckAnswer {
+    CheckAnswer {
+        order_id: order_id.clone(),
+        verdict: Verdict::Rejected,
+        reservation: None,
+        approved: Decimal::ZERO,
+        expires_at_ms: None,
+        reason: Some(RejectReason { code, limit: None, utilization: None }),
+        headroom: HeadroomBucket::None,
+        dry_run,
+    }
+}
+
+impl State {
+    /// An empty ledger.
+    pub fn new(cfg: LedgerConfig) -> Self {
+        State {
+            cfg,
+            last_at_ms: 0,
+            participants: HashMap::new(),
+            limits: LimitSet::default(),
+            reservations: HashMap::new(),
+            expiry: BTreeSet::new(),
+            ended: VecDeque::new(),
+            idempotency: HashMap::new(),
+            idempotency_order: VecDeque::new(),
+            asset_totals: HashMap::new(),
+            brokers: HashMap::new(),
+            audit: Vec::new(),
+            next_reservation: 0,
+            commit_seq: 0,
+            alerts: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &LedgerConfig {
+        &self.cfg
+    }
+
+    /// Applies one command: the only way the state changes.
+    pub fn apply(&mut self, cmd: &Command) -> Result<Applied, LedgerError> {
+        // The clock never runs backwards inside the ledger.
+        let at = cmd.at_ms().max(self.last_at_ms);
+        self.last_at_ms = at;
+        self.expire_due(at, EXPIRE_PER_COMMAND_MAX);
+        let outcome = match cmd {
+            Command::Check { venue, request, .. } => self.check(at, venue, request),
+            Command::Commit { venue, reservation, .. } => self.commit(at, venue, *reservation),
+            Command::Release { venue, reservation, .. } => self.release(at, venue, *reservation),
+            Command::Sync { broker, batch, .. } => self.sync(at, broker, batch),
+            Command::SetLimit { by, spec, expected_version, .. } => {
+                self.set_limit(at, by, spec, *expected_version)
+            }
+            Command::DeleteLimit { by, id, .. } => self.delete_limit(at, by, id),
+            Command::SetTradingState { by, participant, state, reason, .. } => {
+                self.set_trading_state(at, by, participant, *state, reason)
+            }
+            Command::Tick { .. } => Ok(self.tick(at)),
+        };
+        let alerts = std::mem::take(&mut self.alerts);
+        Ok(Applied { outcome: outcome?, alerts })
+    }
+
+    // ---- checks -------------------------------------------------------
+
+    fn ttl_ms(&self, asked: Option<u64>) -> Result<u64, LedgerError> {
+        match asked {
+            None => Ok(self.cfg.default_ttl_ms),
+            Some(t) if t <= self.cfg.max_ttl_ms => Ok(t),
+            Some(_) => Err(LedgerError::InvalidArgument {
+                field: "ttl_ms",
+                reason: format!("must be at most {} ms", self.cfg.max_ttl_ms),
+            }),
+        }
+    }
+
+    fn check(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest) -> Result<Outcome, LedgerError> {
+        let ttl_ms = self.ttl_ms(req.ttl_ms)?;
+        let key = (venue.clone(), req.order_id.clone());
+        if !req.dry_run {
+            if let Some(rec) = self.idempotency.get(&key) {
+                let same = CheckRequest { dry_run: false, ..req.clone() } == rec.request;
+                return if same {
+                    Ok(Outcome::Check(rec.answer.clone()))
+                } else {
+                    Err(LedgerError::IdempotencyConflict { order_id: req.order_id.to_string() })
+                };
+            }
+            self.ensure_capacity(self.idempotency.len(), self.cfg.idempotency_keys_max, "idempotency table")?;
+        }
+        let mut answer = self.judge(at, venue, req)?;
+        if req.dry_run {
+            return Ok(Outcome::Check(answer));
+        }
+        if answer.verdict == Verdict::Rejected {
+            self.alert_rejection(at, venue, req, &answer);
+        } else {
+            let held = if req.risk_reducing { Decimal::ZERO } else { answer.approved };
+            let (id, expires) = self.reserve(at, venue, req, held, ttl_ms)?;
+            answer.reservation = Some(id);
+            answer.expires_at_ms = Some(expires);
+            self.alert_warnings(at, venue, req, held)?;
+        }
+        self.idempotency.insert(key, IdemRecord { request: req.clone(), answer: answer.clone() });
+        self.idempotency_order.push_back((at, venue.clone(), req.order_id.clone()));
+        Ok(Outcome::Check(answer))
+    }
+
+    fn ensure_capacity(&self, len: usize, max: usize, what: &'static str) -> Result<(), LedgerError> {
+        if len >= max {
+            return Err(LedgerError::CapacityExhausted { what, max });
+        }
+        Ok(())
+    }
+
+    fn broker_stale(&self, broker: &BrokerId, at: UnixMs) -> bool {
+        self.brokers.get(broker).is_none_or(|b| {
+            b.gapped || at.saturating_sub(b.last_seen_ms) > self.cfg.broker_stale_after_ms as i64
+        })
+    }
+
+    fn usage(&self, participant: &ParticipantId, venue: Option<&VenueId>, asset: &AssetId) -> Result<Usage, Overflow> {
+        let pos = self.participants.get(participant).and_then(|p| p.assets.get(asset));
+        let on_venue = match (pos, venue) {
+            (Some(pos), Some(v)) => pos.venues.get(v).map_or(Ok(Decimal::ZERO), VenuePosition::counted)?,
+            _ => Decimal::ZERO,
+        };
+        Ok(Usage {
+            owned: pos.map_or(Decimal::ZERO, |p| p.owned),
+            committed: pos.map_or(Decimal::ZERO, |p| p.committed),
+            on_venue,
+            asset_total: self.asset_totals.get(asset).copied().unwrap_or_default(),
+        })
+    }
+
+    /// The reuse ratio in force for a position: the most specific
+    /// REUSE_RATIO limit, else the configured default.
+    fn reuse_binding(&self, participant: &ParticipantId, asset: &AssetId, usage: &Usage) -> Result<Binding<'_>, Overflow> {
+        let limit = self
+            .limits
+            .iter()
+            .filter(|l| l.spec.kind == LimitKind::ReuseRatio && l.spec.scope.matches_position(participant, asset))
+            .max_by_key(|l| l.spec.scope.specificity());
+        let ratio = limit.map_or(self.cfg.default_reuse_ratio, |l| l.spec.value);
+        Ok(Binding {
+            kind: LimitKind::ReuseRatio,
+            limit,
+            value: ratio,
+            cap: amount::mul(ratio, usage.owned)?,
+            usage: usage.committed,
+        })
+    }
+
+    /// Calls `f` with every cap that applies to a check: the reuse ratio
+    /// first, then every other matching limit. `venue` is `None` for the
+    /// cross-venue caps of a position only.
+    fn each_cap<'a>(
+        &'a self,
+        participant: &ParticipantId,
+        venue: Option<&VenueId>,
+        asset: &AssetId,
+        usage: &Usage,
+        mut f: impl FnMut(Binding<'a>) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        f(self.reuse_binding(participant, asset, usage)?)?;
+        for limit in self.limits.iter() {
+            let scope = &limit.spec.scope;
+            let applies = match venue {
+                Some(v) => scope.matches(participant, v, asset),
+                None => scope.matches_position(participant, asset),
+            };
+            let usage = match limit.spec.kind {
+                LimitKind::ReuseRatio => continue,
+                _ if !applies => continue,
+                LimitKind::MaxCommitment if scope.venue.is_some() => usage.on_venue,
+                LimitKind::MaxCommitment => usage.committed,
+                LimitKind::AssetCap if venue.is_none() => continue,
+                LimitKind::AssetCap => usage.asset_total,
+                LimitKind::MaxOrderQuantity if venue.is_none() => continue,
+                LimitKind::MaxOrderQuantity => Decimal::ZERO,
+            };
+            f(Binding { kind: limit.spec.kind, limit: Some(limit), value: limit.spec.value, cap: limit.spec.value, usage })?;
+        }
+        Ok(())
+    }
+
+    /// Decides a check without changing anything.
+    fn judge(&self, at: UnixMs, venue: &VenueId, req: &CheckRequest) -> Result<CheckAnswer, LedgerError> {
+        let participant = self.participants.get(&req.participant);
+        match participant.map_or(TradingState::Active, |p| p.trading_state) {
+            TradingState::Halted => return Ok(reject(&req.order_id, RejectCode::TradingHalted, req.dry_run)),
+            TradingState::ReduceOnly if !req.risk_reducing => {
+                return Ok(reject(&req.order_id, RejectCode::ReduceOnly, req.dry_run))
+            }
+            _ => {}
+        }
+        if participant.is_some_and(|p| p.brokers.iter().any(|b| self.broker_stale(b, at))) {
+            return Ok(reject(&req.order_id, RejectCode::StaleSync, req.dry_run));
+        }
+        let usage = self.usage(&req.participant, Some(venue), &req.asset)?;
+        if usage.owned.is_zero() && !req.risk_reducing {
+            return Ok(reject(&req.order_id, RejectCode::NoCollateral, req.dry_run));
+        }
+        let mut tightest: Option<Binding<'_>> = None;
+        self.each_cap(&req.participant, Some(venue), &req.asset, &usage, |b| {
+            if tightest.as_ref().is_none_or(|t| b.room() < t.room()) {
+                tightest = Some(b);
+            }
+            Ok(())
+        })?;
+        let Some(tight) = tightest else {
+            return Err(LedgerError::Unavailable("no cap applied to a check"));
+        };
+        let room = tight.room();
+        let approve = |verdict, approved: Decimal, left: Decimal| CheckAnswer {
+            order_id: req.order_id.clone(),
+            verdict,
+            reservation: None,
+            approved,
+            expires_at_ms: None,
+            reason: None,
+            headroom: HeadroomBucket::of(left, tight.cap),
+            dry_run: req.dry_run,
+        };
+        if req.risk_reducing {
+            return Ok(approve(Verdict::Approved, req.quantity, room));
+        }
+        if req.quantity <= room {
+            return Ok(approve(Verdict::Approved, req.quantity, room - req.quantity));
+        }
+        let part = room.round_dp_with_strategy(QUANTITY_SCALE_MAX, RoundingStrategy::ToZero);
+        if req.allow_partial && part > Decimal::ZERO {
+            return Ok(approve(Verdict::PartiallyApproved, part.normalize(), room - part));
+        }
+        let reached = amount::add(tight.usage, req.quantity)?;
+        let mut answer = reject(&req.order_id, RejectCode::LimitExceeded, req.dry_run);
+        answer.reason = Some(RejectReason {
+            code: RejectCode::LimitExceeded,
+            limit: Some(tight.to_ref()),
+            utilization: amount::utilization(reached, tight.cap),
+        });
+        answer.headroom = HeadroomBucket::of(room, tight.cap);
+        Ok(answer)
+    }
+
+    fn alert_rejection(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest, answer: &CheckAnswer) {
+        let Some(reason) = &answer.reason else { return };
+        let what = match (&reason.code, &reason.limit) {
+            (RejectCode::LimitExceeded, Some(l)) => format!("{} limit {}", l.kind.name(), l.id.as_ref().map_or("default", |i| i.as_str())),
+            (RejectCode::LimitExceeded, None) => "limit".to_owned(),
+            (RejectCode::NoCollateral, _) => "no collateral".to_owned(),
+            (RejectCode::TradingHalted, _) => "participant halted".to_owned(),
+            (RejectCode::ReduceOnly, _) => "participant reduce-only".to_owned(),
+            (RejectCode::StaleSync, _) => "broker sync stale".to_owned(),
+        };
+        let mut alert = Alert::new(
+            at,
+            AlertKind::LimitRejection,
+            format!("order {} for {} {} rejected: {what}", req.order_id, req.quantity, req.asset),
+        );
+        alert.participant = Some(req.participant.clone());
+        alert.asset = Some(req.asset.clone());
+        alert.venue = Some(venue.clone());
+        alert.limit_id = reason.limit.as_ref().and_then(|l| l.id.clone());
+        alert.utilization = reason.utilization;
+        self.alerts.push(alert);
+    }
+
+    /// Raises an alert for every warning level that `added` made a limit cross.
+    fn alert_warnings(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest, added: Decimal) -> Result<(), LedgerError> {
+        if added.is_zero() || !self.limits.iter().any(|l| !l.spec.warn_levels_pct.is_empty()) {
+            return Ok(());
+        }
+        // Usage after the reservation; "before" is that minus `added`.
+        let usage = self.usage(&req.participant, Some(venue), &req.asset)?;
+        let mut crossed = Vec::new();
+        self.each_cap(&req.participant, Some(venue), &req.asset, &usage, |b| {
+            let Some(limit) = b.limit else { return Ok(()) };
+            let after = if b.kind == LimitKind::MaxOrderQuantity { added } else { b.usage };
+            let before = after - added;
+            for pct in &limit.spec.warn_levels_pct {
+                let level = amount::mul(b.cap, *pct / Decimal::ONE_HUNDRED)?;
+                if before < level && after >= level {
+                    crossed.push((limit.id.clone(), *pct, amount::utilization(after, b.cap)));
+                }
+            }
+            Ok(())
+        })?;
+        for (limit_id, pct, util) in crossed {
+            let mut alert = Alert::new(at, AlertKind::WarningLevelCrossed, format!("limit {limit_id} crossed its {pct}% warning level"));
+            alert.participant = Some(req.participant.clone());
+            alert.asset = Some(req.asset.clone());
+            alert.venue = Some(venue.clone());
+            alert.limit_id = Some(limit_id);
+            alert.utilization = util;
+            self.alerts.push(alert);
+        }
+        Ok(())
+    }
+
+    // ---- reservations -------------------------------------------------
+
+    fn reserve(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest, held: Decimal, ttl_ms: u64) -> Result<(ReservationId, UnixMs), LedgerError> {
+        self.ensure_capacity(self.reservations.len(), self.cfg.reservations_max, "reservation table")?;
+        if !self.participants.contains_key(&req.participant) {
+            self.ensure_capacity(self.participants.len(), self.cfg.participants_max, "participant table")?;
+        }
+        let open = self.participants.get(&req.participant).map_or(0, |p| p.open.len());
+        self.ensure_capacity(open, self.cfg.reservations_per_participant_max, "participant's reservations")?;
+        let expires_at_ms = at.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        self.next_reservation += 1;
+        let id = ReservationId(self.next_reservation);
+        self.add_reserved(&req.participant, venue, &req.asset, held)?;
+        let participant = self.participants.entry(req.participant.clone()).or_default();
+        participant.open.insert(id);
+        self.expiry.insert((expires_at_ms, id));
+        self.reservations.insert(
+            id,
+            Reservation {
+                id,
+                venue: venue.clone(),
+                participant: req.participant.clone(),
+                asset: req.asset.clone(),
+                order_id: req.order_id.clone(),
+                held,
+                expires_at_ms,
+                state: ReservationState::Open,
+                commit_seq: None,
+            },
+        );
+        Ok((id, expires_at_ms))
+    }
+
+    /// Adds `delta` (which may be negative) to a venue's reserved amount and
+    /// to the sums above it.
+    fn add_reserved(&mut self, participant: &ParticipantId, venue: &VenueId, asset: &AssetId, delta: Decimal) -> Result<(), LedgerError> {
+        let total = self.asset_totals.get(asset).copied().unwrap_or_default();
+        let new_total = amount::add(total, delta)?;
+        let p = self.participants.entry(participant.clone()).or_default();
+        let pos = p.assets.entry(asset.clone()).or_default();
+        let new_committed = amount::add(pos.committed, delta)?;
+        let vp = pos.venues.entry(venue.clone()).or_default();
+        vp.reserved = amount::add(vp.reserved, delta)?;
+        pos.committed = new_committed;
+        self.asset_totals.insert(asset.clone(), new_total);
+        Ok(())
+    }
+
+    /// Ends an open reservation exactly once.
+    fn end_reservation(&mut self, at: UnixMs, id: ReservationId, state: ReservationState) -> Result<(), LedgerError> {
+        let Some(r) = self.reservations.get(&id) else { return Ok(()) };
+        if r.state != ReservationState::Open {
+            return Ok(());
+        }
+        let (participant, venue, asset, held, expires) = (r.participant.clone(), r.venue.clone(), r.asset.clone(), r.held, r.expires_at_ms);
+        self.add_reserved(&participant, &venue, &asset, -held)?;
+        let mut commit_seq = None;
+        if state == ReservationState::Committed {
+            self.commit_seq += 1;
+            commit_seq = Some(self.commit_seq);
+            if !held.is_zero() {
+                self.add_pending(&participant, &venue, &asset, self.commit_seq, held)?;
+            }
+        }
+        if let Some(p) = self.participants.get_mut(&participant) {
+            p.open.remove(&id);
+        }
+        self.expiry.remove(&(expires, id));
+        self.ended.push_back((at, id));
+        if let Some(r) = self.reservations.get_mut(&id) {
+            r.state = state;
+            r.commit_seq = commit_seq;
+        }
+        Ok(())
+    }
+
+    /// Counts a venue commit on top of the broker's posted value until a
+    /// sync covers it.
+    fn add_pending(&mut self, participant: &ParticipantId, venue: &VenueId, asset: &AssetId, seq: u64, qty: Decimal) -> Result<(), LedgerError> {
+        let total = self.asset_totals.get(asset).copied().unwrap_or_default();
+        let new_total = amount::add(total, qty)?;
+        let p = self.participants.entry(participant.clone()).or_default();
+        let pos = p.assets.entry(asset.clone()).or_default();
+        let new_committed = amount::add(pos.committed, qty)?;
+        let vp = pos.venues.entry(venue.clone()).or_default();
+        vp.pending_total = amount::add(vp.pending_total, qty)?;
+        if vp.pending.len() >= PENDING_COMMITS_PER_POSITION_MAX {
+            // Merge the two oldest under the newer sequence: they stay
+            // counted until that later commit is covered (never under-count).
+            if let (Some((_, a)), Some((s, b))) = (vp.pending.pop_front(), vp.pending.pop_front()) {
+                vp.pending.push_front((s, amount::add(a, b)?));
+            }
+        }
+        vp.pending.push_back((seq, qty));
+        pos.committed = new_committed;
+        self.asset_totals.insert(asset.clone(), new_total);
+        Ok(())
+    }
+
+    fn venue_reservation(&self, venue: &VenueId, id: ReservationId) -> Result<&Reservation, LedgerError> {
+        // Another venue's reservation answers exactly like a missing one.
+        self.reservations.get(&id).filter(|r| &r.venue == venue).ok_or(LedgerError::ReservationNotFound)
+    }
+
+    fn commit(&mut self, at: UnixMs, venue: &VenueId, id: ReservationId) -> Result<Outcome, LedgerError> {
+        let r = self.venue_reservation(venue, id)?;
+        match r.state {
+            ReservationState::Committed => {
+                return Ok(Outcome::Reservation(ReservationAnswer { reservation: id, state: r.state, commit_seq: r.commit_seq }))
+            }
+            ReservationState::Released | ReservationState::Expired => return Err(LedgerError::ReservationEnded(r.state)),
+            ReservationState::Open => {}
+        }
+        if r.expires_at_ms <= at {
+            self.end_reservation(at, id, ReservationState::Expired)?;
+            return Err(LedgerError::ReservationEnded(ReservationState::Expired));
+        }
+        self.end_reservation(at, id, ReservationState::Committed)?;
+        Ok(Outcome::Reservation(ReservationAnswer {
+            reservation: id,
+            state: ReservationState::Committed,
+            commit_seq: Some(self.commit_seq),
+        }))
+    }
+
+    fn release(&mut self, at: UnixMs, venue: &VenueId, id: ReservationId) -> Result<Outcome, LedgerError> {
+        let r = self.venue_reservation(venue, id)?;
+        let state = match r.state {
+            ReservationState::Committed => return Err(LedgerError::ReservationEnded(r.state)),
+            ReservationState::Released | ReservationState::Expired => r.state,
+            ReservationState::Open if r.expires_at_ms <= at => {
+                self.end_reservation(at, id, ReservationState::Expired)?;
+                ReservationState::Expired
+            }
+            ReservationState::Open => {
+                self.end_reservation(at, id, ReservationState::Released)?;
+                ReservationState::Released
+            }
+        };
+        Ok(Outcome::Reservation(ReservationAnswer { reservation: id, state, commit_seq: None }))
+    }
+
+    fn expire_due(&mut self, at: UnixMs, max: usize) -> u32 {
+        let mut expired = 0;
+        while expired < max {
+            let Some(&(deadline, id)) = self.expiry.first() else { break };
+            if deadline > at {
+                break;
+            }
+            self.expiry.pop_first();
+            // Releasing headroom only subtracts what was added: it cannot
+            // overflow; if it ever did, the reservation stays counted (fail
+            // closed) rather than being lost.
+            if self.end_reservation(at, id, ReservationState::Expired).is_ok() {
+                expired += 1;
+            }
+        }
+        u32::try_from(expired).unwrap_or(u32::MAX)
+    }
+
+    // ---- broker sync --------------------------------------------------
+
+    fn sync(&mut self, at: UnixMs, broker_id: &BrokerId, batch: &SyncBatch) -> Result<Outcome, LedgerError> {
+        let last = self.brokers.get(broker_id).map(|b| b.last_seq);
+        if last.is_none() {
+            self.ensure_capacity(self.brokers.len(), BROKERS_MAX, "broker table")?;
+        }
+        let expected = last.unwrap_or(0) + 1;
+        if batch.sequence < expected {
+            return Err(LedgerError::SequenceReplayed { expected, got: batch.sequence });
+        }
+        if batch.sequence > expected {
+            let broker = self.brokers.entry(broker_id.clone()).or_default();
+            broker.gapped = true;
+            let mut alert = Alert::new(at, AlertKind::SyncGap, format!("broker {broker_id} skipped to sequence {}; expected {expected}: its participants fail closed", batch.sequence));
+            alert.broker = Some(broker_id.clone());
+            self.alerts.push(alert);
+            return Ok(Outcome::Sync(SyncAnswer::Gap { expected, got: batch.sequence }));
+        }
+        self.check_sync_capacity(broker_id, batch)?;
+        let mut touched: Vec<(ParticipantId, AssetId)> = Vec::new();
+        for u in &batch.updates {
+            let (p, a) = match u {
+                SyncUpdate::Collateral { participant, asset, .. } | SyncUpdate::Commitment { participant, asset, .. } => (participant, asset),
+            };
+            if !touched.iter().any(|(tp, ta)| tp == p && ta == a) {
+                touched.push((p.clone(), a.clone()));
+            }
+        }
+        let before: Vec<bool> = touched.iter().map(|(p, a)| self.breach(p, a).map(|b| b.is_some())).collect::<Result<_, _>>()?;
+        for u in &batch.updates {
+            self.apply_sync_update(broker_id, u)?;
+        }
+        let broker = self.brokers.entry(broker_id.clone()).or_default();
+        *broker = Broker { last_seq: batch.sequence, last_seen_ms: at, gapped: false, stale_alerted: false };
+        for ((p, a), was) in touched.iter().zip(before) {
+            if let (false, Some(util)) = (was, self.breach(p, a)?) {
+                let mut alert = Alert::new(at, AlertKind::Breach, format!("participant {p} commitments of {a} exceed the limit after a sync from broker {broker_id}"));
+                alert.participant = Some(p.clone());
+                alert.asset = Some(a.clone());
+                alert.broker = Some(broker_id.clone());
+                alert.utilization = util;
+                self.alerts.push(alert);
+            }
+        }
+        Ok(Outcome::Sync(SyncAnswer::Applied { sequence: batch.sequence }))
+    }
+
+    /// Refuses a batch that would overflow a bounded table, before any of it
+    /// is applied.
+    fn check_sync_capacity(&self, broker: &BrokerId, batch: &SyncBatch) -> Result<(), LedgerError> {
+        let mut new_participants = 0usize;
+        for u in &batch.updates {
+            let p = match u {
+                SyncUpdate::Collateral { participant, .. } | SyncUpdate::Commitment { participant, .. } => participant,
+            };
+            match self.participants.get(p) {
+                None => new_participants += 1,
+                Some(known) if !known.brokers.contains(broker) && known.brokers.len() >= BROKERS_PER_PARTICIPANT_MAX => {
+                    return Err(LedgerError::CapacityExhausted { what: "participant's brokers", max: BROKERS_PER_PARTICIPANT_MAX });
+                }
+                Some(_) => {}
+            }
+        }
+        if self.participants.len() + new_participants > self.cfg.participants_max {
+            return Err(LedgerError::CapacityExhausted { what: "participant table", max: self.cfg.participants_max });
+        }
+        Ok(())
+    }
+
+    fn apply_sync_update(&mut self, broker: &BrokerId, update: &SyncUpdate) -> Result<(), LedgerError> {
+        match update {
+            SyncUpdate::Collateral { participant, asset, quantity } => {
+                let p = self.participants.entry(participant.clone()).or_default();
+                if !p.brokers.contains(broker) {
+                    p.brokers.push(broker.clone());
+                }
+                let pos = p.assets.entry(asset.clone()).or_default();
+                match pos.custody.iter_mut().find(|(b, _)| b == broker) {
+                    Some((_, q)) => *q = *quantity,
+                    None => pos.custody.push((broker.clone(), *quantity)),
+                }
+                pos.owned = pos.custody.iter().try_fold(Decimal::ZERO, |acc, (_, q)| amount::add(acc, *q))?;
+            }
+            SyncUpdate::Commitment { participant, venue, asset, quantity, covers_commit_seq } => {
+                let total = self.asset_totals.get(asset).copied().unwrap_or_default();
+                let p = self.participants.entry(participant.clone()).or_default();
+                if !p.brokers.contains(broker) {
+                    p.brokers.push(broker.clone());
+                }
+                let pos = p.assets.entry(asset.clone()).or_default();
+                let vp = pos.venues.entry(venue.clone()).or_default();
+                let before = vp.counted()?;
+                vp.posted = *quantity;
+                while vp.pending.front().is_some_and(|(seq, _)| seq <= covers_commit_seq) {
+                    if let Some((_, q)) = vp.pending.pop_front() {
+                        vp.pending_total = amount::sub(vp.pending_total, q)?;
+                    }
+                }
+                let delta = amount::sub(vp.counted()?, before)?;
+                pos.committed = amount::add(pos.committed, delta)?;
+                self.asset_totals.insert(asset.clone(), amount::add(total, delta)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The most restrictive cross-venue cap on a position's commitments.
+    fn position_cap(&self, participant: &ParticipantId, asset: &AssetId) -> Result<(Usage, Decimal, Decimal), LedgerError> {
+        let usage = self.usage(participant, None, asset)?;
+        let mut cap: Option<Decimal> = None;
+        let mut ratio = self.cfg.default_reuse_ratio;
+        self.each_cap(participant, None, asset, &usage, |b| {
+            if b.kind == LimitKind::ReuseRatio {
+                ratio = b.value;
+            }
+            cap = Some(cap.map_or(b.cap, |c| c.min(b.cap)));
+            Ok(())
+        })?;
+        Ok((usage, ratio, cap.unwrap_or_default()))
+    }
+
+    /// `Some(utilization)` when a position's commitments exceed its cap.
+    fn breach(&self, participant: &ParticipantId, asset: &AssetId) -> Result<Option<Option<Decimal>>, LedgerError> {
+        let (usage, _, cap) = self.position_cap(participant, asset)?;
+        Ok((usage.committed > cap).then(|| amount::utilization(usage.committed, cap)))
+    }
+
+    // ---- admin --------------------------------------------------------
+
+    fn audit(&mut self, at: UnixMs, by: &str, action: &str, target: String, old_value: String, new_value: String) {
+        let seq = self.audit.len() as u64 + 1;
+        self.audit.push(AuditRecord { seq, at_ms: at, principal: by.to_owned(), action: action.to_owned(), target, old_value, new_value });
+    }
+
+    fn set_limit(&mut self, at: UnixMs, by: &str, spec: &LimitSpec, expected_version: Option<u64>) -> Result<Outcome, LedgerError> {
+        spec.validate()?;
+        let existing = self.limits.find(spec.kind, &spec.scope);
+        if let Some(expected) = expected_version {
+            let actual = existing.map_or(0, |l| l.version);
+            if actual != expected {
+                return Err(LedgerError::VersionMismatch { expected, actual });
+            }
+        }
+        if existing.is_none() {
+            self.ensure_capacity(self.limits.len(), LIMITS_MAX, "limit table")?;
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        let (limit, old) = self.limits.upsert(spec.clone(), at, by);
+        let target = format!("{} {} {}", limit.id, spec.kind.name(), spec.scope);
+        self.audit(at, by, "set_limit", target, old.as_ref().map_or_else(String::new, describe_limit), describe_limit(&limit));
+        Ok(Outcome::Limit(limit))
+    }
+
+    fn delete_limit(&mut self, at: UnixMs, by: &str, id: &LimitId) -> Result<Outcome, LedgerError> {
+        if self.limits.get(id).is_none() {
+            return Err(LedgerError::LimitNotFound(id.to_string()));
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        let Some(old) = self.limits.remove(id) else { return Err(LedgerError::LimitNotFound(id.to_string())) };
+        let target = format!("{} {} {}", old.id, old.spec.kind.name(), old.spec.scope);
+        self.audit(at, by, "delete_limit", target, describe_limit(&old), String::new());
+        Ok(Outcome::LimitDeleted(old))
+    }
+
+    fn set_trading_state(&mut self, at: UnixMs, by: &str, participant: &ParticipantId, state: TradingState, reason: &str) -> Result<Outcome, LedgerError> {
+        if !self.participants.contains_key(participant) {
+            self.ensure_capacity(self.participants.len(), self.cfg.participants_max, "participant table")?;
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        let p = self.participants.entry(participant.clone()).or_default();
+        let previous = p.trading_state;
+        p.trading_state = state;
+        let mut released = 0u32;
+        if state == TradingState::Halted {
+            let mut open: Vec<ReservationId> = p.open.iter().copied().collect();
+            open.sort_unstable();
+            for id in open {
+                self.end_reservation(at, id, ReservationState::Released)?;
+                released += 1;
+            }
+        }
+        let new_value = if reason.is_empty() { state.name().to_owned() } else { format!("{} ({reason})", state.name()) };
+        self.audit(at, by, "set_trading_state", participant.to_string(), previous.name().to_owned(), new_value);
+        if previous != state {
+            let mut alert = Alert::new(at, AlertKind::TradingStateChanged, format!("participant {participant}: {} -> {} by {by}", previous.name(), state.name()));
+            alert.participant = Some(participant.clone());
+            self.alerts.push(alert);
+        }
+        Ok(Outcome::TradingState(TradingStateAnswer { previous, state, released_reservations: released }))
+    }
+
+    // ---- time ---------------------------------------------------------
+
+    fn tick(&mut self, at: UnixMs) -> Outcome {
+        let expired = self.expire_due(at, EXPIRE_PER_TICK_MAX);
+        let stale_after = self.cfg.broker_stale_after_ms as i64;
+        let mut newly_stale: Vec<BrokerId> = self
+            .brokers
+            .iter()
+            .filter(|(_, b)| !b.gapped && !b.stale_alerted && at.saturating_sub(b.last_seen_ms) > stale_after)
+            .map(|(id, _)| id.clone())
+            .collect();
+        newly_stale.sort();
+        for id in newly_stale {
+            if let Some(b) = self.brokers.get_mut(&id) {
+                b.stale_alerted = true;
+            }
+            let mut alert = Alert::new(at, AlertKind::BrokerStale, format!("broker {id} silent for over {stale_after} ms: its participants fail closed"));
+            alert.broker = Some(id);
+            self.alerts.push(alert);
+        }
+        let keep_idem = self.cfg.idempotency_retention_ms as i64;
+        while let Some((t, venue, order)) = self.idempotency_order.front() {
+            if at.saturating_sub(*t) <= keep_idem {
+                break;
+            }
+            let key = (venue.clone(), order.clone());
+            self.idempotency.remove(&key);
+            self.idempotency_order.pop_front();
+        }
+        let keep_ended = self.cfg.reservation_retention_ms as i64;
+        while let Some(&(t, id)) = self.ended.front() {
+            if at.saturating_sub(t) <= keep_ended {
+                break;
+            }
+            self.reservations.remove(&id);
+            self.ended.pop_front();
+        }
+        Outcome::Tick { expired }
+    }
+}
+
+fn describe_limit(l: &Limit) -> String {
+    let warn: Vec<String> = l.spec.warn_levels_pct.iter().map(|w| format!("{w}%")).collect();
+    if warn.is_empty() {
+        format!("value={} v{}", l.spec.value, l.version)
+    } else {
+        format!("value={} warn=[{}] v{}", l.spec.value, warn.join(","), l.version)
+    }
+}
+
+mod view;
+pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};

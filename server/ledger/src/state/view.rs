@@ -1,0 +1,215 @@
+//! Read-only views of the state: exposure, rankings, audit, invariants.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use super::{Broker, Participant, Reservation, State, VenuePosition};
+use crate::amount;
+use crate::command::{AuditRecord, ReservationState, TradingState, UnixMs};
+use crate::error::LedgerError;
+use crate::ids::{AssetId, BrokerId, ParticipantId, ReservationId, VenueId};
+use crate::limits::Limit;
+
+/// One venue's line in an exposure report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenueExposure {
+    pub venue: VenueId,
+    /// Broker-reported posted plus venue commits not yet covered.
+    pub posted: Decimal,
+    pub reserved: Decimal,
+}
+
+/// A participant's exposure in one asset, across venues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetExposure {
+    pub asset: AssetId,
+    pub owned: Decimal,
+    pub venues: Vec<VenueExposure>,
+    pub committed: Decimal,
+    /// committed / owned, when something is owned.
+    pub reuse_ratio: Option<Decimal>,
+    pub reuse_limit: Decimal,
+    pub effective_limit: Decimal,
+    /// committed / effective_limit, when the limit is not zero.
+    pub utilization: Option<Decimal>,
+}
+
+/// A participant's exposure across every venue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    pub participant: ParticipantId,
+    pub trading_state: TradingState,
+    pub assets: Vec<AssetExposure>,
+    pub brokers: Vec<BrokerId>,
+    pub stale: bool,
+}
+
+/// One line of the most-utilized ranking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopEntry {
+    pub participant: ParticipantId,
+    pub asset: AssetId,
+    /// `None` means committed with a zero limit: ranked above everything.
+    pub utilization: Option<Decimal>,
+    pub committed: Decimal,
+    pub effective_limit: Decimal,
+    pub trading_state: TradingState,
+}
+
+impl State {
+    /// A participant's exposure, or `None` if the ledger never heard of it.
+    pub fn exposure(&self, participant: &ParticipantId, at: UnixMs) -> Result<Option<Exposure>, LedgerError> {
+        let Some(p) = self.participants.get(participant) else { return Ok(None) };
+        let mut assets = Vec::with_capacity(p.assets.len());
+        for (asset, pos) in &p.assets {
+            let (usage, ratio, cap) = self.position_cap(participant, asset)?;
+            let venues = pos
+                .venues
+                .iter()
+                .map(|(v, vp)| {
+                    Ok(VenueExposure { venue: v.clone(), posted: amount::add(vp.posted, vp.pending_total)?, reserved: vp.reserved })
+                })
+                .collect::<Result<Vec<_>, amount::Overflow>>()?;
+            assets.push(AssetExposure {
+                asset: asset.clone(),
+                owned: usage.owned,
+                venues,
+                committed: usage.committed,
+                reuse_ratio: amount::utilization(usage.committed, usage.owned),
+                reuse_limit: ratio,
+                effective_limit: cap,
+                utilization: amount::utilization(usage.committed, cap),
+            });
+        }
+        Ok(Some(Exposure {
+            participant: participant.clone(),
+            trading_state: p.trading_state,
+            assets,
+            brokers: p.brokers.clone(),
+            stale: p.brokers.iter().any(|b| self.broker_stale(b, at)),
+        }))
+    }
+
+    /// The `n` most utilized (participant, asset) positions, highest first.
+    pub fn top(&self, n: usize) -> Result<Vec<TopEntry>, LedgerError> {
+        let mut all = Vec::new();
+        for (pid, p) in &self.participants {
+            for asset in p.assets.keys() {
+                let (usage, _, cap) = self.position_cap(pid, asset)?;
+                if usage.committed.is_zero() {
+                    continue;
+                }
+                all.push(TopEntry {
+                    participant: pid.clone(),
+                    asset: asset.clone(),
+                    utilization: amount::utilization(usage.committed, cap),
+                    committed: usage.committed,
+                    effective_limit: cap,
+                    trading_state: p.trading_state,
+                });
+            }
+        }
+        // A zero limit with commitments (None) ranks first; ties by id.
+        all.sort_by(|a, b| {
+            let key = |e: &TopEntry| e.utilization.map_or(Decimal::MAX, |u| u);
+            key(b).cmp(&key(a)).then_with(|| (&a.participant, &a.asset).cmp(&(&b.participant, &b.asset)))
+        });
+        all.truncate(n);
+        Ok(all)
+    }
+
+    /// Every limit, by id.
+    pub fn limits(&self) -> Vec<Limit> {
+        self.limits.iter().cloned().collect()
+    }
+
+    /// Audit records with `seq > after`, at most `n`.
+    pub fn audit_records(&self, after: u64, n: usize) -> Vec<AuditRecord> {
+        let start = usize::try_from(after).unwrap_or(usize::MAX).min(self.audit.len());
+        self.audit[start..].iter().take(n).cloned().collect()
+    }
+
+    pub fn broker(&self, id: &BrokerId) -> Option<&Broker> {
+        self.brokers.get(id)
+    }
+
+    pub fn reservation(&self, id: ReservationId) -> Option<&Reservation> {
+        self.reservations.get(&id)
+    }
+
+    pub fn participant(&self, id: &ParticipantId) -> Option<&Participant> {
+        self.participants.get(id)
+    }
+
+    /// Ecosystem-wide commitments of an asset.
+    pub fn asset_total(&self, asset: &AssetId) -> Decimal {
+        self.asset_totals.get(asset).copied().unwrap_or_default()
+    }
+
+    /// How many order ids are remembered.
+    pub fn idempotency_len(&self) -> usize {
+        self.idempotency.len()
+    }
+
+    /// Recomputes every derived sum from first principles and compares.
+    /// Tests call it after every step; it is O(state).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut reserved: HashMap<(&ParticipantId, &VenueId, &AssetId), Decimal> = HashMap::new();
+        let mut open_count = 0usize;
+        for r in self.reservations.values() {
+            if r.state == ReservationState::Open {
+                open_count += 1;
+                *reserved.entry((&r.participant, &r.venue, &r.asset)).or_default() += r.held;
+                if !self.expiry.contains(&(r.expires_at_ms, r.id)) {
+                    return Err(format!("open reservation {} missing from the expiry index", r.id));
+                }
+            }
+        }
+        if open_count != self.expiry.len() {
+            return Err(format!("{} open reservations but {} expiry entries", open_count, self.expiry.len()));
+        }
+        let mut totals: HashMap<&AssetId, Decimal> = HashMap::new();
+        for (pid, p) in &self.participants {
+            let open = self.reservations.values().filter(|r| &r.participant == pid && r.state == ReservationState::Open).count();
+            if open != p.open.len() {
+                return Err(format!("participant {pid}: {} open reservations indexed, {open} found", p.open.len()));
+            }
+            for (aid, pos) in &p.assets {
+                let owned: Decimal = pos.custody.iter().map(|(_, q)| *q).sum();
+                if owned != pos.owned {
+                    return Err(format!("{pid}/{aid}: owned {} != custody sum {owned}", pos.owned));
+                }
+                let mut committed = Decimal::ZERO;
+                for (vid, vp) in &pos.venues {
+                    let want = reserved.remove(&(pid, vid, aid)).unwrap_or_default();
+                    if vp.reserved != want {
+                        return Err(format!("{pid}/{vid}/{aid}: reserved {} != open reservations {want}", vp.reserved));
+                    }
+                    if vp.reserved < Decimal::ZERO || vp.posted < Decimal::ZERO {
+                        return Err(format!("{pid}/{vid}/{aid}: negative amount"));
+                    }
+                    let pending: Decimal = vp.pending.iter().map(|(_, q)| *q).sum();
+                    if pending != vp.pending_total {
+                        return Err(format!("{pid}/{vid}/{aid}: pending total {} != {pending}", vp.pending_total));
+                    }
+                    committed += VenuePosition::counted(vp).map_err(|e| e.to_string())?;
+                }
+                if committed != pos.committed {
+                    return Err(format!("{pid}/{aid}: committed {} != venue sum {committed}", pos.committed));
+                }
+                *totals.entry(aid).or_default() += committed;
+            }
+        }
+        if let Some(((p, v, a), q)) = reserved.into_iter().find(|(_, q)| !q.is_zero()) {
+            return Err(format!("open reservations of {q} for {p}/{v}/{a} not counted in any position"));
+        }
+        for (aid, total) in &self.asset_totals {
+            let want = totals.get(aid).copied().unwrap_or_default();
+            if *total != want {
+                return Err(format!("asset {aid}: total {total} != positions sum {want}"));
+            }
+        }
+        Ok(())
+    }
+}
