@@ -1,0 +1,326 @@
+//! The gRPC services. Each handler reads: convert → one ledger call →
+//! convert. Authentication and roles are checked by the interceptor before a
+//! handler runs (see `auth`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use interlock::v1 as pb;
+use interlock_ledger::{self as domain, Applied, Command, Ledger, Outcome};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::alerts::AlertHub;
+use crate::auth::principal;
+use crate::clock::Clock;
+use crate::convert::{self, status};
+
+/// Answers buffered per stream before the server stops reading requests
+/// (back-pressure on a fast venue or broker).
+pub const STREAM_BUFFER: usize = 1024;
+/// Most top entries one call returns.
+pub const TOP_MAX: u32 = 1000;
+/// Most audit records one call returns.
+pub const AUDIT_PAGE_MAX: u32 = 1000;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// What every service shares.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub ledger: Arc<Ledger>,
+    pub clock: Clock,
+    pub alerts: AlertHub,
+    pub stream_messages_max: u64,
+}
+
+impl Shared {
+    /// Applies a command and publishes its alerts.
+    pub fn apply(&self, cmd: Command) -> Result<Outcome, Status> {
+        let Applied { outcome, alerts } = self.ledger.apply(&cmd).map_err(status)?;
+        if !alerts.is_empty() {
+            self.alerts.publish(alerts);
+        }
+        Ok(outcome)
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&domain::State) -> R) -> Result<R, Status> {
+        self.ledger.read(f).map_err(status)
+    }
+}
+
+fn mismatch() -> Status {
+    Status::internal("ledger answered a different command")
+}
+
+fn venue_of<T>(req: &Request<T>) -> Result<domain::VenueId, Status> {
+    domain::VenueId::new(&principal(req)?.id).map_err(|_| Status::permission_denied("principal id is not a venue id"))
+}
+
+// ---- venues ------------------------------------------------------------
+
+/// `PreTradeService`.
+#[derive(Debug, Clone)]
+pub struct PreTradeApi(pub Shared);
+
+impl PreTradeApi {
+    fn check_one(&self, venue: &domain::VenueId, req: pb::CheckRequest) -> Result<pb::CheckResponse, Status> {
+        let request = convert::check_request(req)?;
+        let cmd = Command::Check { at_ms: self.0.clock.now_ms(), venue: venue.clone(), request };
+        match self.0.apply(cmd)? {
+            Outcome::Check(answer) => Ok(convert::check_response(answer)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn end(&self, venue: domain::VenueId, id: &str, commit: bool) -> Result<domain::ReservationAnswer, Status> {
+        let reservation = convert::reservation_id(id)?;
+        let at_ms = self.0.clock.now_ms();
+        let cmd = if commit {
+            Command::Commit { at_ms, venue, reservation }
+        } else {
+            Command::Release { at_ms, venue, reservation }
+        };
+        match self.0.apply(cmd)? {
+            Outcome::Reservation(r) => Ok(r),
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
+    async fn check(&self, req: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
+        let venue = venue_of(&req)?;
+        self.check_one(&venue, req.into_inner()).map(Response::new)
+    }
+
+    type CheckStreamStream = BoxStream<pb::CheckStreamResponse>;
+
+    async fn check_stream(
+        &self,
+        req: Request<Streaming<pb::CheckRequest>>,
+    ) -> Result<Response<Self::CheckStreamStream>, Status> {
+        let venue = venue_of(&req)?;
+        let mut inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let api = self.clone();
+        tokio::spawn(async move {
+            let mut count = 0u64;
+            while let Some(msg) = inbound.next().await {
+                count += 1;
+                let item = match msg {
+                    Err(s) => Err(s),
+                    Ok(_) if count > api.0.stream_messages_max => {
+                        Err(Status::resource_exhausted(format!("stream longer than {} messages", api.0.stream_messages_max)))
+                    }
+                    Ok(r) => {
+                        let order_id = r.order_id.clone();
+                        let result = match api.check_one(&venue, r) {
+                            Ok(resp) => pb::check_stream_response::Result::Response(resp),
+                            Err(s) => pb::check_stream_response::Result::Error(convert::stream_error(&s)),
+                        };
+                        Ok(pb::CheckStreamResponse { order_id, result: Some(result) })
+                    }
+                };
+                let fatal = item.is_err();
+                if tx.send(item).await.is_err() || fatal {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn commit(&self, req: Request<pb::CommitRequest>) -> Result<Response<pb::CommitResponse>, Status> {
+        let venue = venue_of(&req)?;
+        let r = self.end(venue, &req.get_ref().reservation_id, true)?;
+        Ok(Response::new(pb::CommitResponse {
+            reservation_id: r.reservation.to_string(),
+            state: convert::reservation_state_pb(r.state).into(),
+            commit_seq: r.commit_seq.unwrap_or_default(),
+        }))
+    }
+
+    async fn release(&self, req: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseResponse>, Status> {
+        let venue = venue_of(&req)?;
+        let r = self.end(venue, &req.get_ref().reservation_id, false)?;
+        Ok(Response::new(pb::ReleaseResponse {
+            reservation_id: r.reservation.to_string(),
+            state: convert::reservation_state_pb(r.state).into(),
+        }))
+    }
+}
+
+// ---- brokers -----------------------------------------------------------
+
+/// `PositionService`.
+#[derive(Debug, Clone)]
+pub struct PositionApi(pub Shared);
+
+fn broker_of<T>(req: &Request<T>) -> Result<domain::BrokerId, Status> {
+    domain::BrokerId::new(&principal(req)?.id).map_err(|_| Status::permission_denied("principal id is not a broker id"))
+}
+
+impl PositionApi {
+    fn sync_one(&self, broker: &domain::BrokerId, msg: pb::SyncRequest) -> Result<pb::SyncAck, Status> {
+        let batch = convert::sync_batch(msg)?;
+        let cmd = Command::Sync { at_ms: self.0.clock.now_ms(), broker: broker.clone(), batch };
+        match self.0.apply(cmd)? {
+            Outcome::Sync(domain::SyncAnswer::Applied { sequence }) => Ok(pb::SyncAck { applied_sequence: sequence }),
+            Outcome::Sync(domain::SyncAnswer::Gap { expected, got }) => Err(Status::failed_precondition(format!(
+                "sequence gap: expected sequence {expected}, got {got}; checks on this broker's participants fail closed until {expected} arrives"
+            ))),
+            _ => Err(mismatch()),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::position_service_server::PositionService for PositionApi {
+    type SyncStream = BoxStream<pb::SyncAck>;
+
+    async fn sync(&self, req: Request<Streaming<pb::SyncRequest>>) -> Result<Response<Self::SyncStream>, Status> {
+        let broker = broker_of(&req)?;
+        let mut inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let api = self.clone();
+        tokio::spawn(async move {
+            let mut count = 0u64;
+            while let Some(msg) = inbound.next().await {
+                count += 1;
+                let item = if count > api.0.stream_messages_max {
+                    Err(Status::resource_exhausted(format!("stream longer than {} messages", api.0.stream_messages_max)))
+                } else {
+                    msg.and_then(|m| api.sync_one(&broker, m))
+                };
+                // Any error ends the stream: the broker resumes from the
+                // sequence the error names.
+                let fatal = item.is_err();
+                if tx.send(item).await.is_err() || fatal {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_sync_state(&self, req: Request<pb::GetSyncStateRequest>) -> Result<Response<pb::SyncState>, Status> {
+        let broker = broker_of(&req)?;
+        let b = self.0.read(|s| s.broker(&broker).cloned())?.unwrap_or_default();
+        Ok(Response::new(pb::SyncState {
+            broker: broker.to_string(),
+            last_applied_sequence: b.last_seq,
+            gapped: b.gapped,
+            last_seen_ms: b.last_seen_ms,
+        }))
+    }
+}
+
+// ---- admins ------------------------------------------------------------
+
+/// `AdminService`.
+#[derive(Debug, Clone)]
+pub struct AdminApi(pub Shared);
+
+fn admin_of<T>(req: &Request<T>) -> Result<String, Status> {
+    Ok(principal(req)?.id.clone())
+}
+
+#[tonic::async_trait]
+impl pb::admin_service_server::AdminService for AdminApi {
+    async fn set_limit(&self, req: Request<pb::SetLimitRequest>) -> Result<Response<pb::Limit>, Status> {
+        let by = admin_of(&req)?;
+        let (spec, expected_version) = convert::limit_spec(req.into_inner())?;
+        let cmd = Command::SetLimit { at_ms: self.0.clock.now_ms(), by, spec, expected_version };
+        match self.0.apply(cmd)? {
+            Outcome::Limit(l) => Ok(Response::new(convert::limit_pb(l))),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn delete_limit(&self, req: Request<pb::DeleteLimitRequest>) -> Result<Response<pb::DeleteLimitResponse>, Status> {
+        let by = admin_of(&req)?;
+        let id = convert::limit_id(&req.get_ref().id)?;
+        match self.0.apply(Command::DeleteLimit { at_ms: self.0.clock.now_ms(), by, id })? {
+            Outcome::LimitDeleted(l) => Ok(Response::new(pb::DeleteLimitResponse { deleted: Some(convert::limit_pb(l)) })),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn list_limits(&self, _req: Request<pb::ListLimitsRequest>) -> Result<Response<pb::ListLimitsResponse>, Status> {
+        let limits = self.0.read(|s| s.limits())?;
+        Ok(Response::new(pb::ListLimitsResponse { limits: limits.into_iter().map(convert::limit_pb).collect() }))
+    }
+
+    async fn set_trading_state(
+        &self,
+        req: Request<pb::SetTradingStateRequest>,
+    ) -> Result<Response<pb::SetTradingStateResponse>, Status> {
+        let by = admin_of(&req)?;
+        let r = req.into_inner();
+        let participant = convert::participant(&r.participant)?;
+        let state = convert::trading_state(r.state)?;
+        let reason = convert::reason(&r.reason)?;
+        let cmd = Command::SetTradingState { at_ms: self.0.clock.now_ms(), by, participant: participant.clone(), state, reason };
+        match self.0.apply(cmd)? {
+            Outcome::TradingState(t) => Ok(Response::new(pb::SetTradingStateResponse {
+                participant: participant.to_string(),
+                previous: convert::trading_state_pb(t.previous).into(),
+                state: convert::trading_state_pb(t.state).into(),
+                released_reservations: t.released_reservations,
+            })),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn get_exposure(&self, req: Request<pb::GetExposureRequest>) -> Result<Response<pb::Exposure>, Status> {
+        let participant = convert::participant(&req.get_ref().participant)?;
+        let now = self.0.clock.now_ms();
+        let exposure = self.0.read(|s| s.exposure(&participant, now))?.map_err(status)?;
+        exposure
+            .map(|e| Response::new(convert::exposure_pb(e)))
+            .ok_or_else(|| Status::not_found(format!("participant {participant} not found")))
+    }
+
+    async fn top_participants(
+        &self,
+        req: Request<pb::TopParticipantsRequest>,
+    ) -> Result<Response<pb::TopParticipantsResponse>, Status> {
+        let n = match req.get_ref().limit {
+            0 => 10,
+            n if n <= TOP_MAX => n,
+            _ => return Err(Status::invalid_argument(format!("limit: at most {TOP_MAX}"))),
+        };
+        let top = self.0.read(|s| s.top(n as usize))?.map_err(status)?;
+        Ok(Response::new(pb::TopParticipantsResponse { entries: top.into_iter().map(convert::top_entry_pb).collect() }))
+    }
+
+    type WatchAlertsStream = BoxStream<pb::Alert>;
+
+    async fn watch_alerts(&self, _req: Request<pb::WatchAlertsRequest>) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        let rx = self.0.alerts.subscribe();
+        let stream = tokio_stream::wrappers::BroadcastStream::new(rx).map(|item| match item {
+            Ok(alert) => Ok(alert),
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => Ok(pb::Alert {
+                kind: pb::AlertKind::AlertsDropped.into(),
+                message: format!("this watcher fell behind; {n} alerts were dropped"),
+                ..Default::default()
+            }),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_audit(&self, req: Request<pb::ListAuditRequest>) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let r = req.get_ref();
+        let n = match r.limit {
+            0 => 100,
+            n if n <= AUDIT_PAGE_MAX => n,
+            _ => return Err(Status::invalid_argument(format!("limit: at most {AUDIT_PAGE_MAX}"))),
+        };
+        let records = self.0.read(|s| s.audit_records(r.after_seq, n as usize))?;
+        Ok(Response::new(pb::ListAuditResponse { records: records.into_iter().map(convert::audit_record_pb).collect() }))
+    }
+}

@@ -1,0 +1,125 @@
+//! Who is calling: bearer tokens mapped to principals.
+//!
+//! Tokens are kept only as SHA-256 hashes. Every RPC of a service requires
+//! one role; the interceptor answers UNAUTHENTICATED (no or unknown token) or
+//! PERMISSION_DENIED (wrong role) before any handler runs, so a denied call
+//! never changes state.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tonic::{Request, Status};
+
+/// What a principal may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Venue,
+    Broker,
+    Admin,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub role: Role,
+    /// The venue, broker or admin id (a venue's id is its venue id).
+    pub id: String,
+}
+
+#[derive(Deserialize)]
+struct PrincipalsFile {
+    principals: Vec<PrincipalEntry>,
+}
+
+#[derive(Deserialize)]
+struct PrincipalEntry {
+    id: String,
+    role: Role,
+    token_sha256: String,
+}
+
+/// Demo tokens of `--dev` mode: (token, role, id).
+pub const DEV_TOKENS: &[(&str, Role, &str)] = &[
+    ("dev-admin", Role::Admin, "admin"),
+    ("dev-broker", Role::Broker, "prime-1"),
+    ("dev-venue-a", Role::Venue, "venue-a"),
+    ("dev-venue-b", Role::Venue, "venue-b"),
+    ("dev-venue-c", Role::Venue, "venue-c"),
+];
+
+/// Most principals in a principals file.
+pub const PRINCIPALS_MAX: usize = 10_000;
+
+/// Hex SHA-256 of a token, as stored in the principals file.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Token hash → principal.
+#[derive(Debug, Default, Clone)]
+pub struct Principals {
+    by_hash: Arc<DashMap<String, Principal>>,
+}
+
+impl Principals {
+    /// The demo principals of `--dev` mode.
+    pub fn dev() -> Self {
+        let p = Principals::default();
+        for (token, role, id) in DEV_TOKENS {
+            p.by_hash.insert(hash_token(token), Principal { role: *role, id: (*id).to_owned() });
+        }
+        p
+    }
+
+    /// Loads a principals file (see `Config::principals`).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let file: PrincipalsFile =
+            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
+        anyhow::ensure!(file.principals.len() <= PRINCIPALS_MAX, "more than {PRINCIPALS_MAX} principals");
+        let p = Principals::default();
+        for e in file.principals {
+            interlock_ledger::validate_id(&e.id).map_err(|err| anyhow::anyhow!("principal id {:?}: {err}", e.id))?;
+            let hash = e.token_sha256.to_ascii_lowercase();
+            anyhow::ensure!(
+                hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+                "principal {}: token_sha256 must be 64 hex digits",
+                e.id
+            );
+            p.by_hash.insert(hash, Principal { role: e.role, id: e.id });
+        }
+        Ok(p)
+    }
+
+    fn lookup(&self, token: &str) -> Option<Principal> {
+        self.by_hash.get(&hash_token(token)).map(|p| p.clone())
+    }
+
+    /// An interceptor that admits only `role` and attaches the principal.
+    pub fn require(&self, role: Role) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+        let principals = self.clone();
+        move |mut req: Request<()>| {
+            let token = req
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
+            let principal = principals.lookup(token).ok_or_else(|| Status::unauthenticated("unknown token"))?;
+            if principal.role != role {
+                return Err(Status::permission_denied(format!("this call needs the {role:?} role").to_lowercase()));
+            }
+            req.extensions_mut().insert(principal);
+            Ok(req)
+        }
+    }
+}
+
+/// The principal the interceptor attached.
+pub fn principal<T>(req: &Request<T>) -> Result<&Principal, Status> {
+    req.extensions().get::<Principal>().ok_or_else(|| Status::unauthenticated("no principal"))
+}

@@ -1,0 +1,125 @@
+//! The server's configuration: one typed struct from flags and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use interlock_ledger::amount::parse_ratio;
+use interlock_ledger::LedgerConfig;
+use rust_decimal::Decimal;
+
+/// Interlock: cross-venue pre-trade checks that stop one participant pledging
+/// the same collateral on several venues at once.
+///
+/// Quick start (demo tokens, loopback only):  interlock-server --dev
+#[derive(Debug, Clone, Parser)]
+#[command(name = "interlock-server", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on. In --dev mode it must be a loopback address.
+    #[arg(long, env = "INTERLOCK_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// JSON file of principals: {"principals": [{"id": "venue-a", "role":
+    /// "venue", "token_sha256": "<hex>"}]}. Tokens are stored hashed.
+    #[arg(long, env = "INTERLOCK_PRINCIPALS", required_unless_present = "dev")]
+    pub principals: Option<PathBuf>,
+
+    /// Development mode: well-known demo tokens (printed at start-up), loopback
+    /// only. Never use in production.
+    #[arg(long, env = "INTERLOCK_DEV")]
+    pub dev: bool,
+
+    /// Reuse ratio in force where no REUSE_RATIO limit applies (1 = no reuse
+    /// beyond what is owned).
+    #[arg(long, env = "INTERLOCK_DEFAULT_REUSE_RATIO", default_value = "1", value_parser = parse_ratio_arg)]
+    pub default_reuse_ratio: Decimal,
+
+    /// TTL of a reservation whose check asks for none.
+    #[arg(long, env = "INTERLOCK_DEFAULT_TTL_MS", default_value_t = 30_000)]
+    pub default_ttl_ms: u64,
+
+    /// Longest TTL a check may ask for.
+    #[arg(long, env = "INTERLOCK_MAX_TTL_MS", default_value_t = 600_000)]
+    pub max_ttl_ms: u64,
+
+    /// A broker silent for longer than this is stale: checks on its
+    /// participants fail closed.
+    #[arg(long, env = "INTERLOCK_BROKER_STALE_AFTER_MS", default_value_t = 30_000)]
+    pub broker_stale_after_ms: u64,
+
+    /// How often the server expires reservations and looks for stale brokers.
+    #[arg(long, env = "INTERLOCK_TICK_INTERVAL_MS", default_value_t = 100)]
+    pub tick_interval_ms: u64,
+
+    /// Deadline for a unary request on the server side.
+    #[arg(long, env = "INTERLOCK_REQUEST_TIMEOUT_MS", default_value_t = 5_000)]
+    pub request_timeout_ms: u64,
+
+    /// Largest request message accepted.
+    #[arg(long, env = "INTERLOCK_MAX_MESSAGE_BYTES", default_value_t = 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Requests served at once on one connection; beyond that, load is shed
+    /// with UNAVAILABLE.
+    #[arg(long, env = "INTERLOCK_CONCURRENCY_PER_CONNECTION", default_value_t = 256)]
+    pub concurrency_per_connection: usize,
+
+    /// Most messages on one CheckStream or Sync stream.
+    #[arg(long, env = "INTERLOCK_STREAM_MESSAGES_MAX", default_value_t = 10_000_000)]
+    pub stream_messages_max: u64,
+
+    /// Most participants the ledger tracks.
+    #[arg(long, env = "INTERLOCK_PARTICIPANTS_MAX", default_value_t = 2_000_000)]
+    pub participants_max: usize,
+
+    /// Most order ids remembered for idempotency.
+    #[arg(long, env = "INTERLOCK_IDEMPOTENCY_KEYS_MAX", default_value_t = 4_000_000)]
+    pub idempotency_keys_max: usize,
+
+    /// How long an order id's answer is remembered.
+    #[arg(long, env = "INTERLOCK_IDEMPOTENCY_RETENTION_MS", default_value_t = 24 * 3600 * 1000)]
+    pub idempotency_retention_ms: u64,
+
+    /// Most open reservations of one participant.
+    #[arg(long, env = "INTERLOCK_RESERVATIONS_PER_PARTICIPANT_MAX", default_value_t = 10_000)]
+    pub reservations_per_participant_max: usize,
+}
+
+fn parse_ratio_arg(s: &str) -> Result<Decimal, String> {
+    parse_ratio(s).map_err(|e| format!("reuse ratio {e}"))
+}
+
+impl Config {
+    /// The ledger's part of the configuration.
+    pub fn ledger(&self) -> LedgerConfig {
+        LedgerConfig {
+            default_reuse_ratio: self.default_reuse_ratio,
+            default_ttl_ms: self.default_ttl_ms,
+            max_ttl_ms: self.max_ttl_ms,
+            broker_stale_after_ms: self.broker_stale_after_ms,
+            idempotency_retention_ms: self.idempotency_retention_ms,
+            participants_max: self.participants_max,
+            idempotency_keys_max: self.idempotency_keys_max,
+            reservations_per_participant_max: self.reservations_per_participant_max,
+            ..LedgerConfig::default()
+        }
+    }
+
+    /// A dev-mode configuration on an ephemeral loopback port, for tests.
+    pub fn dev_for_tests() -> Self {
+        Config::parse_from(["interlock-server", "--dev", "--listen", "127.0.0.1:0"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let c = Config::try_parse_from(["x", "--dev"]).unwrap();
+        assert_eq!(c.default_ttl_ms, 30_000);
+        assert!(Config::try_parse_from(["x"]).is_err(), "principals or --dev required");
+        assert!(Config::try_parse_from(["x", "--dev", "--default-reuse-ratio", "1e3"]).is_err());
+    }
+}

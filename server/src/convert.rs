@@ -1,0 +1,406 @@
+//! The one place protobuf and domain types meet.
+//!
+//! Inbound functions validate every field and name the bad one; outbound
+//! functions build `pb` messages. (Plain functions rather than `TryFrom`
+//! impls: the generated types live in the `interlock` crate and the domain
+//! types in `interlock-ledger`, so the orphan rule forbids the impls here.) Errors: [`status`] maps every
+//! [`LedgerError`] to a gRPC status in one exhaustive match.
+
+use interlock::v1 as pb;
+use interlock_ledger::amount::{self, AmountError};
+use interlock_ledger::{self as domain, IdError, LedgerError};
+use rust_decimal::Decimal;
+use tonic::{Code, Status};
+
+/// A request field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidField {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl From<InvalidField> for Status {
+    fn from(e: InvalidField) -> Status {
+        Status::invalid_argument(e.to_string())
+    }
+}
+
+fn bad(field: &'static str, reason: impl ToString) -> InvalidField {
+    InvalidField { field, reason: reason.to_string() }
+}
+
+fn id<T>(field: &'static str, s: &str, make: fn(&str) -> Result<T, IdError>) -> Result<T, InvalidField> {
+    make(s).map_err(|e| bad(field, e))
+}
+
+fn opt_id<T>(field: &'static str, s: &str, make: fn(&str) -> Result<T, IdError>) -> Result<Option<T>, InvalidField> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        id(field, s, make).map(Some)
+    }
+}
+
+fn quantity(field: &'static str, s: &str, parse: fn(&str) -> Result<Decimal, AmountError>) -> Result<Decimal, InvalidField> {
+    parse(s).map_err(|e| bad(field, e))
+}
+
+/// Parses a venue's reservation id.
+pub fn reservation_id(s: &str) -> Result<domain::ReservationId, InvalidField> {
+    s.parse().map_err(|_| bad("reservation_id", "is not a reservation id (R<number>)"))
+}
+
+/// A validated check request.
+pub fn check_request(r: pb::CheckRequest) -> Result<domain::CheckRequest, InvalidField> {
+        Ok(domain::CheckRequest {
+            order_id: id("order_id", &r.order_id, domain::OrderId::new)?,
+            participant: id("participant", &r.participant, domain::ParticipantId::new)?,
+            asset: id("asset", &r.asset, domain::AssetId::new)?,
+            quantity: quantity("quantity", &r.quantity, amount::parse_positive_quantity)?,
+            ttl_ms: (r.ttl_ms != 0).then_some(r.ttl_ms),
+            risk_reducing: r.risk_reducing,
+            dry_run: r.dry_run,
+            allow_partial: r.allow_partial,
+        })
+}
+
+fn scope(s: Option<pb::Scope>) -> Result<domain::Scope, InvalidField> {
+    let s = s.unwrap_or_default();
+    Ok(domain::Scope {
+        participant: opt_id("scope.participant", &s.participant, domain::ParticipantId::new)?,
+        venue: opt_id("scope.venue", &s.venue, domain::VenueId::new)?,
+        asset: opt_id("scope.asset", &s.asset, domain::AssetId::new)?,
+    })
+}
+
+fn limit_kind(k: i32) -> Result<domain::LimitKind, InvalidField> {
+    match pb::LimitKind::try_from(k) {
+        Ok(pb::LimitKind::ReuseRatio) => Ok(domain::LimitKind::ReuseRatio),
+        Ok(pb::LimitKind::MaxCommitment) => Ok(domain::LimitKind::MaxCommitment),
+        Ok(pb::LimitKind::AssetCap) => Ok(domain::LimitKind::AssetCap),
+        Ok(pb::LimitKind::MaxOrderQuantity) => Ok(domain::LimitKind::MaxOrderQuantity),
+        Ok(pb::LimitKind::Unspecified) => Err(bad("kind", "must be set")),
+        Err(_) => Err(bad("kind", format!("unknown value {k}"))),
+    }
+}
+
+/// A validated SetLimit request: the spec and the optional expected version.
+pub fn limit_spec(r: pb::SetLimitRequest) -> Result<(domain::LimitSpec, Option<u64>), InvalidField> {
+    let kind = limit_kind(r.kind)?;
+    let value = match kind {
+        domain::LimitKind::ReuseRatio => quantity("value", &r.value, amount::parse_ratio)?,
+        _ => quantity("value", &r.value, amount::parse_positive_quantity)?,
+    };
+    if r.warn_levels_pct.len() > domain::limits::WARN_LEVELS_MAX {
+        return Err(bad("warn_levels_pct", format!("at most {} levels", domain::limits::WARN_LEVELS_MAX)));
+    }
+    let mut warn = r
+        .warn_levels_pct
+        .iter()
+        .map(|w| quantity("warn_levels_pct", w, amount::parse_percent))
+        .collect::<Result<Vec<_>, _>>()?;
+    warn.sort();
+    warn.dedup();
+    let spec = domain::LimitSpec { kind, scope: scope(r.scope)?, value, warn_levels_pct: warn };
+    spec.validate().map_err(|e| bad("scope", e))?;
+    Ok((spec, (r.expected_version != 0).then_some(r.expected_version)))
+}
+
+/// A validated trading state (UNSPECIFIED and unknown values refused).
+pub fn trading_state(s: i32) -> Result<domain::TradingState, InvalidField> {
+    match pb::TradingState::try_from(s) {
+        Ok(pb::TradingState::Active) => Ok(domain::TradingState::Active),
+        Ok(pb::TradingState::ReduceOnly) => Ok(domain::TradingState::ReduceOnly),
+        Ok(pb::TradingState::Halted) => Ok(domain::TradingState::Halted),
+        Ok(pb::TradingState::Unspecified) => Err(bad("state", "must be set")),
+        Err(_) => Err(bad("state", format!("unknown value {s}"))),
+    }
+}
+
+/// Most characters in an audit reason.
+pub const REASON_LEN_MAX: usize = 256;
+
+/// A validated free-text reason: bounded, no control characters.
+pub fn reason(s: &str) -> Result<String, InvalidField> {
+    if s.chars().count() > REASON_LEN_MAX {
+        return Err(bad("reason", format!("longer than {REASON_LEN_MAX} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(bad("reason", "contains a control character"));
+    }
+    Ok(s.to_owned())
+}
+
+/// A validated participant id field.
+pub fn participant(s: &str) -> Result<domain::ParticipantId, InvalidField> {
+    id("participant", s, domain::ParticipantId::new)
+}
+
+/// A validated limit id field.
+pub fn limit_id(s: &str) -> Result<domain::LimitId, InvalidField> {
+    id("id", s, domain::LimitId::new)
+}
+
+/// A validated sync message.
+pub fn sync_batch(r: pb::SyncRequest) -> Result<domain::SyncBatch, InvalidField> {
+        if r.sequence == 0 {
+            return Err(bad("sequence", "must be at least 1"));
+        }
+        if r.updates.len() > domain::SYNC_BATCH_MAX {
+            return Err(bad("updates", format!("at most {} per message", domain::SYNC_BATCH_MAX)));
+        }
+        let updates = r.updates.into_iter().map(sync_update).collect::<Result<_, _>>()?;
+        Ok(domain::SyncBatch { sequence: r.sequence, updates })
+}
+
+fn sync_update(u: pb::SyncUpdate) -> Result<domain::SyncUpdate, InvalidField> {
+    use pb::sync_update::Update;
+    match u.update {
+        Some(Update::Collateral(c)) => Ok(domain::SyncUpdate::Collateral {
+            participant: id("updates.collateral.participant", &c.participant, domain::ParticipantId::new)?,
+            asset: id("updates.collateral.asset", &c.asset, domain::AssetId::new)?,
+            quantity: quantity("updates.collateral.quantity", &c.quantity, amount::parse_quantity)?,
+        }),
+        Some(Update::Commitment(c)) => Ok(domain::SyncUpdate::Commitment {
+            participant: id("updates.commitment.participant", &c.participant, domain::ParticipantId::new)?,
+            venue: id("updates.commitment.venue", &c.venue, domain::VenueId::new)?,
+            asset: id("updates.commitment.asset", &c.asset, domain::AssetId::new)?,
+            quantity: quantity("updates.commitment.quantity", &c.quantity, amount::parse_quantity)?,
+            covers_commit_seq: c.covers_commit_seq,
+        }),
+        None => Err(bad("updates.update", "must be set")),
+    }
+}
+
+// ---- outbound --------------------------------------------------------
+
+fn dec(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+fn opt_dec(d: Option<Decimal>) -> String {
+    d.map(dec).unwrap_or_default()
+}
+
+fn opt_str<T: ToString>(x: &Option<T>) -> String {
+    x.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+pub fn limit_kind_pb(k: domain::LimitKind) -> pb::LimitKind {
+        match k {
+            domain::LimitKind::ReuseRatio => pb::LimitKind::ReuseRatio,
+            domain::LimitKind::MaxCommitment => pb::LimitKind::MaxCommitment,
+            domain::LimitKind::AssetCap => pb::LimitKind::AssetCap,
+            domain::LimitKind::MaxOrderQuantity => pb::LimitKind::MaxOrderQuantity,
+        }
+}
+
+pub fn scope_pb(s: &domain::Scope) -> pb::Scope {
+        pb::Scope { participant: opt_str(&s.participant), venue: opt_str(&s.venue), asset: opt_str(&s.asset) }
+}
+
+pub fn trading_state_pb(s: domain::TradingState) -> pb::TradingState {
+        match s {
+            domain::TradingState::Active => pb::TradingState::Active,
+            domain::TradingState::ReduceOnly => pb::TradingState::ReduceOnly,
+            domain::TradingState::Halted => pb::TradingState::Halted,
+        }
+}
+
+pub fn reservation_state_pb(s: domain::ReservationState) -> pb::ReservationState {
+        match s {
+            domain::ReservationState::Open => pb::ReservationState::Open,
+            domain::ReservationState::Committed => pb::ReservationState::Committed,
+            domain::ReservationState::Released => pb::ReservationState::Released,
+            domain::ReservationState::Expired => pb::ReservationState::Expired,
+        }
+}
+
+fn reject_reason(r: &domain::RejectReason) -> pb::RejectReason {
+    let code = match r.code {
+        domain::RejectCode::LimitExceeded => pb::RejectCode::LimitExceeded,
+        domain::RejectCode::NoCollateral => pb::RejectCode::NoCollateral,
+        domain::RejectCode::TradingHalted => pb::RejectCode::TradingHalted,
+        domain::RejectCode::ReduceOnly => pb::RejectCode::ReduceOnly,
+        domain::RejectCode::StaleSync => pb::RejectCode::StaleSync,
+    };
+    let message = match (&r.code, &r.limit) {
+        (domain::RejectCode::LimitExceeded, Some(l)) => format!(
+            "{} limit {} ({}) of {} would reach utilization {}",
+            l.kind.name(),
+            l.id.as_ref().map_or("default", |i| i.as_str()),
+            l.scope,
+            dec(l.value),
+            opt_dec(r.utilization),
+        ),
+        (domain::RejectCode::LimitExceeded, None) => "a limit would be exceeded".to_owned(),
+        (domain::RejectCode::NoCollateral, _) => "no synced collateral of this asset: zero headroom".to_owned(),
+        (domain::RejectCode::TradingHalted, _) => "participant is halted".to_owned(),
+        (domain::RejectCode::ReduceOnly, _) => "participant is reduce-only: only risk-reducing orders pass".to_owned(),
+        (domain::RejectCode::StaleSync, _) => "broker sync for this participant is stale or gapped: failing closed".to_owned(),
+    };
+    pb::RejectReason {
+        code: code.into(),
+        kind: r.limit.as_ref().map_or(pb::LimitKind::Unspecified, |l| limit_kind_pb(l.kind)).into(),
+        limit_id: r.limit.as_ref().map(|l| opt_str(&l.id)).unwrap_or_default(),
+        scope: r.limit.as_ref().map(|l| scope_pb(&l.scope)),
+        limit_value: r.limit.as_ref().map(|l| dec(l.value)).unwrap_or_default(),
+        utilization: opt_dec(r.utilization),
+        message,
+    }
+}
+
+pub fn check_response(a: domain::CheckAnswer) -> pb::CheckResponse {
+        let verdict = match a.verdict {
+            domain::Verdict::Approved => pb::Verdict::Approved,
+            domain::Verdict::PartiallyApproved => pb::Verdict::PartiallyApproved,
+            domain::Verdict::Rejected => pb::Verdict::Rejected,
+        };
+        let headroom = match a.headroom {
+            domain::HeadroomBucket::None => pb::HeadroomBucket::None,
+            domain::HeadroomBucket::Low => pb::HeadroomBucket::Low,
+            domain::HeadroomBucket::Medium => pb::HeadroomBucket::Medium,
+            domain::HeadroomBucket::High => pb::HeadroomBucket::High,
+        };
+        pb::CheckResponse {
+            order_id: a.order_id.to_string(),
+            verdict: verdict.into(),
+            reservation_id: opt_str(&a.reservation),
+            approved_quantity: dec(a.approved),
+            expires_at_ms: a.expires_at_ms.unwrap_or_default(),
+            reason: a.reason.as_ref().map(reject_reason),
+            headroom: headroom.into(),
+            dry_run: a.dry_run,
+        }
+}
+
+pub fn limit_pb(l: domain::Limit) -> pb::Limit {
+        pb::Limit {
+            id: l.id.to_string(),
+            kind: limit_kind_pb(l.spec.kind).into(),
+            scope: Some(scope_pb(&l.spec.scope)),
+            value: dec(l.spec.value),
+            warn_levels_pct: l.spec.warn_levels_pct.iter().map(|w| dec(*w)).collect(),
+            version: l.version,
+            updated_at_ms: l.updated_at_ms,
+            updated_by: l.updated_by,
+        }
+}
+
+pub fn exposure_pb(e: domain::state::Exposure) -> pb::Exposure {
+        pb::Exposure {
+            participant: e.participant.to_string(),
+            state: trading_state_pb(e.trading_state).into(),
+            assets: e
+                .assets
+                .into_iter()
+                .map(|a| pb::AssetExposure {
+                    asset: a.asset.to_string(),
+                    owned: dec(a.owned),
+                    venues: a
+                        .venues
+                        .into_iter()
+                        .map(|v| pb::VenueExposure { venue: v.venue.to_string(), posted: dec(v.posted), reserved: dec(v.reserved) })
+                        .collect(),
+                    committed: dec(a.committed),
+                    reuse_ratio: opt_dec(a.reuse_ratio),
+                    reuse_limit: dec(a.reuse_limit),
+                    effective_limit: dec(a.effective_limit),
+                    utilization: opt_dec(a.utilization),
+                })
+                .collect(),
+            brokers: e.brokers.iter().map(ToString::to_string).collect(),
+            stale: e.stale,
+        }
+}
+
+pub fn top_entry_pb(e: domain::state::TopEntry) -> pb::TopEntry {
+        pb::TopEntry {
+            participant: e.participant.to_string(),
+            asset: e.asset.to_string(),
+            utilization: opt_dec(e.utilization),
+            committed: dec(e.committed),
+            effective_limit: dec(e.effective_limit),
+            state: trading_state_pb(e.trading_state).into(),
+        }
+}
+
+pub fn audit_record_pb(r: domain::AuditRecord) -> pb::AuditRecord {
+        pb::AuditRecord {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            principal: r.principal,
+            action: r.action,
+            target: r.target,
+            old_value: r.old_value,
+            new_value: r.new_value,
+        }
+}
+
+/// An alert for the admin stream, numbered by the caller.
+pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
+    let kind = match a.kind {
+        domain::AlertKind::WarningLevelCrossed => pb::AlertKind::WarningLevelCrossed,
+        domain::AlertKind::LimitRejection => pb::AlertKind::LimitRejection,
+        domain::AlertKind::Breach => pb::AlertKind::Breach,
+        domain::AlertKind::TradingStateChanged => pb::AlertKind::TradingStateChanged,
+        domain::AlertKind::BrokerStale => pb::AlertKind::BrokerStale,
+        domain::AlertKind::SyncGap => pb::AlertKind::SyncGap,
+    };
+    pb::Alert {
+        seq,
+        at_ms: a.at_ms,
+        kind: kind.into(),
+        participant: opt_str(&a.participant),
+        asset: opt_str(&a.asset),
+        venue: opt_str(&a.venue),
+        broker: opt_str(&a.broker),
+        limit_id: opt_str(&a.limit_id),
+        utilization: opt_dec(a.utilization),
+        message: a.message,
+    }
+}
+
+/// Every ledger error as a gRPC status. No `_` arm: a new error must be
+/// placed here on purpose.
+pub fn status(e: LedgerError) -> Status {
+    let code = match &e {
+        LedgerError::InvalidArgument { .. } | LedgerError::InvalidLimit(_) | LedgerError::Overflow(_) => Code::InvalidArgument,
+        LedgerError::IdempotencyConflict { .. } => Code::AlreadyExists,
+        LedgerError::ReservationNotFound | LedgerError::LimitNotFound(_) => Code::NotFound,
+        LedgerError::ReservationEnded(_) | LedgerError::SequenceReplayed { .. } | LedgerError::VersionMismatch { .. } => {
+            Code::FailedPrecondition
+        }
+        LedgerError::CapacityExhausted { .. } => Code::ResourceExhausted,
+        LedgerError::Unavailable(_) => Code::Unavailable,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// A per-message error inside a stream.
+pub fn stream_error(s: &Status) -> pb::StreamError {
+    pb::StreamError { code: s.code() as i32, message: s.message().to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(q: &str) -> pb::CheckRequest {
+        pb::CheckRequest { order_id: "o1".into(), participant: "p".into(), asset: "ETH".into(), quantity: q.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let e = check_request(check("1e5")).unwrap_err();
+        assert_eq!(e.field, "quantity");
+        let e = check_request(pb::CheckRequest { participant: String::new(), ..check("1") }).unwrap_err();
+        assert_eq!(e.to_string(), "participant: must not be empty");
+        let e = limit_spec(pb::SetLimitRequest { kind: 99, value: "1".into(), ..Default::default() }).unwrap_err();
+        assert_eq!(e.to_string(), "kind: unknown value 99");
+        assert_eq!(trading_state(0).unwrap_err().field, "state");
+        assert!(reservation_id("R12").is_ok());
+        assert_eq!(reservation_id("12").unwrap_err().field, "reservation_id");
+    }
+}
