@@ -1,1 +1,225 @@
+//! A typed Rust client for Interlock, used by `interlockctl` and usable by
+//! any Rust program (a venue gateway, a broker's sync job, a risk tool).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), interlock_client::ClientError> {
+//! use interlock_client::{pb, Client};
+//! let venue = Client::connect("http://127.0.0.1:50051", Some("dev-venue-a")).await?;
+//! let answer = venue
+//!     .check(pb::CheckRequest {
+//!         order_id: "o-1".into(),
+//!         participant: "fund-7".into(),
+//!         asset: "ETH".into(),
+//!         quantity: "100".into(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! println!("{:?}", answer.verdict());
+//! # Ok(()) }
+//! ```
 
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+pub use interlock::v1 as pb;
+use pb::admin_service_client::AdminServiceClient;
+use pb::position_service_client::PositionServiceClient;
+use pb::pre_trade_service_client::PreTradeServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status, Streaming};
+
+/// Default deadline of a unary call.
+pub const CALL_TIMEOUT_MS: u64 = 10_000;
+/// Deadline for connecting.
+pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect { endpoint: String, source: tonic::transport::Error },
+    #[error("invalid endpoint {0:?}")]
+    Endpoint(String),
+    #[error("the token is not valid header text")]
+    Token,
+    // Not a `#[source]`: the text already says everything, once.
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Status(Status),
+}
+
+impl From<Status> for ClientError {
+    fn from(s: Status) -> Self {
+        ClientError::Status(s)
+    }
+}
+
+/// The canonical upper-case name of a gRPC code ("INVALID_ARGUMENT").
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A connection plus the caller's bearer token. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+    token: Option<MetadataValue<Ascii>>,
+}
+
+impl Client {
+    /// Connects to `endpoint` ("http://host:port").
+    pub async fn connect(endpoint: &str, token: Option<&str>) -> Result<Self, ClientError> {
+        let ep = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?
+            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
+            .tcp_nodelay(true);
+        let channel = ep
+            .connect()
+            .await
+            .map_err(|source| ClientError::Connect { endpoint: endpoint.to_owned(), source })?;
+        Client::with_channel(channel, token)
+    }
+
+    /// Wraps an existing channel.
+    pub fn with_channel(channel: Channel, token: Option<&str>) -> Result<Self, ClientError> {
+        let token = token
+            .map(|t| format!("Bearer {t}").parse::<MetadataValue<Ascii>>().map_err(|_| ClientError::Token))
+            .transpose()?;
+        Ok(Client { channel, token })
+    }
+
+    /// The same connection with another token.
+    pub fn as_token(&self, token: &str) -> Result<Self, ClientError> {
+        Client::with_channel(self.channel.clone(), Some(token))
+    }
+
+    /// A request with the token attached.
+    pub fn request<T>(&self, msg: T) -> Request<T> {
+        let mut req = Request::new(msg);
+        if let Some(t) = &self.token {
+            req.metadata_mut().insert("authorization", t.clone());
+        }
+        req
+    }
+
+    fn unary<T>(&self, msg: T) -> Request<T> {
+        let mut req = self.request(msg);
+        req.set_timeout(Duration::from_millis(CALL_TIMEOUT_MS));
+        req
+    }
+
+    pub fn pretrade(&self) -> PreTradeServiceClient<Channel> {
+        PreTradeServiceClient::new(self.channel.clone())
+    }
+
+    pub fn position(&self) -> PositionServiceClient<Channel> {
+        PositionServiceClient::new(self.channel.clone())
+    }
+
+    pub fn admin(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel.clone())
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    // ---- venue ----
+
+    pub async fn check(&self, r: pb::CheckRequest) -> Result<pb::CheckResponse, ClientError> {
+        Ok(self.pretrade().check(self.unary(r)).await?.into_inner())
+    }
+
+    pub async fn commit(&self, reservation_id: &str) -> Result<pb::CommitResponse, ClientError> {
+        let r = pb::CommitRequest { reservation_id: reservation_id.to_owned() };
+        Ok(self.pretrade().commit(self.unary(r)).await?.into_inner())
+    }
+
+    pub async fn release(&self, reservation_id: &str) -> Result<pb::ReleaseResponse, ClientError> {
+        let r = pb::ReleaseRequest { reservation_id: reservation_id.to_owned() };
+        Ok(self.pretrade().release(self.unary(r)).await?.into_inner())
+    }
+
+    // ---- broker ----
+
+    pub async fn sync_state(&self) -> Result<pb::SyncState, ClientError> {
+        Ok(self.position().get_sync_state(self.unary(pb::GetSyncStateRequest {})).await?.into_inner())
+    }
+
+    /// Sends sync messages and collects the acks; stops at the first error.
+    pub async fn sync(&self, messages: Vec<pb::SyncRequest>) -> Result<Vec<pb::SyncAck>, ClientError> {
+        let n = messages.len();
+        let mut acks: Streaming<pb::SyncAck> =
+            self.position().sync(self.request(tokio_stream::iter(messages))).await?.into_inner();
+        let mut out = Vec::with_capacity(n);
+        while let Some(ack) = acks.message().await? {
+            out.push(ack);
+        }
+        Ok(out)
+    }
+
+    // ---- admin ----
+
+    pub async fn set_limit(&self, r: pb::SetLimitRequest) -> Result<pb::Limit, ClientError> {
+        Ok(self.admin().set_limit(self.unary(r)).await?.into_inner())
+    }
+
+    pub async fn delete_limit(&self, id: &str) -> Result<pb::DeleteLimitResponse, ClientError> {
+        let r = pb::DeleteLimitRequest { id: id.to_owned() };
+        Ok(self.admin().delete_limit(self.unary(r)).await?.into_inner())
+    }
+
+    pub async fn list_limits(&self) -> Result<Vec<pb::Limit>, ClientError> {
+        Ok(self.admin().list_limits(self.unary(pb::ListLimitsRequest {})).await?.into_inner().limits)
+    }
+
+    pub async fn set_trading_state(
+        &self,
+        participant: &str,
+        state: pb::TradingState,
+        reason: &str,
+    ) -> Result<pb::SetTradingStateResponse, ClientError> {
+        let r = pb::SetTradingStateRequest { participant: participant.to_owned(), state: state.into(), reason: reason.to_owned() };
+        Ok(self.admin().set_trading_state(self.unary(r)).await?.into_inner())
+    }
+
+    pub async fn exposure(&self, participant: &str) -> Result<pb::Exposure, ClientError> {
+        let r = pb::GetExposureRequest { participant: participant.to_owned() };
+        Ok(self.admin().get_exposure(self.unary(r)).await?.into_inner())
+    }
+
+    pub async fn top(&self, limit: u32) -> Result<Vec<pb::TopEntry>, ClientError> {
+        let r = pb::TopParticipantsRequest { limit };
+        Ok(self.admin().top_participants(self.unary(r)).await?.into_inner().entries)
+    }
+
+    pub async fn audit(&self, after_seq: u64, limit: u32) -> Result<Vec<pb::AuditRecord>, ClientError> {
+        let r = pb::ListAuditRequest { after_seq, limit };
+        Ok(self.admin().list_audit(self.unary(r)).await?.into_inner().records)
+    }
+
+    /// The alert stream.
+    pub async fn watch_alerts(&self) -> Result<Streaming<pb::Alert>, ClientError> {
+        Ok(self.admin().watch_alerts(self.request(pb::WatchAlertsRequest {})).await?.into_inner())
+    }
+}

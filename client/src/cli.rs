@@ -1,0 +1,365 @@
+//! Command-line definitions and dispatch.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use interlock_client::{pb, Client};
+
+use crate::output::{self, table};
+
+/// interlockctl: talk to an Interlock server as an admin, a venue or a broker.
+///
+/// Interlock stops one participant from pledging the same collateral on
+/// several venues at once. Admins set limits, halt participants and watch
+/// exposure; venues check, commit and release; brokers sync positions.
+///
+/// Try it: start `interlock-server --dev`, then run `interlockctl demo`.
+#[derive(Debug, Parser)]
+#[command(name = "interlockctl", version, about, long_about)]
+pub struct Cli {
+    /// Server address.
+    #[arg(long, global = true, env = "INTERLOCK_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    pub endpoint: String,
+
+    /// Bearer token of the principal you act as (dev mode: dev-admin,
+    /// dev-broker, dev-venue-a, dev-venue-b, dev-venue-c).
+    #[arg(long, global = true, env = "INTERLOCK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Print JSON instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// (venue) Ask whether a participant may commit more of an asset here, and reserve it.
+    Check {
+        #[arg(long)]
+        participant: String,
+        #[arg(long)]
+        asset: String,
+        /// Decimal quantity, e.g. 100 or 0.5.
+        #[arg(long)]
+        quantity: String,
+        /// Your order id (the idempotency key); default: a fresh one.
+        #[arg(long)]
+        order_id: Option<String>,
+        /// Reservation lifetime in ms (server default if omitted).
+        #[arg(long)]
+        ttl_ms: Option<u64>,
+        /// The order reduces exposure (passes in REDUCE_ONLY, needs no headroom).
+        #[arg(long)]
+        risk_reducing: bool,
+        /// Judge only: reserve nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Approve the part that fits instead of rejecting.
+        #[arg(long)]
+        allow_partial: bool,
+    },
+    /// (venue) Turn a reservation into a posted commitment.
+    Commit { reservation_id: String },
+    /// (venue) Free a reservation's headroom.
+    Release { reservation_id: String },
+    /// (broker) Stream a CSV or JSON file of absolute positions to the server.
+    ///
+    /// CSV lines: `collateral,PARTICIPANT,ASSET,QUANTITY` or
+    /// `commitment,PARTICIPANT,VENUE,ASSET,QUANTITY[,COVERS_COMMIT_SEQ]`
+    /// (`#` starts a comment). JSON: an array of objects with "type"
+    /// ("collateral" or "commitment") and the same fields in lower case.
+    Sync {
+        file: std::path::PathBuf,
+        /// Updates per sync message (at most 1000).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
+    /// (admin) Limits: set, delete, list.
+    #[command(subcommand)]
+    Limit(LimitCommand),
+    /// (admin) Halt a participant on every venue: every check is rejected and open reservations are released.
+    Halt {
+        participant: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// (admin) Only risk-reducing checks pass for this participant, on every venue.
+    ReduceOnly {
+        participant: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// (admin) Return a participant to ACTIVE.
+    Resume {
+        participant: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// (admin) A participant's exposure across venues, per asset.
+    Exposure { participant: String },
+    /// (admin) The most utilized participants.
+    Top {
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
+    /// (admin) Stream alerts as they happen.
+    Watch {
+        /// Stop after this many alerts.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// (admin) The audit log of admin changes.
+    Audit {
+        /// Only records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Is the server serving? (no token needed)
+    Health,
+    /// Tell the Interlock story against a --dev server, with its demo tokens.
+    Demo {
+        /// Participant id to use (default: a fresh one).
+        #[arg(long)]
+        participant: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    /// Σ commitments of an asset ≤ value × collateral owned (value is a ratio).
+    ReuseRatio,
+    /// A participant's commitments of an asset (optionally on one venue) ≤ value.
+    MaxCommitment,
+    /// Ecosystem-wide commitments of an asset ≤ value.
+    AssetCap,
+    /// A single check's quantity ≤ value.
+    MaxOrderQuantity,
+}
+
+impl From<Kind> for pb::LimitKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::ReuseRatio => pb::LimitKind::ReuseRatio,
+            Kind::MaxCommitment => pb::LimitKind::MaxCommitment,
+            Kind::AssetCap => pb::LimitKind::AssetCap,
+            Kind::MaxOrderQuantity => pb::LimitKind::MaxOrderQuantity,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitCommand {
+    /// Create or update the limit of a kind and scope (empty scope = ecosystem).
+    Set {
+        #[arg(long, value_enum)]
+        kind: Kind,
+        #[arg(long)]
+        value: String,
+        #[arg(long)]
+        participant: Option<String>,
+        #[arg(long)]
+        venue: Option<String>,
+        #[arg(long)]
+        asset: Option<String>,
+        /// Warning levels in percent, comma-separated (e.g. 80,90).
+        #[arg(long, value_delimiter = ',')]
+        warn: Vec<String>,
+        /// Only update if the limit is at this version.
+        #[arg(long)]
+        expected_version: Option<u64>,
+    },
+    /// Delete a limit by id.
+    Delete { id: String },
+    /// List every limit.
+    List,
+}
+
+fn fresh_id(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{nanos:x}")
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Health = cli.command {
+        return health(&cli.endpoint, cli.json).await;
+    }
+    let client = Client::connect(&cli.endpoint, cli.token.as_deref()).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::Check { participant, asset, quantity, order_id, ttl_ms, risk_reducing, dry_run, allow_partial } => {
+            let r = client
+                .check(pb::CheckRequest {
+                    order_id: order_id.unwrap_or_else(|| fresh_id("cli")),
+                    participant,
+                    asset,
+                    quantity,
+                    ttl_ms: ttl_ms.unwrap_or(0),
+                    risk_reducing,
+                    dry_run,
+                    allow_partial,
+                })
+                .await?;
+            if json {
+                print_json(&output::check_json(&r));
+            } else {
+                println!("{}", output::check_text(&r));
+            }
+        }
+        Command::Commit { reservation_id } => {
+            let r = client.commit(&reservation_id).await?;
+            if json {
+                print_json(&serde_json::json!({"reservation_id": r.reservation_id, "state": r.state().as_str_name(), "commit_seq": r.commit_seq}));
+            } else {
+                println!("{} committed (commit_seq {}: give it to your broker)", r.reservation_id, r.commit_seq);
+            }
+        }
+        Command::Release { reservation_id } => {
+            let r = client.release(&reservation_id).await?;
+            let state = r.state().as_str_name().trim_start_matches("RESERVATION_STATE_");
+            if json {
+                print_json(&serde_json::json!({"reservation_id": r.reservation_id, "state": state}));
+            } else {
+                println!("{} {}", r.reservation_id, state.to_lowercase());
+            }
+        }
+        Command::Sync { file, batch } => crate::syncfile::run(&client, &file, batch, json).await?,
+        Command::Limit(cmd) => limit(&client, cmd, json).await?,
+        Command::Halt { participant, reason } => trading(&client, &participant, pb::TradingState::Halted, &reason, json).await?,
+        Command::ReduceOnly { participant, reason } => {
+            trading(&client, &participant, pb::TradingState::ReduceOnly, &reason, json).await?
+        }
+        Command::Resume { participant, reason } => trading(&client, &participant, pb::TradingState::Active, &reason, json).await?,
+        Command::Exposure { participant } => {
+            let e = client.exposure(&participant).await?;
+            if json {
+                print_json(&output::exposure_json(&e));
+            } else {
+                output::exposure_text(&e);
+            }
+        }
+        Command::Top { limit } => {
+            let entries = client.top(limit).await?;
+            if json {
+                print_json(&output::top_json(&entries));
+            } else {
+                output::top_table(&entries);
+            }
+        }
+        Command::Watch { count } => {
+            let mut stream = client.watch_alerts().await?;
+            let mut seen = 0u64;
+            while count.is_none_or(|c| seen < c) {
+                let Some(a) = stream.message().await? else { break };
+                seen += 1;
+                if json {
+                    println!("{}", output::alert_json(&a));
+                } else {
+                    println!("{}", output::alert_text(&a));
+                }
+            }
+        }
+        Command::Audit { after, limit } => {
+            let records = client.audit(after, limit).await?;
+            if json {
+                print_json(&output::audit_json(&records));
+            } else {
+                output::audit_table(&records);
+            }
+        }
+        Command::Demo { participant } => crate::demo::run(&client, participant.unwrap_or_else(|| fresh_id("fund"))).await?,
+        Command::Health => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        LimitCommand::Set { kind, value, participant, venue, asset, warn, expected_version } => {
+            let l = client
+                .set_limit(pb::SetLimitRequest {
+                    kind: pb::LimitKind::from(kind).into(),
+                    scope: Some(pb::Scope {
+                        participant: participant.unwrap_or_default(),
+                        venue: venue.unwrap_or_default(),
+                        asset: asset.unwrap_or_default(),
+                    }),
+                    value,
+                    warn_levels_pct: warn,
+                    expected_version: expected_version.unwrap_or(0),
+                })
+                .await?;
+            if json {
+                print_json(&output::limit_json(&l));
+            } else {
+                output::limits_table(std::slice::from_ref(&l));
+            }
+        }
+        LimitCommand::Delete { id } => {
+            let r = client.delete_limit(&id).await?;
+            if json {
+                print_json(&r.deleted.as_ref().map(output::limit_json).unwrap_or_default());
+            } else {
+                println!("deleted limit {id}");
+            }
+        }
+        LimitCommand::List => {
+            let limits = client.list_limits().await?;
+            if json {
+                print_json(&serde_json::Value::Array(limits.iter().map(output::limit_json).collect()));
+            } else {
+                output::limits_table(&limits);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn trading(client: &Client, participant: &str, state: pb::TradingState, reason: &str, json: bool) -> anyhow::Result<()> {
+    let r = client.set_trading_state(participant, state, reason).await?;
+    if json {
+        print_json(&serde_json::json!({
+            "participant": r.participant, "previous": output::state_name(r.previous),
+            "state": output::state_name(r.state), "released_reservations": r.released_reservations,
+        }));
+    } else {
+        println!(
+            "{}: {} -> {} on every venue ({} open reservations released)",
+            r.participant,
+            output::state_name(r.previous),
+            output::state_name(r.state),
+            r.released_reservations
+        );
+    }
+    Ok(())
+}
+
+async fn health(endpoint: &str, json: bool) -> anyhow::Result<()> {
+    let client = Client::connect(endpoint, None).await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(client.channel());
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    for service in ["", "interlock.v1.PreTradeService", "interlock.v1.PositionService", "interlock.v1.AdminService"] {
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest { service: service.to_owned() })
+            .await
+            .with_context(|| format!("health check of {service:?}"))?;
+        let status = r.into_inner().status();
+        all_ok &= status == tonic_health::pb::health_check_response::ServingStatus::Serving;
+        rows.push(vec![if service.is_empty() { "(server)".to_owned() } else { service.to_owned() }, status.as_str_name().to_owned()]);
+    }
+    if json {
+        print_json(&serde_json::Value::Object(rows.iter().map(|r| (r[0].clone(), serde_json::Value::from(r[1].clone()))).collect()));
+    } else {
+        table(&["SERVICE", "STATUS"], &rows);
+    }
+    anyhow::ensure!(all_ok, "not every service is serving");
+    Ok(())
+}

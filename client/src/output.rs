@@ -1,0 +1,205 @@
+//! Human tables and JSON for `interlockctl`.
+
+use interlock_client::pb;
+use serde_json::{json, Value};
+
+/// Prints rows under headers, columns aligned.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| (*h).to_owned()).collect());
+    line(widths.iter().map(|w| "-".repeat(*w)).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+pub fn pct(fraction: &str) -> String {
+    match fraction.parse::<rust_decimal::Decimal>() {
+        Ok(f) => format!("{}%", (f * rust_decimal::Decimal::ONE_HUNDRED).round_dp(2).normalize()),
+        Err(_) => "-".to_owned(),
+    }
+}
+
+pub fn state_name(s: i32) -> &'static str {
+    pb::TradingState::try_from(s).map_or("UNKNOWN", |s| s.as_str_name().trim_start_matches("TRADING_STATE_"))
+}
+
+pub fn kind_name(k: i32) -> &'static str {
+    pb::LimitKind::try_from(k).map_or("UNKNOWN", |k| k.as_str_name().trim_start_matches("LIMIT_KIND_"))
+}
+
+fn scope_text(s: &Option<pb::Scope>) -> String {
+    let s = s.clone().unwrap_or_default();
+    let mut parts = Vec::new();
+    for (k, v) in [("participant", s.participant), ("venue", s.venue), ("asset", s.asset)] {
+        if !v.is_empty() {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    if parts.is_empty() {
+        "ecosystem".to_owned()
+    } else {
+        parts.join(",")
+    }
+}
+
+fn scope_json(s: &Option<pb::Scope>) -> Value {
+    let s = s.clone().unwrap_or_default();
+    json!({"participant": s.participant, "venue": s.venue, "asset": s.asset})
+}
+
+pub fn check_json(r: &pb::CheckResponse) -> Value {
+    json!({
+        "order_id": r.order_id,
+        "verdict": r.verdict().as_str_name().trim_start_matches("VERDICT_"),
+        "reservation_id": r.reservation_id,
+        "approved_quantity": r.approved_quantity,
+        "expires_at_ms": r.expires_at_ms,
+        "headroom": r.headroom().as_str_name().trim_start_matches("HEADROOM_BUCKET_"),
+        "dry_run": r.dry_run,
+        "reason": r.reason.as_ref().map(|x| json!({
+            "code": x.code().as_str_name().trim_start_matches("REJECT_CODE_"),
+            "kind": kind_name(x.kind),
+            "limit_id": x.limit_id,
+            "scope": scope_json(&x.scope),
+            "limit_value": x.limit_value,
+            "utilization": x.utilization,
+            "message": x.message,
+        })),
+    })
+}
+
+pub fn check_text(r: &pb::CheckResponse) -> String {
+    let verdict = r.verdict().as_str_name().trim_start_matches("VERDICT_");
+    let headroom = r.headroom().as_str_name().trim_start_matches("HEADROOM_BUCKET_");
+    match &r.reason {
+        Some(reason) => format!("{verdict} order {}: {} (headroom {headroom})", r.order_id, reason.message),
+        None if r.dry_run => format!("{verdict} (dry run) order {}: {} would fit (headroom {headroom})", r.order_id, r.approved_quantity),
+        None => format!(
+            "{verdict} order {}: {} reserved as {} until {} (headroom {headroom})",
+            r.order_id, r.approved_quantity, r.reservation_id, r.expires_at_ms
+        ),
+    }
+}
+
+pub fn limit_json(l: &pb::Limit) -> Value {
+    json!({
+        "id": l.id, "kind": kind_name(l.kind), "scope": scope_json(&l.scope), "value": l.value,
+        "warn_levels_pct": l.warn_levels_pct, "version": l.version, "updated_at_ms": l.updated_at_ms,
+        "updated_by": l.updated_by,
+    })
+}
+
+pub fn limits_table(limits: &[pb::Limit]) {
+    let rows: Vec<Vec<String>> = limits
+        .iter()
+        .map(|l| {
+            vec![
+                l.id.clone(),
+                kind_name(l.kind).to_owned(),
+                scope_text(&l.scope),
+                l.value.clone(),
+                l.warn_levels_pct.iter().map(|w| format!("{w}%")).collect::<Vec<_>>().join(","),
+                l.version.to_string(),
+                l.updated_by.clone(),
+            ]
+        })
+        .collect();
+    table(&["ID", "KIND", "SCOPE", "VALUE", "WARN", "VERSION", "BY"], &rows);
+}
+
+pub fn exposure_json(e: &pb::Exposure) -> Value {
+    json!({
+        "participant": e.participant, "state": state_name(e.state), "brokers": e.brokers, "stale": e.stale,
+        "assets": e.assets.iter().map(|a| json!({
+            "asset": a.asset, "owned": a.owned, "committed": a.committed, "reuse_ratio": a.reuse_ratio,
+            "reuse_limit": a.reuse_limit, "effective_limit": a.effective_limit, "utilization": a.utilization,
+            "venues": a.venues.iter().map(|v| json!({"venue": v.venue, "posted": v.posted, "reserved": v.reserved})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn exposure_text(e: &pb::Exposure) {
+    println!(
+        "participant {}  state {}  brokers [{}]{}",
+        e.participant,
+        state_name(e.state),
+        e.brokers.join(", "),
+        if e.stale { "  STALE: checks fail closed" } else { "" }
+    );
+    let mut rows = Vec::new();
+    for a in &e.assets {
+        for v in &a.venues {
+            rows.push(vec![a.asset.clone(), v.venue.clone(), v.posted.clone(), v.reserved.clone(), String::new(), String::new(), String::new()]);
+        }
+        rows.push(vec![
+            a.asset.clone(),
+            "TOTAL".to_owned(),
+            String::new(),
+            String::new(),
+            format!("{} of {} owned", a.committed, a.owned),
+            format!("{} (limit {}x)", if a.reuse_ratio.is_empty() { "-".to_owned() } else { format!("{}x", a.reuse_ratio) }, a.reuse_limit),
+            format!("{} of {}", pct(&a.utilization), a.effective_limit),
+        ]);
+    }
+    table(&["ASSET", "VENUE", "POSTED", "RESERVED", "COMMITTED", "REUSE", "UTILIZATION"], &rows);
+}
+
+pub fn top_json(entries: &[pb::TopEntry]) -> Value {
+    Value::Array(
+        entries
+            .iter()
+            .map(|e| json!({"participant": e.participant, "asset": e.asset, "utilization": e.utilization,
+                "committed": e.committed, "effective_limit": e.effective_limit, "state": state_name(e.state)}))
+            .collect(),
+    )
+}
+
+pub fn top_table(entries: &[pb::TopEntry]) {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let util = if e.utilization.is_empty() { "over zero limit".to_owned() } else { pct(&e.utilization) };
+            vec![(i + 1).to_string(), e.participant.clone(), e.asset.clone(), util, e.committed.clone(), e.effective_limit.clone(), state_name(e.state).to_owned()]
+        })
+        .collect();
+    table(&["#", "PARTICIPANT", "ASSET", "UTILIZATION", "COMMITTED", "LIMIT", "STATE"], &rows);
+}
+
+pub fn alert_json(a: &pb::Alert) -> Value {
+    json!({"seq": a.seq, "at_ms": a.at_ms, "kind": a.kind().as_str_name().trim_start_matches("ALERT_KIND_"),
+        "participant": a.participant, "asset": a.asset, "venue": a.venue, "broker": a.broker,
+        "limit_id": a.limit_id, "utilization": a.utilization, "message": a.message})
+}
+
+pub fn alert_text(a: &pb::Alert) -> String {
+    format!("#{} {} {}: {}", a.seq, a.at_ms, a.kind().as_str_name().trim_start_matches("ALERT_KIND_"), a.message)
+}
+
+pub fn audit_json(records: &[pb::AuditRecord]) -> Value {
+    Value::Array(
+        records
+            .iter()
+            .map(|r| json!({"seq": r.seq, "at_ms": r.at_ms, "principal": r.principal, "action": r.action,
+                "target": r.target, "old": r.old_value, "new": r.new_value}))
+            .collect(),
+    )
+}
+
+pub fn audit_table(records: &[pb::AuditRecord]) {
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| vec![r.seq.to_string(), r.at_ms.to_string(), r.principal.clone(), r.action.clone(), r.target.clone(), r.old_value.clone(), r.new_value.clone()])
+        .collect();
+    table(&["SEQ", "AT_MS", "WHO", "ACTION", "TARGET", "OLD", "NEW"], &rows);
+}
