@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use interlock::v1 as pb;
 use interlock_ledger::{self as domain, Applied, Command, Ledger, Outcome};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -34,6 +34,9 @@ pub struct Shared {
     pub clock: Clock,
     pub alerts: AlertHub,
     pub stream_messages_max: u64,
+    /// Becomes `true` when the server starts shutting down: open streams end
+    /// so that a graceful shutdown never waits on a watcher or a broker.
+    pub stopping: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -48,6 +51,18 @@ impl Shared {
 
     fn read<R>(&self, f: impl FnOnce(&domain::State) -> R) -> Result<R, Status> {
         self.ledger.read(f).map_err(status)
+    }
+}
+
+/// The next message of a client stream, or `None` once the server is
+/// stopping or the client closed the stream.
+async fn next_or_stop<T>(inbound: &mut Streaming<T>, stopping: &mut watch::Receiver<bool>) -> Option<Result<T, Status>> {
+    if *stopping.borrow() {
+        return None;
+    }
+    tokio::select! {
+        msg = inbound.next() => msg,
+        _ = stopping.changed() => None,
     }
 }
 
@@ -107,9 +122,10 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let api = self.clone();
+        let mut stopping = self.0.stopping.clone();
         tokio::spawn(async move {
             let mut count = 0u64;
-            while let Some(msg) = inbound.next().await {
+            while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
                 count += 1;
                 let item = match msg {
                     Err(s) => Err(s),
@@ -187,9 +203,10 @@ impl pb::position_service_server::PositionService for PositionApi {
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let api = self.clone();
+        let mut stopping = self.0.stopping.clone();
         tokio::spawn(async move {
             let mut count = 0u64;
-            while let Some(msg) = inbound.next().await {
+            while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
                 count += 1;
                 let item = if count > api.0.stream_messages_max {
                     Err(Status::resource_exhausted(format!("stream longer than {} messages", api.0.stream_messages_max)))
@@ -301,16 +318,30 @@ impl pb::admin_service_server::AdminService for AdminApi {
     type WatchAlertsStream = BoxStream<pb::Alert>;
 
     async fn watch_alerts(&self, _req: Request<pb::WatchAlertsRequest>) -> Result<Response<Self::WatchAlertsStream>, Status> {
-        let rx = self.0.alerts.subscribe();
-        let stream = tokio_stream::wrappers::BroadcastStream::new(rx).map(|item| match item {
-            Ok(alert) => Ok(alert),
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => Ok(pb::Alert {
-                kind: pb::AlertKind::AlertsDropped.into(),
-                message: format!("this watcher fell behind; {n} alerts were dropped"),
-                ..Default::default()
-            }),
+        let mut rx = self.0.alerts.subscribe();
+        let mut stopping = self.0.stopping.clone();
+        let (tx, out) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(async move {
+            loop {
+                let alert = tokio::select! {
+                    a = rx.recv() => a,
+                    _ = stopping.changed() => break,
+                };
+                let alert = match alert {
+                    Ok(alert) => alert,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => pb::Alert {
+                        kind: pb::AlertKind::AlertsDropped.into(),
+                        message: format!("this watcher fell behind; {n} alerts were dropped"),
+                        ..Default::default()
+                    },
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                if tx.send(Ok(alert)).await.is_err() {
+                    break;
+                }
+            }
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(ReceiverStream::new(out))))
     }
 
     async fn list_audit(&self, req: Request<pb::ListAuditRequest>) -> Result<Response<pb::ListAuditResponse>, Status> {

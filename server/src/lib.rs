@@ -61,7 +61,14 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
         }
     }
     let principals = principals(&config)?;
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        // Ends open streams so the graceful shutdown can finish.
+        let _ = stop_tx.send(true);
+    };
     let shared = Shared {
+        stopping,
         ledger: Arc::new(Ledger::new(config.ledger())),
         clock: Clock::new(),
         alerts: AlertHub::new(),

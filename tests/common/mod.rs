@@ -1,0 +1,98 @@
+//! The shared test harness: a real server on 127.0.0.1:0, real gRPC clients.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use interlock_client::{pb, Client};
+use interlock_server::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub endpoint: String,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a dev-mode server on an ephemeral loopback port.
+pub async fn start_server() -> TestServer {
+    start_with(Config::dev_for_tests()).await
+}
+
+pub async fn start_with(config: Config) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(interlock_server::serve(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    TestServer { addr, endpoint: format!("http://{addr}"), stop: Some(stop), handle: Some(handle) }
+}
+
+impl TestServer {
+    pub async fn client(&self, token: &str) -> Client {
+        Client::connect(&self.endpoint, Some(token)).await.unwrap()
+    }
+
+    pub async fn admin(&self) -> Client {
+        self.client("dev-admin").await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub fn check(order: &str, participant: &str, qty: &str) -> pb::CheckRequest {
+    pb::CheckRequest {
+        order_id: order.into(),
+        participant: participant.into(),
+        asset: "ETH".into(),
+        quantity: qty.into(),
+        ..Default::default()
+    }
+}
+
+pub fn collateral(participant: &str, qty: &str) -> pb::SyncUpdate {
+    pb::SyncUpdate {
+        update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
+            participant: participant.into(),
+            asset: "ETH".into(),
+            quantity: qty.into(),
+        })),
+    }
+}
+
+/// Syncs collateral as the dev broker, at its next sequence.
+pub async fn own(server: &TestServer, participant: &str, qty: &str) {
+    let broker = server.client("dev-broker").await;
+    let seq = broker.sync_state().await.unwrap().last_applied_sequence + 1;
+    let acks = broker.sync(vec![pb::SyncRequest { sequence: seq, updates: vec![collateral(participant, qty)] }]).await.unwrap();
+    assert_eq!(acks.last().unwrap().applied_sequence, seq);
+}
+
+pub async fn set_limit(server: &TestServer, kind: pb::LimitKind, scope: pb::Scope, value: &str) -> pb::Limit {
+    server
+        .admin()
+        .await
+        .set_limit(pb::SetLimitRequest { kind: kind.into(), scope: Some(scope), value: value.into(), ..Default::default() })
+        .await
+        .unwrap()
+}
+
+pub fn code(e: interlock_client::ClientError) -> tonic::Code {
+    match e {
+        interlock_client::ClientError::Status(s) => s.code(),
+        other => panic!("not a status: {other}"),
+    }
+}
+
+pub fn message(e: &interlock_client::ClientError) -> String {
+    e.to_string()
+}
