@@ -14,7 +14,11 @@ async fn venue_check_commit_release_round_trip() {
     assert_eq!(a.verdict(), pb::Verdict::Approved);
     assert_eq!(a.reservation_id, "R1");
     assert!(a.expires_at_ms > 0);
-    assert_eq!(venue.check(check("o1", "fund", "60")).await.unwrap(), a, "idempotent");
+    assert_eq!(
+        venue.check(check("o1", "fund", "60")).await.unwrap(),
+        a,
+        "idempotent"
+    );
     let e = venue.check(check("o1", "fund", "61")).await.unwrap_err();
     assert_eq!(code(e), Code::AlreadyExists);
 
@@ -23,19 +27,37 @@ async fn venue_check_commit_release_round_trip() {
     let reason = r.reason.unwrap();
     assert_eq!(reason.code(), pb::RejectCode::LimitExceeded);
     assert_eq!(reason.kind(), pb::LimitKind::ReuseRatio);
-    assert_eq!((reason.limit_value.as_str(), reason.utilization.as_str()), ("1", "1.2"));
+    assert_eq!(
+        (reason.limit_value.as_str(), reason.utilization.as_str()),
+        ("1", "1.2")
+    );
 
     let c = venue.commit("R1").await.unwrap();
-    assert_eq!((c.state(), c.commit_seq), (pb::ReservationState::Committed, 1));
+    assert_eq!(
+        (c.state(), c.commit_seq),
+        (pb::ReservationState::Committed, 1)
+    );
     assert_eq!(venue.commit("R1").await.unwrap(), c);
-    assert_eq!(code(venue.release("R1").await.unwrap_err()), Code::FailedPrecondition);
+    assert_eq!(
+        code(venue.release("R1").await.unwrap_err()),
+        Code::FailedPrecondition
+    );
 
     let b = venue.check(check("o3", "fund", "40")).await.unwrap();
-    assert_eq!(venue.release(&b.reservation_id).await.unwrap().state(), pb::ReservationState::Released);
-    assert_eq!(code(venue.commit(&b.reservation_id).await.unwrap_err()), Code::FailedPrecondition);
+    assert_eq!(
+        venue.release(&b.reservation_id).await.unwrap().state(),
+        pb::ReservationState::Released
+    );
+    assert_eq!(
+        code(venue.commit(&b.reservation_id).await.unwrap_err()),
+        Code::FailedPrecondition
+    );
 
     let e = s.admin().await.exposure("fund").await.unwrap();
-    assert_eq!((e.assets[0].committed.as_str(), e.assets[0].owned.as_str()), ("60", "100"));
+    assert_eq!(
+        (e.assets[0].committed.as_str(), e.assets[0].owned.as_str()),
+        ("60", "100")
+    );
     s.stop().await;
 }
 
@@ -44,15 +66,27 @@ async fn check_stream_pipelines_and_reports_bad_requests_inline() {
     let s = start_server().await;
     own(&s, "fund", "10").await;
     let venue = s.client("dev-venue-a").await;
-    let mut reqs: Vec<pb::CheckRequest> = (0..20).map(|i| check(&format!("s{i}"), "fund", "1")).collect();
+    let mut reqs: Vec<pb::CheckRequest> = (0..20)
+        .map(|i| check(&format!("s{i}"), "fund", "1"))
+        .collect();
     reqs[3].quantity = "1e5".into();
-    let mut answers = venue.pretrade().check_stream(venue.request(tokio_stream::iter(reqs))).await.unwrap().into_inner();
+    let mut answers = venue
+        .pretrade()
+        .check_stream(venue.request(tokio_stream::iter(reqs)))
+        .await
+        .unwrap()
+        .into_inner();
     let mut got = Vec::new();
     while let Some(a) = answers.message().await.unwrap() {
         got.push(a);
     }
     assert_eq!(got.len(), 20);
-    assert!(got.iter().enumerate().all(|(i, a)| a.order_id == format!("s{i}")), "answers in order");
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, a)| a.order_id == format!("s{i}")),
+        "answers in order"
+    );
     match &got[3].result {
         Some(pb::check_stream_response::Result::Error(e)) => {
             assert_eq!(e.code, Code::InvalidArgument as i32);
@@ -80,31 +114,74 @@ async fn denial_matrix_changes_nothing_and_leaks_nothing() {
     let before = admin.exposure("fund").await.unwrap();
 
     // Venue -> admin RPCs.
-    assert_eq!(code(a.set_trading_state("fund", pb::TradingState::Halted, "").await.unwrap_err()), Code::PermissionDenied);
-    assert_eq!(code(a.exposure("fund").await.unwrap_err()), Code::PermissionDenied);
-    assert_eq!(code(a.list_limits().await.unwrap_err()), Code::PermissionDenied);
+    assert_eq!(
+        code(
+            a.set_trading_state("fund", pb::TradingState::Halted, "")
+                .await
+                .unwrap_err()
+        ),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(a.exposure("fund").await.unwrap_err()),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(a.list_limits().await.unwrap_err()),
+        Code::PermissionDenied
+    );
     // Broker -> check; admin -> check; venue -> sync.
-    assert_eq!(code(broker.check(check("x", "fund", "1")).await.unwrap_err()), Code::PermissionDenied);
-    assert_eq!(code(admin.check(check("x", "fund", "1")).await.unwrap_err()), Code::PermissionDenied);
-    assert_eq!(code(a.sync_state().await.unwrap_err()), Code::PermissionDenied);
+    assert_eq!(
+        code(broker.check(check("x", "fund", "1")).await.unwrap_err()),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(admin.check(check("x", "fund", "1")).await.unwrap_err()),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(a.sync_state().await.unwrap_err()),
+        Code::PermissionDenied
+    );
     // Venue B cannot see or touch venue A's reservation: same answer as a missing one.
     let e1 = b.commit(&r.reservation_id).await.unwrap_err();
     let e2 = b.commit("R999").await.unwrap_err();
     assert_eq!(message(&e1), message(&e2));
     assert_eq!(code(e1), Code::NotFound);
-    assert_eq!(code(b.release(&r.reservation_id).await.unwrap_err()), Code::NotFound);
+    assert_eq!(
+        code(b.release(&r.reservation_id).await.unwrap_err()),
+        Code::NotFound
+    );
     // No token, unknown token.
-    let anon = interlock_client::Client::connect(&s.endpoint, None).await.unwrap();
-    assert_eq!(code(anon.check(check("x", "fund", "1")).await.unwrap_err()), Code::Unauthenticated);
+    let anon = interlock_client::Client::connect(&s.endpoint, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(anon.check(check("x", "fund", "1")).await.unwrap_err()),
+        Code::Unauthenticated
+    );
     let wrong = s.client("not-a-token").await;
-    assert_eq!(code(wrong.list_limits().await.unwrap_err()), Code::Unauthenticated);
+    assert_eq!(
+        code(wrong.list_limits().await.unwrap_err()),
+        Code::Unauthenticated
+    );
     // Venue B's own check must not reveal venue A's positions.
     let other = b.check(check("o-b", "fund", "1000")).await.unwrap();
     let text = format!("{other:?}");
-    assert!(!text.contains("venue-a") && !text.contains("secret-order") && !text.contains("\"7\""), "{text}");
+    assert!(
+        !text.contains("venue-a") && !text.contains("secret-order") && !text.contains("\"7\""),
+        "{text}"
+    );
 
-    assert_eq!(admin.exposure("fund").await.unwrap(), before, "denied calls changed nothing");
-    assert_eq!(a.release(&r.reservation_id).await.unwrap().state(), pb::ReservationState::Released);
+    assert_eq!(
+        admin.exposure("fund").await.unwrap(),
+        before,
+        "denied calls changed nothing"
+    );
+    assert_eq!(
+        a.release(&r.reservation_id).await.unwrap().state(),
+        pb::ReservationState::Released
+    );
     s.stop().await;
 }
 
@@ -115,12 +192,30 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     let venue = s.client("dev-venue-a").await;
     let long = "x".repeat(65);
     let cases: Vec<(&str, pb::CheckRequest)> = vec![
-        ("order_id", pb::CheckRequest { order_id: String::new(), ..check("o", "fund", "1") }),
-        ("order_id", pb::CheckRequest { order_id: long.clone(), ..check("o", "fund", "1") }),
+        (
+            "order_id",
+            pb::CheckRequest {
+                order_id: String::new(),
+                ..check("o", "fund", "1")
+            },
+        ),
+        (
+            "order_id",
+            pb::CheckRequest {
+                order_id: long.clone(),
+                ..check("o", "fund", "1")
+            },
+        ),
         ("participant", check("o", "", "1")),
         ("participant", check("o", &long, "1")),
         ("participant", check("o", "fu\nnd", "1")),
-        ("asset", pb::CheckRequest { asset: "E TH".into(), ..check("o", "fund", "1") }),
+        (
+            "asset",
+            pb::CheckRequest {
+                asset: "E TH".into(),
+                ..check("o", "fund", "1")
+            },
+        ),
         ("quantity", check("o", "fund", "1e5")),
         ("quantity", check("o", "fund", "NaN")),
         ("quantity", check("o", "fund", "")),
@@ -129,36 +224,93 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         ("quantity", check("o", "fund", "0")),
         ("quantity", check("o", "fund", "0.00000000001")),
         ("quantity", check("o", "fund", "1000000000000000")),
-        ("ttl_ms", pb::CheckRequest { ttl_ms: 600_001, ..check("o", "fund", "1") }),
+        (
+            "ttl_ms",
+            pb::CheckRequest {
+                ttl_ms: 600_001,
+                ..check("o", "fund", "1")
+            },
+        ),
     ];
     for (field, req) in cases {
         let e = venue.check(req.clone()).await.unwrap_err();
         let text = message(&e);
         assert_eq!(code(e), Code::InvalidArgument, "{req:?}");
-        assert!(text.contains(&format!("INVALID_ARGUMENT: {field}")), "{field}: {text}");
+        assert!(
+            text.contains(&format!("INVALID_ARGUMENT: {field}")),
+            "{field}: {text}"
+        );
     }
     let admin = s.admin().await;
     let bad_limits = [
-        (pb::SetLimitRequest { kind: 0, value: "1".into(), ..Default::default() }, "kind"),
-        (pb::SetLimitRequest { kind: 42, value: "1".into(), ..Default::default() }, "kind"),
-        (pb::SetLimitRequest { kind: pb::LimitKind::ReuseRatio.into(), value: "0".into(), ..Default::default() }, "value"),
-        (pb::SetLimitRequest { kind: pb::LimitKind::AssetCap.into(), value: "5".into(), ..Default::default() }, "scope"),
         (
-            pb::SetLimitRequest { kind: pb::LimitKind::ReuseRatio.into(), value: "2".into(), warn_levels_pct: vec!["101".into()], ..Default::default() },
+            pb::SetLimitRequest {
+                kind: 0,
+                value: "1".into(),
+                ..Default::default()
+            },
+            "kind",
+        ),
+        (
+            pb::SetLimitRequest {
+                kind: 42,
+                value: "1".into(),
+                ..Default::default()
+            },
+            "kind",
+        ),
+        (
+            pb::SetLimitRequest {
+                kind: pb::LimitKind::ReuseRatio.into(),
+                value: "0".into(),
+                ..Default::default()
+            },
+            "value",
+        ),
+        (
+            pb::SetLimitRequest {
+                kind: pb::LimitKind::AssetCap.into(),
+                value: "5".into(),
+                ..Default::default()
+            },
+            "scope",
+        ),
+        (
+            pb::SetLimitRequest {
+                kind: pb::LimitKind::ReuseRatio.into(),
+                value: "2".into(),
+                warn_levels_pct: vec!["101".into()],
+                ..Default::default()
+            },
             "warn_levels_pct",
         ),
     ];
     for (req, field) in bad_limits {
         let e = admin.set_limit(req).await.unwrap_err();
-        assert!(message(&e).contains(&format!("INVALID_ARGUMENT: {field}")), "{field}: {e}");
+        assert!(
+            message(&e).contains(&format!("INVALID_ARGUMENT: {field}")),
+            "{field}: {e}"
+        );
     }
-    let e = admin.set_trading_state("fund", pb::TradingState::Unspecified, "").await.unwrap_err();
+    let e = admin
+        .set_trading_state("fund", pb::TradingState::Unspecified, "")
+        .await
+        .unwrap_err();
     assert!(message(&e).contains("state"), "{e}");
-    let e = admin.set_trading_state("fund", pb::TradingState::Halted, "bad\u{7}reason").await.unwrap_err();
+    let e = admin
+        .set_trading_state("fund", pb::TradingState::Halted, "bad\u{7}reason")
+        .await
+        .unwrap_err();
     assert!(message(&e).contains("reason"), "{e}");
-    assert_eq!(code(venue.commit("not-an-id").await.unwrap_err()), Code::InvalidArgument);
+    assert_eq!(
+        code(venue.commit("not-an-id").await.unwrap_err()),
+        Code::InvalidArgument
+    );
     // Oversized messages are refused by the codec before any handler runs.
-    let huge = pb::CheckRequest { order_id: "x".repeat(2 * 1024 * 1024), ..check("o", "fund", "1") };
+    let huge = pb::CheckRequest {
+        order_id: "x".repeat(2 * 1024 * 1024),
+        ..check("o", "fund", "1")
+    };
     let e = venue.check(huge).await.unwrap_err();
     assert_eq!(code(e), Code::OutOfRange);
     // Nothing above changed the ledger.
@@ -173,23 +325,47 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
 async fn sync_stream_sequence_gaps_and_replays_name_the_expected_sequence() {
     let s = start_server().await;
     let broker = s.client("dev-broker").await;
-    let msg = |seq, qty: &str| pb::SyncRequest { sequence: seq, updates: vec![collateral("fund", qty)] };
+    let msg = |seq, qty: &str| pb::SyncRequest {
+        sequence: seq,
+        updates: vec![collateral("fund", qty)],
+    };
     let acks = broker.sync(vec![msg(1, "10"), msg(2, "20")]).await.unwrap();
-    assert_eq!(acks.iter().map(|a| a.applied_sequence).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        acks.iter().map(|a| a.applied_sequence).collect::<Vec<_>>(),
+        [1, 2]
+    );
     let e = broker.sync(vec![msg(2, "30")]).await.unwrap_err();
     assert!(message(&e).contains("expected sequence 3"), "{e}");
     assert_eq!(code(e), Code::FailedPrecondition);
     let venue = s.client("dev-venue-a").await;
-    assert_eq!(venue.check(check("o1", "fund", "1")).await.unwrap().verdict(), pb::Verdict::Approved);
+    assert_eq!(
+        venue
+            .check(check("o1", "fund", "1"))
+            .await
+            .unwrap()
+            .verdict(),
+        pb::Verdict::Approved
+    );
 
     let e = broker.sync(vec![msg(5, "30")]).await.unwrap_err();
     assert!(message(&e).contains("expected sequence 3, got 5"), "{e}");
     let state = broker.sync_state().await.unwrap();
     assert!(state.gapped);
     let r = venue.check(check("o2", "fund", "1")).await.unwrap();
-    assert_eq!(r.reason.unwrap().code(), pb::RejectCode::StaleSync, "fail closed after a gap");
+    assert_eq!(
+        r.reason.unwrap().code(),
+        pb::RejectCode::StaleSync,
+        "fail closed after a gap"
+    );
     broker.sync(vec![msg(3, "30")]).await.unwrap();
-    assert_eq!(venue.check(check("o3", "fund", "1")).await.unwrap().verdict(), pb::Verdict::Approved);
+    assert_eq!(
+        venue
+            .check(check("o3", "fund", "1"))
+            .await
+            .unwrap()
+            .verdict(),
+        pb::Verdict::Approved
+    );
     let exposure = s.admin().await.exposure("fund").await.unwrap();
     assert_eq!(exposure.assets[0].owned, "30");
     s.stop().await;
@@ -201,40 +377,113 @@ async fn admin_limits_states_top_audit_and_alerts() {
     let admin = s.admin().await;
     let mut alerts = admin.watch_alerts().await.unwrap();
     own(&s, "fund", "100").await;
-    let scope = pb::Scope { participant: String::new(), venue: String::new(), asset: "ETH".into() };
+    let scope = pb::Scope {
+        participant: String::new(),
+        venue: String::new(),
+        asset: "ETH".into(),
+    };
     let l = set_limit(&s, pb::LimitKind::ReuseRatio, scope.clone(), "2").await;
     assert_eq!((l.id.as_str(), l.version), ("L1", 1));
-    let stale = pb::SetLimitRequest { kind: pb::LimitKind::ReuseRatio.into(), scope: Some(scope), value: "3".into(), expected_version: 7, ..Default::default() };
-    assert_eq!(code(admin.set_limit(stale).await.unwrap_err()), Code::FailedPrecondition);
+    let stale = pb::SetLimitRequest {
+        kind: pb::LimitKind::ReuseRatio.into(),
+        scope: Some(scope),
+        value: "3".into(),
+        expected_version: 7,
+        ..Default::default()
+    };
+    assert_eq!(
+        code(admin.set_limit(stale).await.unwrap_err()),
+        Code::FailedPrecondition
+    );
     assert_eq!(admin.list_limits().await.unwrap().len(), 1);
 
     let venue = s.client("dev-venue-a").await;
     venue.check(check("o1", "fund", "150")).await.unwrap();
-    assert_eq!(venue.check(check("o2", "fund", "100")).await.unwrap().verdict(), pb::Verdict::Rejected);
+    assert_eq!(
+        venue
+            .check(check("o2", "fund", "100"))
+            .await
+            .unwrap()
+            .verdict(),
+        pb::Verdict::Rejected
+    );
     let top = admin.top(5).await.unwrap();
-    assert_eq!((top[0].participant.as_str(), top[0].utilization.as_str()), ("fund", "0.75"));
+    assert_eq!(
+        (top[0].participant.as_str(), top[0].utilization.as_str()),
+        ("fund", "0.75")
+    );
 
-    let h = admin.set_trading_state("fund", pb::TradingState::Halted, "risk desk").await.unwrap();
-    assert_eq!((h.previous(), h.released_reservations), (pb::TradingState::Active, 1));
-    assert_eq!(venue.check(check("o3", "fund", "1")).await.unwrap().reason.unwrap().code(), pb::RejectCode::TradingHalted);
-    admin.set_trading_state("fund", pb::TradingState::Active, "").await.unwrap();
+    let h = admin
+        .set_trading_state("fund", pb::TradingState::Halted, "risk desk")
+        .await
+        .unwrap();
+    assert_eq!(
+        (h.previous(), h.released_reservations),
+        (pb::TradingState::Active, 1)
+    );
+    assert_eq!(
+        venue
+            .check(check("o3", "fund", "1"))
+            .await
+            .unwrap()
+            .reason
+            .unwrap()
+            .code(),
+        pb::RejectCode::TradingHalted
+    );
+    admin
+        .set_trading_state("fund", pb::TradingState::Active, "")
+        .await
+        .unwrap();
 
-    assert_eq!(admin.delete_limit("L1").await.unwrap().deleted.unwrap().id, "L1");
-    assert_eq!(code(admin.delete_limit("L1").await.unwrap_err()), Code::NotFound);
-    assert_eq!(code(admin.exposure("nobody").await.unwrap_err()), Code::NotFound);
+    assert_eq!(
+        admin.delete_limit("L1").await.unwrap().deleted.unwrap().id,
+        "L1"
+    );
+    assert_eq!(
+        code(admin.delete_limit("L1").await.unwrap_err()),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(admin.exposure("nobody").await.unwrap_err()),
+        Code::NotFound
+    );
 
     let audit = admin.audit(0, 100).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
-    assert_eq!(actions, ["set_limit", "set_trading_state", "set_trading_state", "delete_limit"]);
-    assert_eq!((audit[1].principal.as_str(), audit[1].new_value.as_str()), ("admin", "HALTED (risk desk)"));
+    assert_eq!(
+        actions,
+        [
+            "set_limit",
+            "set_trading_state",
+            "set_trading_state",
+            "delete_limit"
+        ]
+    );
+    assert_eq!(
+        (audit[1].principal.as_str(), audit[1].new_value.as_str()),
+        ("admin", "HALTED (risk desk)")
+    );
 
     let mut kinds = Vec::new();
     while kinds.len() < 4 {
-        let a = tokio::time::timeout(std::time::Duration::from_secs(5), alerts.message()).await.unwrap().unwrap().unwrap();
+        let a = tokio::time::timeout(std::time::Duration::from_secs(5), alerts.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         kinds.push(a.kind());
     }
     use pb::AlertKind::{LimitRejection, TradingStateChanged};
-    assert_eq!(kinds, [LimitRejection, TradingStateChanged, LimitRejection, TradingStateChanged]);
+    assert_eq!(
+        kinds,
+        [
+            LimitRejection,
+            TradingStateChanged,
+            LimitRejection,
+            TradingStateChanged
+        ]
+    );
     s.stop().await;
 }
 
@@ -243,14 +492,39 @@ async fn health_and_reflection_v1_and_v1alpha() {
     let s = start_server().await;
     let channel = s.admin().await.channel();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    for service in ["", "interlock.v1.PreTradeService", "interlock.v1.AdminService"] {
-        let r = health.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await.unwrap();
-        assert_eq!(r.into_inner().status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+    for service in [
+        "",
+        "interlock.v1.PreTradeService",
+        "interlock.v1.AdminService",
+    ] {
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            r.into_inner().status(),
+            tonic_health::pb::health_check_response::ServingStatus::Serving
+        );
     }
     let services = reflection::list_services(channel).await;
-    for want in ["interlock.v1.PreTradeService", "interlock.v1.PositionService", "interlock.v1.AdminService", "grpc.health.v1.Health"] {
-        assert!(services.0.contains(&want.to_owned()), "v1 lacks {want}: {:?}", services.0);
-        assert!(services.1.contains(&want.to_owned()), "v1alpha lacks {want}: {:?}", services.1);
+    for want in [
+        "interlock.v1.PreTradeService",
+        "interlock.v1.PositionService",
+        "interlock.v1.AdminService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            services.0.contains(&want.to_owned()),
+            "v1 lacks {want}: {:?}",
+            services.0
+        );
+        assert!(
+            services.1.contains(&want.to_owned()),
+            "v1alpha lacks {want}: {:?}",
+            services.1
+        );
     }
     s.stop().await;
 }
@@ -264,19 +538,33 @@ mod reflection {
         let mut c1 = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
         let req = v1::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+            message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
         };
-        let mut s = c1.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+        let mut s = c1
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
         let r1 = match s.message().await.unwrap().unwrap().message_response {
-            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => l.service.into_iter().map(|s| s.name).collect(),
+            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
+                l.service.into_iter().map(|s| s.name).collect()
+            }
             other => panic!("{other:?}"),
         };
         let mut c2 = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
         let req = v1alpha::ServerReflectionRequest {
             host: String::new(),
-            message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+            message_request: Some(
+                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
         };
-        let mut s = c2.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+        let mut s = c2
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
         let r2 = match s.message().await.unwrap().unwrap().message_response {
             Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
                 l.service.into_iter().map(|s| s.name).collect()

@@ -11,11 +11,16 @@ const CLIENTS: usize = 64;
 async fn race(s: &TestServer, participant_of: impl Fn(usize) -> String, qty: &str) -> Decimal {
     let mut tasks = Vec::new();
     for i in 0..CLIENTS {
-        let venue = s.client(["dev-venue-a", "dev-venue-b", "dev-venue-c"][i % 3]).await;
+        let venue = s
+            .client(["dev-venue-a", "dev-venue-b", "dev-venue-c"][i % 3])
+            .await;
         let participant = participant_of(i);
         let qty = qty.to_owned();
         tasks.push(tokio::spawn(async move {
-            let r = venue.check(check(&format!("race-{i}"), &participant, &qty)).await.unwrap();
+            let r = venue
+                .check(check(&format!("race-{i}"), &participant, &qty))
+                .await
+                .unwrap();
             match r.verdict() {
                 pb::Verdict::Approved => r.approved_quantity.parse::<Decimal>().unwrap(),
                 _ => Decimal::ZERO,
@@ -47,7 +52,10 @@ async fn racing_for_the_last_of_an_asset_cap() {
     for i in 0..CLIENTS {
         own(&s, &format!("fund-{i}"), "100").await;
     }
-    let scope = pb::Scope { asset: "ETH".into(), ..Default::default() };
+    let scope = pb::Scope {
+        asset: "ETH".into(),
+        ..Default::default()
+    };
     set_limit(&s, pb::LimitKind::AssetCap, scope, "25").await;
     let total = race(&s, |i| format!("fund-{i}"), "1").await;
     assert_eq!(total, Decimal::from(25));

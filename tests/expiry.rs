@@ -15,9 +15,22 @@ async fn reservations_expire_on_the_servers_clock() {
     let s = start_with(config).await;
     own(&s, "fund", "10").await;
     let venue = s.client("dev-venue-a").await;
-    let a = venue.check(pb::CheckRequest { ttl_ms: 2_000, ..check("o1", "fund", "10") }).await.unwrap();
+    let a = venue
+        .check(pb::CheckRequest {
+            ttl_ms: 2_000,
+            ..check("o1", "fund", "10")
+        })
+        .await
+        .unwrap();
     assert_eq!(a.verdict(), pb::Verdict::Approved);
-    assert_eq!(venue.check(check("o2", "fund", "1")).await.unwrap().verdict(), pb::Verdict::Rejected);
+    assert_eq!(
+        venue
+            .check(check("o2", "fund", "1"))
+            .await
+            .unwrap()
+            .verdict(),
+        pb::Verdict::Rejected
+    );
 
     tokio::time::advance(Duration::from_millis(1_500)).await;
     let e = s.admin().await.exposure("fund").await.unwrap();
@@ -30,8 +43,18 @@ async fn reservations_expire_on_the_servers_clock() {
     assert_eq!(e.assets[0].committed, "0", "expired and freed");
     let err = venue.commit(&a.reservation_id).await.unwrap_err();
     assert_eq!(code(err), Code::FailedPrecondition);
-    assert_eq!(venue.release(&a.reservation_id).await.unwrap().state(), pb::ReservationState::Expired);
-    assert_eq!(venue.check(check("o3", "fund", "10")).await.unwrap().verdict(), pb::Verdict::Approved);
+    assert_eq!(
+        venue.release(&a.reservation_id).await.unwrap().state(),
+        pb::ReservationState::Expired
+    );
+    assert_eq!(
+        venue
+            .check(check("o3", "fund", "10"))
+            .await
+            .unwrap()
+            .verdict(),
+        pb::Verdict::Approved
+    );
     s.stop().await;
 }
 
@@ -53,6 +76,13 @@ async fn a_silent_broker_makes_checks_fail_closed() {
     assert_eq!(r.reason.unwrap().code(), pb::RejectCode::StaleSync);
     assert!(admin.exposure("fund").await.unwrap().stale);
     own(&s, "fund", "10").await;
-    assert_eq!(venue.check(check("o3", "fund", "1")).await.unwrap().verdict(), pb::Verdict::Approved);
+    assert_eq!(
+        venue
+            .check(check("o3", "fund", "1"))
+            .await
+            .unwrap()
+            .verdict(),
+        pb::Verdict::Approved
+    );
     s.stop().await;
 }

@@ -17,7 +17,12 @@ use crate::output::{self, table};
 #[command(name = "interlockctl", version, about, long_about)]
 pub struct Cli {
     /// Server address.
-    #[arg(long, global = true, env = "INTERLOCK_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "INTERLOCK_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub endpoint: String,
 
     /// Bearer token of the principal you act as (dev mode: dev-admin,
@@ -179,7 +184,9 @@ pub enum LimitCommand {
 }
 
 fn fresh_id(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     format!("{prefix}-{nanos:x}")
 }
 
@@ -194,7 +201,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = Client::connect(&cli.endpoint, cli.token.as_deref()).await?;
     let json = cli.json;
     match cli.command {
-        Command::Check { participant, asset, quantity, order_id, ttl_ms, risk_reducing, dry_run, allow_partial } => {
+        Command::Check {
+            participant,
+            asset,
+            quantity,
+            order_id,
+            ttl_ms,
+            risk_reducing,
+            dry_run,
+            allow_partial,
+        } => {
             let r = client
                 .check(pb::CheckRequest {
                     order_id: order_id.unwrap_or_else(|| fresh_id("cli")),
@@ -216,27 +232,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Commit { reservation_id } => {
             let r = client.commit(&reservation_id).await?;
             if json {
-                print_json(&serde_json::json!({"reservation_id": r.reservation_id, "state": r.state().as_str_name(), "commit_seq": r.commit_seq}));
+                print_json(
+                    &serde_json::json!({"reservation_id": r.reservation_id, "state": r.state().as_str_name(), "commit_seq": r.commit_seq}),
+                );
             } else {
-                println!("{} committed (commit_seq {}: give it to your broker)", r.reservation_id, r.commit_seq);
+                println!(
+                    "{} committed (commit_seq {}: give it to your broker)",
+                    r.reservation_id, r.commit_seq
+                );
             }
         }
         Command::Release { reservation_id } => {
             let r = client.release(&reservation_id).await?;
-            let state = r.state().as_str_name().trim_start_matches("RESERVATION_STATE_");
+            let state = r
+                .state()
+                .as_str_name()
+                .trim_start_matches("RESERVATION_STATE_");
             if json {
-                print_json(&serde_json::json!({"reservation_id": r.reservation_id, "state": state}));
+                print_json(
+                    &serde_json::json!({"reservation_id": r.reservation_id, "state": state}),
+                );
             } else {
                 println!("{} {}", r.reservation_id, state.to_lowercase());
             }
         }
         Command::Sync { file, batch } => crate::syncfile::run(&client, &file, batch, json).await?,
         Command::Limit(cmd) => limit(&client, cmd, json).await?,
-        Command::Halt { participant, reason } => trading(&client, &participant, pb::TradingState::Halted, &reason, json).await?,
-        Command::ReduceOnly { participant, reason } => {
-            trading(&client, &participant, pb::TradingState::ReduceOnly, &reason, json).await?
+        Command::Halt {
+            participant,
+            reason,
+        } => {
+            trading(
+                &client,
+                &participant,
+                pb::TradingState::Halted,
+                &reason,
+                json,
+            )
+            .await?
         }
-        Command::Resume { participant, reason } => trading(&client, &participant, pb::TradingState::Active, &reason, json).await?,
+        Command::ReduceOnly {
+            participant,
+            reason,
+        } => {
+            trading(
+                &client,
+                &participant,
+                pb::TradingState::ReduceOnly,
+                &reason,
+                json,
+            )
+            .await?
+        }
+        Command::Resume {
+            participant,
+            reason,
+        } => {
+            trading(
+                &client,
+                &participant,
+                pb::TradingState::Active,
+                &reason,
+                json,
+            )
+            .await?
+        }
         Command::Exposure { participant } => {
             let e = client.exposure(&participant).await?;
             if json {
@@ -257,7 +317,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut stream = client.watch_alerts().await?;
             let mut seen = 0u64;
             while count.is_none_or(|c| seen < c) {
-                let Some(a) = stream.message().await? else { break };
+                let Some(a) = stream.message().await? else {
+                    break;
+                };
                 seen += 1;
                 if json {
                     println!("{}", output::alert_json(&a));
@@ -274,7 +336,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 output::audit_table(&records);
             }
         }
-        Command::Demo { participant } => crate::demo::run(&client, participant.unwrap_or_else(|| fresh_id("fund"))).await?,
+        Command::Demo { participant } => {
+            crate::demo::run(&client, participant.unwrap_or_else(|| fresh_id("fund"))).await?
+        }
         Command::Health => unreachable!("handled above"),
     }
     Ok(())
@@ -282,7 +346,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
-        LimitCommand::Set { kind, value, participant, venue, asset, warn, expected_version } => {
+        LimitCommand::Set {
+            kind,
+            value,
+            participant,
+            venue,
+            asset,
+            warn,
+            expected_version,
+        } => {
             let l = client
                 .set_limit(pb::SetLimitRequest {
                     kind: pb::LimitKind::from(kind).into(),
@@ -305,7 +377,12 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
         LimitCommand::Delete { id } => {
             let r = client.delete_limit(&id).await?;
             if json {
-                print_json(&r.deleted.as_ref().map(output::limit_json).unwrap_or_default());
+                print_json(
+                    &r.deleted
+                        .as_ref()
+                        .map(output::limit_json)
+                        .unwrap_or_default(),
+                );
             } else {
                 println!("deleted limit {id}");
             }
@@ -313,7 +390,9 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
         LimitCommand::List => {
             let limits = client.list_limits().await?;
             if json {
-                print_json(&serde_json::Value::Array(limits.iter().map(output::limit_json).collect()));
+                print_json(&serde_json::Value::Array(
+                    limits.iter().map(output::limit_json).collect(),
+                ));
             } else {
                 output::limits_table(&limits);
             }
@@ -322,7 +401,13 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
     Ok(())
 }
 
-async fn trading(client: &Client, participant: &str, state: pb::TradingState, reason: &str, json: bool) -> anyhow::Result<()> {
+async fn trading(
+    client: &Client,
+    participant: &str,
+    state: pb::TradingState,
+    reason: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let r = client.set_trading_state(participant, state, reason).await?;
     if json {
         print_json(&serde_json::json!({
@@ -346,17 +431,35 @@ async fn health(endpoint: &str, json: bool) -> anyhow::Result<()> {
     let mut health = tonic_health::pb::health_client::HealthClient::new(client.channel());
     let mut rows = Vec::new();
     let mut all_ok = true;
-    for service in ["", "interlock.v1.PreTradeService", "interlock.v1.PositionService", "interlock.v1.AdminService"] {
+    for service in [
+        "",
+        "interlock.v1.PreTradeService",
+        "interlock.v1.PositionService",
+        "interlock.v1.AdminService",
+    ] {
         let r = health
-            .check(tonic_health::pb::HealthCheckRequest { service: service.to_owned() })
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_owned(),
+            })
             .await
             .with_context(|| format!("health check of {service:?}"))?;
         let status = r.into_inner().status();
         all_ok &= status == tonic_health::pb::health_check_response::ServingStatus::Serving;
-        rows.push(vec![if service.is_empty() { "(server)".to_owned() } else { service.to_owned() }, status.as_str_name().to_owned()]);
+        rows.push(vec![
+            if service.is_empty() {
+                "(server)".to_owned()
+            } else {
+                service.to_owned()
+            },
+            status.as_str_name().to_owned(),
+        ]);
     }
     if json {
-        print_json(&serde_json::Value::Object(rows.iter().map(|r| (r[0].clone(), serde_json::Value::from(r[1].clone()))).collect()));
+        print_json(&serde_json::Value::Object(
+            rows.iter()
+                .map(|r| (r[0].clone(), serde_json::Value::from(r[1].clone())))
+                .collect(),
+        ));
     } else {
         table(&["SERVICE", "STATUS"], &rows);
     }

@@ -7,7 +7,11 @@ use crate::output;
 
 const ADMIN: &str = "dev-admin";
 const BROKER: &str = "dev-broker";
-const VENUES: [(&str, &str); 3] = [("venue-a", "dev-venue-a"), ("venue-b", "dev-venue-b"), ("venue-c", "dev-venue-c")];
+const VENUES: [(&str, &str); 3] = [
+    ("venue-a", "dev-venue-a"),
+    ("venue-b", "dev-venue-b"),
+    ("venue-c", "dev-venue-c"),
+];
 
 fn step(n: u32, text: &str) {
     println!("\n== {n}. {text}");
@@ -27,7 +31,9 @@ fn check(participant: &str, order: &str) -> pb::CheckRequest {
 pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
     let admin = client.as_token(ADMIN)?;
     let broker = client.as_token(BROKER)?;
-    println!("Interlock demo: participant {p} owns 100 ETH and tries to pledge it on three venues.");
+    println!(
+        "Interlock demo: participant {p} owns 100 ETH and tries to pledge it on three venues."
+    );
 
     step(1, "The broker syncs what the participant owns: 100 ETH.");
     let seq = broker.sync_state().await?.last_applied_sequence + 1;
@@ -38,11 +44,23 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
             quantity: "100".into(),
         })),
     };
-    broker.sync(vec![pb::SyncRequest { sequence: seq, updates: vec![collateral] }]).await?;
+    broker
+        .sync(vec![pb::SyncRequest {
+            sequence: seq,
+            updates: vec![collateral],
+        }])
+        .await?;
     println!("synced (sequence {seq})");
 
-    step(2, "The risk desk allows a reuse ratio of 2x for this participant's ETH.");
-    let scope = pb::Scope { participant: p.clone(), venue: String::new(), asset: "ETH".into() };
+    step(
+        2,
+        "The risk desk allows a reuse ratio of 2x for this participant's ETH.",
+    );
+    let scope = pb::Scope {
+        participant: p.clone(),
+        venue: String::new(),
+        asset: "ETH".into(),
+    };
     let limit = pb::SetLimitRequest {
         kind: pb::LimitKind::ReuseRatio.into(),
         scope: Some(scope.clone()),
@@ -56,24 +74,57 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
     step(3, "Each venue asks to commit 100 ETH of margin.");
     let mut reservations = Vec::new();
     for (venue, token) in VENUES {
-        let r = client.as_token(token)?.check(check(&p, &format!("{p}-{venue}-1"))).await?;
+        let r = client
+            .as_token(token)?
+            .check(check(&p, &format!("{p}-{venue}-1")))
+            .await?;
         println!("{venue}: {}", output::check_text(&r));
         reservations.push((venue, token, r));
     }
     let (_, token_a, first) = &reservations[0];
-    let committed = client.as_token(token_a)?.commit(&first.reservation_id).await?;
-    println!("venue-a commits {} (commit_seq {})", committed.reservation_id, committed.commit_seq);
+    let committed = client
+        .as_token(token_a)?
+        .commit(&first.reservation_id)
+        .await?;
+    println!(
+        "venue-a commits {} (commit_seq {})",
+        committed.reservation_id, committed.commit_seq
+    );
 
     step(4, "The third venue was rejected: 300 ETH of claims on 100 ETH would breach 2x. The desk raises the limit to 3x.");
-    let l = admin.set_limit(pb::SetLimitRequest { value: "3".into(), ..limit }).await?;
+    let l = admin
+        .set_limit(pb::SetLimitRequest {
+            value: "3".into(),
+            ..limit
+        })
+        .await?;
     output::limits_table(std::slice::from_ref(&l));
-    let r = client.as_token(VENUES[2].1)?.check(check(&p, &format!("{p}-venue-c-2"))).await?;
-    println!("venue-c retries with a new order: {}", output::check_text(&r));
+    let r = client
+        .as_token(VENUES[2].1)?
+        .check(check(&p, &format!("{p}-venue-c-2")))
+        .await?;
+    println!(
+        "venue-c retries with a new order: {}",
+        output::check_text(&r)
+    );
 
-    step(5, "Prices fall; the desk halts the participant on every venue at once.");
-    let h = admin.set_trading_state(&p, pb::TradingState::Halted, "demo: margin stress").await?;
-    println!("{p}: {} -> {} ({} open reservations released)", output::state_name(h.previous), output::state_name(h.state), h.released_reservations);
-    let r = client.as_token(VENUES[0].1)?.check(check(&p, &format!("{p}-venue-a-2"))).await?;
+    step(
+        5,
+        "Prices fall; the desk halts the participant on every venue at once.",
+    );
+    let h = admin
+        .set_trading_state(&p, pb::TradingState::Halted, "demo: margin stress")
+        .await?;
+    println!(
+        "{p}: {} -> {} ({} open reservations released)",
+        output::state_name(h.previous),
+        output::state_name(h.state),
+        h.released_reservations
+    );
+    let r = client
+        .as_token(VENUES[0].1)?
+        .check(check(&p, &format!("{p}-venue-a-2")))
+        .await?;
     println!("venue-a tries again: {}", output::check_text(&r));
 
     step(6, "The exposure table across venues.");

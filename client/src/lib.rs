@@ -39,7 +39,10 @@ pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot connect to {endpoint}: {source}")]
-    Connect { endpoint: String, source: tonic::transport::Error },
+    Connect {
+        endpoint: String,
+        source: tonic::transport::Error,
+    },
     #[error("invalid endpoint {0:?}")]
     Endpoint(String),
     #[error("the token is not valid header text")]
@@ -93,17 +96,21 @@ impl Client {
             .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .tcp_nodelay(true);
-        let channel = ep
-            .connect()
-            .await
-            .map_err(|source| ClientError::Connect { endpoint: endpoint.to_owned(), source })?;
+        let channel = ep.connect().await.map_err(|source| ClientError::Connect {
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
         Client::with_channel(channel, token)
     }
 
     /// Wraps an existing channel.
     pub fn with_channel(channel: Channel, token: Option<&str>) -> Result<Self, ClientError> {
         let token = token
-            .map(|t| format!("Bearer {t}").parse::<MetadataValue<Ascii>>().map_err(|_| ClientError::Token))
+            .map(|t| {
+                format!("Bearer {t}")
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| ClientError::Token)
+            })
             .transpose()?;
         Ok(Client { channel, token })
     }
@@ -151,26 +158,40 @@ impl Client {
     }
 
     pub async fn commit(&self, reservation_id: &str) -> Result<pb::CommitResponse, ClientError> {
-        let r = pb::CommitRequest { reservation_id: reservation_id.to_owned() };
+        let r = pb::CommitRequest {
+            reservation_id: reservation_id.to_owned(),
+        };
         Ok(self.pretrade().commit(self.unary(r)).await?.into_inner())
     }
 
     pub async fn release(&self, reservation_id: &str) -> Result<pb::ReleaseResponse, ClientError> {
-        let r = pb::ReleaseRequest { reservation_id: reservation_id.to_owned() };
+        let r = pb::ReleaseRequest {
+            reservation_id: reservation_id.to_owned(),
+        };
         Ok(self.pretrade().release(self.unary(r)).await?.into_inner())
     }
 
     // ---- broker ----
 
     pub async fn sync_state(&self) -> Result<pb::SyncState, ClientError> {
-        Ok(self.position().get_sync_state(self.unary(pb::GetSyncStateRequest {})).await?.into_inner())
+        Ok(self
+            .position()
+            .get_sync_state(self.unary(pb::GetSyncStateRequest {}))
+            .await?
+            .into_inner())
     }
 
     /// Sends sync messages and collects the acks; stops at the first error.
-    pub async fn sync(&self, messages: Vec<pb::SyncRequest>) -> Result<Vec<pb::SyncAck>, ClientError> {
+    pub async fn sync(
+        &self,
+        messages: Vec<pb::SyncRequest>,
+    ) -> Result<Vec<pb::SyncAck>, ClientError> {
         let n = messages.len();
-        let mut acks: Streaming<pb::SyncAck> =
-            self.position().sync(self.request(tokio_stream::iter(messages))).await?.into_inner();
+        let mut acks: Streaming<pb::SyncAck> = self
+            .position()
+            .sync(self.request(tokio_stream::iter(messages)))
+            .await?
+            .into_inner();
         let mut out = Vec::with_capacity(n);
         while let Some(ack) = acks.message().await? {
             out.push(ack);
@@ -190,7 +211,12 @@ impl Client {
     }
 
     pub async fn list_limits(&self) -> Result<Vec<pb::Limit>, ClientError> {
-        Ok(self.admin().list_limits(self.unary(pb::ListLimitsRequest {})).await?.into_inner().limits)
+        Ok(self
+            .admin()
+            .list_limits(self.unary(pb::ListLimitsRequest {}))
+            .await?
+            .into_inner()
+            .limits)
     }
 
     pub async fn set_trading_state(
@@ -199,27 +225,55 @@ impl Client {
         state: pb::TradingState,
         reason: &str,
     ) -> Result<pb::SetTradingStateResponse, ClientError> {
-        let r = pb::SetTradingStateRequest { participant: participant.to_owned(), state: state.into(), reason: reason.to_owned() };
-        Ok(self.admin().set_trading_state(self.unary(r)).await?.into_inner())
+        let r = pb::SetTradingStateRequest {
+            participant: participant.to_owned(),
+            state: state.into(),
+            reason: reason.to_owned(),
+        };
+        Ok(self
+            .admin()
+            .set_trading_state(self.unary(r))
+            .await?
+            .into_inner())
     }
 
     pub async fn exposure(&self, participant: &str) -> Result<pb::Exposure, ClientError> {
-        let r = pb::GetExposureRequest { participant: participant.to_owned() };
+        let r = pb::GetExposureRequest {
+            participant: participant.to_owned(),
+        };
         Ok(self.admin().get_exposure(self.unary(r)).await?.into_inner())
     }
 
     pub async fn top(&self, limit: u32) -> Result<Vec<pb::TopEntry>, ClientError> {
         let r = pb::TopParticipantsRequest { limit };
-        Ok(self.admin().top_participants(self.unary(r)).await?.into_inner().entries)
+        Ok(self
+            .admin()
+            .top_participants(self.unary(r))
+            .await?
+            .into_inner()
+            .entries)
     }
 
-    pub async fn audit(&self, after_seq: u64, limit: u32) -> Result<Vec<pb::AuditRecord>, ClientError> {
+    pub async fn audit(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<pb::AuditRecord>, ClientError> {
         let r = pb::ListAuditRequest { after_seq, limit };
-        Ok(self.admin().list_audit(self.unary(r)).await?.into_inner().records)
+        Ok(self
+            .admin()
+            .list_audit(self.unary(r))
+            .await?
+            .into_inner()
+            .records)
     }
 
     /// The alert stream.
     pub async fn watch_alerts(&self) -> Result<Streaming<pb::Alert>, ClientError> {
-        Ok(self.admin().watch_alerts(self.request(pb::WatchAlertsRequest {})).await?.into_inner())
+        Ok(self
+            .admin()
+            .watch_alerts(self.request(pb::WatchAlertsRequest {}))
+            .await?
+            .into_inner())
     }
 }

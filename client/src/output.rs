@@ -12,7 +12,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| (*h).to_owned()).collect());
@@ -24,23 +28,36 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 
 pub fn pct(fraction: &str) -> String {
     match fraction.parse::<rust_decimal::Decimal>() {
-        Ok(f) => format!("{}%", (f * rust_decimal::Decimal::ONE_HUNDRED).round_dp(2).normalize()),
+        Ok(f) => format!(
+            "{}%",
+            (f * rust_decimal::Decimal::ONE_HUNDRED)
+                .round_dp(2)
+                .normalize()
+        ),
         Err(_) => "-".to_owned(),
     }
 }
 
 pub fn state_name(s: i32) -> &'static str {
-    pb::TradingState::try_from(s).map_or("UNKNOWN", |s| s.as_str_name().trim_start_matches("TRADING_STATE_"))
+    pb::TradingState::try_from(s).map_or("UNKNOWN", |s| {
+        s.as_str_name().trim_start_matches("TRADING_STATE_")
+    })
 }
 
 pub fn kind_name(k: i32) -> &'static str {
-    pb::LimitKind::try_from(k).map_or("UNKNOWN", |k| k.as_str_name().trim_start_matches("LIMIT_KIND_"))
+    pb::LimitKind::try_from(k).map_or("UNKNOWN", |k| {
+        k.as_str_name().trim_start_matches("LIMIT_KIND_")
+    })
 }
 
 fn scope_text(s: &Option<pb::Scope>) -> String {
     let s = s.clone().unwrap_or_default();
     let mut parts = Vec::new();
-    for (k, v) in [("participant", s.participant), ("venue", s.venue), ("asset", s.asset)] {
+    for (k, v) in [
+        ("participant", s.participant),
+        ("venue", s.venue),
+        ("asset", s.asset),
+    ] {
         if !v.is_empty() {
             parts.push(format!("{k}={v}"));
         }
@@ -80,10 +97,19 @@ pub fn check_json(r: &pb::CheckResponse) -> Value {
 
 pub fn check_text(r: &pb::CheckResponse) -> String {
     let verdict = r.verdict().as_str_name().trim_start_matches("VERDICT_");
-    let headroom = r.headroom().as_str_name().trim_start_matches("HEADROOM_BUCKET_");
+    let headroom = r
+        .headroom()
+        .as_str_name()
+        .trim_start_matches("HEADROOM_BUCKET_");
     match &r.reason {
-        Some(reason) => format!("{verdict} order {}: {} (headroom {headroom})", r.order_id, reason.message),
-        None if r.dry_run => format!("{verdict} (dry run) order {}: {} would fit (headroom {headroom})", r.order_id, r.approved_quantity),
+        Some(reason) => format!(
+            "{verdict} order {}: {} (headroom {headroom})",
+            r.order_id, reason.message
+        ),
+        None if r.dry_run => format!(
+            "{verdict} (dry run) order {}: {} would fit (headroom {headroom})",
+            r.order_id, r.approved_quantity
+        ),
         None => format!(
             "{verdict} order {}: {} reserved as {} until {} (headroom {headroom})",
             r.order_id, r.approved_quantity, r.reservation_id, r.expires_at_ms
@@ -108,13 +134,20 @@ pub fn limits_table(limits: &[pb::Limit]) {
                 kind_name(l.kind).to_owned(),
                 scope_text(&l.scope),
                 l.value.clone(),
-                l.warn_levels_pct.iter().map(|w| format!("{w}%")).collect::<Vec<_>>().join(","),
+                l.warn_levels_pct
+                    .iter()
+                    .map(|w| format!("{w}%"))
+                    .collect::<Vec<_>>()
+                    .join(","),
                 l.version.to_string(),
                 l.updated_by.clone(),
             ]
         })
         .collect();
-    table(&["ID", "KIND", "SCOPE", "VALUE", "WARN", "VERSION", "BY"], &rows);
+    table(
+        &["ID", "KIND", "SCOPE", "VALUE", "WARN", "VERSION", "BY"],
+        &rows,
+    );
 }
 
 pub fn exposure_json(e: &pb::Exposure) -> Value {
@@ -134,12 +167,24 @@ pub fn exposure_text(e: &pb::Exposure) {
         e.participant,
         state_name(e.state),
         e.brokers.join(", "),
-        if e.stale { "  STALE: checks fail closed" } else { "" }
+        if e.stale {
+            "  STALE: checks fail closed"
+        } else {
+            ""
+        }
     );
     let mut rows = Vec::new();
     for a in &e.assets {
         for v in &a.venues {
-            rows.push(vec![a.asset.clone(), v.venue.clone(), v.posted.clone(), v.reserved.clone(), String::new(), String::new(), String::new()]);
+            rows.push(vec![
+                a.asset.clone(),
+                v.venue.clone(),
+                v.posted.clone(),
+                v.reserved.clone(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
         }
         rows.push(vec![
             a.asset.clone(),
@@ -147,11 +192,30 @@ pub fn exposure_text(e: &pb::Exposure) {
             String::new(),
             String::new(),
             format!("{} of {} owned", a.committed, a.owned),
-            format!("{} (limit {}x)", if a.reuse_ratio.is_empty() { "-".to_owned() } else { format!("{}x", a.reuse_ratio) }, a.reuse_limit),
+            format!(
+                "{} (limit {}x)",
+                if a.reuse_ratio.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("{}x", a.reuse_ratio)
+                },
+                a.reuse_limit
+            ),
             format!("{} of {}", pct(&a.utilization), a.effective_limit),
         ]);
     }
-    table(&["ASSET", "VENUE", "POSTED", "RESERVED", "COMMITTED", "REUSE", "UTILIZATION"], &rows);
+    table(
+        &[
+            "ASSET",
+            "VENUE",
+            "POSTED",
+            "RESERVED",
+            "COMMITTED",
+            "REUSE",
+            "UTILIZATION",
+        ],
+        &rows,
+    );
 }
 
 pub fn top_json(entries: &[pb::TopEntry]) -> Value {
@@ -169,11 +233,34 @@ pub fn top_table(entries: &[pb::TopEntry]) {
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let util = if e.utilization.is_empty() { "over zero limit".to_owned() } else { pct(&e.utilization) };
-            vec![(i + 1).to_string(), e.participant.clone(), e.asset.clone(), util, e.committed.clone(), e.effective_limit.clone(), state_name(e.state).to_owned()]
+            let util = if e.utilization.is_empty() {
+                "over zero limit".to_owned()
+            } else {
+                pct(&e.utilization)
+            };
+            vec![
+                (i + 1).to_string(),
+                e.participant.clone(),
+                e.asset.clone(),
+                util,
+                e.committed.clone(),
+                e.effective_limit.clone(),
+                state_name(e.state).to_owned(),
+            ]
         })
         .collect();
-    table(&["#", "PARTICIPANT", "ASSET", "UTILIZATION", "COMMITTED", "LIMIT", "STATE"], &rows);
+    table(
+        &[
+            "#",
+            "PARTICIPANT",
+            "ASSET",
+            "UTILIZATION",
+            "COMMITTED",
+            "LIMIT",
+            "STATE",
+        ],
+        &rows,
+    );
 }
 
 pub fn alert_json(a: &pb::Alert) -> Value {
@@ -183,15 +270,23 @@ pub fn alert_json(a: &pb::Alert) -> Value {
 }
 
 pub fn alert_text(a: &pb::Alert) -> String {
-    format!("#{} {} {}: {}", a.seq, a.at_ms, a.kind().as_str_name().trim_start_matches("ALERT_KIND_"), a.message)
+    format!(
+        "#{} {} {}: {}",
+        a.seq,
+        a.at_ms,
+        a.kind().as_str_name().trim_start_matches("ALERT_KIND_"),
+        a.message
+    )
 }
 
 pub fn audit_json(records: &[pb::AuditRecord]) -> Value {
     Value::Array(
         records
             .iter()
-            .map(|r| json!({"seq": r.seq, "at_ms": r.at_ms, "principal": r.principal, "action": r.action,
-                "target": r.target, "old": r.old_value, "new": r.new_value}))
+            .map(|r| {
+                json!({"seq": r.seq, "at_ms": r.at_ms, "principal": r.principal, "action": r.action,
+                "target": r.target, "old": r.old_value, "new": r.new_value})
+            })
             .collect(),
     )
 }
@@ -199,7 +294,20 @@ pub fn audit_json(records: &[pb::AuditRecord]) -> Value {
 pub fn audit_table(records: &[pb::AuditRecord]) {
     let rows: Vec<Vec<String>> = records
         .iter()
-        .map(|r| vec![r.seq.to_string(), r.at_ms.to_string(), r.principal.clone(), r.action.clone(), r.target.clone(), r.old_value.clone(), r.new_value.clone()])
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                r.at_ms.to_string(),
+                r.principal.clone(),
+                r.action.clone(),
+                r.target.clone(),
+                r.old_value.clone(),
+                r.new_value.clone(),
+            ]
+        })
         .collect();
-    table(&["SEQ", "AT_MS", "WHO", "ACTION", "TARGET", "OLD", "NEW"], &rows);
+    table(
+        &["SEQ", "AT_MS", "WHO", "ACTION", "TARGET", "OLD", "NEW"],
+        &rows,
+    );
 }

@@ -22,7 +22,10 @@ pub struct AlertHub {
 impl AlertHub {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(ALERT_BUFFER);
-        AlertHub { tx, seq: Arc::new(AtomicU64::new(0)) }
+        AlertHub {
+            tx,
+            seq: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Publishes alerts; with nobody watching they are only logged.

@@ -56,7 +56,10 @@ impl Shared {
 
 /// The next message of a client stream, or `None` once the server is
 /// stopping or the client closed the stream.
-async fn next_or_stop<T>(inbound: &mut Streaming<T>, stopping: &mut watch::Receiver<bool>) -> Option<Result<T, Status>> {
+async fn next_or_stop<T>(
+    inbound: &mut Streaming<T>,
+    stopping: &mut watch::Receiver<bool>,
+) -> Option<Result<T, Status>> {
     if *stopping.borrow() {
         return None;
     }
@@ -71,7 +74,8 @@ fn mismatch() -> Status {
 }
 
 fn venue_of<T>(req: &Request<T>) -> Result<domain::VenueId, Status> {
-    domain::VenueId::new(&principal(req)?.id).map_err(|_| Status::permission_denied("principal id is not a venue id"))
+    domain::VenueId::new(&principal(req)?.id)
+        .map_err(|_| Status::permission_denied("principal id is not a venue id"))
 }
 
 // ---- venues ------------------------------------------------------------
@@ -81,22 +85,43 @@ fn venue_of<T>(req: &Request<T>) -> Result<domain::VenueId, Status> {
 pub struct PreTradeApi(pub Shared);
 
 impl PreTradeApi {
-    fn check_one(&self, venue: &domain::VenueId, req: pb::CheckRequest) -> Result<pb::CheckResponse, Status> {
+    fn check_one(
+        &self,
+        venue: &domain::VenueId,
+        req: pb::CheckRequest,
+    ) -> Result<pb::CheckResponse, Status> {
         let request = convert::check_request(req)?;
-        let cmd = Command::Check { at_ms: self.0.clock.now_ms(), venue: venue.clone(), request };
+        let cmd = Command::Check {
+            at_ms: self.0.clock.now_ms(),
+            venue: venue.clone(),
+            request,
+        };
         match self.0.apply(cmd)? {
             Outcome::Check(answer) => Ok(convert::check_response(answer)),
             _ => Err(mismatch()),
         }
     }
 
-    fn end(&self, venue: domain::VenueId, id: &str, commit: bool) -> Result<domain::ReservationAnswer, Status> {
+    fn end(
+        &self,
+        venue: domain::VenueId,
+        id: &str,
+        commit: bool,
+    ) -> Result<domain::ReservationAnswer, Status> {
         let reservation = convert::reservation_id(id)?;
         let at_ms = self.0.clock.now_ms();
         let cmd = if commit {
-            Command::Commit { at_ms, venue, reservation }
+            Command::Commit {
+                at_ms,
+                venue,
+                reservation,
+            }
         } else {
-            Command::Release { at_ms, venue, reservation }
+            Command::Release {
+                at_ms,
+                venue,
+                reservation,
+            }
         };
         match self.0.apply(cmd)? {
             Outcome::Reservation(r) => Ok(r),
@@ -107,7 +132,10 @@ impl PreTradeApi {
 
 #[tonic::async_trait]
 impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
-    async fn check(&self, req: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
+    async fn check(
+        &self,
+        req: Request<pb::CheckRequest>,
+    ) -> Result<Response<pb::CheckResponse>, Status> {
         let venue = venue_of(&req)?;
         self.check_one(&venue, req.into_inner()).map(Response::new)
     }
@@ -129,16 +157,21 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
                 count += 1;
                 let item = match msg {
                     Err(s) => Err(s),
-                    Ok(_) if count > api.0.stream_messages_max => {
-                        Err(Status::resource_exhausted(format!("stream longer than {} messages", api.0.stream_messages_max)))
-                    }
+                    Ok(_) if count > api.0.stream_messages_max => Err(Status::resource_exhausted(
+                        format!("stream longer than {} messages", api.0.stream_messages_max),
+                    )),
                     Ok(r) => {
                         let order_id = r.order_id.clone();
                         let result = match api.check_one(&venue, r) {
                             Ok(resp) => pb::check_stream_response::Result::Response(resp),
-                            Err(s) => pb::check_stream_response::Result::Error(convert::stream_error(&s)),
+                            Err(s) => {
+                                pb::check_stream_response::Result::Error(convert::stream_error(&s))
+                            }
                         };
-                        Ok(pb::CheckStreamResponse { order_id, result: Some(result) })
+                        Ok(pb::CheckStreamResponse {
+                            order_id,
+                            result: Some(result),
+                        })
                     }
                 };
                 let fatal = item.is_err();
@@ -150,7 +183,10 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn commit(&self, req: Request<pb::CommitRequest>) -> Result<Response<pb::CommitResponse>, Status> {
+    async fn commit(
+        &self,
+        req: Request<pb::CommitRequest>,
+    ) -> Result<Response<pb::CommitResponse>, Status> {
         let venue = venue_of(&req)?;
         let r = self.end(venue, &req.get_ref().reservation_id, true)?;
         Ok(Response::new(pb::CommitResponse {
@@ -160,7 +196,10 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         }))
     }
 
-    async fn release(&self, req: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseResponse>, Status> {
+    async fn release(
+        &self,
+        req: Request<pb::ReleaseRequest>,
+    ) -> Result<Response<pb::ReleaseResponse>, Status> {
         let venue = venue_of(&req)?;
         let r = self.end(venue, &req.get_ref().reservation_id, false)?;
         Ok(Response::new(pb::ReleaseResponse {
@@ -177,13 +216,22 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
 pub struct PositionApi(pub Shared);
 
 fn broker_of<T>(req: &Request<T>) -> Result<domain::BrokerId, Status> {
-    domain::BrokerId::new(&principal(req)?.id).map_err(|_| Status::permission_denied("principal id is not a broker id"))
+    domain::BrokerId::new(&principal(req)?.id)
+        .map_err(|_| Status::permission_denied("principal id is not a broker id"))
 }
 
 impl PositionApi {
-    fn sync_one(&self, broker: &domain::BrokerId, msg: pb::SyncRequest) -> Result<pb::SyncAck, Status> {
+    fn sync_one(
+        &self,
+        broker: &domain::BrokerId,
+        msg: pb::SyncRequest,
+    ) -> Result<pb::SyncAck, Status> {
         let batch = convert::sync_batch(msg)?;
-        let cmd = Command::Sync { at_ms: self.0.clock.now_ms(), broker: broker.clone(), batch };
+        let cmd = Command::Sync {
+            at_ms: self.0.clock.now_ms(),
+            broker: broker.clone(),
+            batch,
+        };
         match self.0.apply(cmd)? {
             Outcome::Sync(domain::SyncAnswer::Applied { sequence }) => Ok(pb::SyncAck { applied_sequence: sequence }),
             Outcome::Sync(domain::SyncAnswer::Gap { expected, got }) => Err(Status::failed_precondition(format!(
@@ -198,7 +246,10 @@ impl PositionApi {
 impl pb::position_service_server::PositionService for PositionApi {
     type SyncStream = BoxStream<pb::SyncAck>;
 
-    async fn sync(&self, req: Request<Streaming<pb::SyncRequest>>) -> Result<Response<Self::SyncStream>, Status> {
+    async fn sync(
+        &self,
+        req: Request<Streaming<pb::SyncRequest>>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
         let broker = broker_of(&req)?;
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
@@ -209,7 +260,10 @@ impl pb::position_service_server::PositionService for PositionApi {
             while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
                 count += 1;
                 let item = if count > api.0.stream_messages_max {
-                    Err(Status::resource_exhausted(format!("stream longer than {} messages", api.0.stream_messages_max)))
+                    Err(Status::resource_exhausted(format!(
+                        "stream longer than {} messages",
+                        api.0.stream_messages_max
+                    )))
                 } else {
                     msg.and_then(|m| api.sync_one(&broker, m))
                 };
@@ -224,9 +278,15 @@ impl pb::position_service_server::PositionService for PositionApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn get_sync_state(&self, req: Request<pb::GetSyncStateRequest>) -> Result<Response<pb::SyncState>, Status> {
+    async fn get_sync_state(
+        &self,
+        req: Request<pb::GetSyncStateRequest>,
+    ) -> Result<Response<pb::SyncState>, Status> {
         let broker = broker_of(&req)?;
-        let b = self.0.read(|s| s.broker(&broker).cloned())?.unwrap_or_default();
+        let b = self
+            .0
+            .read(|s| s.broker(&broker).cloned())?
+            .unwrap_or_default();
         Ok(Response::new(pb::SyncState {
             broker: broker.to_string(),
             last_applied_sequence: b.last_seq,
@@ -248,28 +308,50 @@ fn admin_of<T>(req: &Request<T>) -> Result<String, Status> {
 
 #[tonic::async_trait]
 impl pb::admin_service_server::AdminService for AdminApi {
-    async fn set_limit(&self, req: Request<pb::SetLimitRequest>) -> Result<Response<pb::Limit>, Status> {
+    async fn set_limit(
+        &self,
+        req: Request<pb::SetLimitRequest>,
+    ) -> Result<Response<pb::Limit>, Status> {
         let by = admin_of(&req)?;
         let (spec, expected_version) = convert::limit_spec(req.into_inner())?;
-        let cmd = Command::SetLimit { at_ms: self.0.clock.now_ms(), by, spec, expected_version };
+        let cmd = Command::SetLimit {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            spec,
+            expected_version,
+        };
         match self.0.apply(cmd)? {
             Outcome::Limit(l) => Ok(Response::new(convert::limit_pb(l))),
             _ => Err(mismatch()),
         }
     }
 
-    async fn delete_limit(&self, req: Request<pb::DeleteLimitRequest>) -> Result<Response<pb::DeleteLimitResponse>, Status> {
+    async fn delete_limit(
+        &self,
+        req: Request<pb::DeleteLimitRequest>,
+    ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
         let by = admin_of(&req)?;
         let id = convert::limit_id(&req.get_ref().id)?;
-        match self.0.apply(Command::DeleteLimit { at_ms: self.0.clock.now_ms(), by, id })? {
-            Outcome::LimitDeleted(l) => Ok(Response::new(pb::DeleteLimitResponse { deleted: Some(convert::limit_pb(l)) })),
+        match self.0.apply(Command::DeleteLimit {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            id,
+        })? {
+            Outcome::LimitDeleted(l) => Ok(Response::new(pb::DeleteLimitResponse {
+                deleted: Some(convert::limit_pb(l)),
+            })),
             _ => Err(mismatch()),
         }
     }
 
-    async fn list_limits(&self, _req: Request<pb::ListLimitsRequest>) -> Result<Response<pb::ListLimitsResponse>, Status> {
+    async fn list_limits(
+        &self,
+        _req: Request<pb::ListLimitsRequest>,
+    ) -> Result<Response<pb::ListLimitsResponse>, Status> {
         let limits = self.0.read(|s| s.limits())?;
-        Ok(Response::new(pb::ListLimitsResponse { limits: limits.into_iter().map(convert::limit_pb).collect() }))
+        Ok(Response::new(pb::ListLimitsResponse {
+            limits: limits.into_iter().map(convert::limit_pb).collect(),
+        }))
     }
 
     async fn set_trading_state(
@@ -281,7 +363,13 @@ impl pb::admin_service_server::AdminService for AdminApi {
         let participant = convert::participant(&r.participant)?;
         let state = convert::trading_state(r.state)?;
         let reason = convert::reason(&r.reason)?;
-        let cmd = Command::SetTradingState { at_ms: self.0.clock.now_ms(), by, participant: participant.clone(), state, reason };
+        let cmd = Command::SetTradingState {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            participant: participant.clone(),
+            state,
+            reason,
+        };
         match self.0.apply(cmd)? {
             Outcome::TradingState(t) => Ok(Response::new(pb::SetTradingStateResponse {
                 participant: participant.to_string(),
@@ -293,10 +381,16 @@ impl pb::admin_service_server::AdminService for AdminApi {
         }
     }
 
-    async fn get_exposure(&self, req: Request<pb::GetExposureRequest>) -> Result<Response<pb::Exposure>, Status> {
+    async fn get_exposure(
+        &self,
+        req: Request<pb::GetExposureRequest>,
+    ) -> Result<Response<pb::Exposure>, Status> {
         let participant = convert::participant(&req.get_ref().participant)?;
         let now = self.0.clock.now_ms();
-        let exposure = self.0.read(|s| s.exposure(&participant, now))?.map_err(status)?;
+        let exposure = self
+            .0
+            .read(|s| s.exposure(&participant, now))?
+            .map_err(status)?;
         exposure
             .map(|e| Response::new(convert::exposure_pb(e)))
             .ok_or_else(|| Status::not_found(format!("participant {participant} not found")))
@@ -309,15 +403,24 @@ impl pb::admin_service_server::AdminService for AdminApi {
         let n = match req.get_ref().limit {
             0 => 10,
             n if n <= TOP_MAX => n,
-            _ => return Err(Status::invalid_argument(format!("limit: at most {TOP_MAX}"))),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: at most {TOP_MAX}"
+                )))
+            }
         };
         let top = self.0.read(|s| s.top(n as usize))?.map_err(status)?;
-        Ok(Response::new(pb::TopParticipantsResponse { entries: top.into_iter().map(convert::top_entry_pb).collect() }))
+        Ok(Response::new(pb::TopParticipantsResponse {
+            entries: top.into_iter().map(convert::top_entry_pb).collect(),
+        }))
     }
 
     type WatchAlertsStream = BoxStream<pb::Alert>;
 
-    async fn watch_alerts(&self, _req: Request<pb::WatchAlertsRequest>) -> Result<Response<Self::WatchAlertsStream>, Status> {
+    async fn watch_alerts(
+        &self,
+        _req: Request<pb::WatchAlertsRequest>,
+    ) -> Result<Response<Self::WatchAlertsStream>, Status> {
         let mut rx = self.0.alerts.subscribe();
         let mut stopping = self.0.stopping.clone();
         let (tx, out) = mpsc::channel(STREAM_BUFFER);
@@ -344,14 +447,23 @@ impl pb::admin_service_server::AdminService for AdminApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(out))))
     }
 
-    async fn list_audit(&self, req: Request<pb::ListAuditRequest>) -> Result<Response<pb::ListAuditResponse>, Status> {
+    async fn list_audit(
+        &self,
+        req: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
         let r = req.get_ref();
         let n = match r.limit {
             0 => 100,
             n if n <= AUDIT_PAGE_MAX => n,
-            _ => return Err(Status::invalid_argument(format!("limit: at most {AUDIT_PAGE_MAX}"))),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: at most {AUDIT_PAGE_MAX}"
+                )))
+            }
         };
         let records = self.0.read(|s| s.audit_records(r.after_seq, n as usize))?;
-        Ok(Response::new(pb::ListAuditResponse { records: records.into_iter().map(convert::audit_record_pb).collect() }))
+        Ok(Response::new(pb::ListAuditResponse {
+            records: records.into_iter().map(convert::audit_record_pb).collect(),
+        }))
     }
 }

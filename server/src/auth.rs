@@ -70,27 +70,44 @@ impl Principals {
     pub fn dev() -> Self {
         let p = Principals::default();
         for (token, role, id) in DEV_TOKENS {
-            p.by_hash.insert(hash_token(token), Principal { role: *role, id: (*id).to_owned() });
+            p.by_hash.insert(
+                hash_token(token),
+                Principal {
+                    role: *role,
+                    id: (*id).to_owned(),
+                },
+            );
         }
         p
     }
 
     /// Loads a principals file (see `Config::principals`).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        let file: PrincipalsFile =
-            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
-        anyhow::ensure!(file.principals.len() <= PRINCIPALS_MAX, "more than {PRINCIPALS_MAX} principals");
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let file: PrincipalsFile = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
+        anyhow::ensure!(
+            file.principals.len() <= PRINCIPALS_MAX,
+            "more than {PRINCIPALS_MAX} principals"
+        );
         let p = Principals::default();
         for e in file.principals {
-            interlock_ledger::validate_id(&e.id).map_err(|err| anyhow::anyhow!("principal id {:?}: {err}", e.id))?;
+            interlock_ledger::validate_id(&e.id)
+                .map_err(|err| anyhow::anyhow!("principal id {:?}: {err}", e.id))?;
             let hash = e.token_sha256.to_ascii_lowercase();
             anyhow::ensure!(
                 hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
                 "principal {}: token_sha256 must be 64 hex digits",
                 e.id
             );
-            p.by_hash.insert(hash, Principal { role: e.role, id: e.id });
+            p.by_hash.insert(
+                hash,
+                Principal {
+                    role: e.role,
+                    id: e.id,
+                },
+            );
         }
         Ok(p)
     }
@@ -100,7 +117,10 @@ impl Principals {
     }
 
     /// An interceptor that admits only `role` and attaches the principal.
-    pub fn require(&self, role: Role) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+    pub fn require(
+        &self,
+        role: Role,
+    ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
         let principals = self.clone();
         move |mut req: Request<()>| {
             let token = req
@@ -109,9 +129,13 @@ impl Principals {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-            let principal = principals.lookup(token).ok_or_else(|| Status::unauthenticated("unknown token"))?;
+            let principal = principals
+                .lookup(token)
+                .ok_or_else(|| Status::unauthenticated("unknown token"))?;
             if principal.role != role {
-                return Err(Status::permission_denied(format!("this call needs the {role:?} role").to_lowercase()));
+                return Err(Status::permission_denied(
+                    format!("this call needs the {role:?} role").to_lowercase(),
+                ));
             }
             req.extensions_mut().insert(principal);
             Ok(req)
@@ -121,5 +145,7 @@ impl Principals {
 
 /// The principal the interceptor attached.
 pub fn principal<T>(req: &Request<T>) -> Result<&Principal, Status> {
-    req.extensions().get::<Principal>().ok_or_else(|| Status::unauthenticated("no principal"))
+    req.extensions()
+        .get::<Principal>()
+        .ok_or_else(|| Status::unauthenticated("no principal"))
 }

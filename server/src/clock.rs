@@ -16,7 +16,10 @@ impl Clock {
         let base_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Clock { base_ms, base: Instant::now() }
+        Clock {
+            base_ms,
+            base: Instant::now(),
+        }
     }
 
     pub fn now_ms(&self) -> UnixMs {

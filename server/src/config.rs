@@ -44,7 +44,11 @@ pub struct Config {
 
     /// A broker silent for longer than this is stale: checks on its
     /// participants fail closed.
-    #[arg(long, env = "INTERLOCK_BROKER_STALE_AFTER_MS", default_value_t = 30_000)]
+    #[arg(
+        long,
+        env = "INTERLOCK_BROKER_STALE_AFTER_MS",
+        default_value_t = 30_000
+    )]
     pub broker_stale_after_ms: u64,
 
     /// How often the server expires reservations and looks for stale brokers.
@@ -61,11 +65,19 @@ pub struct Config {
 
     /// Requests served at once on one connection; beyond that, load is shed
     /// with UNAVAILABLE.
-    #[arg(long, env = "INTERLOCK_CONCURRENCY_PER_CONNECTION", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "INTERLOCK_CONCURRENCY_PER_CONNECTION",
+        default_value_t = 256
+    )]
     pub concurrency_per_connection: usize,
 
     /// Most messages on one CheckStream or Sync stream.
-    #[arg(long, env = "INTERLOCK_STREAM_MESSAGES_MAX", default_value_t = 10_000_000)]
+    #[arg(
+        long,
+        env = "INTERLOCK_STREAM_MESSAGES_MAX",
+        default_value_t = 10_000_000
+    )]
     pub stream_messages_max: u64,
 
     /// Most participants the ledger tracks.
@@ -73,7 +85,11 @@ pub struct Config {
     pub participants_max: usize,
 
     /// Most order ids remembered for idempotency.
-    #[arg(long, env = "INTERLOCK_IDEMPOTENCY_KEYS_MAX", default_value_t = 4_000_000)]
+    #[arg(
+        long,
+        env = "INTERLOCK_IDEMPOTENCY_KEYS_MAX",
+        default_value_t = 4_000_000
+    )]
     pub idempotency_keys_max: usize,
 
     /// How long an order id's answer is remembered.
@@ -81,7 +97,11 @@ pub struct Config {
     pub idempotency_retention_ms: u64,
 
     /// Most open reservations of one participant.
-    #[arg(long, env = "INTERLOCK_RESERVATIONS_PER_PARTICIPANT_MAX", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "INTERLOCK_RESERVATIONS_PER_PARTICIPANT_MAX",
+        default_value_t = 10_000
+    )]
     pub reservations_per_participant_max: usize,
 }
 
@@ -119,7 +139,10 @@ mod tests {
     fn defaults_and_validation() {
         let c = Config::try_parse_from(["x", "--dev"]).unwrap();
         assert_eq!(c.default_ttl_ms, 30_000);
-        assert!(Config::try_parse_from(["x"]).is_err(), "principals or --dev required");
+        assert!(
+            Config::try_parse_from(["x"]).is_err(),
+            "principals or --dev required"
+        );
         assert!(Config::try_parse_from(["x", "--dev", "--default-reuse-ratio", "1e3"]).is_err());
     }
 }

@@ -27,14 +27,25 @@ impl From<InvalidField> for Status {
 }
 
 fn bad(field: &'static str, reason: impl ToString) -> InvalidField {
-    InvalidField { field, reason: reason.to_string() }
+    InvalidField {
+        field,
+        reason: reason.to_string(),
+    }
 }
 
-fn id<T>(field: &'static str, s: &str, make: fn(&str) -> Result<T, IdError>) -> Result<T, InvalidField> {
+fn id<T>(
+    field: &'static str,
+    s: &str,
+    make: fn(&str) -> Result<T, IdError>,
+) -> Result<T, InvalidField> {
     make(s).map_err(|e| bad(field, e))
 }
 
-fn opt_id<T>(field: &'static str, s: &str, make: fn(&str) -> Result<T, IdError>) -> Result<Option<T>, InvalidField> {
+fn opt_id<T>(
+    field: &'static str,
+    s: &str,
+    make: fn(&str) -> Result<T, IdError>,
+) -> Result<Option<T>, InvalidField> {
     if s.is_empty() {
         Ok(None)
     } else {
@@ -42,33 +53,42 @@ fn opt_id<T>(field: &'static str, s: &str, make: fn(&str) -> Result<T, IdError>)
     }
 }
 
-fn quantity(field: &'static str, s: &str, parse: fn(&str) -> Result<Decimal, AmountError>) -> Result<Decimal, InvalidField> {
+fn quantity(
+    field: &'static str,
+    s: &str,
+    parse: fn(&str) -> Result<Decimal, AmountError>,
+) -> Result<Decimal, InvalidField> {
     parse(s).map_err(|e| bad(field, e))
 }
 
 /// Parses a venue's reservation id.
 pub fn reservation_id(s: &str) -> Result<domain::ReservationId, InvalidField> {
-    s.parse().map_err(|_| bad("reservation_id", "is not a reservation id (R<number>)"))
+    s.parse()
+        .map_err(|_| bad("reservation_id", "is not a reservation id (R<number>)"))
 }
 
 /// A validated check request.
 pub fn check_request(r: pb::CheckRequest) -> Result<domain::CheckRequest, InvalidField> {
-        Ok(domain::CheckRequest {
-            order_id: id("order_id", &r.order_id, domain::OrderId::new)?,
-            participant: id("participant", &r.participant, domain::ParticipantId::new)?,
-            asset: id("asset", &r.asset, domain::AssetId::new)?,
-            quantity: quantity("quantity", &r.quantity, amount::parse_positive_quantity)?,
-            ttl_ms: (r.ttl_ms != 0).then_some(r.ttl_ms),
-            risk_reducing: r.risk_reducing,
-            dry_run: r.dry_run,
-            allow_partial: r.allow_partial,
-        })
+    Ok(domain::CheckRequest {
+        order_id: id("order_id", &r.order_id, domain::OrderId::new)?,
+        participant: id("participant", &r.participant, domain::ParticipantId::new)?,
+        asset: id("asset", &r.asset, domain::AssetId::new)?,
+        quantity: quantity("quantity", &r.quantity, amount::parse_positive_quantity)?,
+        ttl_ms: (r.ttl_ms != 0).then_some(r.ttl_ms),
+        risk_reducing: r.risk_reducing,
+        dry_run: r.dry_run,
+        allow_partial: r.allow_partial,
+    })
 }
 
 fn scope(s: Option<pb::Scope>) -> Result<domain::Scope, InvalidField> {
     let s = s.unwrap_or_default();
     Ok(domain::Scope {
-        participant: opt_id("scope.participant", &s.participant, domain::ParticipantId::new)?,
+        participant: opt_id(
+            "scope.participant",
+            &s.participant,
+            domain::ParticipantId::new,
+        )?,
         venue: opt_id("scope.venue", &s.venue, domain::VenueId::new)?,
         asset: opt_id("scope.asset", &s.asset, domain::AssetId::new)?,
     })
@@ -86,14 +106,19 @@ fn limit_kind(k: i32) -> Result<domain::LimitKind, InvalidField> {
 }
 
 /// A validated SetLimit request: the spec and the optional expected version.
-pub fn limit_spec(r: pb::SetLimitRequest) -> Result<(domain::LimitSpec, Option<u64>), InvalidField> {
+pub fn limit_spec(
+    r: pb::SetLimitRequest,
+) -> Result<(domain::LimitSpec, Option<u64>), InvalidField> {
     let kind = limit_kind(r.kind)?;
     let value = match kind {
         domain::LimitKind::ReuseRatio => quantity("value", &r.value, amount::parse_ratio)?,
         _ => quantity("value", &r.value, amount::parse_positive_quantity)?,
     };
     if r.warn_levels_pct.len() > domain::limits::WARN_LEVELS_MAX {
-        return Err(bad("warn_levels_pct", format!("at most {} levels", domain::limits::WARN_LEVELS_MAX)));
+        return Err(bad(
+            "warn_levels_pct",
+            format!("at most {} levels", domain::limits::WARN_LEVELS_MAX),
+        ));
     }
     let mut warn = r
         .warn_levels_pct
@@ -102,9 +127,17 @@ pub fn limit_spec(r: pb::SetLimitRequest) -> Result<(domain::LimitSpec, Option<u
         .collect::<Result<Vec<_>, _>>()?;
     warn.sort();
     warn.dedup();
-    let spec = domain::LimitSpec { kind, scope: scope(r.scope)?, value, warn_levels_pct: warn };
+    let spec = domain::LimitSpec {
+        kind,
+        scope: scope(r.scope)?,
+        value,
+        warn_levels_pct: warn,
+    };
     spec.validate().map_err(|e| bad("scope", e))?;
-    Ok((spec, (r.expected_version != 0).then_some(r.expected_version)))
+    Ok((
+        spec,
+        (r.expected_version != 0).then_some(r.expected_version),
+    ))
 }
 
 /// A validated trading state (UNSPECIFIED and unknown values refused).
@@ -124,7 +157,10 @@ pub const REASON_LEN_MAX: usize = 256;
 /// A validated free-text reason: bounded, no control characters.
 pub fn reason(s: &str) -> Result<String, InvalidField> {
     if s.chars().count() > REASON_LEN_MAX {
-        return Err(bad("reason", format!("longer than {REASON_LEN_MAX} characters")));
+        return Err(bad(
+            "reason",
+            format!("longer than {REASON_LEN_MAX} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(bad("reason", "contains a control character"));
@@ -144,29 +180,55 @@ pub fn limit_id(s: &str) -> Result<domain::LimitId, InvalidField> {
 
 /// A validated sync message.
 pub fn sync_batch(r: pb::SyncRequest) -> Result<domain::SyncBatch, InvalidField> {
-        if r.sequence == 0 {
-            return Err(bad("sequence", "must be at least 1"));
-        }
-        if r.updates.len() > domain::SYNC_BATCH_MAX {
-            return Err(bad("updates", format!("at most {} per message", domain::SYNC_BATCH_MAX)));
-        }
-        let updates = r.updates.into_iter().map(sync_update).collect::<Result<_, _>>()?;
-        Ok(domain::SyncBatch { sequence: r.sequence, updates })
+    if r.sequence == 0 {
+        return Err(bad("sequence", "must be at least 1"));
+    }
+    if r.updates.len() > domain::SYNC_BATCH_MAX {
+        return Err(bad(
+            "updates",
+            format!("at most {} per message", domain::SYNC_BATCH_MAX),
+        ));
+    }
+    let updates = r
+        .updates
+        .into_iter()
+        .map(sync_update)
+        .collect::<Result<_, _>>()?;
+    Ok(domain::SyncBatch {
+        sequence: r.sequence,
+        updates,
+    })
 }
 
 fn sync_update(u: pb::SyncUpdate) -> Result<domain::SyncUpdate, InvalidField> {
     use pb::sync_update::Update;
     match u.update {
         Some(Update::Collateral(c)) => Ok(domain::SyncUpdate::Collateral {
-            participant: id("updates.collateral.participant", &c.participant, domain::ParticipantId::new)?,
+            participant: id(
+                "updates.collateral.participant",
+                &c.participant,
+                domain::ParticipantId::new,
+            )?,
             asset: id("updates.collateral.asset", &c.asset, domain::AssetId::new)?,
-            quantity: quantity("updates.collateral.quantity", &c.quantity, amount::parse_quantity)?,
+            quantity: quantity(
+                "updates.collateral.quantity",
+                &c.quantity,
+                amount::parse_quantity,
+            )?,
         }),
         Some(Update::Commitment(c)) => Ok(domain::SyncUpdate::Commitment {
-            participant: id("updates.commitment.participant", &c.participant, domain::ParticipantId::new)?,
+            participant: id(
+                "updates.commitment.participant",
+                &c.participant,
+                domain::ParticipantId::new,
+            )?,
             venue: id("updates.commitment.venue", &c.venue, domain::VenueId::new)?,
             asset: id("updates.commitment.asset", &c.asset, domain::AssetId::new)?,
-            quantity: quantity("updates.commitment.quantity", &c.quantity, amount::parse_quantity)?,
+            quantity: quantity(
+                "updates.commitment.quantity",
+                &c.quantity,
+                amount::parse_quantity,
+            )?,
             covers_commit_seq: c.covers_commit_seq,
         }),
         None => Err(bad("updates.update", "must be set")),
@@ -188,33 +250,37 @@ fn opt_str<T: ToString>(x: &Option<T>) -> String {
 }
 
 pub fn limit_kind_pb(k: domain::LimitKind) -> pb::LimitKind {
-        match k {
-            domain::LimitKind::ReuseRatio => pb::LimitKind::ReuseRatio,
-            domain::LimitKind::MaxCommitment => pb::LimitKind::MaxCommitment,
-            domain::LimitKind::AssetCap => pb::LimitKind::AssetCap,
-            domain::LimitKind::MaxOrderQuantity => pb::LimitKind::MaxOrderQuantity,
-        }
+    match k {
+        domain::LimitKind::ReuseRatio => pb::LimitKind::ReuseRatio,
+        domain::LimitKind::MaxCommitment => pb::LimitKind::MaxCommitment,
+        domain::LimitKind::AssetCap => pb::LimitKind::AssetCap,
+        domain::LimitKind::MaxOrderQuantity => pb::LimitKind::MaxOrderQuantity,
+    }
 }
 
 pub fn scope_pb(s: &domain::Scope) -> pb::Scope {
-        pb::Scope { participant: opt_str(&s.participant), venue: opt_str(&s.venue), asset: opt_str(&s.asset) }
+    pb::Scope {
+        participant: opt_str(&s.participant),
+        venue: opt_str(&s.venue),
+        asset: opt_str(&s.asset),
+    }
 }
 
 pub fn trading_state_pb(s: domain::TradingState) -> pb::TradingState {
-        match s {
-            domain::TradingState::Active => pb::TradingState::Active,
-            domain::TradingState::ReduceOnly => pb::TradingState::ReduceOnly,
-            domain::TradingState::Halted => pb::TradingState::Halted,
-        }
+    match s {
+        domain::TradingState::Active => pb::TradingState::Active,
+        domain::TradingState::ReduceOnly => pb::TradingState::ReduceOnly,
+        domain::TradingState::Halted => pb::TradingState::Halted,
+    }
 }
 
 pub fn reservation_state_pb(s: domain::ReservationState) -> pb::ReservationState {
-        match s {
-            domain::ReservationState::Open => pb::ReservationState::Open,
-            domain::ReservationState::Committed => pb::ReservationState::Committed,
-            domain::ReservationState::Released => pb::ReservationState::Released,
-            domain::ReservationState::Expired => pb::ReservationState::Expired,
-        }
+    match s {
+        domain::ReservationState::Open => pb::ReservationState::Open,
+        domain::ReservationState::Committed => pb::ReservationState::Committed,
+        domain::ReservationState::Released => pb::ReservationState::Released,
+        domain::ReservationState::Expired => pb::ReservationState::Expired,
+    }
 }
 
 fn reject_reason(r: &domain::RejectReason) -> pb::RejectReason {
@@ -235,14 +301,24 @@ fn reject_reason(r: &domain::RejectReason) -> pb::RejectReason {
             opt_dec(r.utilization),
         ),
         (domain::RejectCode::LimitExceeded, None) => "a limit would be exceeded".to_owned(),
-        (domain::RejectCode::NoCollateral, _) => "no synced collateral of this asset: zero headroom".to_owned(),
+        (domain::RejectCode::NoCollateral, _) => {
+            "no synced collateral of this asset: zero headroom".to_owned()
+        }
         (domain::RejectCode::TradingHalted, _) => "participant is halted".to_owned(),
-        (domain::RejectCode::ReduceOnly, _) => "participant is reduce-only: only risk-reducing orders pass".to_owned(),
-        (domain::RejectCode::StaleSync, _) => "broker sync for this participant is stale or gapped: failing closed".to_owned(),
+        (domain::RejectCode::ReduceOnly, _) => {
+            "participant is reduce-only: only risk-reducing orders pass".to_owned()
+        }
+        (domain::RejectCode::StaleSync, _) => {
+            "broker sync for this participant is stale or gapped: failing closed".to_owned()
+        }
     };
     pb::RejectReason {
         code: code.into(),
-        kind: r.limit.as_ref().map_or(pb::LimitKind::Unspecified, |l| limit_kind_pb(l.kind)).into(),
+        kind: r
+            .limit
+            .as_ref()
+            .map_or(pb::LimitKind::Unspecified, |l| limit_kind_pb(l.kind))
+            .into(),
         limit_id: r.limit.as_ref().map(|l| opt_str(&l.id)).unwrap_or_default(),
         scope: r.limit.as_ref().map(|l| scope_pb(&l.scope)),
         limit_value: r.limit.as_ref().map(|l| dec(l.value)).unwrap_or_default(),
@@ -252,90 +328,94 @@ fn reject_reason(r: &domain::RejectReason) -> pb::RejectReason {
 }
 
 pub fn check_response(a: domain::CheckAnswer) -> pb::CheckResponse {
-        let verdict = match a.verdict {
-            domain::Verdict::Approved => pb::Verdict::Approved,
-            domain::Verdict::PartiallyApproved => pb::Verdict::PartiallyApproved,
-            domain::Verdict::Rejected => pb::Verdict::Rejected,
-        };
-        let headroom = match a.headroom {
-            domain::HeadroomBucket::None => pb::HeadroomBucket::None,
-            domain::HeadroomBucket::Low => pb::HeadroomBucket::Low,
-            domain::HeadroomBucket::Medium => pb::HeadroomBucket::Medium,
-            domain::HeadroomBucket::High => pb::HeadroomBucket::High,
-        };
-        pb::CheckResponse {
-            order_id: a.order_id.to_string(),
-            verdict: verdict.into(),
-            reservation_id: opt_str(&a.reservation),
-            approved_quantity: dec(a.approved),
-            expires_at_ms: a.expires_at_ms.unwrap_or_default(),
-            reason: a.reason.as_ref().map(reject_reason),
-            headroom: headroom.into(),
-            dry_run: a.dry_run,
-        }
+    let verdict = match a.verdict {
+        domain::Verdict::Approved => pb::Verdict::Approved,
+        domain::Verdict::PartiallyApproved => pb::Verdict::PartiallyApproved,
+        domain::Verdict::Rejected => pb::Verdict::Rejected,
+    };
+    let headroom = match a.headroom {
+        domain::HeadroomBucket::None => pb::HeadroomBucket::None,
+        domain::HeadroomBucket::Low => pb::HeadroomBucket::Low,
+        domain::HeadroomBucket::Medium => pb::HeadroomBucket::Medium,
+        domain::HeadroomBucket::High => pb::HeadroomBucket::High,
+    };
+    pb::CheckResponse {
+        order_id: a.order_id.to_string(),
+        verdict: verdict.into(),
+        reservation_id: opt_str(&a.reservation),
+        approved_quantity: dec(a.approved),
+        expires_at_ms: a.expires_at_ms.unwrap_or_default(),
+        reason: a.reason.as_ref().map(reject_reason),
+        headroom: headroom.into(),
+        dry_run: a.dry_run,
+    }
 }
 
 pub fn limit_pb(l: domain::Limit) -> pb::Limit {
-        pb::Limit {
-            id: l.id.to_string(),
-            kind: limit_kind_pb(l.spec.kind).into(),
-            scope: Some(scope_pb(&l.spec.scope)),
-            value: dec(l.spec.value),
-            warn_levels_pct: l.spec.warn_levels_pct.iter().map(|w| dec(*w)).collect(),
-            version: l.version,
-            updated_at_ms: l.updated_at_ms,
-            updated_by: l.updated_by,
-        }
+    pb::Limit {
+        id: l.id.to_string(),
+        kind: limit_kind_pb(l.spec.kind).into(),
+        scope: Some(scope_pb(&l.spec.scope)),
+        value: dec(l.spec.value),
+        warn_levels_pct: l.spec.warn_levels_pct.iter().map(|w| dec(*w)).collect(),
+        version: l.version,
+        updated_at_ms: l.updated_at_ms,
+        updated_by: l.updated_by,
+    }
 }
 
 pub fn exposure_pb(e: domain::state::Exposure) -> pb::Exposure {
-        pb::Exposure {
-            participant: e.participant.to_string(),
-            state: trading_state_pb(e.trading_state).into(),
-            assets: e
-                .assets
-                .into_iter()
-                .map(|a| pb::AssetExposure {
-                    asset: a.asset.to_string(),
-                    owned: dec(a.owned),
-                    venues: a
-                        .venues
-                        .into_iter()
-                        .map(|v| pb::VenueExposure { venue: v.venue.to_string(), posted: dec(v.posted), reserved: dec(v.reserved) })
-                        .collect(),
-                    committed: dec(a.committed),
-                    reuse_ratio: opt_dec(a.reuse_ratio),
-                    reuse_limit: dec(a.reuse_limit),
-                    effective_limit: dec(a.effective_limit),
-                    utilization: opt_dec(a.utilization),
-                })
-                .collect(),
-            brokers: e.brokers.iter().map(ToString::to_string).collect(),
-            stale: e.stale,
-        }
+    pb::Exposure {
+        participant: e.participant.to_string(),
+        state: trading_state_pb(e.trading_state).into(),
+        assets: e
+            .assets
+            .into_iter()
+            .map(|a| pb::AssetExposure {
+                asset: a.asset.to_string(),
+                owned: dec(a.owned),
+                venues: a
+                    .venues
+                    .into_iter()
+                    .map(|v| pb::VenueExposure {
+                        venue: v.venue.to_string(),
+                        posted: dec(v.posted),
+                        reserved: dec(v.reserved),
+                    })
+                    .collect(),
+                committed: dec(a.committed),
+                reuse_ratio: opt_dec(a.reuse_ratio),
+                reuse_limit: dec(a.reuse_limit),
+                effective_limit: dec(a.effective_limit),
+                utilization: opt_dec(a.utilization),
+            })
+            .collect(),
+        brokers: e.brokers.iter().map(ToString::to_string).collect(),
+        stale: e.stale,
+    }
 }
 
 pub fn top_entry_pb(e: domain::state::TopEntry) -> pb::TopEntry {
-        pb::TopEntry {
-            participant: e.participant.to_string(),
-            asset: e.asset.to_string(),
-            utilization: opt_dec(e.utilization),
-            committed: dec(e.committed),
-            effective_limit: dec(e.effective_limit),
-            state: trading_state_pb(e.trading_state).into(),
-        }
+    pb::TopEntry {
+        participant: e.participant.to_string(),
+        asset: e.asset.to_string(),
+        utilization: opt_dec(e.utilization),
+        committed: dec(e.committed),
+        effective_limit: dec(e.effective_limit),
+        state: trading_state_pb(e.trading_state).into(),
+    }
 }
 
 pub fn audit_record_pb(r: domain::AuditRecord) -> pb::AuditRecord {
-        pb::AuditRecord {
-            seq: r.seq,
-            at_ms: r.at_ms,
-            principal: r.principal,
-            action: r.action,
-            target: r.target,
-            old_value: r.old_value,
-            new_value: r.new_value,
-        }
+    pb::AuditRecord {
+        seq: r.seq,
+        at_ms: r.at_ms,
+        principal: r.principal,
+        action: r.action,
+        target: r.target,
+        old_value: r.old_value,
+        new_value: r.new_value,
+    }
 }
 
 /// An alert for the admin stream, numbered by the caller.
@@ -366,12 +446,14 @@ pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
 /// placed here on purpose.
 pub fn status(e: LedgerError) -> Status {
     let code = match &e {
-        LedgerError::InvalidArgument { .. } | LedgerError::InvalidLimit(_) | LedgerError::Overflow(_) => Code::InvalidArgument,
+        LedgerError::InvalidArgument { .. }
+        | LedgerError::InvalidLimit(_)
+        | LedgerError::Overflow(_) => Code::InvalidArgument,
         LedgerError::IdempotencyConflict { .. } => Code::AlreadyExists,
         LedgerError::ReservationNotFound | LedgerError::LimitNotFound(_) => Code::NotFound,
-        LedgerError::ReservationEnded(_) | LedgerError::SequenceReplayed { .. } | LedgerError::VersionMismatch { .. } => {
-            Code::FailedPrecondition
-        }
+        LedgerError::ReservationEnded(_)
+        | LedgerError::SequenceReplayed { .. }
+        | LedgerError::VersionMismatch { .. } => Code::FailedPrecondition,
         LedgerError::CapacityExhausted { .. } => Code::ResourceExhausted,
         LedgerError::Unavailable(_) => Code::Unavailable,
     };
@@ -380,7 +462,10 @@ pub fn status(e: LedgerError) -> Status {
 
 /// A per-message error inside a stream.
 pub fn stream_error(s: &Status) -> pb::StreamError {
-    pb::StreamError { code: s.code() as i32, message: s.message().to_owned() }
+    pb::StreamError {
+        code: s.code() as i32,
+        message: s.message().to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -388,16 +473,31 @@ mod tests {
     use super::*;
 
     fn check(q: &str) -> pb::CheckRequest {
-        pb::CheckRequest { order_id: "o1".into(), participant: "p".into(), asset: "ETH".into(), quantity: q.into(), ..Default::default() }
+        pb::CheckRequest {
+            order_id: "o1".into(),
+            participant: "p".into(),
+            asset: "ETH".into(),
+            quantity: q.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn bad_fields_are_named() {
         let e = check_request(check("1e5")).unwrap_err();
         assert_eq!(e.field, "quantity");
-        let e = check_request(pb::CheckRequest { participant: String::new(), ..check("1") }).unwrap_err();
+        let e = check_request(pb::CheckRequest {
+            participant: String::new(),
+            ..check("1")
+        })
+        .unwrap_err();
         assert_eq!(e.to_string(), "participant: must not be empty");
-        let e = limit_spec(pb::SetLimitRequest { kind: 99, value: "1".into(), ..Default::default() }).unwrap_err();
+        let e = limit_spec(pb::SetLimitRequest {
+            kind: 99,
+            value: "1".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert_eq!(e.to_string(), "kind: unknown value 99");
         assert_eq!(trading_state(0).unwrap_err().field, "state");
         assert!(reservation_id("R12").is_ok());

@@ -38,8 +38,11 @@ use crate::auth::{Principals, Role};
 use crate::clock::Clock;
 
 /// gRPC service names, for health checks.
-pub const SERVICE_NAMES: [&str; 3] =
-    ["interlock.v1.PreTradeService", "interlock.v1.PositionService", "interlock.v1.AdminService"];
+pub const SERVICE_NAMES: [&str; 3] = [
+    "interlock.v1.PreTradeService",
+    "interlock.v1.PositionService",
+    "interlock.v1.AdminService",
+];
 
 /// Loads the principals the configuration names (or the demo ones).
 pub fn principals(config: &Config) -> anyhow::Result<Principals> {
@@ -51,11 +54,20 @@ pub fn principals(config: &Config) -> anyhow::Result<Principals> {
 }
 
 /// Serves Interlock on `listener` until `shutdown` completes.
-pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if config.dev {
-        anyhow::ensure!(addr.ip().is_loopback(), "--dev mode only binds to loopback, not {addr}");
-        tracing::warn!("DEV MODE: demo tokens are active, loopback only. Never use this in production.");
+        anyhow::ensure!(
+            addr.ip().is_loopback(),
+            "--dev mode only binds to loopback, not {addr}"
+        );
+        tracing::warn!(
+            "DEV MODE: demo tokens are active, loopback only. Never use this in production."
+        );
         for (token, role, id) in auth::DEV_TOKENS {
             tracing::warn!("DEV MODE token {token:>12} -> {role:?} {id}");
         }
@@ -77,7 +89,9 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in SERVICE_NAMES {
-        health.set_service_status(name, ServingStatus::Serving).await;
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(interlock::FILE_DESCRIPTOR_SET)
@@ -89,14 +103,19 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
         .build_v1alpha()?;
 
     let max = config.max_message_bytes;
-    let pretrade = pb::pre_trade_service_server::PreTradeServiceServer::new(PreTradeApi(shared.clone()))
-        .max_decoding_message_size(max);
-    let position = pb::position_service_server::PositionServiceServer::new(PositionApi(shared.clone()))
-        .max_decoding_message_size(max);
+    let pretrade =
+        pb::pre_trade_service_server::PreTradeServiceServer::new(PreTradeApi(shared.clone()))
+            .max_decoding_message_size(max);
+    let position =
+        pb::position_service_server::PositionServiceServer::new(PositionApi(shared.clone()))
+            .max_decoding_message_size(max);
     let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi(shared.clone()))
         .max_decoding_message_size(max);
 
-    let ticker = tokio::spawn(tick(shared.clone(), Duration::from_millis(config.tick_interval_ms.max(1))));
+    let ticker = tokio::spawn(tick(
+        shared.clone(),
+        Duration::from_millis(config.tick_interval_ms.max(1)),
+    ));
     tracing::info!(%addr, "interlock serving");
     let result = Server::builder()
         .timeout(Duration::from_millis(config.request_timeout_ms))
@@ -104,9 +123,18 @@ pub async fn serve(config: Config, listener: TcpListener, shutdown: impl Future<
         .load_shed(true)
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .add_service(tonic::service::interceptor::InterceptedService::new(pretrade, principals.require(Role::Venue)))
-        .add_service(tonic::service::interceptor::InterceptedService::new(position, principals.require(Role::Broker)))
-        .add_service(tonic::service::interceptor::InterceptedService::new(admin, principals.require(Role::Admin)))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            pretrade,
+            principals.require(Role::Venue),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            position,
+            principals.require(Role::Broker),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            admin,
+            principals.require(Role::Admin),
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -124,7 +152,9 @@ async fn tick(shared: Shared, every: Duration) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if let Err(e) = shared.apply(Command::Tick { at_ms: shared.clock.now_ms() }) {
+        if let Err(e) = shared.apply(Command::Tick {
+            at_ms: shared.clock.now_ms(),
+        }) {
             tracing::error!(error = %e.message(), "tick failed");
         }
     }

@@ -27,7 +27,12 @@ pub async fn start_with(config: Config) -> TestServer {
     let handle = tokio::spawn(interlock_server::serve(config, listener, async move {
         let _ = stopped.await;
     }));
-    TestServer { addr, endpoint: format!("http://{addr}"), stop: Some(stop), handle: Some(handle) }
+    TestServer {
+        addr,
+        endpoint: format!("http://{addr}"),
+        stop: Some(stop),
+        handle: Some(handle),
+    }
 }
 
 impl TestServer {
@@ -73,15 +78,31 @@ pub fn collateral(participant: &str, qty: &str) -> pb::SyncUpdate {
 pub async fn own(server: &TestServer, participant: &str, qty: &str) {
     let broker = server.client("dev-broker").await;
     let seq = broker.sync_state().await.unwrap().last_applied_sequence + 1;
-    let acks = broker.sync(vec![pb::SyncRequest { sequence: seq, updates: vec![collateral(participant, qty)] }]).await.unwrap();
+    let acks = broker
+        .sync(vec![pb::SyncRequest {
+            sequence: seq,
+            updates: vec![collateral(participant, qty)],
+        }])
+        .await
+        .unwrap();
     assert_eq!(acks.last().unwrap().applied_sequence, seq);
 }
 
-pub async fn set_limit(server: &TestServer, kind: pb::LimitKind, scope: pb::Scope, value: &str) -> pb::Limit {
+pub async fn set_limit(
+    server: &TestServer,
+    kind: pb::LimitKind,
+    scope: pb::Scope,
+    value: &str,
+) -> pb::Limit {
     server
         .admin()
         .await
-        .set_limit(pb::SetLimitRequest { kind: kind.into(), scope: Some(scope), value: value.into(), ..Default::default() })
+        .set_limit(pb::SetLimitRequest {
+            kind: kind.into(),
+            scope: Some(scope),
+            value: value.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
 }

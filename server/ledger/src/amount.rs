@@ -37,7 +37,11 @@ pub enum AmountError {
 
 /// Parses a non-negative decimal with at most `scale_max` places and
 /// `int_digits_max` integer digits.
-pub fn parse_decimal(s: &str, scale_max: u32, int_digits_max: usize) -> Result<Decimal, AmountError> {
+pub fn parse_decimal(
+    s: &str,
+    scale_max: u32,
+    int_digits_max: usize,
+) -> Result<Decimal, AmountError> {
     if s.is_empty() {
         return Err(AmountError::Empty);
     }
@@ -144,16 +148,27 @@ mod tests {
         assert_eq!(parse_quantity("0.5").unwrap().to_string(), "0.5");
         assert_eq!(parse_quantity("1.50").unwrap().to_string(), "1.5");
         assert_eq!(parse_quantity("0").unwrap(), Decimal::ZERO);
-        for bad in ["1e5", "NaN", "1.2.3", "-1", "+1", " 1", "1 ", ".5", "5.", "0x10", "∞"] {
+        for bad in [
+            "1e5", "NaN", "1.2.3", "-1", "+1", " 1", "1 ", ".5", "5.", "0x10", "∞",
+        ] {
             assert_eq!(parse_quantity(bad), Err(AmountError::Malformed), "{bad}");
         }
         assert_eq!(parse_quantity(""), Err(AmountError::Empty));
-        assert_eq!(parse_quantity("0.12345678901"), Err(AmountError::TooPrecise(10)));
-        assert_eq!(parse_quantity("1000000000000000"), Err(AmountError::TooLarge(15)));
+        assert_eq!(
+            parse_quantity("0.12345678901"),
+            Err(AmountError::TooPrecise(10))
+        );
+        assert_eq!(
+            parse_quantity("1000000000000000"),
+            Err(AmountError::TooLarge(15))
+        );
         assert!(parse_quantity("999999999999999.9999999999").is_ok());
         assert!(parse_quantity("000000000000000000001").is_ok());
         assert!(parse_quantity(&"0".repeat(41)).is_err());
-        assert_eq!(parse_positive_quantity("0.0"), Err(AmountError::NotPositive));
+        assert_eq!(
+            parse_positive_quantity("0.0"),
+            Err(AmountError::NotPositive)
+        );
     }
 
     #[test]
@@ -173,6 +188,9 @@ mod tests {
         assert!(mul(q, r).is_ok());
         assert!(add(q, q).is_ok());
         assert_eq!(utilization(Decimal::ONE, Decimal::ZERO), None);
-        assert_eq!(utilization(Decimal::ONE, Decimal::TWO).unwrap().to_string(), "0.5");
+        assert_eq!(
+            utilization(Decimal::ONE, Decimal::TWO).unwrap().to_string(),
+            "0.5"
+        );
     }
 }

@@ -20,17 +20,42 @@ pub const SYNC_BATCH_MAX: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// A venue's pre-trade check (a dry run changes nothing).
-    Check { at_ms: UnixMs, venue: VenueId, request: CheckRequest },
+    Check {
+        at_ms: UnixMs,
+        venue: VenueId,
+        request: CheckRequest,
+    },
     /// A venue turns its open reservation into a posted commitment.
-    Commit { at_ms: UnixMs, venue: VenueId, reservation: ReservationId },
+    Commit {
+        at_ms: UnixMs,
+        venue: VenueId,
+        reservation: ReservationId,
+    },
     /// A venue frees its open reservation.
-    Release { at_ms: UnixMs, venue: VenueId, reservation: ReservationId },
+    Release {
+        at_ms: UnixMs,
+        venue: VenueId,
+        reservation: ReservationId,
+    },
     /// One message of a broker's sync stream.
-    Sync { at_ms: UnixMs, broker: BrokerId, batch: SyncBatch },
+    Sync {
+        at_ms: UnixMs,
+        broker: BrokerId,
+        batch: SyncBatch,
+    },
     /// An admin creates or updates a limit.
-    SetLimit { at_ms: UnixMs, by: String, spec: LimitSpec, expected_version: Option<u64> },
+    SetLimit {
+        at_ms: UnixMs,
+        by: String,
+        spec: LimitSpec,
+        expected_version: Option<u64>,
+    },
     /// An admin deletes a limit.
-    DeleteLimit { at_ms: UnixMs, by: String, id: LimitId },
+    DeleteLimit {
+        at_ms: UnixMs,
+        by: String,
+        id: LimitId,
+    },
     /// An admin changes a participant's trading state.
     SetTradingState {
         at_ms: UnixMs,
@@ -214,7 +239,11 @@ pub struct SyncBatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncUpdate {
     /// What the participant owns of the asset in this broker's custody.
-    Collateral { participant: ParticipantId, asset: AssetId, quantity: Decimal },
+    Collateral {
+        participant: ParticipantId,
+        asset: AssetId,
+        quantity: Decimal,
+    },
     /// What the participant has posted on a venue; venue commits with a
     /// sequence above `covers_commit_seq` stay counted on top.
     Commitment {

@@ -22,12 +22,16 @@ pub struct Ledger {
 impl Ledger {
     /// An empty ledger.
     pub fn new(cfg: LedgerConfig) -> Self {
-        Ledger { state: Mutex::new(State::new(cfg)) }
+        Ledger {
+            state: Mutex::new(State::new(cfg)),
+        }
     }
 
     /// Wraps an existing state (recovered, or built by a test).
     pub fn from_state(state: State) -> Self {
-        Ledger { state: Mutex::new(state) }
+        Ledger {
+            state: Mutex::new(state),
+        }
     }
 
     /// Applies one command atomically.
@@ -44,8 +48,8 @@ impl Ledger {
     fn lock(&self) -> Result<MutexGuard<'_, State>, LedgerError> {
         // A poisoned lock means a command panicked half-way: the state may
         // be inconsistent, so the ledger fails closed from then on.
-        self.state
-            .lock()
-            .map_err(|_| LedgerError::Unavailable("a command failed part-way; the ledger stopped serving"))
+        self.state.lock().map_err(|_| {
+            LedgerError::Unavailable("a command failed part-way; the ledger stopped serving")
+        })
     }
 }

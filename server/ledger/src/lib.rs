@@ -13,7 +13,7 @@
 //! - [`state`]: [`State`], with [`State::apply`], the one place commands are
 //!   applied, and read-only views (exposure, top, audit, invariants).
 //! - [`Ledger`]: the state behind one lock, shared by the server's tasks.
-//! - [`error`]: [`LedgerError`].
+//! - [`error`]: the ledger's error type, [`LedgerError`].
 
 #![forbid(unsafe_code)]
 

@@ -118,12 +118,20 @@ impl LimitSpec {
             if present {
                 Ok(())
             } else {
-                Err(LimitSpecError::Scope { field, what: "is required", kind })
+                Err(LimitSpecError::Scope {
+                    field,
+                    what: "is required",
+                    kind,
+                })
             }
         };
         let forbid = |present: bool, field: &'static str| {
             if present {
-                Err(LimitSpecError::Scope { field, what: "must be empty", kind })
+                Err(LimitSpecError::Scope {
+                    field,
+                    what: "must be empty",
+                    kind,
+                })
             } else {
                 Ok(())
             }
@@ -193,7 +201,12 @@ impl LimitSet {
     }
 
     /// Inserts or replaces; returns the previous version of the limit.
-    pub(crate) fn upsert(&mut self, spec: LimitSpec, at_ms: i64, by: &str) -> (Limit, Option<Limit>) {
+    pub(crate) fn upsert(
+        &mut self,
+        spec: LimitSpec,
+        at_ms: i64,
+        by: &str,
+    ) -> (Limit, Option<Limit>) {
         let old = self.find(spec.kind, &spec.scope).cloned();
         let (id, version) = match &old {
             Some(o) => (o.id.clone(), o.version + 1),
@@ -202,7 +215,13 @@ impl LimitSet {
                 (LimitId::new_trusted(&format!("L{}", self.next_id)), 1)
             }
         };
-        let limit = Limit { id: id.clone(), spec, version, updated_at_ms: at_ms, updated_by: by.to_owned() };
+        let limit = Limit {
+            id: id.clone(),
+            spec,
+            version,
+            updated_at_ms: at_ms,
+            updated_by: by.to_owned(),
+        };
         self.by_id.insert(id, limit.clone());
         (limit, old)
     }
@@ -222,24 +241,66 @@ mod tests {
 
     #[test]
     fn scope_rules_per_kind() {
-        let spec = |kind, scope| LimitSpec { kind, scope, value: Decimal::ONE, warn_levels_pct: vec![] };
-        assert!(spec(LimitKind::ReuseRatio, Scope::default()).validate().is_ok());
-        let with_venue = Scope { venue: Some(VenueId::new("v").unwrap()), ..Scope::default() };
+        let spec = |kind, scope| LimitSpec {
+            kind,
+            scope,
+            value: Decimal::ONE,
+            warn_levels_pct: vec![],
+        };
+        assert!(spec(LimitKind::ReuseRatio, Scope::default())
+            .validate()
+            .is_ok());
+        let with_venue = Scope {
+            venue: Some(VenueId::new("v").unwrap()),
+            ..Scope::default()
+        };
         assert!(spec(LimitKind::ReuseRatio, with_venue).validate().is_err());
-        assert!(spec(LimitKind::AssetCap, Scope::default()).validate().is_err());
-        assert!(spec(LimitKind::AssetCap, Scope { asset: asset("ETH"), ..Scope::default() }).validate().is_ok());
-        let e = spec(LimitKind::MaxCommitment, Scope { asset: asset("ETH"), ..Scope::default() }).validate();
-        assert_eq!(e.unwrap_err().to_string(), "scope.participant is required for MAX_COMMITMENT");
+        assert!(spec(LimitKind::AssetCap, Scope::default())
+            .validate()
+            .is_err());
+        assert!(spec(
+            LimitKind::AssetCap,
+            Scope {
+                asset: asset("ETH"),
+                ..Scope::default()
+            }
+        )
+        .validate()
+        .is_ok());
+        let e = spec(
+            LimitKind::MaxCommitment,
+            Scope {
+                asset: asset("ETH"),
+                ..Scope::default()
+            },
+        )
+        .validate();
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "scope.participant is required for MAX_COMMITMENT"
+        );
     }
 
     #[test]
     fn upsert_versions_by_kind_and_scope() {
         let mut set = LimitSet::default();
-        let spec = LimitSpec { kind: LimitKind::ReuseRatio, scope: Scope::default(), value: Decimal::ONE, warn_levels_pct: vec![] };
+        let spec = LimitSpec {
+            kind: LimitKind::ReuseRatio,
+            scope: Scope::default(),
+            value: Decimal::ONE,
+            warn_levels_pct: vec![],
+        };
         let (a, old) = set.upsert(spec.clone(), 1, "admin");
         assert!(old.is_none());
         assert_eq!((a.id.as_str(), a.version), ("L1", 1));
-        let (b, old) = set.upsert(LimitSpec { value: Decimal::TWO, ..spec }, 2, "admin");
+        let (b, old) = set.upsert(
+            LimitSpec {
+                value: Decimal::TWO,
+                ..spec
+            },
+            2,
+            "admin",
+        );
         assert_eq!(old.unwrap().version, 1);
         assert_eq!((b.id.as_str(), b.version), ("L1", 2));
         assert_eq!(set.len(), 1);

@@ -202,7 +202,11 @@ fn reject(order_id: &OrderId, code: RejectCode, dry_run: bool) -> CheckAnswer {
         reservation: None,
         approved: Decimal::ZERO,
         expires_at_ms: None,
-        reason: Some(RejectReason { code, limit: None, utilization: None }),
+        reason: Some(RejectReason {
+            code,
+            limit: None,
+            utilization: None,
+        }),
         headroom: HeadroomBucket::None,
         dry_run,
     }
@@ -242,20 +246,34 @@ impl State {
         self.expire_due(at, EXPIRE_PER_COMMAND_MAX);
         let outcome = match cmd {
             Command::Check { venue, request, .. } => self.check(at, venue, request),
-            Command::Commit { venue, reservation, .. } => self.commit(at, venue, *reservation),
-            Command::Release { venue, reservation, .. } => self.release(at, venue, *reservation),
+            Command::Commit {
+                venue, reservation, ..
+            } => self.commit(at, venue, *reservation),
+            Command::Release {
+                venue, reservation, ..
+            } => self.release(at, venue, *reservation),
             Command::Sync { broker, batch, .. } => self.sync(at, broker, batch),
-            Command::SetLimit { by, spec, expected_version, .. } => {
-                self.set_limit(at, by, spec, *expected_version)
-            }
+            Command::SetLimit {
+                by,
+                spec,
+                expected_version,
+                ..
+            } => self.set_limit(at, by, spec, *expected_version),
             Command::DeleteLimit { by, id, .. } => self.delete_limit(at, by, id),
-            Command::SetTradingState { by, participant, state, reason, .. } => {
-                self.set_trading_state(at, by, participant, *state, reason)
-            }
+            Command::SetTradingState {
+                by,
+                participant,
+                state,
+                reason,
+                ..
+            } => self.set_trading_state(at, by, participant, *state, reason),
             Command::Tick { .. } => Ok(self.tick(at)),
         };
         let alerts = std::mem::take(&mut self.alerts);
-        Ok(Applied { outcome: outcome?, alerts })
+        Ok(Applied {
+            outcome: outcome?,
+            alerts,
+        })
     }
 
     // ---- checks -------------------------------------------------------
@@ -271,19 +289,33 @@ impl State {
         }
     }
 
-    fn check(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest) -> Result<Outcome, LedgerError> {
+    fn check(
+        &mut self,
+        at: UnixMs,
+        venue: &VenueId,
+        req: &CheckRequest,
+    ) -> Result<Outcome, LedgerError> {
         let ttl_ms = self.ttl_ms(req.ttl_ms)?;
         let key = (venue.clone(), req.order_id.clone());
         if !req.dry_run {
             if let Some(rec) = self.idempotency.get(&key) {
-                let same = CheckRequest { dry_run: false, ..req.clone() } == rec.request;
+                let same = CheckRequest {
+                    dry_run: false,
+                    ..req.clone()
+                } == rec.request;
                 return if same {
                     Ok(Outcome::Check(rec.answer.clone()))
                 } else {
-                    Err(LedgerError::IdempotencyConflict { order_id: req.order_id.to_string() })
+                    Err(LedgerError::IdempotencyConflict {
+                        order_id: req.order_id.to_string(),
+                    })
                 };
             }
-            self.ensure_capacity(self.idempotency.len(), self.cfg.idempotency_keys_max, "idempotency table")?;
+            self.ensure_capacity(
+                self.idempotency.len(),
+                self.cfg.idempotency_keys_max,
+                "idempotency table",
+            )?;
         }
         let mut answer = self.judge(at, venue, req)?;
         if req.dry_run {
@@ -292,18 +324,34 @@ impl State {
         if answer.verdict == Verdict::Rejected {
             self.alert_rejection(at, venue, req, &answer);
         } else {
-            let held = if req.risk_reducing { Decimal::ZERO } else { answer.approved };
+            let held = if req.risk_reducing {
+                Decimal::ZERO
+            } else {
+                answer.approved
+            };
             let (id, expires) = self.reserve(at, venue, req, held, ttl_ms)?;
             answer.reservation = Some(id);
             answer.expires_at_ms = Some(expires);
             self.alert_warnings(at, venue, req, held)?;
         }
-        self.idempotency.insert(key, IdemRecord { request: req.clone(), answer: answer.clone() });
-        self.idempotency_order.push_back((at, venue.clone(), req.order_id.clone()));
+        self.idempotency.insert(
+            key,
+            IdemRecord {
+                request: req.clone(),
+                answer: answer.clone(),
+            },
+        );
+        self.idempotency_order
+            .push_back((at, venue.clone(), req.order_id.clone()));
         Ok(Outcome::Check(answer))
     }
 
-    fn ensure_capacity(&self, len: usize, max: usize, what: &'static str) -> Result<(), LedgerError> {
+    fn ensure_capacity(
+        &self,
+        len: usize,
+        max: usize,
+        what: &'static str,
+    ) -> Result<(), LedgerError> {
         if len >= max {
             return Err(LedgerError::CapacityExhausted { what, max });
         }
@@ -316,10 +364,21 @@ impl State {
         })
     }
 
-    fn usage(&self, participant: &ParticipantId, venue: Option<&VenueId>, asset: &AssetId) -> Result<Usage, Overflow> {
-        let pos = self.participants.get(participant).and_then(|p| p.assets.get(asset));
+    fn usage(
+        &self,
+        participant: &ParticipantId,
+        venue: Option<&VenueId>,
+        asset: &AssetId,
+    ) -> Result<Usage, Overflow> {
+        let pos = self
+            .participants
+            .get(participant)
+            .and_then(|p| p.assets.get(asset));
         let on_venue = match (pos, venue) {
-            (Some(pos), Some(v)) => pos.venues.get(v).map_or(Ok(Decimal::ZERO), VenuePosition::counted)?,
+            (Some(pos), Some(v)) => pos
+                .venues
+                .get(v)
+                .map_or(Ok(Decimal::ZERO), VenuePosition::counted)?,
             _ => Decimal::ZERO,
         };
         Ok(Usage {
@@ -332,11 +391,19 @@ impl State {
 
     /// The reuse ratio in force for a position: the most specific
     /// REUSE_RATIO limit, else the configured default.
-    fn reuse_binding(&self, participant: &ParticipantId, asset: &AssetId, usage: &Usage) -> Result<Binding<'_>, Overflow> {
+    fn reuse_binding(
+        &self,
+        participant: &ParticipantId,
+        asset: &AssetId,
+        usage: &Usage,
+    ) -> Result<Binding<'_>, Overflow> {
         let limit = self
             .limits
             .iter()
-            .filter(|l| l.spec.kind == LimitKind::ReuseRatio && l.spec.scope.matches_position(participant, asset))
+            .filter(|l| {
+                l.spec.kind == LimitKind::ReuseRatio
+                    && l.spec.scope.matches_position(participant, asset)
+            })
             .max_by_key(|l| l.spec.scope.specificity());
         let ratio = limit.map_or(self.cfg.default_reuse_ratio, |l| l.spec.value);
         Ok(Binding {
@@ -376,16 +443,33 @@ impl State {
                 LimitKind::MaxOrderQuantity if venue.is_none() => continue,
                 LimitKind::MaxOrderQuantity => Decimal::ZERO,
             };
-            f(Binding { kind: limit.spec.kind, limit: Some(limit), value: limit.spec.value, cap: limit.spec.value, usage })?;
+            f(Binding {
+                kind: limit.spec.kind,
+                limit: Some(limit),
+                value: limit.spec.value,
+                cap: limit.spec.value,
+                usage,
+            })?;
         }
         Ok(())
     }
 
     /// Decides a check without changing anything.
-    fn judge(&self, at: UnixMs, venue: &VenueId, req: &CheckRequest) -> Result<CheckAnswer, LedgerError> {
+    fn judge(
+        &self,
+        at: UnixMs,
+        venue: &VenueId,
+        req: &CheckRequest,
+    ) -> Result<CheckAnswer, LedgerError> {
         let participant = self.participants.get(&req.participant);
         match participant.map_or(TradingState::Active, |p| p.trading_state) {
-            TradingState::Halted => return Ok(reject(&req.order_id, RejectCode::TradingHalted, req.dry_run)),
+            TradingState::Halted => {
+                return Ok(reject(
+                    &req.order_id,
+                    RejectCode::TradingHalted,
+                    req.dry_run,
+                ))
+            }
             TradingState::ReduceOnly if !req.risk_reducing => {
                 return Ok(reject(&req.order_id, RejectCode::ReduceOnly, req.dry_run))
             }
@@ -423,11 +507,19 @@ impl State {
             return Ok(approve(Verdict::Approved, req.quantity, room));
         }
         if req.quantity <= room {
-            return Ok(approve(Verdict::Approved, req.quantity, room - req.quantity));
+            return Ok(approve(
+                Verdict::Approved,
+                req.quantity,
+                room - req.quantity,
+            ));
         }
         let part = room.round_dp_with_strategy(QUANTITY_SCALE_MAX, RoundingStrategy::ToZero);
         if req.allow_partial && part > Decimal::ZERO {
-            return Ok(approve(Verdict::PartiallyApproved, part.normalize(), room - part));
+            return Ok(approve(
+                Verdict::PartiallyApproved,
+                part.normalize(),
+                room - part,
+            ));
         }
         let reached = amount::add(tight.usage, req.quantity)?;
         let mut answer = reject(&req.order_id, RejectCode::LimitExceeded, req.dry_run);
@@ -440,10 +532,20 @@ impl State {
         Ok(answer)
     }
 
-    fn alert_rejection(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest, answer: &CheckAnswer) {
+    fn alert_rejection(
+        &mut self,
+        at: UnixMs,
+        venue: &VenueId,
+        req: &CheckRequest,
+        answer: &CheckAnswer,
+    ) {
         let Some(reason) = &answer.reason else { return };
         let what = match (&reason.code, &reason.limit) {
-            (RejectCode::LimitExceeded, Some(l)) => format!("{} limit {}", l.kind.name(), l.id.as_ref().map_or("default", |i| i.as_str())),
+            (RejectCode::LimitExceeded, Some(l)) => format!(
+                "{} limit {}",
+                l.kind.name(),
+                l.id.as_ref().map_or("default", |i| i.as_str())
+            ),
             (RejectCode::LimitExceeded, None) => "limit".to_owned(),
             (RejectCode::NoCollateral, _) => "no collateral".to_owned(),
             (RejectCode::TradingHalted, _) => "participant halted".to_owned(),
@@ -453,7 +555,10 @@ impl State {
         let mut alert = Alert::new(
             at,
             AlertKind::LimitRejection,
-            format!("order {} for {} {} rejected: {what}", req.order_id, req.quantity, req.asset),
+            format!(
+                "order {} for {} {} rejected: {what}",
+                req.order_id, req.quantity, req.asset
+            ),
         );
         alert.participant = Some(req.participant.clone());
         alert.asset = Some(req.asset.clone());
@@ -464,8 +569,19 @@ impl State {
     }
 
     /// Raises an alert for every warning level that `added` made a limit cross.
-    fn alert_warnings(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest, added: Decimal) -> Result<(), LedgerError> {
-        if added.is_zero() || !self.limits.iter().any(|l| !l.spec.warn_levels_pct.is_empty()) {
+    fn alert_warnings(
+        &mut self,
+        at: UnixMs,
+        venue: &VenueId,
+        req: &CheckRequest,
+        added: Decimal,
+    ) -> Result<(), LedgerError> {
+        if added.is_zero()
+            || !self
+                .limits
+                .iter()
+                .any(|l| !l.spec.warn_levels_pct.is_empty())
+        {
             return Ok(());
         }
         // Usage after the reservation; "before" is that minus `added`.
@@ -473,7 +589,11 @@ impl State {
         let mut crossed = Vec::new();
         self.each_cap(&req.participant, Some(venue), &req.asset, &usage, |b| {
             let Some(limit) = b.limit else { return Ok(()) };
-            let after = if b.kind == LimitKind::MaxOrderQuantity { added } else { b.usage };
+            let after = if b.kind == LimitKind::MaxOrderQuantity {
+                added
+            } else {
+                b.usage
+            };
             let before = after - added;
             for pct in &limit.spec.warn_levels_pct {
                 let level = amount::mul(b.cap, *pct / Decimal::ONE_HUNDRED)?;
@@ -484,7 +604,11 @@ impl State {
             Ok(())
         })?;
         for (limit_id, pct, util) in crossed {
-            let mut alert = Alert::new(at, AlertKind::WarningLevelCrossed, format!("limit {limit_id} crossed its {pct}% warning level"));
+            let mut alert = Alert::new(
+                at,
+                AlertKind::WarningLevelCrossed,
+                format!("limit {limit_id} crossed its {pct}% warning level"),
+            );
             alert.participant = Some(req.participant.clone());
             alert.asset = Some(req.asset.clone());
             alert.venue = Some(venue.clone());
@@ -497,18 +621,43 @@ impl State {
 
     // ---- reservations -------------------------------------------------
 
-    fn reserve(&mut self, at: UnixMs, venue: &VenueId, req: &CheckRequest, held: Decimal, ttl_ms: u64) -> Result<(ReservationId, UnixMs), LedgerError> {
-        self.ensure_capacity(self.reservations.len(), self.cfg.reservations_max, "reservation table")?;
+    fn reserve(
+        &mut self,
+        at: UnixMs,
+        venue: &VenueId,
+        req: &CheckRequest,
+        held: Decimal,
+        ttl_ms: u64,
+    ) -> Result<(ReservationId, UnixMs), LedgerError> {
+        self.ensure_capacity(
+            self.reservations.len(),
+            self.cfg.reservations_max,
+            "reservation table",
+        )?;
         if !self.participants.contains_key(&req.participant) {
-            self.ensure_capacity(self.participants.len(), self.cfg.participants_max, "participant table")?;
+            self.ensure_capacity(
+                self.participants.len(),
+                self.cfg.participants_max,
+                "participant table",
+            )?;
         }
-        let open = self.participants.get(&req.participant).map_or(0, |p| p.open.len());
-        self.ensure_capacity(open, self.cfg.reservations_per_participant_max, "participant's reservations")?;
+        let open = self
+            .participants
+            .get(&req.participant)
+            .map_or(0, |p| p.open.len());
+        self.ensure_capacity(
+            open,
+            self.cfg.reservations_per_participant_max,
+            "participant's reservations",
+        )?;
         let expires_at_ms = at.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
         self.next_reservation += 1;
         let id = ReservationId(self.next_reservation);
         self.add_reserved(&req.participant, venue, &req.asset, held)?;
-        let participant = self.participants.entry(req.participant.clone()).or_default();
+        let participant = self
+            .participants
+            .entry(req.participant.clone())
+            .or_default();
         participant.open.insert(id);
         self.expiry.insert((expires_at_ms, id));
         self.reservations.insert(
@@ -530,7 +679,13 @@ impl State {
 
     /// Adds `delta` (which may be negative) to a venue's reserved amount and
     /// to the sums above it.
-    fn add_reserved(&mut self, participant: &ParticipantId, venue: &VenueId, asset: &AssetId, delta: Decimal) -> Result<(), LedgerError> {
+    fn add_reserved(
+        &mut self,
+        participant: &ParticipantId,
+        venue: &VenueId,
+        asset: &AssetId,
+        delta: Decimal,
+    ) -> Result<(), LedgerError> {
         let total = self.asset_totals.get(asset).copied().unwrap_or_default();
         let new_total = amount::add(total, delta)?;
         let p = self.participants.entry(participant.clone()).or_default();
@@ -544,12 +699,25 @@ impl State {
     }
 
     /// Ends an open reservation exactly once.
-    fn end_reservation(&mut self, at: UnixMs, id: ReservationId, state: ReservationState) -> Result<(), LedgerError> {
-        let Some(r) = self.reservations.get(&id) else { return Ok(()) };
+    fn end_reservation(
+        &mut self,
+        at: UnixMs,
+        id: ReservationId,
+        state: ReservationState,
+    ) -> Result<(), LedgerError> {
+        let Some(r) = self.reservations.get(&id) else {
+            return Ok(());
+        };
         if r.state != ReservationState::Open {
             return Ok(());
         }
-        let (participant, venue, asset, held, expires) = (r.participant.clone(), r.venue.clone(), r.asset.clone(), r.held, r.expires_at_ms);
+        let (participant, venue, asset, held, expires) = (
+            r.participant.clone(),
+            r.venue.clone(),
+            r.asset.clone(),
+            r.held,
+            r.expires_at_ms,
+        );
         self.add_reserved(&participant, &venue, &asset, -held)?;
         let mut commit_seq = None;
         if state == ReservationState::Committed {
@@ -573,7 +741,14 @@ impl State {
 
     /// Counts a venue commit on top of the broker's posted value until a
     /// sync covers it.
-    fn add_pending(&mut self, participant: &ParticipantId, venue: &VenueId, asset: &AssetId, seq: u64, qty: Decimal) -> Result<(), LedgerError> {
+    fn add_pending(
+        &mut self,
+        participant: &ParticipantId,
+        venue: &VenueId,
+        asset: &AssetId,
+        seq: u64,
+        qty: Decimal,
+    ) -> Result<(), LedgerError> {
         let total = self.asset_totals.get(asset).copied().unwrap_or_default();
         let new_total = amount::add(total, qty)?;
         let p = self.participants.entry(participant.clone()).or_default();
@@ -594,18 +769,36 @@ impl State {
         Ok(())
     }
 
-    fn venue_reservation(&self, venue: &VenueId, id: ReservationId) -> Result<&Reservation, LedgerError> {
+    fn venue_reservation(
+        &self,
+        venue: &VenueId,
+        id: ReservationId,
+    ) -> Result<&Reservation, LedgerError> {
         // Another venue's reservation answers exactly like a missing one.
-        self.reservations.get(&id).filter(|r| &r.venue == venue).ok_or(LedgerError::ReservationNotFound)
+        self.reservations
+            .get(&id)
+            .filter(|r| &r.venue == venue)
+            .ok_or(LedgerError::ReservationNotFound)
     }
 
-    fn commit(&mut self, at: UnixMs, venue: &VenueId, id: ReservationId) -> Result<Outcome, LedgerError> {
+    fn commit(
+        &mut self,
+        at: UnixMs,
+        venue: &VenueId,
+        id: ReservationId,
+    ) -> Result<Outcome, LedgerError> {
         let r = self.venue_reservation(venue, id)?;
         match r.state {
             ReservationState::Committed => {
-                return Ok(Outcome::Reservation(ReservationAnswer { reservation: id, state: r.state, commit_seq: r.commit_seq }))
+                return Ok(Outcome::Reservation(ReservationAnswer {
+                    reservation: id,
+                    state: r.state,
+                    commit_seq: r.commit_seq,
+                }))
             }
-            ReservationState::Released | ReservationState::Expired => return Err(LedgerError::ReservationEnded(r.state)),
+            ReservationState::Released | ReservationState::Expired => {
+                return Err(LedgerError::ReservationEnded(r.state))
+            }
             ReservationState::Open => {}
         }
         if r.expires_at_ms <= at {
@@ -620,7 +813,12 @@ impl State {
         }))
     }
 
-    fn release(&mut self, at: UnixMs, venue: &VenueId, id: ReservationId) -> Result<Outcome, LedgerError> {
+    fn release(
+        &mut self,
+        at: UnixMs,
+        venue: &VenueId,
+        id: ReservationId,
+    ) -> Result<Outcome, LedgerError> {
         let r = self.venue_reservation(venue, id)?;
         let state = match r.state {
             ReservationState::Committed => return Err(LedgerError::ReservationEnded(r.state)),
@@ -634,13 +832,19 @@ impl State {
                 ReservationState::Released
             }
         };
-        Ok(Outcome::Reservation(ReservationAnswer { reservation: id, state, commit_seq: None }))
+        Ok(Outcome::Reservation(ReservationAnswer {
+            reservation: id,
+            state,
+            commit_seq: None,
+        }))
     }
 
     fn expire_due(&mut self, at: UnixMs, max: usize) -> u32 {
         let mut expired = 0;
         while expired < max {
-            let Some(&(deadline, id)) = self.expiry.first() else { break };
+            let Some(&(deadline, id)) = self.expiry.first() else {
+                break;
+            };
             if deadline > at {
                 break;
             }
@@ -648,7 +852,10 @@ impl State {
             // Releasing headroom only subtracts what was added: it cannot
             // overflow; if it ever did, the reservation stays counted (fail
             // closed) rather than being lost.
-            if self.end_reservation(at, id, ReservationState::Expired).is_ok() {
+            if self
+                .end_reservation(at, id, ReservationState::Expired)
+                .is_ok()
+            {
                 expired += 1;
             }
         }
@@ -657,14 +864,22 @@ impl State {
 
     // ---- broker sync --------------------------------------------------
 
-    fn sync(&mut self, at: UnixMs, broker_id: &BrokerId, batch: &SyncBatch) -> Result<Outcome, LedgerError> {
+    fn sync(
+        &mut self,
+        at: UnixMs,
+        broker_id: &BrokerId,
+        batch: &SyncBatch,
+    ) -> Result<Outcome, LedgerError> {
         let last = self.brokers.get(broker_id).map(|b| b.last_seq);
         if last.is_none() {
             self.ensure_capacity(self.brokers.len(), BROKERS_MAX, "broker table")?;
         }
         let expected = last.unwrap_or(0) + 1;
         if batch.sequence < expected {
-            return Err(LedgerError::SequenceReplayed { expected, got: batch.sequence });
+            return Err(LedgerError::SequenceReplayed {
+                expected,
+                got: batch.sequence,
+            });
         }
         if batch.sequence > expected {
             let broker = self.brokers.entry(broker_id.clone()).or_default();
@@ -672,24 +887,40 @@ impl State {
             let mut alert = Alert::new(at, AlertKind::SyncGap, format!("broker {broker_id} skipped to sequence {}; expected {expected}: its participants fail closed", batch.sequence));
             alert.broker = Some(broker_id.clone());
             self.alerts.push(alert);
-            return Ok(Outcome::Sync(SyncAnswer::Gap { expected, got: batch.sequence }));
+            return Ok(Outcome::Sync(SyncAnswer::Gap {
+                expected,
+                got: batch.sequence,
+            }));
         }
         self.check_sync_capacity(broker_id, batch)?;
         let mut touched: Vec<(ParticipantId, AssetId)> = Vec::new();
         for u in &batch.updates {
             let (p, a) = match u {
-                SyncUpdate::Collateral { participant, asset, .. } | SyncUpdate::Commitment { participant, asset, .. } => (participant, asset),
+                SyncUpdate::Collateral {
+                    participant, asset, ..
+                }
+                | SyncUpdate::Commitment {
+                    participant, asset, ..
+                } => (participant, asset),
             };
             if !touched.iter().any(|(tp, ta)| tp == p && ta == a) {
                 touched.push((p.clone(), a.clone()));
             }
         }
-        let before: Vec<bool> = touched.iter().map(|(p, a)| self.breach(p, a).map(|b| b.is_some())).collect::<Result<_, _>>()?;
+        let before: Vec<bool> = touched
+            .iter()
+            .map(|(p, a)| self.breach(p, a).map(|b| b.is_some()))
+            .collect::<Result<_, _>>()?;
         for u in &batch.updates {
             self.apply_sync_update(broker_id, u)?;
         }
         let broker = self.brokers.entry(broker_id.clone()).or_default();
-        *broker = Broker { last_seq: batch.sequence, last_seen_ms: at, gapped: false, stale_alerted: false };
+        *broker = Broker {
+            last_seq: batch.sequence,
+            last_seen_ms: at,
+            gapped: false,
+            stale_alerted: false,
+        };
         for ((p, a), was) in touched.iter().zip(before) {
             if let (false, Some(util)) = (was, self.breach(p, a)?) {
                 let mut alert = Alert::new(at, AlertKind::Breach, format!("participant {p} commitments of {a} exceed the limit after a sync from broker {broker_id}"));
@@ -700,7 +931,9 @@ impl State {
                 self.alerts.push(alert);
             }
         }
-        Ok(Outcome::Sync(SyncAnswer::Applied { sequence: batch.sequence }))
+        Ok(Outcome::Sync(SyncAnswer::Applied {
+            sequence: batch.sequence,
+        }))
     }
 
     /// Refuses a batch that would overflow a bounded table, before any of it
@@ -709,25 +942,43 @@ impl State {
         let mut new_participants = 0usize;
         for u in &batch.updates {
             let p = match u {
-                SyncUpdate::Collateral { participant, .. } | SyncUpdate::Commitment { participant, .. } => participant,
+                SyncUpdate::Collateral { participant, .. }
+                | SyncUpdate::Commitment { participant, .. } => participant,
             };
             match self.participants.get(p) {
                 None => new_participants += 1,
-                Some(known) if !known.brokers.contains(broker) && known.brokers.len() >= BROKERS_PER_PARTICIPANT_MAX => {
-                    return Err(LedgerError::CapacityExhausted { what: "participant's brokers", max: BROKERS_PER_PARTICIPANT_MAX });
+                Some(known)
+                    if !known.brokers.contains(broker)
+                        && known.brokers.len() >= BROKERS_PER_PARTICIPANT_MAX =>
+                {
+                    return Err(LedgerError::CapacityExhausted {
+                        what: "participant's brokers",
+                        max: BROKERS_PER_PARTICIPANT_MAX,
+                    });
                 }
                 Some(_) => {}
             }
         }
         if self.participants.len() + new_participants > self.cfg.participants_max {
-            return Err(LedgerError::CapacityExhausted { what: "participant table", max: self.cfg.participants_max });
+            return Err(LedgerError::CapacityExhausted {
+                what: "participant table",
+                max: self.cfg.participants_max,
+            });
         }
         Ok(())
     }
 
-    fn apply_sync_update(&mut self, broker: &BrokerId, update: &SyncUpdate) -> Result<(), LedgerError> {
+    fn apply_sync_update(
+        &mut self,
+        broker: &BrokerId,
+        update: &SyncUpdate,
+    ) -> Result<(), LedgerError> {
         match update {
-            SyncUpdate::Collateral { participant, asset, quantity } => {
+            SyncUpdate::Collateral {
+                participant,
+                asset,
+                quantity,
+            } => {
                 let p = self.participants.entry(participant.clone()).or_default();
                 if !p.brokers.contains(broker) {
                     p.brokers.push(broker.clone());
@@ -737,9 +988,18 @@ impl State {
                     Some((_, q)) => *q = *quantity,
                     None => pos.custody.push((broker.clone(), *quantity)),
                 }
-                pos.owned = pos.custody.iter().try_fold(Decimal::ZERO, |acc, (_, q)| amount::add(acc, *q))?;
+                pos.owned = pos
+                    .custody
+                    .iter()
+                    .try_fold(Decimal::ZERO, |acc, (_, q)| amount::add(acc, *q))?;
             }
-            SyncUpdate::Commitment { participant, venue, asset, quantity, covers_commit_seq } => {
+            SyncUpdate::Commitment {
+                participant,
+                venue,
+                asset,
+                quantity,
+                covers_commit_seq,
+            } => {
                 let total = self.asset_totals.get(asset).copied().unwrap_or_default();
                 let p = self.participants.entry(participant.clone()).or_default();
                 if !p.brokers.contains(broker) {
@@ -749,21 +1009,30 @@ impl State {
                 let vp = pos.venues.entry(venue.clone()).or_default();
                 let before = vp.counted()?;
                 vp.posted = *quantity;
-                while vp.pending.front().is_some_and(|(seq, _)| seq <= covers_commit_seq) {
+                while vp
+                    .pending
+                    .front()
+                    .is_some_and(|(seq, _)| seq <= covers_commit_seq)
+                {
                     if let Some((_, q)) = vp.pending.pop_front() {
                         vp.pending_total = amount::sub(vp.pending_total, q)?;
                     }
                 }
                 let delta = amount::sub(vp.counted()?, before)?;
                 pos.committed = amount::add(pos.committed, delta)?;
-                self.asset_totals.insert(asset.clone(), amount::add(total, delta)?);
+                self.asset_totals
+                    .insert(asset.clone(), amount::add(total, delta)?);
             }
         }
         Ok(())
     }
 
     /// The most restrictive cross-venue cap on a position's commitments.
-    fn position_cap(&self, participant: &ParticipantId, asset: &AssetId) -> Result<(Usage, Decimal, Decimal), LedgerError> {
+    fn position_cap(
+        &self,
+        participant: &ParticipantId,
+        asset: &AssetId,
+    ) -> Result<(Usage, Decimal, Decimal), LedgerError> {
         let usage = self.usage(participant, None, asset)?;
         let mut cap: Option<Decimal> = None;
         let mut ratio = self.cfg.default_reuse_ratio;
@@ -778,19 +1047,45 @@ impl State {
     }
 
     /// `Some(utilization)` when a position's commitments exceed its cap.
-    fn breach(&self, participant: &ParticipantId, asset: &AssetId) -> Result<Option<Option<Decimal>>, LedgerError> {
+    fn breach(
+        &self,
+        participant: &ParticipantId,
+        asset: &AssetId,
+    ) -> Result<Option<Option<Decimal>>, LedgerError> {
         let (usage, _, cap) = self.position_cap(participant, asset)?;
         Ok((usage.committed > cap).then(|| amount::utilization(usage.committed, cap)))
     }
 
     // ---- admin --------------------------------------------------------
 
-    fn audit(&mut self, at: UnixMs, by: &str, action: &str, target: String, old_value: String, new_value: String) {
+    fn audit(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        action: &str,
+        target: String,
+        old_value: String,
+        new_value: String,
+    ) {
         let seq = self.audit.len() as u64 + 1;
-        self.audit.push(AuditRecord { seq, at_ms: at, principal: by.to_owned(), action: action.to_owned(), target, old_value, new_value });
+        self.audit.push(AuditRecord {
+            seq,
+            at_ms: at,
+            principal: by.to_owned(),
+            action: action.to_owned(),
+            target,
+            old_value,
+            new_value,
+        });
     }
 
-    fn set_limit(&mut self, at: UnixMs, by: &str, spec: &LimitSpec, expected_version: Option<u64>) -> Result<Outcome, LedgerError> {
+    fn set_limit(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        spec: &LimitSpec,
+        expected_version: Option<u64>,
+    ) -> Result<Outcome, LedgerError> {
         spec.validate()?;
         let existing = self.limits.find(spec.kind, &spec.scope);
         if let Some(expected) = expected_version {
@@ -805,7 +1100,14 @@ impl State {
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         let (limit, old) = self.limits.upsert(spec.clone(), at, by);
         let target = format!("{} {} {}", limit.id, spec.kind.name(), spec.scope);
-        self.audit(at, by, "set_limit", target, old.as_ref().map_or_else(String::new, describe_limit), describe_limit(&limit));
+        self.audit(
+            at,
+            by,
+            "set_limit",
+            target,
+            old.as_ref().map_or_else(String::new, describe_limit),
+            describe_limit(&limit),
+        );
         Ok(Outcome::Limit(limit))
     }
 
@@ -814,15 +1116,35 @@ impl State {
             return Err(LedgerError::LimitNotFound(id.to_string()));
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
-        let Some(old) = self.limits.remove(id) else { return Err(LedgerError::LimitNotFound(id.to_string())) };
+        let Some(old) = self.limits.remove(id) else {
+            return Err(LedgerError::LimitNotFound(id.to_string()));
+        };
         let target = format!("{} {} {}", old.id, old.spec.kind.name(), old.spec.scope);
-        self.audit(at, by, "delete_limit", target, describe_limit(&old), String::new());
+        self.audit(
+            at,
+            by,
+            "delete_limit",
+            target,
+            describe_limit(&old),
+            String::new(),
+        );
         Ok(Outcome::LimitDeleted(old))
     }
 
-    fn set_trading_state(&mut self, at: UnixMs, by: &str, participant: &ParticipantId, state: TradingState, reason: &str) -> Result<Outcome, LedgerError> {
+    fn set_trading_state(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        participant: &ParticipantId,
+        state: TradingState,
+        reason: &str,
+    ) -> Result<Outcome, LedgerError> {
         if !self.participants.contains_key(participant) {
-            self.ensure_capacity(self.participants.len(), self.cfg.participants_max, "participant table")?;
+            self.ensure_capacity(
+                self.participants.len(),
+                self.cfg.participants_max,
+                "participant table",
+            )?;
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         let p = self.participants.entry(participant.clone()).or_default();
@@ -837,14 +1159,37 @@ impl State {
                 released += 1;
             }
         }
-        let new_value = if reason.is_empty() { state.name().to_owned() } else { format!("{} ({reason})", state.name()) };
-        self.audit(at, by, "set_trading_state", participant.to_string(), previous.name().to_owned(), new_value);
+        let new_value = if reason.is_empty() {
+            state.name().to_owned()
+        } else {
+            format!("{} ({reason})", state.name())
+        };
+        self.audit(
+            at,
+            by,
+            "set_trading_state",
+            participant.to_string(),
+            previous.name().to_owned(),
+            new_value,
+        );
         if previous != state {
-            let mut alert = Alert::new(at, AlertKind::TradingStateChanged, format!("participant {participant}: {} -> {} by {by}", previous.name(), state.name()));
+            let mut alert = Alert::new(
+                at,
+                AlertKind::TradingStateChanged,
+                format!(
+                    "participant {participant}: {} -> {} by {by}",
+                    previous.name(),
+                    state.name()
+                ),
+            );
             alert.participant = Some(participant.clone());
             self.alerts.push(alert);
         }
-        Ok(Outcome::TradingState(TradingStateAnswer { previous, state, released_reservations: released }))
+        Ok(Outcome::TradingState(TradingStateAnswer {
+            previous,
+            state,
+            released_reservations: released,
+        }))
     }
 
     // ---- time ---------------------------------------------------------
@@ -855,7 +1200,9 @@ impl State {
         let mut newly_stale: Vec<BrokerId> = self
             .brokers
             .iter()
-            .filter(|(_, b)| !b.gapped && !b.stale_alerted && at.saturating_sub(b.last_seen_ms) > stale_after)
+            .filter(|(_, b)| {
+                !b.gapped && !b.stale_alerted && at.saturating_sub(b.last_seen_ms) > stale_after
+            })
             .map(|(id, _)| id.clone())
             .collect();
         newly_stale.sort();
@@ -863,7 +1210,13 @@ impl State {
             if let Some(b) = self.brokers.get_mut(&id) {
                 b.stale_alerted = true;
             }
-            let mut alert = Alert::new(at, AlertKind::BrokerStale, format!("broker {id} silent for over {stale_after} ms: its participants fail closed"));
+            let mut alert = Alert::new(
+                at,
+                AlertKind::BrokerStale,
+                format!(
+                    "broker {id} silent for over {stale_after} ms: its participants fail closed"
+                ),
+            );
             alert.broker = Some(id);
             self.alerts.push(alert);
         }
@@ -889,11 +1242,21 @@ impl State {
 }
 
 fn describe_limit(l: &Limit) -> String {
-    let warn: Vec<String> = l.spec.warn_levels_pct.iter().map(|w| format!("{w}%")).collect();
+    let warn: Vec<String> = l
+        .spec
+        .warn_levels_pct
+        .iter()
+        .map(|w| format!("{w}%"))
+        .collect();
     if warn.is_empty() {
         format!("value={} v{}", l.spec.value, l.version)
     } else {
-        format!("value={} warn=[{}] v{}", l.spec.value, warn.join(","), l.version)
+        format!(
+            "value={} warn=[{}] v{}",
+            l.spec.value,
+            warn.join(","),
+            l.version
+        )
     }
 }
 

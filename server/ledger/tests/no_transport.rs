@@ -16,8 +16,15 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn manifest_has_no_transport_dependency() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
-    let deps = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
     for banned in ["tonic", "prost", "tokio", "futures", "async"] {
         assert!(
             !deps.lines().any(|l| l.trim_start().starts_with(banned)),
@@ -29,14 +36,32 @@ fn manifest_has_no_transport_dependency() {
 #[test]
 fn source_has_no_async_code() {
     let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     assert!(files.len() >= 5, "found only {files:?}");
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         // Code only: comments may talk about what the crate does not do.
-        let code: String = text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
-        for banned in [".await", "async fn", "async move", "tokio::", "tonic::", "prost::"] {
-            assert!(!code.contains(banned), "{} contains `{banned}`", file.display());
+        let code: String = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for banned in [
+            ".await",
+            "async fn",
+            "async move",
+            "tokio::",
+            "tonic::",
+            "prost::",
+        ] {
+            assert!(
+                !code.contains(banned),
+                "{} contains `{banned}`",
+                file.display()
+            );
         }
     }
 }

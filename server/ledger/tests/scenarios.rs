@@ -21,8 +21,14 @@ fn reuse_ratio_is_enforced_across_venues() {
     let mut w = World::new();
     w.own("fund", "ETH", "100");
     w.set_limit(LimitKind::ReuseRatio, Scope::default(), "2", &[]);
-    assert_eq!(w.check("v1", req("o1", "fund", "ETH", "100")).verdict, Verdict::Approved);
-    assert_eq!(w.check("v2", req("o1", "fund", "ETH", "100")).verdict, Verdict::Approved);
+    assert_eq!(
+        w.check("v1", req("o1", "fund", "ETH", "100")).verdict,
+        Verdict::Approved
+    );
+    assert_eq!(
+        w.check("v2", req("o1", "fund", "ETH", "100")).verdict,
+        Verdict::Approved
+    );
     let c = w.check("v3", req("o1", "fund", "ETH", "100"));
     assert_eq!(c.verdict, Verdict::Rejected);
     let r = reason(&c);
@@ -41,9 +47,24 @@ fn most_specific_reuse_ratio_overrides_the_default() {
     let mut w = World::new();
     w.own("fund", "ETH", "10");
     w.set_limit(LimitKind::ReuseRatio, Scope::default(), "1", &[]);
-    w.set_limit(LimitKind::ReuseRatio, Scope { participant: Some(p("fund")), ..Scope::default() }, "3", &[]);
-    assert_eq!(w.check("v1", req("o1", "fund", "ETH", "30")).verdict, Verdict::Approved);
-    assert_eq!(w.check("v1", req("o2", "fund", "ETH", "0.0000000001")).verdict, Verdict::Rejected);
+    w.set_limit(
+        LimitKind::ReuseRatio,
+        Scope {
+            participant: Some(p("fund")),
+            ..Scope::default()
+        },
+        "3",
+        &[],
+    );
+    assert_eq!(
+        w.check("v1", req("o1", "fund", "ETH", "30")).verdict,
+        Verdict::Approved
+    );
+    assert_eq!(
+        w.check("v1", req("o2", "fund", "ETH", "0.0000000001"))
+            .verdict,
+        Verdict::Rejected
+    );
 }
 
 #[test]
@@ -53,20 +74,41 @@ fn most_restrictive_limit_wins_and_is_named() {
     w.set_limit(LimitKind::ReuseRatio, Scope::default(), "5", &[]);
     let mc = w.set_limit(
         LimitKind::MaxCommitment,
-        Scope { participant: Some(p("fund")), venue: Some(v("v1")), asset: Some(a("ETH")) },
+        Scope {
+            participant: Some(p("fund")),
+            venue: Some(v("v1")),
+            asset: Some(a("ETH")),
+        },
         "50",
         &[],
     );
-    let moq = w.set_limit(LimitKind::MaxOrderQuantity, Scope { asset: Some(a("ETH")), ..Scope::default() }, "40", &[]);
+    let moq = w.set_limit(
+        LimitKind::MaxOrderQuantity,
+        Scope {
+            asset: Some(a("ETH")),
+            ..Scope::default()
+        },
+        "40",
+        &[],
+    );
     let c = w.check("v1", req("o1", "fund", "ETH", "45"));
-    assert_eq!(reason(&c).limit.as_ref().unwrap().id.as_ref(), Some(&moq.id));
-    assert_eq!(w.check("v1", req("o2", "fund", "ETH", "40")).verdict, Verdict::Approved);
+    assert_eq!(
+        reason(&c).limit.as_ref().unwrap().id.as_ref(),
+        Some(&moq.id)
+    );
+    assert_eq!(
+        w.check("v1", req("o2", "fund", "ETH", "40")).verdict,
+        Verdict::Approved
+    );
     let c = w.check("v1", req("o3", "fund", "ETH", "20"));
     let r = reason(&c);
     assert_eq!(r.limit.as_ref().unwrap().id.as_ref(), Some(&mc.id));
     assert_eq!(r.utilization, Some(d("1.2")));
     // The venue cap does not bind on another venue.
-    assert_eq!(w.check("v2", req("o3", "fund", "ETH", "20")).verdict, Verdict::Approved);
+    assert_eq!(
+        w.check("v2", req("o3", "fund", "ETH", "20")).verdict,
+        Verdict::Approved
+    );
 }
 
 #[test]
@@ -86,10 +128,24 @@ fn asset_cap_holds_across_participants() {
     let mut w = World::new();
     w.own("f1", "ETH", "100");
     w.own("f2", "ETH", "100");
-    let cap = w.set_limit(LimitKind::AssetCap, Scope { asset: Some(a("ETH")), ..Scope::default() }, "150", &[]);
-    assert_eq!(w.check("v1", req("o1", "f1", "ETH", "100")).verdict, Verdict::Approved);
+    let cap = w.set_limit(
+        LimitKind::AssetCap,
+        Scope {
+            asset: Some(a("ETH")),
+            ..Scope::default()
+        },
+        "150",
+        &[],
+    );
+    assert_eq!(
+        w.check("v1", req("o1", "f1", "ETH", "100")).verdict,
+        Verdict::Approved
+    );
     let c = w.check("v1", req("o2", "f2", "ETH", "60"));
-    assert_eq!(reason(&c).limit.as_ref().unwrap().id.as_ref(), Some(&cap.id));
+    assert_eq!(
+        reason(&c).limit.as_ref().unwrap().id.as_ref(),
+        Some(&cap.id)
+    );
     assert_eq!(w.state.asset_total(&a("ETH")), d("100"));
 }
 
@@ -101,10 +157,15 @@ fn idempotency_returns_the_original_answer() {
     let again = w.check("v1", req("o1", "fund", "ETH", "4"));
     assert_eq!(first, again);
     assert_eq!(w.committed("fund", "ETH"), d("4"));
-    let err = w.try_check("v1", req("o1", "fund", "ETH", "5")).unwrap_err();
+    let err = w
+        .try_check("v1", req("o1", "fund", "ETH", "5"))
+        .unwrap_err();
     assert!(matches!(err, LedgerError::IdempotencyConflict { .. }));
     // The same order id on another venue is another order.
-    assert_eq!(w.check("v2", req("o1", "fund", "ETH", "5")).verdict, Verdict::Approved);
+    assert_eq!(
+        w.check("v2", req("o1", "fund", "ETH", "5")).verdict,
+        Verdict::Approved
+    );
     // A rejected key stays rejected even when headroom appears.
     let rejected = w.check("v1", req("o9", "fund", "ETH", "5"));
     assert_eq!(rejected.verdict, Verdict::Rejected);
@@ -129,17 +190,43 @@ fn dry_run_reserves_nothing_and_records_nothing() {
 fn reservation_ends_exactly_once() {
     let mut w = World::new();
     w.own("fund", "ETH", "10");
-    let id = w.check("v1", req("o1", "fund", "ETH", "4")).reservation.unwrap();
-    assert_eq!(w.commit("v2", id), Err(LedgerError::ReservationNotFound), "another venue's reservation");
+    let id = w
+        .check("v1", req("o1", "fund", "ETH", "4"))
+        .reservation
+        .unwrap();
+    assert_eq!(
+        w.commit("v2", id),
+        Err(LedgerError::ReservationNotFound),
+        "another venue's reservation"
+    );
     let c1 = w.commit("v1", id).unwrap();
     assert_eq!(w.commit("v1", id).unwrap(), c1, "commit is idempotent");
-    assert_eq!(w.release("v1", id), Err(LedgerError::ReservationEnded(ReservationState::Committed)));
-    assert_eq!(w.committed("fund", "ETH"), d("4"), "committed stays counted");
+    assert_eq!(
+        w.release("v1", id),
+        Err(LedgerError::ReservationEnded(ReservationState::Committed))
+    );
+    assert_eq!(
+        w.committed("fund", "ETH"),
+        d("4"),
+        "committed stays counted"
+    );
 
-    let id2 = w.check("v1", req("o2", "fund", "ETH", "3")).reservation.unwrap();
-    assert_eq!(w.release("v1", id2).unwrap().state, ReservationState::Released);
-    assert_eq!(w.release("v1", id2).unwrap().state, ReservationState::Released);
-    assert_eq!(w.commit("v1", id2), Err(LedgerError::ReservationEnded(ReservationState::Released)));
+    let id2 = w
+        .check("v1", req("o2", "fund", "ETH", "3"))
+        .reservation
+        .unwrap();
+    assert_eq!(
+        w.release("v1", id2).unwrap().state,
+        ReservationState::Released
+    );
+    assert_eq!(
+        w.release("v1", id2).unwrap().state,
+        ReservationState::Released
+    );
+    assert_eq!(
+        w.commit("v1", id2),
+        Err(LedgerError::ReservationEnded(ReservationState::Released))
+    );
     assert_eq!(w.committed("fund", "ETH"), d("4"));
 }
 
@@ -158,13 +245,29 @@ fn reservations_expire_and_free_headroom() {
     w.now += 1;
     // Keep the broker fresh while time passes.
     w.sync(vec![]);
-    assert_eq!(w.tick().outcome, Outcome::Tick { expired: 0 }, "the sync already expired it");
+    assert_eq!(
+        w.tick().outcome,
+        Outcome::Tick { expired: 0 },
+        "the sync already expired it"
+    );
     assert_eq!(w.committed("fund", "ETH"), d("0"));
-    assert_eq!(w.commit("v1", id), Err(LedgerError::ReservationEnded(ReservationState::Expired)));
-    assert_eq!(w.release("v1", id).unwrap().state, ReservationState::Expired);
+    assert_eq!(
+        w.commit("v1", id),
+        Err(LedgerError::ReservationEnded(ReservationState::Expired))
+    );
+    assert_eq!(
+        w.release("v1", id).unwrap().state,
+        ReservationState::Expired
+    );
     let mut long = req("o2", "fund", "ETH", "1");
     long.ttl_ms = Some(600_001);
-    assert!(matches!(w.try_check("v1", long), Err(LedgerError::InvalidArgument { field: "ttl_ms", .. })));
+    assert!(matches!(
+        w.try_check("v1", long),
+        Err(LedgerError::InvalidArgument {
+            field: "ttl_ms",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -174,38 +277,85 @@ fn halt_rejects_everything_and_releases_open_reservations() {
     w.check("v1", req("o1", "fund", "ETH", "3"));
     w.check("v2", req("o1", "fund", "ETH", "3"));
     let t = w.trading("fund", TradingState::Halted);
-    assert_eq!((t.previous, t.released_reservations), (TradingState::Active, 2));
+    assert_eq!(
+        (t.previous, t.released_reservations),
+        (TradingState::Active, 2)
+    );
     assert_eq!(w.committed("fund", "ETH"), d("0"));
     let mut rr = req("o2", "fund", "ETH", "1");
     rr.risk_reducing = true;
-    assert_eq!(reason(&w.check("v1", rr.clone())).code, RejectCode::TradingHalted);
+    assert_eq!(
+        reason(&w.check("v1", rr.clone())).code,
+        RejectCode::TradingHalted
+    );
     w.trading("fund", TradingState::ReduceOnly);
-    assert_eq!(reason(&w.check("v1", req("o3", "fund", "ETH", "1"))).code, RejectCode::ReduceOnly);
+    assert_eq!(
+        reason(&w.check("v1", req("o3", "fund", "ETH", "1"))).code,
+        RejectCode::ReduceOnly
+    );
     rr.order_id = OrderId::new("o4").unwrap();
     assert_eq!(w.check("v1", rr).verdict, Verdict::Approved);
     w.trading("fund", TradingState::Active);
-    assert_eq!(w.check("v1", req("o5", "fund", "ETH", "1")).verdict, Verdict::Approved);
+    assert_eq!(
+        w.check("v1", req("o5", "fund", "ETH", "1")).verdict,
+        Verdict::Approved
+    );
     let audit = w.state.audit_records(0, 100);
     assert_eq!(audit.len(), 3);
-    assert_eq!((audit[0].old_value.as_str(), audit[0].new_value.as_str()), ("ACTIVE", "HALTED"));
+    assert_eq!(
+        (audit[0].old_value.as_str(), audit[0].new_value.as_str()),
+        ("ACTIVE", "HALTED")
+    );
 }
 
 #[test]
 fn sync_sequence_gaps_fail_closed_until_filled() {
     let mut w = World::new();
     w.own("fund", "ETH", "10");
-    let gap = SyncBatch { sequence: 5, updates: vec![] };
-    let out = w.apply(Command::Sync { at_ms: w.now, broker: b("prime-1"), batch: gap }).unwrap();
-    assert_eq!(out.outcome, Outcome::Sync(SyncAnswer::Gap { expected: 2, got: 5 }));
-    assert_eq!(out.alerts[0].kind, AlertKind::SyncGap);
-    assert_eq!(reason(&w.check("v1", req("o1", "fund", "ETH", "1"))).code, RejectCode::StaleSync);
-    let replay = SyncBatch { sequence: 1, updates: vec![] };
+    let gap = SyncBatch {
+        sequence: 5,
+        updates: vec![],
+    };
+    let out = w
+        .apply(Command::Sync {
+            at_ms: w.now,
+            broker: b("prime-1"),
+            batch: gap,
+        })
+        .unwrap();
     assert_eq!(
-        w.apply(Command::Sync { at_ms: w.now, broker: b("prime-1"), batch: replay }).unwrap_err(),
-        LedgerError::SequenceReplayed { expected: 2, got: 1 }
+        out.outcome,
+        Outcome::Sync(SyncAnswer::Gap {
+            expected: 2,
+            got: 5
+        })
+    );
+    assert_eq!(out.alerts[0].kind, AlertKind::SyncGap);
+    assert_eq!(
+        reason(&w.check("v1", req("o1", "fund", "ETH", "1"))).code,
+        RejectCode::StaleSync
+    );
+    let replay = SyncBatch {
+        sequence: 1,
+        updates: vec![],
+    };
+    assert_eq!(
+        w.apply(Command::Sync {
+            at_ms: w.now,
+            broker: b("prime-1"),
+            batch: replay
+        })
+        .unwrap_err(),
+        LedgerError::SequenceReplayed {
+            expected: 2,
+            got: 1
+        }
     );
     w.sync(vec![]); // sequence 2: the gap is filled
-    assert_eq!(w.check("v1", req("o2", "fund", "ETH", "1")).verdict, Verdict::Approved);
+    assert_eq!(
+        w.check("v1", req("o2", "fund", "ETH", "1")).verdict,
+        Verdict::Approved
+    );
 }
 
 #[test]
@@ -217,9 +367,15 @@ fn silent_broker_goes_stale() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].kind, AlertKind::BrokerStale);
     assert!(w.tick().alerts.is_empty(), "alerted once");
-    assert_eq!(reason(&w.check("v1", req("o1", "fund", "ETH", "1"))).code, RejectCode::StaleSync);
+    assert_eq!(
+        reason(&w.check("v1", req("o1", "fund", "ETH", "1"))).code,
+        RejectCode::StaleSync
+    );
     w.sync(vec![]);
-    assert_eq!(w.check("v1", req("o2", "fund", "ETH", "1")).verdict, Verdict::Approved);
+    assert_eq!(
+        w.check("v1", req("o2", "fund", "ETH", "1")).verdict,
+        Verdict::Approved
+    );
 }
 
 #[test]
@@ -233,14 +389,20 @@ fn lowering_collateral_below_commitments_is_applied_and_alerted() {
     assert_eq!(out.alerts[0].utilization, Some(d("1.6")));
     let e = w.state.exposure(&p("fund"), w.now).unwrap().unwrap();
     assert_eq!((e.assets[0].owned, e.assets[0].committed), (d("5"), d("8")));
-    assert!(w.own("fund", "ETH", "4").alerts.is_empty(), "alert on entering breach only");
+    assert!(
+        w.own("fund", "ETH", "4").alerts.is_empty(),
+        "alert on entering breach only"
+    );
 }
 
 #[test]
 fn commits_stay_counted_until_a_sync_covers_them() {
     let mut w = World::new();
     w.own("fund", "ETH", "10");
-    let id = w.check("v1", req("o1", "fund", "ETH", "6")).reservation.unwrap();
+    let id = w
+        .check("v1", req("o1", "fund", "ETH", "6"))
+        .reservation
+        .unwrap();
     let seq = w.commit("v1", id).unwrap().commit_seq.unwrap();
     let posted = |qty: &str, covers: u64| SyncUpdate::Commitment {
         participant: p("fund"),
@@ -264,9 +426,27 @@ fn warning_levels_alert_when_crossed() {
     let mut w = World::new();
     w.own("fund", "ETH", "100");
     w.set_limit(LimitKind::ReuseRatio, Scope::default(), "1", &["50", "80"]);
-    let out = w.apply(Command::Check { at_ms: w.now, venue: v("v1"), request: req("o1", "fund", "ETH", "60") }).unwrap();
-    assert_eq!(out.alerts.iter().filter(|a| a.kind == AlertKind::WarningLevelCrossed).count(), 1);
-    let out = w.apply(Command::Check { at_ms: w.now, venue: v("v1"), request: req("o2", "fund", "ETH", "30") }).unwrap();
+    let out = w
+        .apply(Command::Check {
+            at_ms: w.now,
+            venue: v("v1"),
+            request: req("o1", "fund", "ETH", "60"),
+        })
+        .unwrap();
+    assert_eq!(
+        out.alerts
+            .iter()
+            .filter(|a| a.kind == AlertKind::WarningLevelCrossed)
+            .count(),
+        1
+    );
+    let out = w
+        .apply(Command::Check {
+            at_ms: w.now,
+            venue: v("v1"),
+            request: req("o2", "fund", "ETH", "30"),
+        })
+        .unwrap();
     assert_eq!(out.alerts.len(), 1);
     assert_eq!(out.alerts[0].utilization, Some(d("0.9")));
 }
@@ -278,9 +458,19 @@ fn rejected_commands_leave_the_state_unchanged() {
     w.check("v1", req("o1", "fund", "ETH", "4"));
     let before = format!("{:?}", w.state.exposure(&p("fund"), w.now));
     let _ = w.try_check("v1", req("o1", "fund", "ETH", "5"));
-    let bad = LimitSpec { kind: LimitKind::AssetCap, scope: Scope::default(), value: d("1"), warn_levels_pct: vec![] };
+    let bad = LimitSpec {
+        kind: LimitKind::AssetCap,
+        scope: Scope::default(),
+        value: d("1"),
+        warn_levels_pct: vec![],
+    };
     assert!(matches!(
-        w.apply(Command::SetLimit { at_ms: w.now, by: "admin".into(), spec: bad, expected_version: None }),
+        w.apply(Command::SetLimit {
+            at_ms: w.now,
+            by: "admin".into(),
+            spec: bad,
+            expected_version: None
+        }),
         Err(LedgerError::InvalidLimit(_))
     ));
     assert_eq!(before, format!("{:?}", w.state.exposure(&p("fund"), w.now)));
@@ -289,12 +479,22 @@ fn rejected_commands_leave_the_state_unchanged() {
 
 #[test]
 fn capacity_limits_answer_instead_of_growing() {
-    let cfg = LedgerConfig { reservations_per_participant_max: 2, ..LedgerConfig::default() };
-    let mut w = World { state: State::new(cfg), now: 1, seq: 0 };
+    let cfg = LedgerConfig {
+        reservations_per_participant_max: 2,
+        ..LedgerConfig::default()
+    };
+    let mut w = World {
+        state: State::new(cfg),
+        now: 1,
+        seq: 0,
+    };
     w.own("fund", "ETH", "10");
     w.check("v1", req("o1", "fund", "ETH", "1"));
     w.check("v1", req("o2", "fund", "ETH", "1"));
-    assert!(matches!(w.try_check("v1", req("o3", "fund", "ETH", "1")), Err(LedgerError::CapacityExhausted { .. })));
+    assert!(matches!(
+        w.try_check("v1", req("o3", "fund", "ETH", "1")),
+        Err(LedgerError::CapacityExhausted { .. })
+    ));
 }
 
 #[test]
@@ -305,6 +505,11 @@ fn top_ranks_by_utilization() {
     w.check("v1", req("o1", "a", "ETH", "2"));
     w.check("v1", req("o2", "b", "ETH", "9"));
     let top = w.state.top(10).unwrap();
-    assert_eq!(top.iter().map(|e| e.participant.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+    assert_eq!(
+        top.iter()
+            .map(|e| e.participant.as_str())
+            .collect::<Vec<_>>(),
+        ["b", "a"]
+    );
     assert_eq!(top[0].utilization, Some(d("0.9")));
 }

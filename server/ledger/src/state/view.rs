@@ -59,8 +59,14 @@ pub struct TopEntry {
 
 impl State {
     /// A participant's exposure, or `None` if the ledger never heard of it.
-    pub fn exposure(&self, participant: &ParticipantId, at: UnixMs) -> Result<Option<Exposure>, LedgerError> {
-        let Some(p) = self.participants.get(participant) else { return Ok(None) };
+    pub fn exposure(
+        &self,
+        participant: &ParticipantId,
+        at: UnixMs,
+    ) -> Result<Option<Exposure>, LedgerError> {
+        let Some(p) = self.participants.get(participant) else {
+            return Ok(None);
+        };
         let mut assets = Vec::with_capacity(p.assets.len());
         for (asset, pos) in &p.assets {
             let (usage, ratio, cap) = self.position_cap(participant, asset)?;
@@ -68,7 +74,11 @@ impl State {
                 .venues
                 .iter()
                 .map(|(v, vp)| {
-                    Ok(VenueExposure { venue: v.clone(), posted: amount::add(vp.posted, vp.pending_total)?, reserved: vp.reserved })
+                    Ok(VenueExposure {
+                        venue: v.clone(),
+                        posted: amount::add(vp.posted, vp.pending_total)?,
+                        reserved: vp.reserved,
+                    })
                 })
                 .collect::<Result<Vec<_>, amount::Overflow>>()?;
             assets.push(AssetExposure {
@@ -113,7 +123,9 @@ impl State {
         // A zero limit with commitments (None) ranks first; ties by id.
         all.sort_by(|a, b| {
             let key = |e: &TopEntry| e.utilization.map_or(Decimal::MAX, |u| u);
-            key(b).cmp(&key(a)).then_with(|| (&a.participant, &a.asset).cmp(&(&b.participant, &b.asset)))
+            key(b)
+                .cmp(&key(a))
+                .then_with(|| (&a.participant, &a.asset).cmp(&(&b.participant, &b.asset)))
         });
         all.truncate(n);
         Ok(all)
@@ -126,7 +138,9 @@ impl State {
 
     /// Audit records with `seq > after`, at most `n`.
     pub fn audit_records(&self, after: u64, n: usize) -> Vec<AuditRecord> {
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(self.audit.len());
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(self.audit.len());
         self.audit[start..].iter().take(n).cloned().collect()
     }
 
@@ -160,54 +174,86 @@ impl State {
         for r in self.reservations.values() {
             if r.state == ReservationState::Open {
                 open_count += 1;
-                *reserved.entry((&r.participant, &r.venue, &r.asset)).or_default() += r.held;
+                *reserved
+                    .entry((&r.participant, &r.venue, &r.asset))
+                    .or_default() += r.held;
                 if !self.expiry.contains(&(r.expires_at_ms, r.id)) {
-                    return Err(format!("open reservation {} missing from the expiry index", r.id));
+                    return Err(format!(
+                        "open reservation {} missing from the expiry index",
+                        r.id
+                    ));
                 }
             }
         }
         if open_count != self.expiry.len() {
-            return Err(format!("{} open reservations but {} expiry entries", open_count, self.expiry.len()));
+            return Err(format!(
+                "{} open reservations but {} expiry entries",
+                open_count,
+                self.expiry.len()
+            ));
         }
         let mut totals: HashMap<&AssetId, Decimal> = HashMap::new();
         for (pid, p) in &self.participants {
-            let open = self.reservations.values().filter(|r| &r.participant == pid && r.state == ReservationState::Open).count();
+            let open = self
+                .reservations
+                .values()
+                .filter(|r| &r.participant == pid && r.state == ReservationState::Open)
+                .count();
             if open != p.open.len() {
-                return Err(format!("participant {pid}: {} open reservations indexed, {open} found", p.open.len()));
+                return Err(format!(
+                    "participant {pid}: {} open reservations indexed, {open} found",
+                    p.open.len()
+                ));
             }
             for (aid, pos) in &p.assets {
                 let owned: Decimal = pos.custody.iter().map(|(_, q)| *q).sum();
                 if owned != pos.owned {
-                    return Err(format!("{pid}/{aid}: owned {} != custody sum {owned}", pos.owned));
+                    return Err(format!(
+                        "{pid}/{aid}: owned {} != custody sum {owned}",
+                        pos.owned
+                    ));
                 }
                 let mut committed = Decimal::ZERO;
                 for (vid, vp) in &pos.venues {
                     let want = reserved.remove(&(pid, vid, aid)).unwrap_or_default();
                     if vp.reserved != want {
-                        return Err(format!("{pid}/{vid}/{aid}: reserved {} != open reservations {want}", vp.reserved));
+                        return Err(format!(
+                            "{pid}/{vid}/{aid}: reserved {} != open reservations {want}",
+                            vp.reserved
+                        ));
                     }
                     if vp.reserved < Decimal::ZERO || vp.posted < Decimal::ZERO {
                         return Err(format!("{pid}/{vid}/{aid}: negative amount"));
                     }
                     let pending: Decimal = vp.pending.iter().map(|(_, q)| *q).sum();
                     if pending != vp.pending_total {
-                        return Err(format!("{pid}/{vid}/{aid}: pending total {} != {pending}", vp.pending_total));
+                        return Err(format!(
+                            "{pid}/{vid}/{aid}: pending total {} != {pending}",
+                            vp.pending_total
+                        ));
                     }
                     committed += VenuePosition::counted(vp).map_err(|e| e.to_string())?;
                 }
                 if committed != pos.committed {
-                    return Err(format!("{pid}/{aid}: committed {} != venue sum {committed}", pos.committed));
+                    return Err(format!(
+                        "{pid}/{aid}: committed {} != venue sum {committed}",
+                        pos.committed
+                    ));
                 }
                 *totals.entry(aid).or_default() += committed;
             }
         }
         if let Some(((p, v, a), q)) = reserved.into_iter().find(|(_, q)| !q.is_zero()) {
-            return Err(format!("open reservations of {q} for {p}/{v}/{a} not counted in any position"));
+            return Err(format!(
+                "open reservations of {q} for {p}/{v}/{a} not counted in any position"
+            ));
         }
         for (aid, total) in &self.asset_totals {
             let want = totals.get(aid).copied().unwrap_or_default();
             if *total != want {
-                return Err(format!("asset {aid}: total {total} != positions sum {want}"));
+                return Err(format!(
+                    "asset {aid}: total {total} != positions sum {want}"
+                ));
             }
         }
         Ok(())

@@ -42,7 +42,11 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
-        World { state: State::new(LedgerConfig::default()), now: 1_000_000, seq: 0 }
+        World {
+            state: State::new(LedgerConfig::default()),
+            now: 1_000_000,
+            seq: 0,
+        }
     }
 
     pub fn apply(&mut self, cmd: Command) -> Result<Applied, LedgerError> {
@@ -53,52 +57,121 @@ impl World {
 
     pub fn sync(&mut self, updates: Vec<SyncUpdate>) -> Applied {
         self.seq += 1;
-        let batch = SyncBatch { sequence: self.seq, updates };
-        self.apply(Command::Sync { at_ms: self.now, broker: b("prime-1"), batch }).unwrap()
+        let batch = SyncBatch {
+            sequence: self.seq,
+            updates,
+        };
+        self.apply(Command::Sync {
+            at_ms: self.now,
+            broker: b("prime-1"),
+            batch,
+        })
+        .unwrap()
     }
 
     pub fn own(&mut self, participant: &str, asset: &str, qty: &str) -> Applied {
-        self.sync(vec![SyncUpdate::Collateral { participant: p(participant), asset: a(asset), quantity: d(qty) }])
+        self.sync(vec![SyncUpdate::Collateral {
+            participant: p(participant),
+            asset: a(asset),
+            quantity: d(qty),
+        }])
     }
 
     pub fn check(&mut self, venue: &str, r: CheckRequest) -> CheckAnswer {
-        match self.apply(Command::Check { at_ms: self.now, venue: v(venue), request: r }).unwrap().outcome {
+        match self
+            .apply(Command::Check {
+                at_ms: self.now,
+                venue: v(venue),
+                request: r,
+            })
+            .unwrap()
+            .outcome
+        {
             Outcome::Check(c) => c,
             o => panic!("unexpected {o:?}"),
         }
     }
 
     pub fn try_check(&mut self, venue: &str, r: CheckRequest) -> Result<CheckAnswer, LedgerError> {
-        self.apply(Command::Check { at_ms: self.now, venue: v(venue), request: r }).map(|a| match a.outcome {
+        self.apply(Command::Check {
+            at_ms: self.now,
+            venue: v(venue),
+            request: r,
+        })
+        .map(|a| match a.outcome {
             Outcome::Check(c) => c,
             o => panic!("unexpected {o:?}"),
         })
     }
 
-    pub fn set_limit(&mut self, kind: LimitKind, scope: Scope, value: &str, warn: &[&str]) -> Limit {
-        let spec = LimitSpec { kind, scope, value: d(value), warn_levels_pct: warn.iter().map(|w| d(w)).collect() };
-        match self.apply(Command::SetLimit { at_ms: self.now, by: "admin".into(), spec, expected_version: None }).unwrap().outcome {
+    pub fn set_limit(
+        &mut self,
+        kind: LimitKind,
+        scope: Scope,
+        value: &str,
+        warn: &[&str],
+    ) -> Limit {
+        let spec = LimitSpec {
+            kind,
+            scope,
+            value: d(value),
+            warn_levels_pct: warn.iter().map(|w| d(w)).collect(),
+        };
+        match self
+            .apply(Command::SetLimit {
+                at_ms: self.now,
+                by: "admin".into(),
+                spec,
+                expected_version: None,
+            })
+            .unwrap()
+            .outcome
+        {
             Outcome::Limit(l) => l,
             o => panic!("unexpected {o:?}"),
         }
     }
 
-    pub fn commit(&mut self, venue: &str, id: ReservationId) -> Result<ReservationAnswer, LedgerError> {
-        self.apply(Command::Commit { at_ms: self.now, venue: v(venue), reservation: id }).map(|a| match a.outcome {
+    pub fn commit(
+        &mut self,
+        venue: &str,
+        id: ReservationId,
+    ) -> Result<ReservationAnswer, LedgerError> {
+        self.apply(Command::Commit {
+            at_ms: self.now,
+            venue: v(venue),
+            reservation: id,
+        })
+        .map(|a| match a.outcome {
             Outcome::Reservation(r) => r,
             o => panic!("unexpected {o:?}"),
         })
     }
 
-    pub fn release(&mut self, venue: &str, id: ReservationId) -> Result<ReservationAnswer, LedgerError> {
-        self.apply(Command::Release { at_ms: self.now, venue: v(venue), reservation: id }).map(|a| match a.outcome {
+    pub fn release(
+        &mut self,
+        venue: &str,
+        id: ReservationId,
+    ) -> Result<ReservationAnswer, LedgerError> {
+        self.apply(Command::Release {
+            at_ms: self.now,
+            venue: v(venue),
+            reservation: id,
+        })
+        .map(|a| match a.outcome {
             Outcome::Reservation(r) => r,
             o => panic!("unexpected {o:?}"),
         })
     }
 
     pub fn trading(&mut self, participant: &str, state: TradingState) -> TradingStateAnswer {
-        let cmd = Command::SetTradingState { at_ms: self.now, by: "admin".into(), participant: p(participant), state, reason: String::new() };
+        let cmd = Command::SetTradingState {
+            at_ms: self.now,
+            by: "admin".into(),
+            participant: p(participant),
+            state,
+            reason: String::new(),
+        };
         match self.apply(cmd).unwrap().outcome {
             Outcome::TradingState(t) => t,
             o => panic!("unexpected {o:?}"),
@@ -110,8 +183,14 @@ impl World {
     }
 
     pub fn committed(&self, participant: &str, asset: &str) -> Decimal {
-        self.state.exposure(&p(participant), self.now).unwrap().map_or(Decimal::ZERO, |e| {
-            e.assets.iter().find(|x| x.asset.as_str() == asset).map_or(Decimal::ZERO, |x| x.committed)
-        })
+        self.state
+            .exposure(&p(participant), self.now)
+            .unwrap()
+            .map_or(Decimal::ZERO, |e| {
+                e.assets
+                    .iter()
+                    .find(|x| x.asset.as_str() == asset)
+                    .map_or(Decimal::ZERO, |x| x.committed)
+            })
     }
 }

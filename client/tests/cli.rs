@@ -1,0 +1,215 @@
+//! Runs the built `interlockctl` binary against a real server and checks its
+//! output and exit codes.
+
+use std::process::Output;
+
+use tokio::net::TcpListener;
+
+async fn server() -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = interlock_server::Config::dev_for_tests();
+    tokio::spawn(interlock_server::serve(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    (endpoint, stop)
+}
+
+async fn ctl(endpoint: &str, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_interlockctl"));
+    cmd.arg("--endpoint")
+        .arg(endpoint)
+        .args(args)
+        .env_remove("INTERLOCK_TOKEN");
+    tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output())
+        .await
+        .expect("interlockctl timed out")
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_tells_the_story() {
+    let (ep, _stop) = server().await;
+    let o = ctl(&ep, &["demo", "--participant", "fund-7"]).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("venue-c: REJECTED"), "{out}");
+    assert!(out.contains("REUSE_RATIO limit L1"), "{out}");
+    assert!(
+        out.contains("venue-c retries with a new order: APPROVED"),
+        "{out}"
+    );
+    assert!(out.contains("ACTIVE -> HALTED"), "{out}");
+    assert!(
+        out.contains("venue-a tries again: REJECTED order fund-7-venue-a-2: participant is halted"),
+        "{out}"
+    );
+
+    let o = ctl(
+        &ep,
+        &["--token", "dev-admin", "--json", "exposure", "fund-7"],
+    )
+    .await;
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "HALTED");
+    assert_eq!(v["assets"][0]["owned"], "100");
+    assert_eq!(v["assets"][0]["reuse_limit"], "3");
+
+    let o = ctl(&ep, &["--token", "dev-admin", "audit"]).await;
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("set_trading_state") && out.contains("HALTED (demo: margin stress)"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_exit_non_zero_with_the_grpc_code() {
+    let (ep, _stop) = server().await;
+    let o = ctl(&ep, &["--token", "dev-venue-a", "limit", "list"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("PERMISSION_DENIED: this call needs the admin role"),
+        "{:?}",
+        text(&o)
+    );
+
+    let o = ctl(&ep, &["limit", "list"]).await;
+    assert!(text(&o).1.contains("UNAUTHENTICATED"), "{:?}", text(&o));
+
+    let args = [
+        "--token",
+        "dev-venue-a",
+        "check",
+        "--participant",
+        "p",
+        "--asset",
+        "ETH",
+        "--quantity",
+        "1e5",
+    ];
+    let o = ctl(&ep, &args).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("INVALID_ARGUMENT: quantity"),
+        "{:?}",
+        text(&o)
+    );
+
+    let o = ctl("http://127.0.0.1:1", &["health"]).await;
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("cannot connect"), "{:?}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_file_then_check_and_tables() {
+    let (ep, _stop) = server().await;
+    let dir = std::env::temp_dir().join(format!("interlockctl-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("positions.csv");
+    let mut lines = String::from("# type,participant,...\n");
+    for i in 0..250 {
+        lines.push_str(&format!("collateral,fund-{i},ETH,100\n"));
+    }
+    lines.push_str("commitment,fund-0,venue-b,ETH,40\n");
+    std::fs::write(&csv, lines).unwrap();
+    let o = ctl(
+        &ep,
+        &[
+            "--token",
+            "dev-broker",
+            "sync",
+            csv.to_str().unwrap(),
+            "--batch",
+            "100",
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .0
+            .contains("synced 251 updates in 3 messages; last applied sequence 3"),
+        "{:?}",
+        text(&o)
+    );
+
+    let check = [
+        "--token",
+        "dev-venue-a",
+        "check",
+        "--participant",
+        "fund-0",
+        "--asset",
+        "ETH",
+        "--quantity",
+        "70",
+        "--order-id",
+        "o1",
+    ];
+    let (out, _) = text(&ctl(&ep, &check).await);
+    assert!(
+        out.starts_with("REJECTED order o1: REUSE_RATIO limit default"),
+        "{out}"
+    );
+    let check = [
+        "--token",
+        "dev-venue-a",
+        "--json",
+        "check",
+        "--participant",
+        "fund-0",
+        "--asset",
+        "ETH",
+        "--quantity",
+        "60",
+    ];
+    let v: serde_json::Value = serde_json::from_slice(&ctl(&ep, &check).await.stdout).unwrap();
+    assert_eq!(
+        (v["verdict"].as_str(), v["headroom"].as_str()),
+        (Some("APPROVED"), Some("NONE"))
+    );
+
+    let (out, _) = text(&ctl(&ep, &["--token", "dev-admin", "top", "--limit", "3"]).await);
+    assert!(
+        out.lines().nth(2).unwrap().contains("fund-0") && out.contains("100%"),
+        "{out}"
+    );
+    let (out, _) = text(&ctl(&ep, &["health"]).await);
+    assert!(
+        out.contains("interlock.v1.PreTradeService  SERVING"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn help_explains_itself() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_interlockctl"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    for word in [
+        "demo",
+        "check",
+        "halt",
+        "exposure",
+        "INTERLOCK_ENDPOINT",
+        "--json",
+    ] {
+        assert!(out.contains(word), "--help lacks {word}: {out}");
+    }
+}
