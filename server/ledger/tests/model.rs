@@ -1,0 +1,445 @@
+//! Model-based property test: random operation sequences run against the
+//! ledger and against a tiny, independent reference model. After every step
+//! the answers agree, the ledger equals the model, its derived sums hold, and
+//! no approval ever leaves a position above an effective limit.
+
+mod common;
+use std::collections::HashMap;
+
+use common::*;
+use interlock_ledger::*;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+const PS: [&str; 2] = ["p0", "p1"];
+const VS: [&str; 3] = ["v0", "v1", "v2"];
+const TTL_MS: i64 = 30_000; // LedgerConfig::default().default_ttl_ms
+const STALE_MS: i64 = 30_000;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Own {
+        p: usize,
+        qty: u32,
+    },
+    Posted {
+        p: usize,
+        v: usize,
+        qty: u32,
+        covers_all: bool,
+    },
+    Heartbeat,
+    Ratio {
+        p: Option<usize>,
+        ratio: u32,
+    },
+    Cap {
+        value: u32,
+    },
+    Check {
+        v: usize,
+        p: usize,
+        qty: u32,
+        order: u8,
+        partial: bool,
+    },
+    Commit {
+        v: usize,
+        res: u64,
+    },
+    Release {
+        v: usize,
+        res: u64,
+    },
+    Advance {
+        ms: u32,
+    },
+    State {
+        p: usize,
+        state: u8,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..2usize, 0..50u32).prop_map(|(p, qty)| Op::Own { p, qty }),
+        (0..2usize, 0..3usize, 0..30u32, any::<bool>()).prop_map(|(p, v, qty, covers_all)| {
+            Op::Posted {
+                p,
+                v,
+                qty,
+                covers_all,
+            }
+        }),
+        Just(Op::Heartbeat),
+        (proptest::option::of(0..2usize), 1..4u32).prop_map(|(p, ratio)| Op::Ratio { p, ratio }),
+        (1..120u32).prop_map(|value| Op::Cap { value }),
+        (0..3usize, 0..2usize, 1..40u32, 0..12u8, any::<bool>()).prop_map(
+            |(v, p, qty, order, partial)| Op::Check {
+                v,
+                p,
+                qty,
+                order,
+                partial
+            }
+        ),
+        (0..3usize, 1..12u64).prop_map(|(v, res)| Op::Commit { v, res }),
+        (0..3usize, 1..12u64).prop_map(|(v, res)| Op::Release { v, res }),
+        (0..20_000u32).prop_map(|ms| Op::Advance { ms }),
+        (0..2usize, 0..3u8).prop_map(|(p, state)| Op::State { p, state }),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RState {
+    Open,
+    Committed,
+    Released,
+    Expired,
+}
+
+#[derive(Debug, Clone)]
+struct Res {
+    p: usize,
+    v: usize,
+    q: Decimal,
+    expires: i64,
+    state: RState,
+}
+
+/// The reference: the rules written as plainly as possible.
+#[derive(Debug, Default)]
+struct Model {
+    now: i64,
+    last_sync: i64,
+    owned: [Decimal; 2],
+    covered: [bool; 2],
+    posted: HashMap<(usize, usize), Decimal>,
+    pending: HashMap<(usize, usize), Vec<(u64, Decimal)>>,
+    res: Vec<Res>,
+    eco_ratio: Option<Decimal>,
+    p_ratio: [Option<Decimal>; 2],
+    cap: Option<Decimal>,
+    halted: [u8; 2],
+    idem: HashMap<(usize, u8), ((usize, u32, bool), (Verdict, Decimal, Option<u64>))>,
+    commit_seq: u64,
+}
+
+impl Model {
+    fn expire(&mut self) {
+        for r in &mut self.res {
+            if r.state == RState::Open && r.expires <= self.now {
+                r.state = RState::Expired;
+            }
+        }
+    }
+
+    fn committed(&self, p: usize) -> Decimal {
+        let posted: Decimal = VS
+            .iter()
+            .enumerate()
+            .map(|(v, _)| self.posted.get(&(p, v)).copied().unwrap_or_default())
+            .sum();
+        let pending: Decimal = self
+            .pending
+            .iter()
+            .filter(|((pp, _), _)| *pp == p)
+            .flat_map(|(_, l)| l.iter().map(|(_, q)| *q))
+            .sum();
+        let reserved: Decimal = self
+            .res
+            .iter()
+            .filter(|r| r.p == p && r.state == RState::Open)
+            .map(|r| r.q)
+            .sum();
+        posted + pending + reserved
+    }
+
+    fn ratio(&self, p: usize) -> Decimal {
+        self.p_ratio[p].or(self.eco_ratio).unwrap_or(Decimal::ONE)
+    }
+
+    fn judge(&self, p: usize, qty: Decimal, partial: bool) -> (Verdict, Decimal) {
+        let rejected = (Verdict::Rejected, Decimal::ZERO);
+        let stale = self.covered[p] && self.now - self.last_sync > STALE_MS;
+        if self.halted[p] != 0 || stale || self.owned[p].is_zero() {
+            return rejected;
+        }
+        let mut room = self.ratio(p) * self.owned[p] - self.committed(p);
+        if let Some(cap) = self.cap {
+            room = room.min(cap - self.committed(0) - self.committed(1));
+        }
+        let room = room.max(Decimal::ZERO);
+        if qty <= room {
+            (Verdict::Approved, qty)
+        } else if partial && room > Decimal::ZERO {
+            (Verdict::PartiallyApproved, room)
+        } else {
+            rejected
+        }
+    }
+}
+
+struct Run {
+    w: World,
+    m: Model,
+    seq: u64,
+}
+
+impl Run {
+    fn sync(&mut self, updates: Vec<SyncUpdate>) {
+        self.seq += 1;
+        let batch = SyncBatch {
+            sequence: self.seq,
+            updates,
+        };
+        self.w
+            .apply(Command::Sync {
+                at_ms: self.w.now,
+                broker: b("prime-1"),
+                batch,
+            })
+            .unwrap();
+        self.m.last_sync = self.m.now;
+    }
+
+    fn step(&mut self, op: &Op) {
+        self.m.expire();
+        match *op {
+            Op::Own { p, qty } => {
+                self.sync(vec![SyncUpdate::Collateral {
+                    participant: common::p(PS[p]),
+                    asset: a("ETH"),
+                    quantity: qty.into(),
+                }]);
+                self.m.owned[p] = qty.into();
+                self.m.covered[p] = true;
+            }
+            Op::Posted {
+                p,
+                v,
+                qty,
+                covers_all,
+            } => {
+                let covers = if covers_all { self.m.commit_seq } else { 0 };
+                self.sync(vec![SyncUpdate::Commitment {
+                    participant: common::p(PS[p]),
+                    venue: common::v(VS[v]),
+                    asset: a("ETH"),
+                    quantity: qty.into(),
+                    covers_commit_seq: covers,
+                }]);
+                self.m.posted.insert((p, v), qty.into());
+                self.m
+                    .pending
+                    .entry((p, v))
+                    .or_default()
+                    .retain(|(s, _)| *s > covers);
+                self.m.covered[p] = true;
+            }
+            Op::Heartbeat => self.sync(vec![]),
+            Op::Ratio { p, ratio } => {
+                let scope = Scope {
+                    participant: p.map(|p| common::p(PS[p])),
+                    ..Scope::default()
+                };
+                self.w
+                    .set_limit(LimitKind::ReuseRatio, scope, &ratio.to_string(), &[]);
+                match p {
+                    Some(p) => self.m.p_ratio[p] = Some(ratio.into()),
+                    None => self.m.eco_ratio = Some(ratio.into()),
+                }
+            }
+            Op::Cap { value } => {
+                self.w.set_limit(
+                    LimitKind::AssetCap,
+                    Scope {
+                        asset: Some(a("ETH")),
+                        ..Scope::default()
+                    },
+                    &value.to_string(),
+                    &[],
+                );
+                self.m.cap = Some(value.into());
+            }
+            Op::Check {
+                v,
+                p,
+                qty,
+                order,
+                partial,
+            } => self.check(v, p, qty, order, partial),
+            Op::Commit { v, res } => {
+                let got = self.w.commit(VS[v], ReservationId(res));
+                let want = self
+                    .m
+                    .res
+                    .get(res as usize - 1)
+                    .filter(|r| r.v == v)
+                    .map(|r| r.state);
+                match (want, got) {
+                    (None, Err(LedgerError::ReservationNotFound)) => {}
+                    (Some(RState::Open), Ok(a)) => {
+                        self.m.commit_seq += 1;
+                        assert_eq!(a.commit_seq, Some(self.m.commit_seq));
+                        let r = &mut self.m.res[res as usize - 1];
+                        r.state = RState::Committed;
+                        let (key, q, seq) = ((r.p, r.v), r.q, self.m.commit_seq);
+                        self.m.pending.entry(key).or_default().push((seq, q));
+                    }
+                    (Some(RState::Committed), Ok(a)) => {
+                        assert_eq!(a.state, ReservationState::Committed)
+                    }
+                    (
+                        Some(RState::Released | RState::Expired),
+                        Err(LedgerError::ReservationEnded(_)),
+                    ) => {}
+                    (want, got) => {
+                        panic!("commit R{res} on {}: model {want:?}, ledger {got:?}", VS[v])
+                    }
+                }
+            }
+            Op::Release { v, res } => {
+                let got = self.w.release(VS[v], ReservationId(res));
+                let want = self
+                    .m
+                    .res
+                    .get(res as usize - 1)
+                    .filter(|r| r.v == v)
+                    .map(|r| r.state);
+                match (want, got) {
+                    (None, Err(LedgerError::ReservationNotFound)) => {}
+                    (Some(RState::Open | RState::Released), Ok(a)) => {
+                        assert_eq!(a.state, ReservationState::Released);
+                        self.m.res[res as usize - 1].state = RState::Released;
+                    }
+                    (Some(RState::Expired), Ok(a)) => {
+                        assert_eq!(a.state, ReservationState::Expired)
+                    }
+                    (
+                        Some(RState::Committed),
+                        Err(LedgerError::ReservationEnded(ReservationState::Committed)),
+                    ) => {}
+                    (want, got) => panic!(
+                        "release R{res} on {}: model {want:?}, ledger {got:?}",
+                        VS[v]
+                    ),
+                }
+            }
+            Op::Advance { ms } => {
+                self.w.now += i64::from(ms);
+                self.m.now += i64::from(ms);
+                self.w.tick();
+                self.m.expire();
+            }
+            Op::State { p, state } => {
+                let ts = [
+                    TradingState::Active,
+                    TradingState::ReduceOnly,
+                    TradingState::Halted,
+                ][state as usize];
+                self.w.trading(PS[p], ts);
+                self.m.halted[p] = state;
+                if ts == TradingState::Halted {
+                    for r in self
+                        .m
+                        .res
+                        .iter_mut()
+                        .filter(|r| r.p == p && r.state == RState::Open)
+                    {
+                        r.state = RState::Released;
+                    }
+                }
+            }
+        }
+        self.compare();
+    }
+
+    fn check(&mut self, v: usize, p: usize, qty: u32, order: u8, partial: bool) {
+        let mut r = req(&format!("o{order}"), PS[p], "ETH", &qty.to_string());
+        r.allow_partial = partial;
+        let got = self.w.try_check(VS[v], r);
+        let key = (v, order);
+        if let Some((payload, answer)) = self.m.idem.get(&key) {
+            match got {
+                Ok(c) if *payload == (p, qty, partial) => {
+                    assert_eq!(
+                        (c.verdict, c.approved, c.reservation.map(|r| r.0)),
+                        *answer,
+                        "idempotent repeat"
+                    );
+                }
+                Err(LedgerError::IdempotencyConflict { .. }) if *payload != (p, qty, partial) => {}
+                other => panic!("repeat of order {key:?}: {other:?}"),
+            }
+            return;
+        }
+        let (verdict, approved) = self.m.judge(p, qty.into(), partial);
+        let c = got.unwrap();
+        assert_eq!(
+            (c.verdict, c.approved),
+            (verdict, approved),
+            "check {} {} {qty}: model {:?}",
+            VS[v],
+            PS[p],
+            self.m
+        );
+        let mut id = None;
+        if verdict != Verdict::Rejected {
+            self.m.res.push(Res {
+                p,
+                v,
+                q: approved,
+                expires: self.m.now + TTL_MS,
+                state: RState::Open,
+            });
+            id = Some(self.m.res.len() as u64);
+            assert_eq!(c.reservation.map(|r| r.0), id);
+            // An approval never exceeds an effective limit.
+            assert!(self.m.committed(p) <= self.m.ratio(p) * self.m.owned[p]);
+            if let Some(cap) = self.m.cap {
+                assert!(self.m.committed(0) + self.m.committed(1) <= cap);
+            }
+        }
+        self.m
+            .idem
+            .insert(key, ((p, qty, partial), (verdict, approved, id)));
+    }
+
+    fn compare(&self) {
+        self.w.state.check_invariants().unwrap();
+        for (i, name) in PS.iter().enumerate() {
+            assert_eq!(
+                self.w.committed(name, "ETH"),
+                self.m.committed(i),
+                "committed of {name}"
+            );
+        }
+        for (i, r) in self.m.res.iter().enumerate() {
+            let got = self
+                .w
+                .state
+                .reservation(ReservationId(i as u64 + 1))
+                .map(|x| x.state);
+            let want = match r.state {
+                RState::Open => ReservationState::Open,
+                RState::Committed => ReservationState::Committed,
+                RState::Released => ReservationState::Released,
+                RState::Expired => ReservationState::Expired,
+            };
+            assert_eq!(got, Some(want), "reservation R{}", i + 1);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ledger_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut run = Run { w: World::new(), m: Model { now: 1_000_000, last_sync: 1_000_000, ..Model::default() }, seq: 0 };
+        for op in &ops {
+            run.step(op);
+        }
+    }
+}
