@@ -107,6 +107,11 @@ struct Res {
     state: RState,
 }
 
+/// (participant, quantity, allow_partial) of a remembered order.
+type Payload = (usize, u32, bool);
+/// (verdict, approved, reservation number) of a remembered order.
+type Answer = (Verdict, Decimal, Option<u64>);
+
 /// The reference: the rules written as plainly as possible.
 #[derive(Debug, Default)]
 struct Model {
@@ -121,7 +126,7 @@ struct Model {
     p_ratio: [Option<Decimal>; 2],
     cap: Option<Decimal>,
     halted: [u8; 2],
-    idem: HashMap<(usize, u8), ((usize, u32, bool), (Verdict, Decimal, Option<u64>))>,
+    idem: HashMap<(usize, u8), (Payload, Answer)>,
     commit_seq: u64,
 }
 
