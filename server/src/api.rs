@@ -69,6 +69,41 @@ async fn next_or_stop<T>(
     }
 }
 
+/// Serves a client stream: applies `handle` to each message in order and
+/// streams the answers back, with back-pressure ([`STREAM_BUFFER`]), the
+/// stream length limit, and an end on shutdown. The first error ends it.
+fn pump<I, O>(
+    mut inbound: Streaming<I>,
+    shared: &Shared,
+    mut handle: impl FnMut(I) -> Result<O, Status> + Send + 'static,
+) -> BoxStream<O>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let mut stopping = shared.stopping.clone();
+    let max = shared.stream_messages_max;
+    tokio::spawn(async move {
+        let mut count = 0u64;
+        while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
+            count += 1;
+            let item = if count > max {
+                Err(Status::resource_exhausted(format!(
+                    "stream longer than {max} messages"
+                )))
+            } else {
+                msg.and_then(&mut handle)
+            };
+            let fatal = item.is_err();
+            if tx.send(item).await.is_err() || fatal {
+                break;
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
 fn mismatch() -> Status {
     Status::internal("ledger answered a different command")
 }
@@ -147,40 +182,20 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         req: Request<Streaming<pb::CheckRequest>>,
     ) -> Result<Response<Self::CheckStreamStream>, Status> {
         let venue = venue_of(&req)?;
-        let mut inbound = req.into_inner();
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let api = self.clone();
-        let mut stopping = self.0.stopping.clone();
-        tokio::spawn(async move {
-            let mut count = 0u64;
-            while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
-                count += 1;
-                let item = match msg {
-                    Err(s) => Err(s),
-                    Ok(_) if count > api.0.stream_messages_max => Err(Status::resource_exhausted(
-                        format!("stream longer than {} messages", api.0.stream_messages_max),
-                    )),
-                    Ok(r) => {
-                        let order_id = r.order_id.clone();
-                        let result = match api.check_one(&venue, r) {
-                            Ok(resp) => pb::check_stream_response::Result::Response(resp),
-                            Err(s) => {
-                                pb::check_stream_response::Result::Error(convert::stream_error(&s))
-                            }
-                        };
-                        Ok(pb::CheckStreamResponse {
-                            order_id,
-                            result: Some(result),
-                        })
-                    }
-                };
-                let fatal = item.is_err();
-                if tx.send(item).await.is_err() || fatal {
-                    break;
-                }
-            }
+        let answers = pump(req.into_inner(), &self.0, move |r: pb::CheckRequest| {
+            let order_id = r.order_id.clone();
+            let result = match api.check_one(&venue, r) {
+                Ok(resp) => pb::check_stream_response::Result::Response(resp),
+                Err(s) => pb::check_stream_response::Result::Error(convert::stream_error(&s)),
+            };
+            // A bad request is answered inline; the stream goes on.
+            Ok(pb::CheckStreamResponse {
+                order_id,
+                result: Some(result),
+            })
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(answers))
     }
 
     async fn commit(
@@ -251,31 +266,11 @@ impl pb::position_service_server::PositionService for PositionApi {
         req: Request<Streaming<pb::SyncRequest>>,
     ) -> Result<Response<Self::SyncStream>, Status> {
         let broker = broker_of(&req)?;
-        let mut inbound = req.into_inner();
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let api = self.clone();
-        let mut stopping = self.0.stopping.clone();
-        tokio::spawn(async move {
-            let mut count = 0u64;
-            while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
-                count += 1;
-                let item = if count > api.0.stream_messages_max {
-                    Err(Status::resource_exhausted(format!(
-                        "stream longer than {} messages",
-                        api.0.stream_messages_max
-                    )))
-                } else {
-                    msg.and_then(|m| api.sync_one(&broker, m))
-                };
-                // Any error ends the stream: the broker resumes from the
-                // sequence the error names.
-                let fatal = item.is_err();
-                if tx.send(item).await.is_err() || fatal {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // Any error ends the stream: the broker resumes from the sequence
+        // the error names.
+        let acks = pump(req.into_inner(), &self.0, move |m| api.sync_one(&broker, m));
+        Ok(Response::new(acks))
     }
 
     async fn get_sync_state(
