@@ -306,13 +306,24 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         code(venue.commit("not-an-id").await.unwrap_err()),
         Code::InvalidArgument
     );
-    // Oversized messages are refused by the codec before any handler runs.
+    // Oversized messages are refused before any handler runs, on a unary
+    // call and inside a stream, and the error names the limit.
     let huge = pb::CheckRequest {
         order_id: "x".repeat(2 * 1024 * 1024),
         ..check("o", "fund", "1")
     };
-    let e = venue.check(huge).await.unwrap_err();
-    assert_eq!(code(e), Code::OutOfRange);
+    let e = venue.check(huge.clone()).await.unwrap_err();
+    assert!(message(&e).contains("max_message_bytes"), "{e}");
+    assert_eq!(code(e), Code::ResourceExhausted);
+    let mut answers = venue
+        .pretrade()
+        .check_stream(venue.request(tokio_stream::iter(vec![huge])))
+        .await
+        .unwrap()
+        .into_inner();
+    let e = answers.message().await.unwrap_err();
+    assert!(e.message().contains("max_message_bytes"), "{e}");
+    assert_eq!(e.code(), Code::ResourceExhausted);
     // Nothing above changed the ledger.
     let e = admin.exposure("fund").await.unwrap();
     assert_eq!(e.assets[0].committed, "0");
@@ -388,13 +399,32 @@ async fn admin_limits_states_top_audit_and_alerts() {
         kind: pb::LimitKind::ReuseRatio.into(),
         scope: Some(scope),
         value: "3".into(),
-        expected_version: 7,
+        expected_version: Some(7),
         ..Default::default()
     };
     assert_eq!(
-        code(admin.set_limit(stale).await.unwrap_err()),
+        code(admin.set_limit(stale.clone()).await.unwrap_err()),
         Code::FailedPrecondition
     );
+    // Version 0 means "must not exist yet".
+    let create_only = pb::SetLimitRequest {
+        expected_version: Some(0),
+        ..stale.clone()
+    };
+    let e = admin.set_limit(create_only.clone()).await.unwrap_err();
+    assert!(message(&e).contains("version"), "{e}");
+    assert_eq!(code(e), Code::FailedPrecondition);
+    assert_eq!(admin.list_limits().await.unwrap().len(), 1);
+    let fresh = pb::SetLimitRequest {
+        scope: Some(pb::Scope {
+            participant: "fund".into(),
+            ..Default::default()
+        }),
+        ..create_only
+    };
+    let l2 = admin.set_limit(fresh).await.unwrap();
+    assert_eq!(l2.version, 1);
+    admin.delete_limit(&l2.id).await.unwrap();
     assert_eq!(admin.list_limits().await.unwrap().len(), 1);
 
     let venue = s.client("dev-venue-a").await;
@@ -455,13 +485,15 @@ async fn admin_limits_states_top_audit_and_alerts() {
         actions,
         [
             "set_limit",
+            "set_limit",
+            "delete_limit",
             "set_trading_state",
             "set_trading_state",
             "delete_limit"
         ]
     );
     assert_eq!(
-        (audit[1].principal.as_str(), audit[1].new_value.as_str()),
+        (audit[3].principal.as_str(), audit[3].new_value.as_str()),
         ("admin", "HALTED (risk desk)")
     );
 
@@ -573,4 +605,107 @@ mod reflection {
         };
         (r1, r2)
     }
+}
+
+#[tokio::test]
+async fn a_stream_longer_than_its_limit_is_cut_with_resource_exhausted() {
+    let mut config = interlock_server::Config::dev_for_tests();
+    config.stream_messages_max = 3;
+    let s = start_with(config).await;
+    let broker = s.client("dev-broker").await;
+    let msgs: Vec<pb::SyncRequest> = (1..=5)
+        .map(|seq| pb::SyncRequest {
+            sequence: seq,
+            updates: vec![collateral("fund", &seq.to_string())],
+        })
+        .collect();
+    let mut acks = broker
+        .position()
+        .sync(broker.request(tokio_stream::iter(msgs)))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut applied = Vec::new();
+    let err = loop {
+        match acks.message().await {
+            Ok(Some(a)) => applied.push(a.applied_sequence),
+            Ok(None) => panic!("stream ended without the limit error"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(applied, vec![1, 2, 3]);
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(err.message().contains("3 messages"), "{err}");
+    // The fourth message was never applied.
+    assert_eq!(broker.sync_state().await.unwrap().last_applied_sequence, 3);
+    let e = s.admin().await.exposure("fund").await.unwrap();
+    assert_eq!(e.assets[0].owned, "3");
+    s.stop().await;
+}
+
+/// Outside dev mode, principals come from a file of SHA-256 token hashes;
+/// the demo tokens mean nothing there.
+#[tokio::test]
+async fn principals_file_maps_hashed_tokens_to_roles() {
+    use interlock_server::auth::hash_token;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("principals.json");
+    let file = serde_json::json!({ "principals": [
+        { "id": "ops", "role": "admin", "token_sha256": hash_token("s3cret-admin") },
+        { "id": "xchg-1", "role": "venue", "token_sha256": hash_token("s3cret-venue").to_uppercase() },
+    ]});
+    std::fs::write(&path, file.to_string()).unwrap();
+    let mut config = interlock_server::Config::dev_for_tests();
+    config.dev = false;
+    config.principals = Some(path.clone());
+    let s = start_with(config.clone()).await;
+    let admin = s.client("s3cret-admin").await;
+    assert!(admin.list_limits().await.unwrap().is_empty());
+    let venue = s.client("s3cret-venue").await;
+    assert_eq!(
+        code(venue.list_limits().await.unwrap_err()),
+        Code::PermissionDenied
+    );
+    // The venue id in the file is the venue its checks count against.
+    let r = venue.check(check("o1", "fund", "1")).await.unwrap();
+    assert_eq!(
+        r.verdict(),
+        pb::Verdict::Rejected,
+        "no collateral: default deny"
+    );
+    for token in ["dev-admin", "s3cret-admin2"] {
+        let c = s.client(token).await;
+        assert_eq!(
+            code(c.list_limits().await.unwrap_err()),
+            Code::Unauthenticated,
+            "{token:?}"
+        );
+    }
+    s.stop().await;
+
+    // A malformed file is refused at start-up with the file's name.
+    std::fs::write(
+        &path,
+        r#"{"principals":[{"id":"ops","role":"admin","token_sha256":"abc"}]}"#,
+    )
+    .unwrap();
+    let e = interlock_server::principals(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("token_sha256"), "{e}");
+    // One token for two principals would make identity ambiguous.
+    let twice = serde_json::json!({ "principals": [
+        { "id": "ops", "role": "admin", "token_sha256": hash_token("same") },
+        { "id": "xchg-1", "role": "venue", "token_sha256": hash_token("same") },
+    ]});
+    std::fs::write(&path, twice.to_string()).unwrap();
+    let e = interlock_server::principals(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("xchg-1") && e.contains("same token"), "{e}");
+    std::fs::write(&path, "{").unwrap();
+    let e = interlock_server::principals(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("principals.json"), "{e}");
 }

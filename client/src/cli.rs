@@ -173,7 +173,8 @@ pub enum LimitCommand {
         /// Warning levels in percent, comma-separated (e.g. 80,90).
         #[arg(long, value_delimiter = ',')]
         warn: Vec<String>,
-        /// Only update if the limit is at this version.
+        /// Only write if the limit is at this version (0: only if it does
+        /// not exist yet). A mismatch fails with FAILED_PRECONDITION.
         #[arg(long)]
         expected_version: Option<u64>,
     },
@@ -365,7 +366,7 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
                     }),
                     value,
                     warn_levels_pct: warn,
-                    expected_version: expected_version.unwrap_or(0),
+                    expected_version,
                 })
                 .await?;
             if json {

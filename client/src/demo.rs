@@ -66,7 +66,7 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
         scope: Some(scope.clone()),
         value: "2".into(),
         warn_levels_pct: vec!["80".into()],
-        expected_version: 0,
+        expected_version: None,
     };
     let l = admin.set_limit(limit.clone()).await?;
     output::limits_table(std::slice::from_ref(&l));

@@ -16,6 +16,7 @@ use crate::alerts::AlertHub;
 use crate::auth::principal;
 use crate::clock::Clock;
 use crate::convert::{self, status};
+use crate::oversize;
 
 /// Answers buffered per stream before the server stops reading requests
 /// (back-pressure on a fast venue or broker).
@@ -34,6 +35,8 @@ pub struct Shared {
     pub clock: Clock,
     pub alerts: AlertHub,
     pub stream_messages_max: u64,
+    /// Largest request message accepted (for the error text).
+    pub max_message_bytes: usize,
     /// Becomes `true` when the server starts shutting down: open streams end
     /// so that a graceful shutdown never waits on a watcher or a broker.
     pub stopping: watch::Receiver<bool>,
@@ -84,6 +87,7 @@ where
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let mut stopping = shared.stopping.clone();
     let max = shared.stream_messages_max;
+    let max_bytes = shared.max_message_bytes;
     tokio::spawn(async move {
         let mut count = 0u64;
         while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
@@ -93,7 +97,8 @@ where
                     "stream longer than {max} messages"
                 )))
             } else {
-                msg.and_then(&mut handle)
+                msg.map_err(|e| oversize::status(e, max_bytes))
+                    .and_then(&mut handle)
             };
             let fatal = item.is_err();
             if tx.send(item).await.is_err() || fatal {

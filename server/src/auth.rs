@@ -89,25 +89,36 @@ impl Principals {
             .map_err(|e| anyhow::anyhow!("parsing {}: {e}", path.display()))?;
         anyhow::ensure!(
             file.principals.len() <= PRINCIPALS_MAX,
-            "more than {PRINCIPALS_MAX} principals"
+            "{}: more than {PRINCIPALS_MAX} principals",
+            path.display()
         );
         let p = Principals::default();
         for e in file.principals {
-            interlock_ledger::validate_id(&e.id)
-                .map_err(|err| anyhow::anyhow!("principal id {:?}: {err}", e.id))?;
+            interlock_ledger::validate_id(&e.id).map_err(|err| {
+                anyhow::anyhow!("{}: principal id {:?}: {err}", path.display(), e.id)
+            })?;
             let hash = e.token_sha256.to_ascii_lowercase();
             anyhow::ensure!(
                 hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
-                "principal {}: token_sha256 must be 64 hex digits",
+                "{}: principal {}: token_sha256 must be 64 hex digits",
+                path.display(),
                 e.id
             );
-            p.by_hash.insert(
+            let id = e.id.clone();
+            let earlier = p.by_hash.insert(
                 hash,
                 Principal {
                     role: e.role,
                     id: e.id,
                 },
             );
+            if let Some(earlier) = earlier {
+                anyhow::bail!(
+                    "{}: principal {id} has the same token as principal {}",
+                    path.display(),
+                    earlier.id
+                );
+            }
         }
         Ok(p)
     }

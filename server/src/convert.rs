@@ -134,10 +134,7 @@ pub fn limit_spec(
         warn_levels_pct: warn,
     };
     spec.validate().map_err(|e| bad("scope", e))?;
-    Ok((
-        spec,
-        (r.expected_version != 0).then_some(r.expected_version),
-    ))
+    Ok((spec, r.expected_version))
 }
 
 /// A validated trading state (UNSPECIFIED and unknown values refused).

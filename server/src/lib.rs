@@ -7,6 +7,7 @@
 //! - [`convert`]: protobuf ↔ domain, and ledger errors → `Status`.
 //! - [`api`]: the three services; handlers convert, call the ledger, convert.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
+//! - [`oversize`]: oversized requests answer RESOURCE_EXHAUSTED.
 //! - [`clock`]: wall-clock time that follows tokio's (pausable) clock.
 //! - [`serve`]: one entry point shared by `main` and the tests.
 
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod convert;
+pub mod oversize;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -85,6 +87,7 @@ pub async fn serve(
         clock: Clock::new(),
         alerts: AlertHub::new(),
         stream_messages_max: config.stream_messages_max,
+        max_message_bytes: config.max_message_bytes,
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -122,6 +125,7 @@ pub async fn serve(
         .concurrency_limit_per_connection(config.concurrency_per_connection)
         .load_shed(true)
         .tcp_nodelay(true)
+        .layer(oversize::layer(max))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             pretrade,
