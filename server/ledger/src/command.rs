@@ -67,6 +67,12 @@ pub enum Command {
     /// Time passes: expire reservations, notice stale brokers, forget old
     /// idempotency records.
     Tick { at_ms: UnixMs },
+    /// The server started with these settings. Journaled, so that a replay
+    /// judges every command under the settings it was judged under live.
+    Configure {
+        at_ms: UnixMs,
+        config: crate::state::LedgerConfig,
+    },
 }
 
 impl Command {
@@ -80,7 +86,24 @@ impl Command {
             | Command::SetLimit { at_ms, .. }
             | Command::DeleteLimit { at_ms, .. }
             | Command::SetTradingState { at_ms, .. }
-            | Command::Tick { at_ms } => *at_ms,
+            | Command::Tick { at_ms }
+            | Command::Configure { at_ms, .. } => *at_ms,
+        }
+    }
+
+    /// Moves the command's time; the ledger uses it so that the time a
+    /// journal records is the time the command was applied at.
+    pub fn set_at_ms(&mut self, at: UnixMs) {
+        match self {
+            Command::Check { at_ms, .. }
+            | Command::Commit { at_ms, .. }
+            | Command::Release { at_ms, .. }
+            | Command::Sync { at_ms, .. }
+            | Command::SetLimit { at_ms, .. }
+            | Command::DeleteLimit { at_ms, .. }
+            | Command::SetTradingState { at_ms, .. }
+            | Command::Tick { at_ms }
+            | Command::Configure { at_ms, .. } => *at_ms = at,
         }
     }
 }
@@ -282,7 +305,13 @@ pub enum Outcome {
     Limit(Limit),
     LimitDeleted(Limit),
     TradingState(TradingStateAnswer),
-    Tick { expired: u32 },
+    Tick {
+        expired: u32,
+    },
+    /// The settings in force (after a `Configure`).
+    Configured {
+        changed: bool,
+    },
 }
 
 /// The kinds of alert. See `AlertKind` in `admin.proto`.

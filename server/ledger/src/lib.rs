@@ -13,11 +13,14 @@
 //! - [`state`]: [`State`], with [`State::apply`], the one place commands are
 //!   applied, and read-only views (exposure, top, audit, invariants).
 //! - [`Ledger`]: the state behind one lock, shared by the server's tasks.
+//! - [`codec`]: the binary form of commands (journal records) and of the
+//!   whole state (snapshots); decoding never trusts its input.
 //! - [`error`]: the ledger's error type, [`LedgerError`].
 
 #![forbid(unsafe_code)]
 
 pub mod amount;
+pub mod codec;
 pub mod command;
 pub mod error;
 pub mod ids;
@@ -29,6 +32,6 @@ mod ledger;
 pub use command::*;
 pub use error::LedgerError;
 pub use ids::*;
-pub use ledger::Ledger;
+pub use ledger::{Journal, Ledger, Ticket};
 pub use limits::{Limit, LimitKind, LimitSet, LimitSpec, Scope};
-pub use state::{LedgerConfig, State};
+pub use state::{LedgerConfig, SnapshotError, State};

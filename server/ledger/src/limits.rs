@@ -171,8 +171,8 @@ pub struct Limit {
 /// The ledger's limits, one per (kind, scope).
 #[derive(Debug, Default, Clone)]
 pub struct LimitSet {
-    by_id: BTreeMap<LimitId, Limit>,
-    next_id: u64,
+    pub(crate) by_id: BTreeMap<LimitId, Limit>,
+    pub(crate) next_id: u64,
 }
 
 impl LimitSet {

@@ -51,6 +51,53 @@ pub struct LedgerConfig {
     pub audit_records_max: usize,
 }
 
+impl LedgerConfig {
+    /// The settings that differ, as "name=old ..." and "name=new ...".
+    pub fn diff(&self, other: &LedgerConfig) -> (String, String) {
+        let a = self.fields();
+        let b = other.fields();
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            if x != y {
+                old.push(format!("{name}={x}"));
+                new.push(format!("{name}={y}"));
+            }
+        }
+        (old.join(" "), new.join(" "))
+    }
+
+    fn fields(&self) -> [(&'static str, String); 11] {
+        [
+            ("default_reuse_ratio", self.default_reuse_ratio.to_string()),
+            ("default_ttl_ms", self.default_ttl_ms.to_string()),
+            ("max_ttl_ms", self.max_ttl_ms.to_string()),
+            (
+                "broker_stale_after_ms",
+                self.broker_stale_after_ms.to_string(),
+            ),
+            (
+                "idempotency_retention_ms",
+                self.idempotency_retention_ms.to_string(),
+            ),
+            (
+                "reservation_retention_ms",
+                self.reservation_retention_ms.to_string(),
+            ),
+            ("participants_max", self.participants_max.to_string()),
+            (
+                "idempotency_keys_max",
+                self.idempotency_keys_max.to_string(),
+            ),
+            ("reservations_max", self.reservations_max.to_string()),
+            (
+                "reservations_per_participant_max",
+                self.reservations_per_participant_max.to_string(),
+            ),
+            ("audit_records_max", self.audit_records_max.to_string()),
+        ]
+    }
+}
+
 impl Default for LedgerConfig {
     fn default() -> Self {
         LedgerConfig {
@@ -240,12 +287,42 @@ impl State {
 
     /// Applies one command: the only way the state changes.
     pub fn apply(&mut self, cmd: &Command) -> Result<Applied, LedgerError> {
-        // The clock never runs backwards inside the ledger.
-        let at = cmd.at_ms().max(self.last_at_ms);
+        self.apply_tracked(cmd).0
+    }
+
+    /// The time a command is applied at: its own, or later if the ledger
+    /// has already seen a later time (the clock never runs backwards inside
+    /// the ledger).
+    pub fn effective_at(&self, cmd: &Command) -> UnixMs {
+        cmd.at_ms().max(self.last_at_ms)
+    }
+
+    /// Applies one command and says whether it changed the state, that is,
+    /// whether a journal must record it for a replay to reach the same
+    /// state. A failed command, a dry run or a repeated order id changes
+    /// nothing unless reservations expired first; a tick with nothing due
+    /// is not applied at all.
+    pub fn apply_tracked(&mut self, cmd: &Command) -> (Result<Applied, LedgerError>, bool) {
+        let at = self.effective_at(cmd);
+        if matches!(cmd, Command::Tick { .. }) && !self.tick_due(at) {
+            let nothing = Applied {
+                outcome: Outcome::Tick { expired: 0 },
+                alerts: Vec::new(),
+            };
+            return (Ok(nothing), false);
+        }
+        let clock_before = self.last_at_ms;
         self.last_at_ms = at;
-        self.expire_due(at, EXPIRE_PER_COMMAND_MAX);
+        let expired = self.expire_due(at, EXPIRE_PER_COMMAND_MAX);
+        let mut repeated = false;
         let outcome = match cmd {
-            Command::Check { venue, request, .. } => self.check(at, venue, request),
+            Command::Check { venue, request, .. } => {
+                repeated = !request.dry_run
+                    && self
+                        .idempotency
+                        .contains_key(&(venue.clone(), request.order_id.clone()));
+                self.check(at, venue, request)
+            }
             Command::Commit {
                 venue, reservation, ..
             } => self.commit(at, venue, *reservation),
@@ -268,12 +345,57 @@ impl State {
                 ..
             } => self.set_trading_state(at, by, participant, *state, reason),
             Command::Tick { .. } => Ok(self.tick(at)),
+            Command::Configure { config, .. } => self.configure(at, config),
         };
+        let changed = expired > 0
+            || match (cmd, &outcome) {
+                (_, Err(_)) => false,
+                (Command::Check { request, .. }, Ok(_)) => !request.dry_run && !repeated,
+                (Command::Configure { .. }, Ok(Outcome::Configured { changed })) => *changed,
+                (_, Ok(_)) => true,
+            };
+        if !changed {
+            // A command that changed nothing leaves no trace, not even on
+            // the clock, so a replay without it reaches the same state.
+            self.last_at_ms = clock_before;
+        }
         let alerts = std::mem::take(&mut self.alerts);
-        Ok(Applied {
-            outcome: outcome?,
-            alerts,
-        })
+        let applied = outcome.map(|outcome| Applied { outcome, alerts });
+        (applied, changed)
+    }
+
+    /// Would a tick at `at` change anything?
+    pub fn tick_due(&self, at: UnixMs) -> bool {
+        let stale_after = self.cfg.broker_stale_after_ms as i64;
+        self.expiry.first().is_some_and(|&(d, _)| d <= at)
+            || self.brokers.values().any(|b| {
+                !b.gapped && !b.stale_alerted && at.saturating_sub(b.last_seen_ms) > stale_after
+            })
+            || self.idempotency_order.front().is_some_and(|(t, _, _)| {
+                at.saturating_sub(*t) > self.cfg.idempotency_retention_ms as i64
+            })
+            || self.ended.front().is_some_and(|&(t, _)| {
+                at.saturating_sub(t) > self.cfg.reservation_retention_ms as i64
+            })
+    }
+
+    /// Takes new settings; an admin-visible audit record says what changed.
+    fn configure(&mut self, at: UnixMs, config: &LedgerConfig) -> Result<Outcome, LedgerError> {
+        if *config == self.cfg {
+            return Ok(Outcome::Configured { changed: false });
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        let (old, new) = self.cfg.diff(config);
+        self.cfg = config.clone();
+        self.audit(
+            at,
+            "server",
+            "configure",
+            "ledger settings".to_owned(),
+            old,
+            new,
+        );
+        Ok(Outcome::Configured { changed: true })
     }
 
     // ---- checks -------------------------------------------------------
@@ -1260,5 +1382,7 @@ fn describe_limit(l: &Limit) -> String {
     }
 }
 
+mod snapshot;
 mod view;
+pub use snapshot::SnapshotError;
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};

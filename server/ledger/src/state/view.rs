@@ -169,17 +169,34 @@ impl State {
     /// Recomputes every derived sum from first principles and compares.
     /// Tests call it after every step; it is O(state).
     pub fn check_invariants(&self) -> Result<(), String> {
+        let add = |a: Decimal, b: Decimal| a.checked_add(b).ok_or("amount overflow".to_owned());
         let mut reserved: HashMap<(&ParticipantId, &VenueId, &AssetId), Decimal> = HashMap::new();
+        let mut open_of: HashMap<&ParticipantId, usize> = HashMap::new();
         let mut open_count = 0usize;
-        for r in self.reservations.values() {
+        for (id, r) in &self.reservations {
+            if *id != r.id {
+                return Err(format!("reservation {} stored under {id}", r.id));
+            }
             if r.state == ReservationState::Open {
                 open_count += 1;
-                *reserved
+                *open_of.entry(&r.participant).or_default() += 1;
+                let e = reserved
                     .entry((&r.participant, &r.venue, &r.asset))
-                    .or_default() += r.held;
+                    .or_default();
+                *e = add(*e, r.held)?;
                 if !self.expiry.contains(&(r.expires_at_ms, r.id)) {
                     return Err(format!(
                         "open reservation {} missing from the expiry index",
+                        r.id
+                    ));
+                }
+                let indexed = self
+                    .participants
+                    .get(&r.participant)
+                    .is_some_and(|p| p.open.contains(&r.id));
+                if !indexed {
+                    return Err(format!(
+                        "open reservation {} missing from its participant",
                         r.id
                     ));
                 }
@@ -194,11 +211,7 @@ impl State {
         }
         let mut totals: HashMap<&AssetId, Decimal> = HashMap::new();
         for (pid, p) in &self.participants {
-            let open = self
-                .reservations
-                .values()
-                .filter(|r| &r.participant == pid && r.state == ReservationState::Open)
-                .count();
+            let open = open_of.get(pid).copied().unwrap_or(0);
             if open != p.open.len() {
                 return Err(format!(
                     "participant {pid}: {} open reservations indexed, {open} found",
@@ -206,7 +219,10 @@ impl State {
                 ));
             }
             for (aid, pos) in &p.assets {
-                let owned: Decimal = pos.custody.iter().map(|(_, q)| *q).sum();
+                let mut owned = Decimal::ZERO;
+                for (_, q) in &pos.custody {
+                    owned = add(owned, *q)?;
+                }
                 if owned != pos.owned {
                     return Err(format!(
                         "{pid}/{aid}: owned {} != custody sum {owned}",
@@ -225,14 +241,20 @@ impl State {
                     if vp.reserved < Decimal::ZERO || vp.posted < Decimal::ZERO {
                         return Err(format!("{pid}/{vid}/{aid}: negative amount"));
                     }
-                    let pending: Decimal = vp.pending.iter().map(|(_, q)| *q).sum();
+                    let mut pending = Decimal::ZERO;
+                    for (_, q) in &vp.pending {
+                        pending = add(pending, *q)?;
+                    }
                     if pending != vp.pending_total {
                         return Err(format!(
                             "{pid}/{vid}/{aid}: pending total {} != {pending}",
                             vp.pending_total
                         ));
                     }
-                    committed += VenuePosition::counted(vp).map_err(|e| e.to_string())?;
+                    committed = add(
+                        committed,
+                        VenuePosition::counted(vp).map_err(|e| e.to_string())?,
+                    )?;
                 }
                 if committed != pos.committed {
                     return Err(format!(
@@ -240,7 +262,8 @@ impl State {
                         pos.committed
                     ));
                 }
-                *totals.entry(aid).or_default() += committed;
+                let t = totals.entry(aid).or_default();
+                *t = add(*t, committed)?;
             }
         }
         if let Some(((p, v, a), q)) = reserved.into_iter().find(|(_, q)| !q.is_zero()) {

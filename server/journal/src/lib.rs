@@ -1,0 +1,147 @@
+//! Interlock's journal: nothing acknowledged is ever lost.
+//!
+//! The ledger lives in memory; this crate makes it durable. Every command
+//! that changed the state is appended to a log on local disk and made
+//! durable before its answer leaves the server; snapshots of the whole state
+//! let the log be cut; at start the newest snapshot is loaded and the log
+//! after it replayed.
+//!
+//! Map:
+//! - [`storage`]: the file operations, behind a trait ([`DiskStorage`] for
+//!   real, [`sim::SimStorage`] for crash and fault tests).
+//! - [`format`]: segment, record and snapshot layouts, with checksums.
+//! - [`writer`]: the writer thread (group commit, fail-stop, disk full).
+//! - [`recover`]: snapshot + replay, torn tails cut, corruption refused.
+//! - [`open`] and [`snapshot`]: what the server calls.
+//!
+//! Synchronous like the ledger: one writer thread, std I/O, no runtime.
+
+#![forbid(unsafe_code)]
+
+pub mod format;
+pub mod recover;
+pub mod sim;
+pub mod storage;
+pub mod writer;
+
+use std::sync::Arc;
+
+use interlock_ledger::{Ledger, LedgerConfig, State};
+
+pub use recover::Recovered;
+pub use storage::{DiskStorage, Storage};
+pub use writer::{JournalConfig, JournalHandle, JournalStatus, Progress};
+
+/// Why the journal could not start, or a snapshot could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{file}: {error}")]
+    Io { file: String, error: std::io::Error },
+    /// Damage that is not a torn end of the log: start-up is refused.
+    #[error("{file}: corrupt at byte offset {offset}: {what}; refusing to start (restore the data directory from a backup, or move the file away knowing its records are lost)")]
+    Corrupt {
+        file: String,
+        offset: usize,
+        what: String,
+    },
+    #[error("{file}: journal records are missing: expected record {expected}, found {found}; refusing to start")]
+    Missing {
+        file: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("the journal is not accepting writes ({0:?})")]
+    Stopped(JournalStatus),
+    #[error("the ledger is unavailable: {0}")]
+    Ledger(#[from] interlock_ledger::LedgerError),
+}
+
+/// Recovers the state from `storage` and starts a journal after it.
+/// `notify` is called with every change of progress (from the writer
+/// thread; it must not block).
+pub fn open(
+    storage: Arc<dyn Storage>,
+    cfg: LedgerConfig,
+    config: JournalConfig,
+    notify: Box<dyn Fn(Progress) + Send + Sync>,
+) -> Result<(Recovered, JournalHandle), JournalError> {
+    let recovered = recover::recover(storage.as_ref(), cfg)?;
+    let name = format::segment_name(recovered.last_lsn + 1);
+    let journal = JournalHandle::start(storage.clone(), config, recovered.last_lsn, notify)
+        .map_err(|error| JournalError::Io {
+            file: storage.describe(&name),
+            error,
+        })?;
+    Ok((recovered, journal))
+}
+
+/// What a snapshot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The last record the snapshot contains.
+    pub lsn: u64,
+    pub bytes: u64,
+    /// Old segments and snapshots removed after it.
+    pub removed_files: usize,
+}
+
+/// Writes a snapshot of `ledger` and cuts the journal behind it.
+///
+/// Under the ledger's lock the state is encoded and the journal told to
+/// start a new segment; then, without the lock, the snapshot is written to a
+/// temporary file, synced, renamed into place and the directory synced;
+/// only then are the segments and snapshots it replaces removed. A crash at
+/// any point leaves either the old snapshot with its full journal, or the
+/// new one with the records after it.
+pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo, JournalError> {
+    let status = journal.progress().status;
+    if status != JournalStatus::Ok {
+        return Err(JournalError::Stopped(status));
+    }
+    let (body, lsn) = ledger.read(|state: &State| {
+        let body = state.to_snapshot();
+        let lsn = journal.rotate();
+        (body, lsn)
+    })?;
+    let storage = journal.storage().clone();
+    let io = |name: &str| {
+        let file = storage.describe(name);
+        move |error| JournalError::Io { file, error }
+    };
+    let tmp = format::snapshot_tmp_name(lsn);
+    let name = format::snapshot_name(lsn);
+    let file = format::snapshot_file(lsn, &body);
+    let written = storage.create(&tmp).and_then(|mut f| {
+        f.write_all(&file)?;
+        f.sync()
+    });
+    if let Err(e) = written {
+        let _ = storage.remove(&tmp);
+        return Err(io(&tmp)(e));
+    }
+    storage.rename(&tmp, &name).map_err(io(&name))?;
+    storage.sync_dir().map_err(io("."))?;
+    if !journal.wait_rotated(lsn + 1) {
+        return Err(JournalError::Stopped(journal.progress().status));
+    }
+    let mut removed = 0;
+    for old in storage.list().map_err(io("."))? {
+        let obsolete = match format::parse_name(&old) {
+            Some((format::FileKind::Segment, first)) => first <= lsn,
+            Some((format::FileKind::Snapshot, l)) => l < lsn,
+            _ => false,
+        };
+        if obsolete {
+            storage.remove(&old).map_err(io(&old))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        storage.sync_dir().map_err(io("."))?;
+    }
+    Ok(SnapshotInfo {
+        lsn,
+        bytes: file.len() as u64,
+        removed_files: removed,
+    })
+}

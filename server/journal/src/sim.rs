@@ -1,0 +1,258 @@
+//! A simulated disk for crash and fault tests.
+//!
+//! [`SimStorage`] keeps, for every file, what is durable (covered by a
+//! completed `sync`) apart from what was merely written, and, for the
+//! directory, which entries are durable (covered by `sync_dir`). [`SimStorage::crash`]
+//! returns the disk as a power cut would leave it: every unsynced directory
+//! change undone, every file cut back to its synced length, plus a torn
+//! prefix of the last unsynced write. Faults are injected by operation
+//! number: the crash point, a failing `sync` (EIO), or "disk full" (ENOSPC).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use crate::storage::{Storage, StorageFile};
+
+#[derive(Debug, Clone, Default)]
+struct SimFile {
+    data: Vec<u8>,
+    /// Bytes covered by a completed sync.
+    synced: usize,
+    /// The last write not yet covered by a sync: (offset, length).
+    last_write: Option<(usize, usize)>,
+}
+
+/// A planned fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Every operation from this one on fails: the machine stopped.
+    CrashAt(u64),
+    /// This `sync` (file or directory) fails with EIO.
+    SyncFailsAt(u64),
+    /// Writes and creates fail with ENOSPC while set.
+    DiskFull,
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    files: Vec<SimFile>,
+    /// Current directory entries: name → file index.
+    dir: BTreeMap<String, usize>,
+    /// Entries as of the last completed `sync_dir`.
+    dir_synced: BTreeMap<String, usize>,
+    ops: u64,
+    faults: Vec<Fault>,
+    /// How much of a torn write survives a crash, in 1/8ths.
+    tear_eighths: usize,
+}
+
+/// A shared, simulated data directory.
+#[derive(Debug, Clone, Default)]
+pub struct SimStorage {
+    disk: Arc<Mutex<Disk>>,
+}
+
+fn crashed() -> io::Error {
+    io::Error::other("simulated crash: the machine is down")
+}
+
+impl SimStorage {
+    pub fn new() -> Self {
+        SimStorage::default()
+    }
+
+    /// Operations performed so far (each write, sync, create, rename,
+    /// remove, truncate or directory sync counts one).
+    pub fn ops(&self) -> u64 {
+        self.lock().ops
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// How much of a torn last write survives a crash, in eighths (0..=7).
+    pub fn set_tear(&self, eighths: usize) {
+        self.lock().tear_eighths = eighths.min(7);
+    }
+
+    /// The disk after a power cut now.
+    pub fn crash(&self) -> SimStorage {
+        let d = self.lock();
+        let mut after = Disk {
+            tear_eighths: d.tear_eighths,
+            ..Disk::default()
+        };
+        for (name, &idx) in &d.dir_synced {
+            let f = &d.files[idx];
+            let mut data = f.data[..f.synced.min(f.data.len())].to_vec();
+            if let Some((off, len)) = f.last_write {
+                if off == data.len() {
+                    let keep = len * d.tear_eighths / 8;
+                    data.extend_from_slice(&f.data[off..off + keep]);
+                }
+            }
+            let synced = data.len();
+            after.files.push(SimFile {
+                data,
+                synced,
+                last_write: None,
+            });
+            let i = after.files.len() - 1;
+            after.dir.insert(name.clone(), i);
+            after.dir_synced.insert(name.clone(), i);
+        }
+        SimStorage {
+            disk: Arc::new(Mutex::new(after)),
+        }
+    }
+
+    /// Flips one bit of a file (for corruption tests).
+    pub fn flip_bit(&self, name: &str, byte: usize, bit: u8) {
+        let mut d = self.lock();
+        let idx = d.dir[name];
+        d.files[idx].data[byte] ^= 1 << bit;
+    }
+
+    /// A file's current length.
+    pub fn len(&self, name: &str) -> Option<usize> {
+        let d = self.lock();
+        d.dir.get(name).map(|&i| d.files[i].data.len())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Disk> {
+        self.disk.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Disk {
+    /// Counts an operation and returns the fault that hits it, if any.
+    fn op(&mut self, is_sync: bool, is_write: bool) -> io::Result<()> {
+        let n = self.ops;
+        self.ops += 1;
+        for f in &self.faults {
+            match *f {
+                Fault::CrashAt(at) if n >= at => return Err(crashed()),
+                Fault::SyncFailsAt(at) if is_sync && n == at => {
+                    return Err(io::Error::from_raw_os_error(5))
+                }
+                Fault::DiskFull if is_write => return Err(io::Error::from_raw_os_error(28)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, name: &str) -> io::Result<usize> {
+        self.dir
+            .get(name)
+            .copied()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+}
+
+impl Storage for SimStorage {
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.lock().dir.keys().cloned().collect())
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let mut d = self.lock();
+        let idx = d.file(name)?;
+        Ok(d.files[idx].data.clone())
+    }
+
+    fn create(&self, name: &str) -> io::Result<Box<dyn StorageFile>> {
+        let mut d = self.lock();
+        d.op(false, true)?;
+        d.files.push(SimFile::default());
+        let idx = d.files.len() - 1;
+        d.dir.insert(name.to_owned(), idx);
+        Ok(Box::new(SimHandle {
+            storage: self.clone(),
+            idx,
+        }))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut d = self.lock();
+        d.op(false, false)?;
+        let idx = d.file(from)?;
+        d.dir.remove(from);
+        d.dir.insert(to.to_owned(), idx);
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        let mut d = self.lock();
+        d.op(false, false)?;
+        d.file(name)?;
+        d.dir.remove(name);
+        Ok(())
+    }
+
+    fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
+        let mut d = self.lock();
+        d.op(true, false)?;
+        let idx = d.file(name)?;
+        let f = &mut d.files[idx];
+        f.data.truncate(len as usize);
+        f.synced = f.data.len();
+        f.last_write = None;
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        let mut d = self.lock();
+        d.op(true, false)?;
+        d.dir_synced = d.dir.clone();
+        Ok(())
+    }
+
+    fn describe(&self, name: &str) -> String {
+        format!("sim:{name}")
+    }
+}
+
+struct SimHandle {
+    storage: SimStorage,
+    idx: usize,
+}
+
+impl StorageFile for SimHandle {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut d = self.storage.lock();
+        d.op(false, true)?;
+        let f = &mut d.files[self.idx];
+        let off = f.data.len();
+        f.data.extend_from_slice(buf);
+        // Only the latest unsynced write can tear; earlier unsynced writes
+        // are lost whole in a crash (a conservative model).
+        f.last_write = Some((off, buf.len()));
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let mut d = self.storage.lock();
+        d.op(true, false)?;
+        let f = &mut d.files[self.idx];
+        f.synced = f.data.len();
+        f.last_write = None;
+        Ok(())
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let mut d = self.storage.lock();
+        d.op(false, false)?;
+        let f = &mut d.files[self.idx];
+        f.data.truncate(len as usize);
+        f.synced = f.synced.min(f.data.len());
+        f.last_write = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,447 @@
+//! The journal writer: one thread, group commit, fail-stop.
+//!
+//! The ledger queues records under its lock ([`JournalHandle::append`] only
+//! copies bytes into a buffer). The writer thread takes everything queued,
+//! writes it with one `write`, makes it durable with one `fdatasync`, and
+//! publishes the new durable position; every answer waiting for a position
+//! at or below it may then leave. Many concurrent requests thus share one
+//! `fdatasync` (group commit).
+//!
+//! Errors: a failed `fdatasync` is never retried (the kernel may have
+//! dropped the dirty pages and cleared the error): the journal turns
+//! `Failed` and acknowledges nothing more. A write that finds the disk full
+//! is cut back and retried every [`DISK_FULL_RETRY_MS`]; meanwhile the
+//! journal is `DiskFull` and admits no new command. Any other error is
+//! `Failed`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use interlock_ledger::codec::{Encode, Writer};
+use interlock_ledger::{Command, LedgerError};
+
+use crate::format;
+use crate::storage::{is_disk_full, Storage, StorageFile};
+
+/// How often a full disk is tried again.
+pub const DISK_FULL_RETRY_MS: u64 = 100;
+
+/// The journal's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalStatus {
+    Ok,
+    /// Writes wait for space; no new command is admitted.
+    DiskFull,
+    /// Stopped for good (an fsync or I/O error): nothing more is acknowledged.
+    Failed,
+    /// Closed at shutdown.
+    Closed,
+}
+
+/// Where the journal stands; published after every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Every record up to this one is durable.
+    pub durable_lsn: u64,
+    pub status: JournalStatus,
+    /// The first record of the segment being written.
+    pub segment_first_lsn: u64,
+}
+
+/// Settings of the writer.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// Share one fdatasync among everything queued (the default). Off, the
+    /// writer syncs every record on its own: for the benchmark only.
+    pub group_commit: bool,
+    /// Journal bytes after which a snapshot is wanted.
+    pub snapshot_after_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            group_commit: true,
+            snapshot_after_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+type Notify = Box<dyn Fn(Progress) + Send + Sync>;
+
+enum Item {
+    Records { bytes: Vec<u8>, last_lsn: u64 },
+    Rotate { first_lsn: u64 },
+}
+
+struct Queue {
+    items: VecDeque<Item>,
+    last_lsn: u64,
+    closed: bool,
+}
+
+struct Shared {
+    storage: Arc<dyn Storage>,
+    config: JournalConfig,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    progress: Mutex<Progress>,
+    progressed: Condvar,
+    notify: Notify,
+    bytes_since_rotate: AtomicU64,
+}
+
+/// The ledger's side of the journal: cheap to clone, shared by the server.
+#[derive(Clone)]
+pub struct JournalHandle {
+    shared: Arc<Shared>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for JournalHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalHandle")
+            .field("progress", &self.progress())
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The writer never panics while holding these locks; if it ever did,
+    // the data is plain and still readable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl JournalHandle {
+    /// Starts a writer on a new segment whose first record is
+    /// `last_lsn + 1`.
+    pub(crate) fn start(
+        storage: Arc<dyn Storage>,
+        config: JournalConfig,
+        last_lsn: u64,
+        notify: Notify,
+    ) -> std::io::Result<Self> {
+        let first = last_lsn + 1;
+        let name = format::segment_name(first);
+        let mut file = storage.create(&name)?;
+        file.write_all(&format::segment_header(first))?;
+        file.sync()?;
+        storage.sync_dir()?;
+        let progress = Progress {
+            durable_lsn: last_lsn,
+            status: JournalStatus::Ok,
+            segment_first_lsn: first,
+        };
+        let shared = Arc::new(Shared {
+            storage,
+            config,
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                last_lsn,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            progress: Mutex::new(progress),
+            progressed: Condvar::new(),
+            notify,
+            bytes_since_rotate: AtomicU64::new(0),
+        });
+        let writer_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("interlock-journal".into())
+            .spawn(move || {
+                let mut w = WriterState {
+                    shared: writer_shared,
+                    file,
+                    len: format::SEGMENT_HEADER_LEN as u64,
+                };
+                w.run();
+            })?;
+        Ok(JournalHandle {
+            shared,
+            writer: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    pub fn progress(&self) -> Progress {
+        *lock(&self.shared.progress)
+    }
+
+    /// Blocks until `lsn` is durable (true) or the journal stopped or the
+    /// timeout passed (false). For tests and tools; the server waits
+    /// asynchronously on its own notifier.
+    pub fn wait_durable(&self, lsn: u64, timeout: Duration) -> bool {
+        let p = lock(&self.shared.progress);
+        let (p, _) = self
+            .shared
+            .progressed
+            .wait_timeout_while(p, timeout, |p| {
+                p.durable_lsn < lsn && p.status == JournalStatus::Ok
+                    || p.durable_lsn < lsn && p.status == JournalStatus::DiskFull
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        p.durable_lsn >= lsn
+    }
+
+    /// Has the journal grown enough since the last snapshot to want one?
+    pub fn snapshot_wanted(&self) -> bool {
+        self.shared.bytes_since_rotate.load(Ordering::Relaxed)
+            >= self.shared.config.snapshot_after_bytes
+    }
+
+    /// Starts a new segment after the last queued record. Must be called
+    /// under the ledger's lock, so that no record is queued meanwhile.
+    pub(crate) fn rotate(&self) -> u64 {
+        let mut q = lock(&self.shared.queue);
+        let first_lsn = q.last_lsn + 1;
+        q.items.push_back(Item::Rotate { first_lsn });
+        self.shared.bytes_since_rotate.store(0, Ordering::Relaxed);
+        self.shared.wake.notify_one();
+        q.last_lsn
+    }
+
+    /// Waits until the writer writes into a segment starting at or after
+    /// `first_lsn`; false if it stopped first.
+    pub(crate) fn wait_rotated(&self, first_lsn: u64) -> bool {
+        let p = lock(&self.shared.progress);
+        let p = self
+            .shared
+            .progressed
+            .wait_while(p, |p| {
+                p.segment_first_lsn < first_lsn
+                    && matches!(p.status, JournalStatus::Ok | JournalStatus::DiskFull)
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        p.segment_first_lsn >= first_lsn
+    }
+
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.shared.storage
+    }
+
+    /// Writes everything queued, stops the writer and waits for it.
+    pub fn close(&self) {
+        {
+            let mut q = lock(&self.shared.queue);
+            q.closed = true;
+            self.shared.wake.notify_one();
+        }
+        if let Some(t) = lock(&self.writer).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl interlock_ledger::Journal for JournalHandle {
+    fn admit(&self) -> Result<(), LedgerError> {
+        match lock(&self.shared.progress).status {
+            JournalStatus::Ok => Ok(()),
+            JournalStatus::DiskFull => Err(LedgerError::Unavailable(
+                "the journal's disk is full; changes are refused until space is freed",
+            )),
+            JournalStatus::Failed => Err(LedgerError::Unavailable(
+                "the journal failed; the server no longer acknowledges changes",
+            )),
+            JournalStatus::Closed => Err(LedgerError::Unavailable("the server is shutting down")),
+        }
+    }
+
+    fn append(&self, cmd: &Command) -> u64 {
+        let mut q = lock(&self.shared.queue);
+        q.last_lsn += 1;
+        let lsn = q.last_lsn;
+        let encode = |buf: &mut Vec<u8>| {
+            format::append_record(buf, lsn, |b| {
+                let mut w = Writer::with_buf(std::mem::take(b));
+                cmd.encode(&mut w);
+                *b = w.buf;
+            });
+        };
+        match q.items.back_mut() {
+            Some(Item::Records { bytes, last_lsn }) => {
+                encode(bytes);
+                *last_lsn = lsn;
+            }
+            _ => {
+                let mut bytes = Vec::with_capacity(4096);
+                encode(&mut bytes);
+                q.items.push_back(Item::Records {
+                    bytes,
+                    last_lsn: lsn,
+                });
+            }
+        }
+        self.shared.wake.notify_one();
+        lsn
+    }
+
+    fn last(&self) -> u64 {
+        lock(&self.shared.queue).last_lsn
+    }
+}
+
+struct WriterState {
+    shared: Arc<Shared>,
+    file: Box<dyn StorageFile>,
+    /// Bytes in the current segment known to be written.
+    len: u64,
+}
+
+/// Why the writer stopped.
+struct Stop;
+
+impl WriterState {
+    fn run(&mut self) {
+        loop {
+            let (items, closed) = {
+                let mut q = lock(&self.shared.queue);
+                while q.items.is_empty() && !q.closed {
+                    q = self.shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+                (std::mem::take(&mut q.items), q.closed)
+            };
+            if items.is_empty() && closed {
+                self.publish(|p| p.status = JournalStatus::Closed);
+                return;
+            }
+            if self.write_items(items).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn write_items(&mut self, items: VecDeque<Item>) -> Result<(), Stop> {
+        let mut unsynced: Option<u64> = None;
+        for item in items {
+            match item {
+                Item::Records { bytes, last_lsn } => {
+                    if self.shared.config.group_commit {
+                        self.write(&bytes)?;
+                        unsynced = Some(last_lsn);
+                    } else {
+                        let (records, _) = format::scan_records(&bytes, 0);
+                        for r in records {
+                            let end = r.offset + format::RECORD_HEADER_LEN + r.payload.len();
+                            self.write(&bytes[r.offset..end])?;
+                            self.sync(r.lsn)?;
+                        }
+                    }
+                }
+                Item::Rotate { first_lsn } => {
+                    if let Some(lsn) = unsynced.take() {
+                        self.sync(lsn)?;
+                    }
+                    self.rotate(first_lsn)?;
+                }
+            }
+        }
+        if let Some(lsn) = unsynced {
+            self.sync(lsn)?;
+        }
+        Ok(())
+    }
+
+    /// Writes, waiting out a full disk.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Stop> {
+        loop {
+            match self.file.write_all(bytes) {
+                Ok(()) => {
+                    self.len += bytes.len() as u64;
+                    self.shared
+                        .bytes_since_rotate
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    if self.status() == JournalStatus::DiskFull {
+                        tracing::warn!("journal disk has space again");
+                        self.publish(|p| p.status = JournalStatus::Ok);
+                    }
+                    return Ok(());
+                }
+                Err(e) if is_disk_full(&e) => {
+                    // Nothing past `len` was acknowledged: cut it and retry.
+                    if let Err(e) = self.file.set_len(self.len) {
+                        return self.fail("cutting back a partial write", &e);
+                    }
+                    self.wait_for_space(&e)?;
+                }
+                Err(e) => return self.fail("writing the journal", &e),
+            }
+        }
+    }
+
+    fn wait_for_space(&mut self, e: &std::io::Error) -> Result<(), Stop> {
+        if self.status() != JournalStatus::DiskFull {
+            tracing::error!(error = %e, "journal disk full: refusing changes until space is freed");
+            self.publish(|p| p.status = JournalStatus::DiskFull);
+        }
+        if lock(&self.shared.queue).closed {
+            return self.fail("shutting down with a full disk", e);
+        }
+        std::thread::sleep(Duration::from_millis(DISK_FULL_RETRY_MS));
+        Ok(())
+    }
+
+    fn sync(&mut self, lsn: u64) -> Result<(), Stop> {
+        match self.file.sync() {
+            Ok(()) => {
+                self.publish(|p| p.durable_lsn = p.durable_lsn.max(lsn));
+                Ok(())
+            }
+            // Never retried: see the module comment.
+            Err(e) => self.fail("fdatasync of the journal", &e),
+        }
+    }
+
+    fn rotate(&mut self, first_lsn: u64) -> Result<(), Stop> {
+        let name = format::segment_name(first_lsn);
+        let header = format::segment_header(first_lsn);
+        loop {
+            let attempt = self.shared.storage.create(&name).and_then(|mut f| {
+                f.write_all(&header)?;
+                Ok(f)
+            });
+            match attempt {
+                Ok(f) => {
+                    self.file = f;
+                    self.len = header.len() as u64;
+                    break;
+                }
+                Err(e) if is_disk_full(&e) => self.wait_for_space(&e)?,
+                Err(e) => return self.fail("creating a journal segment", &e),
+            }
+        }
+        if let Err(e) = self.file.sync() {
+            return self.fail("fdatasync of a new segment", &e);
+        }
+        if let Err(e) = self.shared.storage.sync_dir() {
+            return self.fail("syncing the data directory", &e);
+        }
+        if self.status() == JournalStatus::DiskFull {
+            self.publish(|p| p.status = JournalStatus::Ok);
+        }
+        self.publish(|p| p.segment_first_lsn = first_lsn);
+        Ok(())
+    }
+
+    fn fail(&mut self, what: &str, e: &std::io::Error) -> Result<(), Stop> {
+        tracing::error!(error = %e, "journal failed while {what}: no further changes are acknowledged");
+        self.publish(|p| p.status = JournalStatus::Failed);
+        Err(Stop)
+    }
+
+    fn status(&self) -> JournalStatus {
+        lock(&self.shared.progress).status
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut Progress)) {
+        let p = {
+            let mut p = lock(&self.shared.progress);
+            change(&mut p);
+            *p
+        };
+        self.shared.progressed.notify_all();
+        (self.shared.notify)(p);
+    }
+}

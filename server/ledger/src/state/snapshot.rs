@@ -1,0 +1,331 @@
+//! The whole state in binary form, for snapshots.
+//!
+//! Maps are written in key order, so equal states encode to equal bytes:
+//! the encoding doubles as a state digest. Indexes that follow from the
+//! data (each participant's open reservations, the expiry queue) are rebuilt
+//! on decoding rather than stored, and a decoded state must pass
+//! [`State::check_invariants`], so a snapshot that is internally
+//! inconsistent is refused rather than served.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::{Broker, IdemRecord, Participant, Position, Reservation, State, VenuePosition};
+use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
+use crate::command::ReservationState;
+use crate::limits::{LimitSet, LIMITS_MAX};
+use crate::state::{BROKERS_MAX, BROKERS_PER_PARTICIPANT_MAX, PENDING_COMMITS_PER_POSITION_MAX};
+
+/// Tags the snapshot body so a journal record can never be mistaken for one.
+const SNAPSHOT_MAGIC: u32 = 0x534e_4150; // "SNAP"
+
+impl Encode for VenuePosition {
+    fn encode(&self, w: &mut Writer) {
+        w.decimal(self.posted);
+        encode_seq(w, self.pending.len(), &self.pending);
+        w.decimal(self.pending_total);
+        w.decimal(self.reserved);
+    }
+}
+
+impl Decode for VenuePosition {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(VenuePosition {
+            posted: r.decimal()?,
+            pending: VecDeque::from(r.vec(PENDING_COMMITS_PER_POSITION_MAX)?),
+            pending_total: r.decimal()?,
+            reserved: r.decimal()?,
+        })
+    }
+}
+
+impl Encode for Position {
+    fn encode(&self, w: &mut Writer) {
+        encode_seq(w, self.custody.len(), &self.custody);
+        w.decimal(self.owned);
+        w.usize(self.venues.len());
+        for (venue, vp) in &self.venues {
+            w.put(venue);
+            w.put(vp);
+        }
+        w.decimal(self.committed);
+    }
+}
+
+impl Decode for Position {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let custody = r.vec(BROKERS_PER_PARTICIPANT_MAX)?;
+        let owned = r.decimal()?;
+        let n = r.len(usize::MAX)?;
+        let mut venues = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let venue = r.get()?;
+            let vp = r.get()?;
+            if venues.insert(venue, vp).is_some() {
+                return Err(r.error("duplicate venue"));
+            }
+        }
+        Ok(Position {
+            custody,
+            owned,
+            venues,
+            committed: r.decimal()?,
+        })
+    }
+}
+
+impl Encode for Reservation {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.id);
+        w.put(&self.venue);
+        w.put(&self.participant);
+        w.put(&self.asset);
+        w.put(&self.order_id);
+        w.decimal(self.held);
+        w.i64(self.expires_at_ms);
+        w.put(&self.state);
+        w.put(&self.commit_seq);
+    }
+}
+
+impl Decode for Reservation {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Reservation {
+            id: r.get()?,
+            venue: r.get()?,
+            participant: r.get()?,
+            asset: r.get()?,
+            order_id: r.get()?,
+            held: r.decimal()?,
+            expires_at_ms: r.i64()?,
+            state: r.get()?,
+            commit_seq: r.get()?,
+        })
+    }
+}
+
+impl Encode for Broker {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.last_seq);
+        w.i64(self.last_seen_ms);
+        w.bool(self.gapped);
+        w.bool(self.stale_alerted);
+    }
+}
+
+impl Decode for Broker {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Broker {
+            last_seq: r.u64()?,
+            last_seen_ms: r.i64()?,
+            gapped: r.bool()?,
+            stale_alerted: r.bool()?,
+        })
+    }
+}
+
+impl Encode for IdemRecord {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.request);
+        w.put(&self.answer);
+    }
+}
+
+impl Decode for IdemRecord {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(IdemRecord {
+            request: r.get()?,
+            answer: r.get()?,
+        })
+    }
+}
+
+fn sorted<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut v: Vec<(&K, &V)> = map.iter().collect();
+    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+impl Encode for State {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(u64::from(SNAPSHOT_MAGIC));
+        w.put(&self.cfg);
+        w.i64(self.last_at_ms);
+        w.u64(self.next_reservation);
+        w.u64(self.commit_seq);
+
+        let participants = sorted(&self.participants);
+        w.usize(participants.len());
+        for (id, p) in participants {
+            w.put(id);
+            w.put(&p.trading_state);
+            encode_seq(w, p.brokers.len(), &p.brokers);
+            w.usize(p.assets.len());
+            for (asset, pos) in &p.assets {
+                w.put(asset);
+                w.put(pos);
+            }
+        }
+
+        encode_seq(w, self.limits.by_id.len(), self.limits.by_id.values());
+        w.u64(self.limits.next_id);
+
+        let reservations = sorted(&self.reservations);
+        w.usize(reservations.len());
+        for (_, r) in reservations {
+            w.put(r);
+        }
+        encode_seq(w, self.ended.len(), &self.ended);
+
+        // The idempotency table in its retention order; each key has one
+        // entry in the order queue.
+        w.usize(self.idempotency_order.len());
+        for (t, venue, order) in &self.idempotency_order {
+            w.i64(*t);
+            w.put(venue);
+            w.put(order);
+            w.put(&self.idempotency.get(&(venue.clone(), order.clone())));
+        }
+
+        let totals = sorted(&self.asset_totals);
+        w.usize(totals.len());
+        for (asset, total) in totals {
+            w.put(asset);
+            w.decimal(*total);
+        }
+        let brokers = sorted(&self.brokers);
+        w.usize(brokers.len());
+        for (id, b) in brokers {
+            w.put(id);
+            w.put(b);
+        }
+        encode_seq(w, self.audit.len(), &self.audit);
+    }
+}
+
+impl Decode for State {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        if r.u64()? != u64::from(SNAPSHOT_MAGIC) {
+            return Err(r.error("not a snapshot"));
+        }
+        let cfg: super::LedgerConfig = r.get()?;
+        let mut s = State::new(cfg);
+        s.last_at_ms = r.i64()?;
+        s.next_reservation = r.u64()?;
+        s.commit_seq = r.u64()?;
+
+        let n = r.len(s.cfg.participants_max)?;
+        s.participants.reserve(n);
+        for _ in 0..n {
+            let id = r.get()?;
+            let trading_state = r.get()?;
+            let brokers = r.vec(BROKERS_PER_PARTICIPANT_MAX)?;
+            let assets_n = r.len(usize::MAX)?;
+            let mut assets = std::collections::BTreeMap::new();
+            for _ in 0..assets_n {
+                let asset = r.get()?;
+                let pos = r.get()?;
+                if assets.insert(asset, pos).is_some() {
+                    return Err(r.error("duplicate asset"));
+                }
+            }
+            let p = Participant {
+                trading_state,
+                assets,
+                brokers,
+                open: HashSet::new(),
+            };
+            if s.participants.insert(id, p).is_some() {
+                return Err(r.error("duplicate participant"));
+            }
+        }
+
+        let limits: Vec<crate::limits::Limit> = r.vec(LIMITS_MAX)?;
+        let mut set = LimitSet {
+            by_id: Default::default(),
+            next_id: 0,
+        };
+        for l in limits {
+            if set.by_id.insert(l.id.clone(), l).is_some() {
+                return Err(r.error("duplicate limit"));
+            }
+        }
+        set.next_id = r.u64()?;
+        s.limits = set;
+
+        let n = r.len(s.cfg.reservations_max)?;
+        s.reservations.reserve(n);
+        for _ in 0..n {
+            let res: Reservation = r.get()?;
+            if res.state == ReservationState::Open {
+                s.expiry.insert((res.expires_at_ms, res.id));
+                match s.participants.get_mut(&res.participant) {
+                    Some(p) => {
+                        p.open.insert(res.id);
+                    }
+                    None => return Err(r.error("open reservation of an unknown participant")),
+                }
+            }
+            if s.reservations.insert(res.id, res).is_some() {
+                return Err(r.error("duplicate reservation"));
+            }
+        }
+        s.ended = VecDeque::from(r.vec(s.cfg.reservations_max)?);
+
+        let n = r.len(s.cfg.idempotency_keys_max)?;
+        for _ in 0..n {
+            let t = r.i64()?;
+            let venue: crate::ids::VenueId = r.get()?;
+            let order: crate::ids::OrderId = r.get()?;
+            let rec: Option<IdemRecord> = r.get()?;
+            if let Some(rec) = rec {
+                if s.idempotency
+                    .insert((venue.clone(), order.clone()), rec)
+                    .is_some()
+                {
+                    return Err(r.error("duplicate order id"));
+                }
+            }
+            s.idempotency_order.push_back((t, venue, order));
+        }
+
+        let n = r.len(usize::MAX)?;
+        for _ in 0..n {
+            let asset = r.get()?;
+            let total = r.decimal()?;
+            s.asset_totals.insert(asset, total);
+        }
+        let n = r.len(BROKERS_MAX)?;
+        for _ in 0..n {
+            let id = r.get()?;
+            let b = r.get()?;
+            s.brokers.insert(id, b);
+        }
+        s.audit = r.vec(s.cfg.audit_records_max)?;
+        Ok(s)
+    }
+}
+
+impl State {
+    /// The state in binary form (a snapshot body). Equal states give equal
+    /// bytes.
+    pub fn to_snapshot(&self) -> Vec<u8> {
+        crate::codec::to_bytes(self)
+    }
+
+    /// Reads a snapshot body back, and refuses it unless it is whole and
+    /// consistent.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<State, SnapshotError> {
+        let s: State = crate::codec::from_bytes(bytes)?;
+        s.check_invariants().map_err(SnapshotError::Inconsistent)?;
+        Ok(s)
+    }
+}
+
+/// Why a snapshot body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("snapshot is inconsistent: {0}")]
+    Inconsistent(String),
+}
