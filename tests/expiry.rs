@@ -1,5 +1,10 @@
 //! Reservation expiry is driven by the server's clock, tested with paused
 //! tokio time: no sleeping, no flakiness.
+//!
+//! These servers run with `--durability none`: the journal's writer is a
+//! real thread, and while a paused runtime waits for it, tokio jumps the
+//! clock to the next timer (HTTP/2 keepalive, request deadlines). Expiry
+//! across a restart is tested in `durability.rs` with real time.
 
 mod common;
 use std::time::Duration;
@@ -11,6 +16,7 @@ use tonic::Code;
 #[tokio::test(start_paused = true)]
 async fn reservations_expire_on_the_servers_clock() {
     let mut config = interlock_server::Config::dev_for_tests();
+    config.durability = interlock_server::Durability::None;
     config.broker_stale_after_ms = 3_600_000;
     let s = start_with(config).await;
     own(&s, "fund", "10").await;
@@ -63,6 +69,7 @@ async fn a_silent_broker_makes_checks_fail_closed() {
     // Paused time auto-advances while the runtime waits on sockets (connects,
     // HTTP/2 timers), so the staleness window is wide and the advance wider.
     let mut config = interlock_server::Config::dev_for_tests();
+    config.durability = interlock_server::Durability::None;
     config.broker_stale_after_ms = 600_000;
     let s = start_with(config).await;
     own(&s, "fund", "10").await;

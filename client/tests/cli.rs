@@ -5,15 +5,22 @@ use std::process::Output;
 
 use tokio::net::TcpListener;
 
-async fn server() -> (String, tokio::sync::oneshot::Sender<()>) {
+/// A server with its own data directory; it stops when the returned guard
+/// is dropped.
+async fn server() -> (
+    String,
+    (tokio::sync::oneshot::Sender<()>, tempfile::TempDir),
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = interlock_server::Config::dev_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = interlock_server::Config::dev_for_tests();
+    config.data_dir = dir.path().to_path_buf();
     tokio::spawn(interlock_server::serve(config, listener, async move {
         let _ = stopped.await;
     }));
-    (endpoint, stop)
+    (endpoint, (stop, dir))
 }
 
 async fn ctl(endpoint: &str, args: &[&str]) -> Output {

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use interlock::v1 as pb;
-use interlock_ledger::{self as domain, Applied, Command, Ledger, Outcome};
+use interlock_journal::{JournalStatus, Progress};
+use interlock_ledger::{self as domain, Applied, Command, Ledger, LedgerError, Outcome, Ticket};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -27,6 +28,8 @@ pub const TOP_MAX: u32 = 1000;
 pub const AUDIT_PAGE_MAX: u32 = 1000;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+/// An answer whose command is applied and which waits for the journal.
+type Answer<T> = Pin<Box<dyn std::future::Future<Output = Result<T, Status>> + Send + 'static>>;
 
 /// What every service shares.
 #[derive(Debug, Clone)]
@@ -40,16 +43,68 @@ pub struct Shared {
     /// Becomes `true` when the server starts shutting down: open streams end
     /// so that a graceful shutdown never waits on a watcher or a broker.
     pub stopping: watch::Receiver<bool>,
+    /// The journal's progress; `None` with `--durability none`.
+    pub progress: Option<watch::Receiver<Progress>>,
+}
+
+/// A command applied to the ledger whose answer may not leave yet.
+#[derive(Debug)]
+pub struct Pending {
+    result: Result<Applied, LedgerError>,
+    ticket: Ticket,
 }
 
 impl Shared {
-    /// Applies a command and publishes its alerts.
-    pub fn apply(&self, cmd: Command) -> Result<Outcome, Status> {
-        let Applied { outcome, alerts } = self.ledger.apply(&cmd).map_err(status)?;
+    /// Applies a command now; the answer comes from [`Shared::finish`].
+    pub fn apply_now(&self, cmd: Command) -> Pending {
+        let (result, ticket) = self.ledger.apply(cmd);
+        Pending { result, ticket }
+    }
+
+    /// Waits until everything the answer may depend on is durable, then
+    /// publishes the command's alerts and returns its outcome.
+    pub async fn finish(&self, pending: Pending) -> Result<Outcome, Status> {
+        self.durable(pending.ticket).await?;
+        let Applied { outcome, alerts } = pending.result.map_err(status)?;
         if !alerts.is_empty() {
             self.alerts.publish(alerts);
         }
         Ok(outcome)
+    }
+
+    /// Applies a command and returns its outcome once it is durable.
+    pub async fn apply(&self, cmd: Command) -> Result<Outcome, Status> {
+        let pending = self.apply_now(cmd);
+        self.finish(pending).await
+    }
+
+    async fn durable(&self, ticket: Ticket) -> Result<(), Status> {
+        let Some(progress) = &self.progress else {
+            return Ok(());
+        };
+        if ticket.0 == 0 || progress.borrow().durable_lsn >= ticket.0 {
+            return Ok(());
+        }
+        let mut rx = progress.clone();
+        let p = *rx
+            .wait_for(|p| p.durable_lsn >= ticket.0 || p.status != JournalStatus::Ok)
+            .await
+            .map_err(|_| Status::unavailable("the journal stopped"))?;
+        if p.durable_lsn >= ticket.0 {
+            return Ok(());
+        }
+        // The command is applied in memory but not durable: it was not
+        // acknowledged. A retry with the same order id gets its answer once
+        // the journal can write again.
+        Err(Status::unavailable(match p.status {
+            JournalStatus::DiskFull => {
+                "the journal's disk is full; the change is not durable yet: retry later"
+            }
+            JournalStatus::Failed => "the journal failed; the change was not acknowledged",
+            JournalStatus::Ok | JournalStatus::Closed => {
+                "the server is shutting down; the change was not acknowledged"
+            }
+        }))
     }
 
     fn read<R>(&self, f: impl FnOnce(&domain::State) -> R) -> Result<R, Status> {
@@ -75,16 +130,20 @@ async fn next_or_stop<T>(
 /// Serves a client stream: applies `handle` to each message in order and
 /// streams the answers back, with back-pressure ([`STREAM_BUFFER`]), the
 /// stream length limit, and an end on shutdown. The first error ends it.
+///
+/// Commands are applied as messages arrive; their answers wait for the
+/// journal in order, so one `fdatasync` releases many pipelined answers.
 fn pump<I, O>(
     mut inbound: Streaming<I>,
     shared: &Shared,
-    mut handle: impl FnMut(I) -> Result<O, Status> + Send + 'static,
+    mut handle: impl FnMut(I) -> Answer<O> + Send + 'static,
 ) -> BoxStream<O>
 where
     I: Send + 'static,
     O: Send + 'static,
 {
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let (answers_tx, mut answers) = mpsc::channel::<Answer<O>>(STREAM_BUFFER);
     let mut stopping = shared.stopping.clone();
     let max = shared.stream_messages_max;
     let max_bytes = shared.max_message_bytes;
@@ -92,14 +151,23 @@ where
         let mut count = 0u64;
         while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
             count += 1;
-            let item = if count > max {
-                Err(Status::resource_exhausted(format!(
-                    "stream longer than {max} messages"
-                )))
+            let answer: Answer<O> = if count > max {
+                let e = Status::resource_exhausted(format!("stream longer than {max} messages"));
+                Box::pin(std::future::ready(Err(e)))
             } else {
-                msg.map_err(|e| oversize::status(e, max_bytes))
-                    .and_then(&mut handle)
+                match msg {
+                    Ok(m) => handle(m),
+                    Err(e) => Box::pin(std::future::ready(Err(oversize::status(e, max_bytes)))),
+                }
             };
+            if answers_tx.send(answer).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(answer) = answers.recv().await {
+            let item = answer.await;
             let fatal = item.is_err();
             if tx.send(item).await.is_err() || fatal {
                 break;
@@ -125,24 +193,29 @@ fn venue_of<T>(req: &Request<T>) -> Result<domain::VenueId, Status> {
 pub struct PreTradeApi(pub Shared);
 
 impl PreTradeApi {
+    /// Applies a check now; the answer waits for the journal.
     fn check_one(
         &self,
         venue: &domain::VenueId,
         req: pb::CheckRequest,
-    ) -> Result<pb::CheckResponse, Status> {
-        let request = convert::check_request(req)?;
-        let cmd = Command::Check {
-            at_ms: self.0.clock.now_ms(),
-            venue: venue.clone(),
-            request,
-        };
-        match self.0.apply(cmd)? {
-            Outcome::Check(answer) => Ok(convert::check_response(answer)),
-            _ => Err(mismatch()),
-        }
+    ) -> Answer<pb::CheckResponse> {
+        let pending = convert::check_request(req).map(|request| {
+            self.0.apply_now(Command::Check {
+                at_ms: self.0.clock.now_ms(),
+                venue: venue.clone(),
+                request,
+            })
+        });
+        let shared = self.0.clone();
+        Box::pin(async move {
+            match shared.finish(pending?).await? {
+                Outcome::Check(answer) => Ok(convert::check_response(answer)),
+                _ => Err(mismatch()),
+            }
+        })
     }
 
-    fn end(
+    async fn end(
         &self,
         venue: domain::VenueId,
         id: &str,
@@ -163,7 +236,7 @@ impl PreTradeApi {
                 reservation,
             }
         };
-        match self.0.apply(cmd)? {
+        match self.0.apply(cmd).await? {
             Outcome::Reservation(r) => Ok(r),
             _ => Err(mismatch()),
         }
@@ -177,7 +250,9 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         req: Request<pb::CheckRequest>,
     ) -> Result<Response<pb::CheckResponse>, Status> {
         let venue = venue_of(&req)?;
-        self.check_one(&venue, req.into_inner()).map(Response::new)
+        self.check_one(&venue, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type CheckStreamStream = BoxStream<pb::CheckStreamResponse>;
@@ -190,14 +265,17 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         let api = self.clone();
         let answers = pump(req.into_inner(), &self.0, move |r: pb::CheckRequest| {
             let order_id = r.order_id.clone();
-            let result = match api.check_one(&venue, r) {
-                Ok(resp) => pb::check_stream_response::Result::Response(resp),
-                Err(s) => pb::check_stream_response::Result::Error(convert::stream_error(&s)),
-            };
-            // A bad request is answered inline; the stream goes on.
-            Ok(pb::CheckStreamResponse {
-                order_id,
-                result: Some(result),
+            let answer = api.check_one(&venue, r);
+            Box::pin(async move {
+                let result = match answer.await {
+                    Ok(resp) => pb::check_stream_response::Result::Response(resp),
+                    Err(s) => pb::check_stream_response::Result::Error(convert::stream_error(&s)),
+                };
+                // A bad request is answered inline; the stream goes on.
+                Ok(pb::CheckStreamResponse {
+                    order_id,
+                    result: Some(result),
+                })
             })
         });
         Ok(Response::new(answers))
@@ -208,7 +286,7 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         req: Request<pb::CommitRequest>,
     ) -> Result<Response<pb::CommitResponse>, Status> {
         let venue = venue_of(&req)?;
-        let r = self.end(venue, &req.get_ref().reservation_id, true)?;
+        let r = self.end(venue, &req.get_ref().reservation_id, true).await?;
         Ok(Response::new(pb::CommitResponse {
             reservation_id: r.reservation.to_string(),
             state: convert::reservation_state_pb(r.state).into(),
@@ -221,7 +299,9 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         req: Request<pb::ReleaseRequest>,
     ) -> Result<Response<pb::ReleaseResponse>, Status> {
         let venue = venue_of(&req)?;
-        let r = self.end(venue, &req.get_ref().reservation_id, false)?;
+        let r = self
+            .end(venue, &req.get_ref().reservation_id, false)
+            .await?;
         Ok(Response::new(pb::ReleaseResponse {
             reservation_id: r.reservation.to_string(),
             state: convert::reservation_state_pb(r.state).into(),
@@ -241,24 +321,25 @@ fn broker_of<T>(req: &Request<T>) -> Result<domain::BrokerId, Status> {
 }
 
 impl PositionApi {
-    fn sync_one(
-        &self,
-        broker: &domain::BrokerId,
-        msg: pb::SyncRequest,
-    ) -> Result<pb::SyncAck, Status> {
-        let batch = convert::sync_batch(msg)?;
-        let cmd = Command::Sync {
-            at_ms: self.0.clock.now_ms(),
-            broker: broker.clone(),
-            batch,
-        };
-        match self.0.apply(cmd)? {
-            Outcome::Sync(domain::SyncAnswer::Applied { sequence }) => Ok(pb::SyncAck { applied_sequence: sequence }),
-            Outcome::Sync(domain::SyncAnswer::Gap { expected, got }) => Err(Status::failed_precondition(format!(
-                "sequence gap: expected sequence {expected}, got {got}; checks on this broker's participants fail closed until {expected} arrives"
-            ))),
-            _ => Err(mismatch()),
-        }
+    /// Applies a sync message now; the ack waits for the journal.
+    fn sync_one(&self, broker: &domain::BrokerId, msg: pb::SyncRequest) -> Answer<pb::SyncAck> {
+        let pending = convert::sync_batch(msg).map(|batch| {
+            self.0.apply_now(Command::Sync {
+                at_ms: self.0.clock.now_ms(),
+                broker: broker.clone(),
+                batch,
+            })
+        });
+        let shared = self.0.clone();
+        Box::pin(async move {
+            match shared.finish(pending?).await? {
+                Outcome::Sync(domain::SyncAnswer::Applied { sequence }) => Ok(pb::SyncAck { applied_sequence: sequence }),
+                Outcome::Sync(domain::SyncAnswer::Gap { expected, got }) => Err(Status::failed_precondition(format!(
+                    "sequence gap: expected sequence {expected}, got {got}; checks on this broker's participants fail closed until {expected} arrives"
+                ))),
+                _ => Err(mismatch()),
+            }
+        })
     }
 }
 
@@ -320,7 +401,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             spec,
             expected_version,
         };
-        match self.0.apply(cmd)? {
+        match self.0.apply(cmd).await? {
             Outcome::Limit(l) => Ok(Response::new(convert::limit_pb(l))),
             _ => Err(mismatch()),
         }
@@ -332,11 +413,12 @@ impl pb::admin_service_server::AdminService for AdminApi {
     ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
         let by = admin_of(&req)?;
         let id = convert::limit_id(&req.get_ref().id)?;
-        match self.0.apply(Command::DeleteLimit {
+        let cmd = Command::DeleteLimit {
             at_ms: self.0.clock.now_ms(),
             by,
             id,
-        })? {
+        };
+        match self.0.apply(cmd).await? {
             Outcome::LimitDeleted(l) => Ok(Response::new(pb::DeleteLimitResponse {
                 deleted: Some(convert::limit_pb(l)),
             })),
@@ -370,7 +452,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             state,
             reason,
         };
-        match self.0.apply(cmd)? {
+        match self.0.apply(cmd).await? {
             Outcome::TradingState(t) => Ok(Response::new(pb::SetTradingStateResponse {
                 participant: participant.to_string(),
                 previous: convert::trading_state_pb(t.previous).into(),

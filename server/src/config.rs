@@ -29,6 +29,27 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_DEV")]
     pub dev: bool,
 
+    /// Directory of the journal and snapshots (created if missing). Every
+    /// acknowledged change is in it; back it up, never share it between two
+    /// servers.
+    #[arg(long, env = "INTERLOCK_DATA_DIR", default_value = "interlock-data")]
+    pub data_dir: PathBuf,
+
+    /// `durable` (the default): every change is on disk before it is
+    /// acknowledged. `none`: memory only, everything is lost on exit: for
+    /// benchmarks, never for real use.
+    #[arg(long, env = "INTERLOCK_DURABILITY", value_enum, default_value_t = Durability::Durable)]
+    pub durability: Durability,
+
+    /// Benchmark only: one fdatasync per journal record instead of group
+    /// commit (many requests sharing one fdatasync).
+    #[arg(long, env = "INTERLOCK_FSYNC_PER_REQUEST")]
+    pub fsync_per_request: bool,
+
+    /// Journal bytes after which a snapshot is written and the journal cut.
+    #[arg(long, env = "INTERLOCK_SNAPSHOT_AFTER_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub snapshot_after_bytes: u64,
+
     /// Reuse ratio in force where no REUSE_RATIO limit applies (1 = no reuse
     /// beyond what is owned).
     #[arg(long, env = "INTERLOCK_DEFAULT_REUSE_RATIO", default_value = "1", value_parser = parse_ratio_arg)]
@@ -105,6 +126,15 @@ pub struct Config {
     pub reservations_per_participant_max: usize,
 }
 
+/// Whether changes are journaled before they are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// Journal on disk, group commit (the default).
+    Durable,
+    /// Memory only. For benchmarks; loudly logged.
+    None,
+}
+
 fn parse_ratio_arg(s: &str) -> Result<Decimal, String> {
     parse_ratio(s).map_err(|e| format!("reuse ratio {e}"))
 }
@@ -122,6 +152,14 @@ impl Config {
             idempotency_keys_max: self.idempotency_keys_max,
             reservations_per_participant_max: self.reservations_per_participant_max,
             ..LedgerConfig::default()
+        }
+    }
+
+    /// The journal's part of the configuration.
+    pub fn journal(&self) -> interlock_journal::JournalConfig {
+        interlock_journal::JournalConfig {
+            group_commit: !self.fsync_per_request,
+            snapshot_after_bytes: self.snapshot_after_bytes,
         }
     }
 

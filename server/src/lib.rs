@@ -26,13 +26,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use interlock::v1 as pb;
+use interlock_journal::{DiskStorage, JournalHandle, JournalStatus, Progress};
 use interlock_ledger::{Command, Ledger};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
-pub use config::Config;
+pub use config::{Config, Durability};
 
 use crate::alerts::AlertHub;
 use crate::api::{AdminApi, PositionApi, PreTradeApi, Shared};
@@ -75,6 +76,8 @@ pub async fn serve(
         }
     }
     let principals = principals(&config)?;
+    let clock = Clock::new();
+    let (ledger, journal, progress) = open_ledger(&config, &clock).await?;
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -83,11 +86,12 @@ pub async fn serve(
     };
     let shared = Shared {
         stopping,
-        ledger: Arc::new(Ledger::new(config.ledger())),
-        clock: Clock::new(),
+        ledger,
+        clock,
         alerts: AlertHub::new(),
         stream_messages_max: config.stream_messages_max,
         max_message_bytes: config.max_message_bytes,
+        progress: progress.clone(),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -117,8 +121,12 @@ pub async fn serve(
 
     let ticker = tokio::spawn(tick(
         shared.clone(),
+        journal.clone(),
         Duration::from_millis(config.tick_interval_ms.max(1)),
     ));
+    if let Some(progress) = progress {
+        tokio::spawn(watch_journal(progress, health.clone()));
+    }
     tracing::info!(%addr, "interlock serving");
     let result = Server::builder()
         .timeout(Duration::from_millis(config.request_timeout_ms))
@@ -145,21 +153,157 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     ticker.abort();
+    let _ = ticker.await;
     result?;
+    if let Some(journal) = journal {
+        // Every request has drained: write a snapshot so the next start
+        // replays nothing, then stop the writer.
+        let ledger = shared.ledger.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let snap = interlock_journal::snapshot(&ledger, &journal);
+            journal.close();
+            snap
+        })
+        .await?;
+        match done {
+            Ok(info) => tracing::info!(
+                lsn = info.lsn,
+                bytes = info.bytes,
+                "snapshot written at shutdown"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "no snapshot at shutdown; the journal has everything")
+            }
+        }
+    }
     tracing::info!("interlock stopped");
     Ok(())
 }
 
-/// Drives time inside the ledger: expiry, stale brokers, retention.
-async fn tick(shared: Shared, every: Duration) {
+/// The ledger: recovered from the data directory and journaled, or (with
+/// `--durability none`) empty and in memory only.
+async fn open_ledger(
+    config: &Config,
+    clock: &Clock,
+) -> anyhow::Result<(
+    Arc<Ledger>,
+    Option<JournalHandle>,
+    Option<tokio::sync::watch::Receiver<Progress>>,
+)> {
+    if config.durability == Durability::None {
+        tracing::warn!(
+            "DURABILITY NONE: nothing is written to disk; every reservation, limit and sync is lost on exit. Benchmarks only."
+        );
+        return Ok((Arc::new(Ledger::new(config.ledger())), None, None));
+    }
+    let storage = Arc::new(
+        DiskStorage::open(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("data directory {}: {e}", config.data_dir.display()))?,
+    );
+    let (tx, rx) = tokio::sync::watch::channel(Progress {
+        durable_lsn: 0,
+        status: JournalStatus::Ok,
+        segment_first_lsn: 1,
+    });
+    let cfg = config.ledger();
+    let jcfg = config.journal();
+    let started = std::time::Instant::now();
+    let (recovered, journal) = tokio::task::spawn_blocking(move || {
+        interlock_journal::open(
+            storage,
+            cfg,
+            jcfg,
+            Box::new(move |p| {
+                tx.send_replace(p);
+            }),
+        )
+    })
+    .await??;
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        snapshot_lsn = ?recovered.snapshot_lsn,
+        records_replayed = recovered.records_replayed,
+        last_lsn = recovered.last_lsn,
+        ms = started.elapsed().as_millis() as u64,
+        "recovered the ledger"
+    );
+    let ledger = Arc::new(Ledger::with_journal(
+        recovered.state,
+        Box::new(journal.clone()),
+    ));
+    // The settings of this start are a journaled change like any other, so
+    // a replay judges every command under the settings it was judged under;
+    // then reservations that expired while the server was down are released.
+    let now = clock.now_ms();
+    for cmd in [
+        Command::Configure {
+            at_ms: now,
+            config: config.ledger(),
+        },
+        Command::Tick { at_ms: now },
+    ] {
+        let (result, ticket) = ledger.apply(cmd);
+        result.map_err(|e| anyhow::anyhow!("applying the start-up settings: {e}"))?;
+        let j = journal.clone();
+        let durable =
+            tokio::task::spawn_blocking(move || j.wait_durable(ticket.0, Duration::from_secs(30)))
+                .await?;
+        anyhow::ensure!(durable, "the journal could not write the start-up settings");
+    }
+    Ok((ledger, Some(journal), Some(rx)))
+}
+
+/// Turns health NOT_SERVING once the journal fails: the server acknowledges
+/// nothing more, and load balancers should stop sending to it.
+async fn watch_journal(
+    mut progress: tokio::sync::watch::Receiver<Progress>,
+    health: tonic_health::server::HealthReporter,
+) {
+    let failed = progress
+        .wait_for(|p| p.status == JournalStatus::Failed)
+        .await
+        .is_ok();
+    if failed {
+        tracing::error!(
+            "journal failed: health is NOT_SERVING; restart the server once the disk is fixed"
+        );
+        for name in std::iter::once("").chain(SERVICE_NAMES) {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+    }
+}
+
+/// Drives time inside the ledger (expiry, stale brokers, retention) and
+/// writes a snapshot when the journal has grown enough.
+async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut snapshotting: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         interval.tick().await;
-        if let Err(e) = shared.apply(Command::Tick {
-            at_ms: shared.clock.now_ms(),
-        }) {
-            tracing::error!(error = %e.message(), "tick failed");
+        let at_ms = shared.clock.now_ms();
+        if let Err(e) = shared.apply(Command::Tick { at_ms }).await {
+            tracing::warn!(error = %e.message(), "tick not applied");
         }
+        let Some(journal) = &journal else { continue };
+        if snapshotting.as_ref().is_some_and(|t| !t.is_finished()) || !journal.snapshot_wanted() {
+            continue;
+        }
+        let (ledger, journal) = (shared.ledger.clone(), journal.clone());
+        snapshotting = Some(tokio::task::spawn_blocking(
+            move || match interlock_journal::snapshot(&ledger, &journal) {
+                Ok(info) => tracing::info!(
+                    lsn = info.lsn,
+                    bytes = info.bytes,
+                    removed = info.removed_files,
+                    "snapshot written"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "snapshot failed; the journal keeps growing until one succeeds")
+                }
+            },
+        ));
     }
 }

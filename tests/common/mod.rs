@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub endpoint: String,
+    /// The server's own data directory, unless the test chose one.
+    pub data_dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -20,7 +22,16 @@ pub async fn start_server() -> TestServer {
     start_with(Config::dev_for_tests()).await
 }
 
-pub async fn start_with(config: Config) -> TestServer {
+/// Starts a server; a durable one gets a fresh data directory unless the
+/// configuration names one.
+pub async fn start_with(mut config: Config) -> TestServer {
+    let data_dir = if config.data_dir == Config::dev_for_tests().data_dir {
+        let dir = tempfile::tempdir().unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        Some(dir)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -30,6 +41,7 @@ pub async fn start_with(config: Config) -> TestServer {
     TestServer {
         addr,
         endpoint: format!("http://{addr}"),
+        data_dir,
         stop: Some(stop),
         handle: Some(handle),
     }

@@ -179,8 +179,8 @@ impl JournalHandle {
             .shared
             .progressed
             .wait_timeout_while(p, timeout, |p| {
-                p.durable_lsn < lsn && p.status == JournalStatus::Ok
-                    || p.durable_lsn < lsn && p.status == JournalStatus::DiskFull
+                p.durable_lsn < lsn
+                    && matches!(p.status, JournalStatus::Ok | JournalStatus::DiskFull)
             })
             .unwrap_or_else(|e| e.into_inner());
         p.durable_lsn >= lsn
