@@ -88,8 +88,9 @@ pub struct SnapshotInfo {
 /// Writes a snapshot of `ledger` and cuts the journal behind it.
 ///
 /// Under the ledger's lock the state is encoded and the journal told to
-/// start a new segment; then, without the lock, the snapshot is written to a
-/// temporary file, synced, renamed into place and the directory synced;
+/// start a new segment; then, without the lock and once that segment exists,
+/// the snapshot is written to a temporary file, synced, renamed into place
+/// and the directory synced;
 /// only then are the segments and snapshots it replaces removed. A crash at
 /// any point leaves either the old snapshot with its full journal, or the
 /// new one with the records after it.
@@ -108,6 +109,11 @@ pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo
         let file = storage.describe(name);
         move |error| JournalError::Io { file, error }
     };
+    // The new segment exists before the snapshot does, so the snapshot
+    // never refers to a journal position that has no segment.
+    if !journal.wait_rotated(lsn + 1) {
+        return Err(JournalError::Stopped(journal.progress().status));
+    }
     let tmp = format::snapshot_tmp_name(lsn);
     let name = format::snapshot_name(lsn);
     let file = format::snapshot_file(lsn, &body);
@@ -121,9 +127,6 @@ pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo
     }
     storage.rename(&tmp, &name).map_err(io(&name))?;
     storage.sync_dir().map_err(io("."))?;
-    if !journal.wait_rotated(lsn + 1) {
-        return Err(JournalError::Stopped(journal.progress().status));
-    }
     let mut removed = 0;
     for old in storage.list().map_err(io("."))? {
         let obsolete = match format::parse_name(&old) {

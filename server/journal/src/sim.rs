@@ -28,7 +28,7 @@ struct SimFile {
 pub enum Fault {
     /// Every operation from this one on fails: the machine stopped.
     CrashAt(u64),
-    /// This `sync` (file or directory) fails with EIO.
+    /// Every `sync` (file or directory) from this operation on fails with EIO.
     SyncFailsAt(u64),
     /// Writes and creates fail with ENOSPC while set.
     DiskFull,
@@ -119,6 +119,11 @@ impl SimStorage {
         d.files[idx].data[byte] ^= 1 << bit;
     }
 
+    /// The names of the files in the directory now.
+    pub fn list_names(&self) -> Vec<String> {
+        self.lock().dir.keys().cloned().collect()
+    }
+
     /// A file's current length.
     pub fn len(&self, name: &str) -> Option<usize> {
         let d = self.lock();
@@ -138,7 +143,7 @@ impl Disk {
         for f in &self.faults {
             match *f {
                 Fault::CrashAt(at) if n >= at => return Err(crashed()),
-                Fault::SyncFailsAt(at) if is_sync && n == at => {
+                Fault::SyncFailsAt(at) if is_sync && n >= at => {
                     return Err(io::Error::from_raw_os_error(5))
                 }
                 Fault::DiskFull if is_write => return Err(io::Error::from_raw_os_error(28)),
