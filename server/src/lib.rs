@@ -205,6 +205,7 @@ async fn open_ledger(
         status: JournalStatus::Ok,
         segment_first_lsn: 1,
     });
+    let start_tx = tx.clone();
     let cfg = config.ledger();
     let jcfg = config.journal();
     let started = std::time::Instant::now();
@@ -219,6 +220,8 @@ async fn open_ledger(
         )
     })
     .await??;
+    // The writer only reports changes: start from where recovery left it.
+    start_tx.send_replace(journal.progress());
     tracing::info!(
         data_dir = %config.data_dir.display(),
         snapshot_lsn = ?recovered.snapshot_lsn,

@@ -56,6 +56,15 @@ impl TestServer {
         self.client("dev-admin").await
     }
 
+    /// Stops the server task without a graceful shutdown: no snapshot, the
+    /// journal left as it is (every acknowledged record is already synced).
+    pub async fn abort(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

@@ -1,0 +1,159 @@
+//! Restarts over real gRPC: what was acknowledged before a graceful stop is
+//! there after it, a retried check gets its original answer, and a
+//! reservation whose TTL ran out while the server was down is released.
+//! (kill -9 under load is `server/tests/kill9.rs`; crash points, corruption
+//! and disk faults are `server/journal/tests/crash.rs`.)
+
+mod common;
+use std::time::Duration;
+
+use common::*;
+use interlock_client::pb;
+use tonic::Code;
+
+fn config_in(dir: &std::path::Path) -> interlock_server::Config {
+    let mut c = interlock_server::Config::dev_for_tests();
+    c.data_dir = dir.to_path_buf();
+    c
+}
+
+#[tokio::test]
+async fn a_restart_keeps_reservations_limits_audit_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with(config_in(dir.path())).await;
+    own(&s, "fund", "100").await;
+    let l = set_limit(
+        &s,
+        pb::LimitKind::ReuseRatio,
+        pb::Scope {
+            participant: "fund".into(),
+            ..Default::default()
+        },
+        "2",
+    )
+    .await;
+    let venue = s.client("dev-venue-a").await;
+    let long = |order: &str, qty: &str| pb::CheckRequest {
+        ttl_ms: 600_000,
+        ..check(order, "fund", qty)
+    };
+    let kept = venue.check(long("kept", "120")).await.unwrap();
+    let rejected = venue.check(long("too-much", "500")).await.unwrap();
+    assert_eq!(rejected.verdict(), pb::Verdict::Rejected);
+    let committed = venue.check(long("posted", "30")).await.unwrap();
+    let c = venue.commit(&committed.reservation_id).await.unwrap();
+    let short = venue
+        .check(pb::CheckRequest {
+            ttl_ms: 500,
+            ..check("short", "fund", "10")
+        })
+        .await
+        .unwrap();
+    assert_eq!(short.verdict(), pb::Verdict::Approved);
+    s.admin()
+        .await
+        .set_trading_state("other", pb::TradingState::ReduceOnly, "desk")
+        .await
+        .unwrap();
+    let audit_before = s.admin().await.audit(0, 100).await.unwrap();
+    s.stop().await;
+
+    // The server is down for longer than the short reservation's TTL.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.starts_with("snapshot-")),
+        "a snapshot at shutdown: {files:?}"
+    );
+
+    let s = start_with(config_in(dir.path())).await;
+    let venue = s.client("dev-venue-a").await;
+    let admin = s.admin().await;
+    // Retried checks get their original answers, rejections included.
+    assert_eq!(venue.check(long("kept", "120")).await.unwrap(), kept);
+    assert_eq!(
+        venue.check(long("too-much", "500")).await.unwrap(),
+        rejected
+    );
+    // The same order id with another payload is still refused.
+    assert_eq!(
+        code(venue.check(long("kept", "121")).await.unwrap_err()),
+        Code::AlreadyExists
+    );
+    // The commit is still a commit, with its sequence.
+    let again = venue.commit(&committed.reservation_id).await.unwrap();
+    assert_eq!(again.commit_seq, c.commit_seq);
+    // The short reservation expired while the server was down.
+    let e = venue.commit(&short.reservation_id).await.unwrap_err();
+    assert_eq!(code(e), Code::FailedPrecondition);
+    let exp = admin.exposure("fund").await.unwrap();
+    let a = &exp.assets[0];
+    assert_eq!((a.owned.as_str(), a.committed.as_str()), ("100", "150"));
+    let limits = admin.list_limits().await.unwrap();
+    assert_eq!(limits, vec![l]);
+    assert_eq!(
+        admin.exposure("other").await.unwrap().state(),
+        pb::TradingState::ReduceOnly
+    );
+    let audit_after = admin.audit(0, 100).await.unwrap();
+    assert_eq!(&audit_after[..audit_before.len()], &audit_before[..]);
+    // The broker resumes after its last applied sequence.
+    let broker = s.client("dev-broker").await;
+    assert_eq!(broker.sync_state().await.unwrap().last_applied_sequence, 1);
+    // New reservations get new ids, never a reused one.
+    let next = venue.check(long("next", "1")).await.unwrap();
+    let ids = [&kept, &committed, &short, &next].map(|r| r.reservation_id.clone());
+    assert!(
+        ids.iter()
+            .all(|i| ids.iter().filter(|j| *j == i).count() == 1),
+        "{ids:?}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_damaged_journal_refuses_to_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    let s = start_with(config.clone()).await;
+    own(&s, "fund", "100").await;
+    let venue = s.client("dev-venue-a").await;
+    for i in 0..20 {
+        venue
+            .check(check(&format!("o{i}"), "fund", "1"))
+            .await
+            .unwrap();
+    }
+    // No graceful stop, so no snapshot: everything is in the journal. Flip
+    // a bit early in it: start-up must refuse, naming the file and offset.
+    s.abort().await;
+    let mut segments = Vec::new();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("snapshot-") {
+            std::fs::remove_file(&p).unwrap();
+        } else if name.starts_with("journal-") {
+            segments.push(p);
+        }
+    }
+    segments.sort();
+    let first = &segments[0];
+    let mut bytes = std::fs::read(first).unwrap();
+    assert!(bytes.len() > 200, "{} bytes", bytes.len());
+    bytes[60] ^= 0x04;
+    std::fs::write(first, &bytes).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let e = interlock_server::serve(config, listener, async {})
+        .await
+        .unwrap_err()
+        .to_string();
+    let name = first.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        e.contains(&name) && e.contains("corrupt at byte offset"),
+        "{e}"
+    );
+}
