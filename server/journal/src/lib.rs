@@ -99,11 +99,36 @@ pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo
     if status != JournalStatus::Ok {
         return Err(JournalError::Stopped(status));
     }
-    let (body, lsn) = ledger.read(|state: &State| {
-        let body = state.to_snapshot();
-        let lsn = journal.rotate();
-        (body, lsn)
-    })?;
+    let (body, lsn) = ledger.read(|state: &State| cut(state, journal))?;
+    write_snapshot(journal, lsn, &body)
+}
+
+/// [`snapshot`] for a caller that owns the state outright (no concurrent
+/// appends to the journal), such as a single-threaded test.
+pub fn snapshot_state(
+    state: &State,
+    journal: &JournalHandle,
+) -> Result<SnapshotInfo, JournalError> {
+    let status = journal.progress().status;
+    if status != JournalStatus::Ok {
+        return Err(JournalError::Stopped(status));
+    }
+    let (body, lsn) = cut(state, journal);
+    write_snapshot(journal, lsn, &body)
+}
+
+/// Encodes the state and starts a new segment after its last record.
+fn cut(state: &State, journal: &JournalHandle) -> (Vec<u8>, u64) {
+    let body = state.to_snapshot();
+    let lsn = journal.rotate();
+    (body, lsn)
+}
+
+fn write_snapshot(
+    journal: &JournalHandle,
+    lsn: u64,
+    body: &[u8],
+) -> Result<SnapshotInfo, JournalError> {
     let storage = journal.storage().clone();
     let io = |name: &str| {
         let file = storage.describe(name);
@@ -116,7 +141,7 @@ pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo
     }
     let tmp = format::snapshot_tmp_name(lsn);
     let name = format::snapshot_name(lsn);
-    let file = format::snapshot_file(lsn, &body);
+    let file = format::snapshot_file(lsn, body);
     let written = storage.create(&tmp).and_then(|mut f| {
         f.write_all(&file)?;
         f.sync()

@@ -15,6 +15,7 @@
 //! - [`Ledger`]: the state behind one lock, shared by the server's tasks.
 //! - [`codec`]: the binary form of commands (journal records) and of the
 //!   whole state (snapshots); decoding never trusts its input.
+//! - [`testkit`]: helpers for tests of this crate and the crates on it.
 //! - [`error`]: the ledger's error type, [`LedgerError`].
 
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod state;
+pub mod testkit;
 
 mod ledger;
 

@@ -486,7 +486,7 @@ fn capacity_limits_answer_instead_of_growing() {
     let mut w = World {
         state: State::new(cfg),
         now: 1,
-        seq: 0,
+        ..World::new()
     };
     w.own("fund", "ETH", "10");
     w.check("v1", req("o1", "fund", "ETH", "1"));

@@ -2,11 +2,19 @@
 //! ledger and against a tiny, independent reference model. After every step
 //! the answers agree, the ledger equals the model, its derived sums hold, and
 //! no approval ever leaves a position above an effective limit.
+//!
+//! Every state change is journaled on a real disk (a temporary directory),
+//! and a `Restart` step drops the memory and recovers from that disk
+//! (sometimes after a snapshot): the recovered state must equal the state
+//! before, byte for byte, and go on matching the model.
 
-mod common;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use common::*;
+use interlock_journal::{DiskStorage, JournalConfig, JournalHandle};
+use interlock_ledger::testkit::*;
 use interlock_ledger::*;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -58,6 +66,9 @@ enum Op {
         p: usize,
         state: u8,
     },
+    Restart {
+        snapshot: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -87,6 +98,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..3usize, 1..12u64).prop_map(|(v, res)| Op::Release { v, res }),
         (0..20_000u32).prop_map(|ms| Op::Advance { ms }),
         (0..2usize, 0..3u8).prop_map(|(p, state)| Op::State { p, state }),
+        any::<bool>().prop_map(|snapshot| Op::Restart { snapshot }),
     ]
 }
 
@@ -189,6 +201,66 @@ struct Run {
     w: World,
     m: Model,
     seq: u64,
+    /// Whether the next restart takes a snapshot first.
+    snapshot_next: Arc<AtomicBool>,
+}
+
+/// The journal on a real disk: every change synced before the test goes
+/// on; a restart closes it and recovers from the directory.
+struct Disk {
+    dir: tempfile::TempDir,
+    journal: JournalHandle,
+    snapshot_next: Arc<AtomicBool>,
+}
+
+fn open(dir: &std::path::Path) -> (State, JournalHandle) {
+    let storage = Arc::new(DiskStorage::open(dir).unwrap());
+    let (rec, journal) = interlock_journal::open(
+        storage,
+        LedgerConfig::default(),
+        JournalConfig::default(),
+        Box::new(|_| {}),
+    )
+    .unwrap();
+    (rec.state, journal)
+}
+
+impl Durability for Disk {
+    fn record(&mut self, cmd: &Command) {
+        let lsn = Journal::append(&self.journal, cmd);
+        assert!(self.journal.wait_durable(lsn, Duration::from_secs(30)));
+    }
+
+    fn restart(&mut self, current: &State) -> State {
+        if self.snapshot_next.load(Ordering::Relaxed) {
+            interlock_journal::snapshot_state(current, &self.journal).unwrap();
+        }
+        self.journal.close();
+        let (state, journal) = open(self.dir.path());
+        self.journal = journal;
+        state
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        self.journal.close();
+    }
+}
+
+fn journaled_world() -> (World, Arc<AtomicBool>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, journal) = open(dir.path());
+    let flag = Arc::new(AtomicBool::new(false));
+    let disk = Disk {
+        dir,
+        journal,
+        snapshot_next: flag.clone(),
+    };
+    let mut w = World::new();
+    w.state = state;
+    w.durability = Some(Box::new(disk));
+    (w, flag)
 }
 
 impl Run {
@@ -213,7 +285,7 @@ impl Run {
         match *op {
             Op::Own { p, qty } => {
                 self.sync(vec![SyncUpdate::Collateral {
-                    participant: common::p(PS[p]),
+                    participant: testkit::p(PS[p]),
                     asset: a("ETH"),
                     quantity: qty.into(),
                 }]);
@@ -228,8 +300,8 @@ impl Run {
             } => {
                 let covers = if covers_all { self.m.commit_seq } else { 0 };
                 self.sync(vec![SyncUpdate::Commitment {
-                    participant: common::p(PS[p]),
-                    venue: common::v(VS[v]),
+                    participant: testkit::p(PS[p]),
+                    venue: testkit::v(VS[v]),
                     asset: a("ETH"),
                     quantity: qty.into(),
                     covers_commit_seq: covers,
@@ -245,7 +317,7 @@ impl Run {
             Op::Heartbeat => self.sync(vec![]),
             Op::Ratio { p, ratio } => {
                 let scope = Scope {
-                    participant: p.map(|p| common::p(PS[p])),
+                    participant: p.map(|p| testkit::p(PS[p])),
                     ..Scope::default()
                 };
                 self.w
@@ -336,6 +408,10 @@ impl Run {
                 self.m.now += i64::from(ms);
                 self.w.tick();
                 self.m.expire();
+            }
+            Op::Restart { snapshot } => {
+                self.snapshot_next.store(snapshot, Ordering::Relaxed);
+                self.w.restart();
             }
             Op::State { p, state } => {
                 let ts = [
@@ -442,7 +518,8 @@ proptest! {
 
     #[test]
     fn ledger_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
-        let mut run = Run { w: World::new(), m: Model { now: 1_000_000, last_sync: 1_000_000, ..Model::default() }, seq: 0 };
+        let (w, snapshot_next) = journaled_world();
+        let mut run = Run { w, m: Model { now: 1_000_000, last_sync: 1_000_000, ..Model::default() }, seq: 0, snapshot_next };
         for op in &ops {
             run.step(op);
         }

@@ -1,0 +1,239 @@
+//! Helpers for tests of the ledger and of the crates built on it: terse
+//! ids, requests, and [`World`], a state with a clock that checks the
+//! invariants after every command and can hand every state change to a
+//! [`Durability`] (a journal) and restart from it.
+
+use rust_decimal::Decimal;
+
+use crate::*;
+
+/// Where a [`World`] sends the commands that changed its state, and how it
+/// comes back after a restart.
+pub trait Durability {
+    /// Makes an applied command durable before the world goes on.
+    fn record(&mut self, cmd: &Command);
+    /// Drops everything in memory and recovers; `current` is the state
+    /// before the restart (for a snapshot first, if the journal wants one).
+    fn restart(&mut self, current: &State) -> State;
+}
+
+pub fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+pub fn p(s: &str) -> ParticipantId {
+    ParticipantId::new(s).unwrap()
+}
+pub fn v(s: &str) -> VenueId {
+    VenueId::new(s).unwrap()
+}
+pub fn a(s: &str) -> AssetId {
+    AssetId::new(s).unwrap()
+}
+pub fn b(s: &str) -> BrokerId {
+    BrokerId::new(s).unwrap()
+}
+
+pub fn req(order: &str, participant: &str, asset: &str, qty: &str) -> CheckRequest {
+    CheckRequest {
+        order_id: OrderId::new(order).unwrap(),
+        participant: p(participant),
+        asset: a(asset),
+        quantity: d(qty),
+        ttl_ms: None,
+        risk_reducing: false,
+        dry_run: false,
+        allow_partial: false,
+    }
+}
+
+/// A state plus a clock and a broker sequence, for terse scenarios.
+pub struct World {
+    pub state: State,
+    pub now: UnixMs,
+    pub seq: u64,
+    pub durability: Option<Box<dyn Durability>>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World::new()
+    }
+}
+
+impl World {
+    pub fn new() -> Self {
+        World {
+            state: State::new(LedgerConfig::default()),
+            now: 1_000_000,
+            seq: 0,
+            durability: None,
+        }
+    }
+
+    /// Applies a command the way [`Ledger::apply`] does (at the ledger's
+    /// time; journaled if it changed the state), then checks invariants.
+    pub fn apply(&mut self, mut cmd: Command) -> Result<Applied, LedgerError> {
+        cmd.set_at_ms(self.state.effective_at(&cmd));
+        let (r, changed) = self.state.apply_tracked(&cmd);
+        self.state.check_invariants().unwrap();
+        if changed {
+            if let Some(d) = self.durability.as_mut() {
+                d.record(&cmd);
+            }
+        }
+        r
+    }
+
+    /// Restarts from the durable copy; the recovered state must be the
+    /// state before the restart, byte for byte.
+    pub fn restart(&mut self) {
+        if let Some(d) = self.durability.as_mut() {
+            let recovered = d.restart(&self.state);
+            recovered.check_invariants().unwrap();
+            assert!(
+                recovered.to_snapshot() == self.state.to_snapshot(),
+                "the recovered state differs from the state before the restart"
+            );
+            self.state = recovered;
+        }
+    }
+
+    pub fn sync(&mut self, updates: Vec<SyncUpdate>) -> Applied {
+        self.seq += 1;
+        let batch = SyncBatch {
+            sequence: self.seq,
+            updates,
+        };
+        self.apply(Command::Sync {
+            at_ms: self.now,
+            broker: b("prime-1"),
+            batch,
+        })
+        .unwrap()
+    }
+
+    pub fn own(&mut self, participant: &str, asset: &str, qty: &str) -> Applied {
+        self.sync(vec![SyncUpdate::Collateral {
+            participant: p(participant),
+            asset: a(asset),
+            quantity: d(qty),
+        }])
+    }
+
+    pub fn check(&mut self, venue: &str, r: CheckRequest) -> CheckAnswer {
+        match self
+            .apply(Command::Check {
+                at_ms: self.now,
+                venue: v(venue),
+                request: r,
+            })
+            .unwrap()
+            .outcome
+        {
+            Outcome::Check(c) => c,
+            o => panic!("unexpected {o:?}"),
+        }
+    }
+
+    pub fn try_check(&mut self, venue: &str, r: CheckRequest) -> Result<CheckAnswer, LedgerError> {
+        self.apply(Command::Check {
+            at_ms: self.now,
+            venue: v(venue),
+            request: r,
+        })
+        .map(|a| match a.outcome {
+            Outcome::Check(c) => c,
+            o => panic!("unexpected {o:?}"),
+        })
+    }
+
+    pub fn set_limit(
+        &mut self,
+        kind: LimitKind,
+        scope: Scope,
+        value: &str,
+        warn: &[&str],
+    ) -> Limit {
+        let spec = LimitSpec {
+            kind,
+            scope,
+            value: d(value),
+            warn_levels_pct: warn.iter().map(|w| d(w)).collect(),
+        };
+        match self
+            .apply(Command::SetLimit {
+                at_ms: self.now,
+                by: "admin".into(),
+                spec,
+                expected_version: None,
+            })
+            .unwrap()
+            .outcome
+        {
+            Outcome::Limit(l) => l,
+            o => panic!("unexpected {o:?}"),
+        }
+    }
+
+    pub fn commit(
+        &mut self,
+        venue: &str,
+        id: ReservationId,
+    ) -> Result<ReservationAnswer, LedgerError> {
+        self.apply(Command::Commit {
+            at_ms: self.now,
+            venue: v(venue),
+            reservation: id,
+        })
+        .map(|a| match a.outcome {
+            Outcome::Reservation(r) => r,
+            o => panic!("unexpected {o:?}"),
+        })
+    }
+
+    pub fn release(
+        &mut self,
+        venue: &str,
+        id: ReservationId,
+    ) -> Result<ReservationAnswer, LedgerError> {
+        self.apply(Command::Release {
+            at_ms: self.now,
+            venue: v(venue),
+            reservation: id,
+        })
+        .map(|a| match a.outcome {
+            Outcome::Reservation(r) => r,
+            o => panic!("unexpected {o:?}"),
+        })
+    }
+
+    pub fn trading(&mut self, participant: &str, state: TradingState) -> TradingStateAnswer {
+        let cmd = Command::SetTradingState {
+            at_ms: self.now,
+            by: "admin".into(),
+            participant: p(participant),
+            state,
+            reason: String::new(),
+        };
+        match self.apply(cmd).unwrap().outcome {
+            Outcome::TradingState(t) => t,
+            o => panic!("unexpected {o:?}"),
+        }
+    }
+
+    pub fn tick(&mut self) -> Applied {
+        self.apply(Command::Tick { at_ms: self.now }).unwrap()
+    }
+
+    pub fn committed(&self, participant: &str, asset: &str) -> Decimal {
+        self.state
+            .exposure(&p(participant), self.now)
+            .unwrap()
+            .map_or(Decimal::ZERO, |e| {
+                e.assets
+                    .iter()
+                    .find(|x| x.asset.as_str() == asset)
+                    .map_or(Decimal::ZERO, |x| x.committed)
+            })
+    }
+}
