@@ -125,6 +125,10 @@ pub enum Command {
     },
     /// Is the server serving? (no token needed)
     Health,
+    /// Load-test pre-trade checks (as a venue; --token defaults to
+    /// dev-venue-a) and print throughput, latency and server CPU per request.
+    /// Point it at a server on this machine you may load.
+    Bench(crate::bench::BenchArgs),
     /// Tell the Interlock story against a --dev server, with its demo tokens.
     Demo {
         /// Participant id to use (default: a fresh one).
@@ -198,6 +202,16 @@ fn print_json(v: &serde_json::Value) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Health = cli.command {
         return health(&cli.endpoint, cli.json).await;
+    }
+    if let Command::Bench(args) = &cli.command {
+        let token = cli.token.as_deref().unwrap_or("dev-venue-a");
+        let r = crate::bench::run(&cli.endpoint, token, args).await?;
+        if cli.json {
+            print_json(&serde_json::to_value(&r)?);
+        } else {
+            crate::bench::print(&r);
+        }
+        return Ok(());
     }
     let client = Client::connect(&cli.endpoint, cli.token.as_deref()).await?;
     let json = cli.json;
@@ -340,7 +354,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { participant } => {
             crate::demo::run(&client, participant.unwrap_or_else(|| fresh_id("fund"))).await?
         }
-        Command::Health => unreachable!("handled above"),
+        Command::Health | Command::Bench(_) => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use interlock::v1 as pb;
-use interlock_journal::{JournalStatus, Progress};
 use interlock_ledger::{self as domain, Applied, Command, Ledger, LedgerError, Outcome, Ticket};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -17,6 +16,7 @@ use crate::alerts::AlertHub;
 use crate::auth::principal;
 use crate::clock::Clock;
 use crate::convert::{self, status};
+use crate::durable::Waiters;
 use crate::oversize;
 
 /// Answers buffered per stream before the server stops reading requests
@@ -43,8 +43,8 @@ pub struct Shared {
     /// Becomes `true` when the server starts shutting down: open streams end
     /// so that a graceful shutdown never waits on a watcher or a broker.
     pub stopping: watch::Receiver<bool>,
-    /// The journal's progress; `None` with `--durability none`.
-    pub progress: Option<watch::Receiver<Progress>>,
+    /// Answers waiting for the journal; `None` with `--durability none`.
+    pub durable: Option<Arc<Waiters>>,
 }
 
 /// A command applied to the ledger whose answer may not leave yet.
@@ -79,32 +79,10 @@ impl Shared {
     }
 
     async fn durable(&self, ticket: Ticket) -> Result<(), Status> {
-        let Some(progress) = &self.progress else {
-            return Ok(());
-        };
-        if ticket.0 == 0 || progress.borrow().durable_lsn >= ticket.0 {
-            return Ok(());
+        match &self.durable {
+            Some(waiters) => waiters.wait(ticket.0).await,
+            None => Ok(()),
         }
-        let mut rx = progress.clone();
-        let p = *rx
-            .wait_for(|p| p.durable_lsn >= ticket.0 || p.status != JournalStatus::Ok)
-            .await
-            .map_err(|_| Status::unavailable("the journal stopped"))?;
-        if p.durable_lsn >= ticket.0 {
-            return Ok(());
-        }
-        // The command is applied in memory but not durable: it was not
-        // acknowledged. A retry with the same order id gets its answer once
-        // the journal can write again.
-        Err(Status::unavailable(match p.status {
-            JournalStatus::DiskFull => {
-                "the journal's disk is full; the change is not durable yet: retry later"
-            }
-            JournalStatus::Failed => "the journal failed; the change was not acknowledged",
-            JournalStatus::Ok | JournalStatus::Closed => {
-                "the server is shutting down; the change was not acknowledged"
-            }
-        }))
     }
 
     fn read<R>(&self, f: impl FnOnce(&domain::State) -> R) -> Result<R, Status> {

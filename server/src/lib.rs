@@ -7,6 +7,7 @@
 //! - [`convert`]: protobuf ↔ domain, and ledger errors → `Status`.
 //! - [`api`]: the three services; handlers convert, call the ledger, convert.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
+//! - [`durable`]: answers waiting for the journal, woken exactly when due.
 //! - [`oversize`]: oversized requests answer RESOURCE_EXHAUSTED.
 //! - [`clock`]: wall-clock time that follows tokio's (pausable) clock.
 //! - [`serve`]: one entry point shared by `main` and the tests.
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod convert;
+pub mod durable;
 pub mod oversize;
 
 use std::future::Future;
@@ -39,6 +41,7 @@ use crate::alerts::AlertHub;
 use crate::api::{AdminApi, PositionApi, PreTradeApi, Shared};
 use crate::auth::{Principals, Role};
 use crate::clock::Clock;
+use crate::durable::Waiters;
 
 /// gRPC service names, for health checks.
 pub const SERVICE_NAMES: [&str; 3] = [
@@ -77,7 +80,7 @@ pub async fn serve(
     }
     let principals = principals(&config)?;
     let clock = Clock::new();
-    let (ledger, journal, progress) = open_ledger(&config, &clock).await?;
+    let (ledger, journal, durable) = open_ledger(&config, &clock).await?;
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -91,7 +94,7 @@ pub async fn serve(
         alerts: AlertHub::new(),
         stream_messages_max: config.stream_messages_max,
         max_message_bytes: config.max_message_bytes,
-        progress: progress.clone(),
+        durable: durable.clone(),
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -124,8 +127,8 @@ pub async fn serve(
         journal.clone(),
         Duration::from_millis(config.tick_interval_ms.max(1)),
     ));
-    if let Some(progress) = progress {
-        tokio::spawn(watch_journal(progress, health.clone()));
+    if let Some(durable) = durable {
+        tokio::spawn(watch_journal(durable, health.clone()));
     }
     tracing::info!(%addr, "interlock serving");
     let result = Server::builder()
@@ -185,11 +188,7 @@ pub async fn serve(
 async fn open_ledger(
     config: &Config,
     clock: &Clock,
-) -> anyhow::Result<(
-    Arc<Ledger>,
-    Option<JournalHandle>,
-    Option<tokio::sync::watch::Receiver<Progress>>,
-)> {
+) -> anyhow::Result<(Arc<Ledger>, Option<JournalHandle>, Option<Arc<Waiters>>)> {
     if config.durability == Durability::None {
         tracing::warn!(
             "DURABILITY NONE: nothing is written to disk; every reservation, limit and sync is lost on exit. Benchmarks only."
@@ -200,28 +199,21 @@ async fn open_ledger(
         DiskStorage::open(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("data directory {}: {e}", config.data_dir.display()))?,
     );
-    let (tx, rx) = tokio::sync::watch::channel(Progress {
+    let waiters = Arc::new(Waiters::new(Progress {
         durable_lsn: 0,
         status: JournalStatus::Ok,
         segment_first_lsn: 1,
-    });
-    let start_tx = tx.clone();
+    }));
+    let notify = waiters.clone();
     let cfg = config.ledger();
     let jcfg = config.journal();
     let started = std::time::Instant::now();
     let (recovered, journal) = tokio::task::spawn_blocking(move || {
-        interlock_journal::open(
-            storage,
-            cfg,
-            jcfg,
-            Box::new(move |p| {
-                tx.send_replace(p);
-            }),
-        )
+        interlock_journal::open(storage, cfg, jcfg, Box::new(move |p| notify.publish(p)))
     })
     .await??;
     // The writer only reports changes: start from where recovery left it.
-    start_tx.send_replace(journal.progress());
+    waiters.publish(journal.progress());
     tracing::info!(
         data_dir = %config.data_dir.display(),
         snapshot_lsn = ?recovered.snapshot_lsn,
@@ -253,30 +245,31 @@ async fn open_ledger(
                 .await?;
         anyhow::ensure!(durable, "the journal could not write the start-up settings");
     }
-    Ok((ledger, Some(journal), Some(rx)))
+    Ok((ledger, Some(journal), Some(waiters)))
 }
 
 /// Turns health NOT_SERVING once the journal fails: the server acknowledges
 /// nothing more, and load balancers should stop sending to it.
-async fn watch_journal(
-    mut progress: tokio::sync::watch::Receiver<Progress>,
-    health: tonic_health::server::HealthReporter,
-) {
-    let failed = progress
-        .wait_for(|p| p.status == JournalStatus::Failed)
-        .await
-        .is_ok();
-    if failed {
-        tracing::error!(
-            "journal failed: health is NOT_SERVING; restart the server once the disk is fixed"
-        );
-        for name in std::iter::once("").chain(SERVICE_NAMES) {
-            health
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
+async fn watch_journal(durable: Arc<Waiters>, health: tonic_health::server::HealthReporter) {
+    let mut every = tokio::time::interval(JOURNAL_HEALTH_POLL);
+    loop {
+        every.tick().await;
+        if durable.progress().status == JournalStatus::Failed {
+            break;
         }
     }
+    tracing::error!(
+        "journal failed: health is NOT_SERVING; restart the server once the disk is fixed"
+    );
+    for name in std::iter::once("").chain(SERVICE_NAMES) {
+        health
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
 }
+
+/// How often health looks at the journal.
+pub const JOURNAL_HEALTH_POLL: Duration = Duration::from_millis(250);
 
 /// Drives time inside the ledger (expiry, stale brokers, retention) and
 /// writes a snapshot when the journal has grown enough.

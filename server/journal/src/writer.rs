@@ -260,6 +260,9 @@ impl interlock_ledger::Journal for JournalHandle {
                 *b = w.buf;
             });
         };
+        // The writer waits only on an empty queue: wake it only then
+        // (each wake is a futex syscall).
+        let was_empty = q.items.is_empty();
         match q.items.back_mut() {
             Some(Item::Records { bytes, last_lsn }) => {
                 encode(bytes);
@@ -274,7 +277,9 @@ impl interlock_ledger::Journal for JournalHandle {
                 });
             }
         }
-        self.shared.wake.notify_one();
+        if was_empty {
+            self.shared.wake.notify_one();
+        }
         lsn
     }
 

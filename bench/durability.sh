@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Durability benchmarks (issue 3), in one run on one machine:
+#   1. group commit vs one fdatasync per request (durable check throughput);
+#   2. durable (the default) vs --durability none, at 16 and 64 clients;
+#   3. recovery time: 1,000,000 journal records, and a snapshot of
+#      1,000,000 participants.
+# Usage: bench/durability.sh [SECONDS_PER_RUN] [RUNS]
+# Servers listen on loopback only; data goes under target/bench-data (the
+# build's disk, not a tmpfs) and is removed afterwards. Needs python3 for
+# the summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+RUNS=${2:-3}
+cargo build --release --locked -p interlock-server -p interlock-client -p interlock-journal --example recovery_bench >&2
+BIN=target/release
+DATA=target/bench-data
+OUT=$(mktemp)
+trap 'rm -rf "$DATA" "$OUT"; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+run() { # label clients extra-server-flags...
+  local label=$1 clients=$2; shift 2
+  for i in $(seq 1 "$RUNS"); do
+    rm -rf "$DATA"; mkdir -p "$DATA"
+    "$BIN/interlock-server" --dev --listen 127.0.0.1:50099 --data-dir "$DATA" "$@" >/dev/null 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 100); do "$BIN/interlockctl" --endpoint http://127.0.0.1:50099 health >/dev/null 2>&1 && break; sleep 0.1; done
+    "$BIN/interlockctl" --endpoint http://127.0.0.1:50099 --json bench --clients "$clients" \
+      --duration-secs "$SECS" --server-pid "$pid" --label "$label" | tr -d '\n' >> "$OUT"
+    echo >> "$OUT"
+    kill "$pid"; wait "$pid" || true
+  done
+}
+for c in 16 64; do
+  run "group-$c" "$c"
+  run "per-request-$c" "$c" --fsync-per-request
+  run "none-$c" "$c" --durability none
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["label"], []).append(r)
+def stat(label, key):
+    v = sorted(x[key] for x in by[label])
+    return v[0], statistics.median(v), v[-1]
+print(f"{'run':<18}{'req/s min/med/max':>30}{'p50 us':>9}{'p99 us':>9}{'cpu us/req (med)':>18}")
+for label in by:
+    lo, med, hi = stat(label, "throughput_per_sec")
+    cpu = statistics.median(x["server_cpu_us_per_request"] or 0 for x in by[label])
+    print(f"{label:<18}{lo:>10.0f}{med:>10.0f}{hi:>10.0f}{stat(label,'p50_us')[1]:>9.0f}{stat(label,'p99_us')[1]:>9.0f}{cpu:>18.1f}")
+for c in (16, 64):
+    g = stat(f"group-{c}", "throughput_per_sec")[1]
+    p = stat(f"per-request-{c}", "throughput_per_sec")[1]
+    n = stat(f"none-{c}", "throughput_per_sec")[1]
+    print(f"{c} clients: group commit / fsync per request = {g/p:.1f}x (target >= 8x); "
+          f"durable costs {100*(1-g/n):.1f}% of --durability none throughput (target < 30%)")
+PY
+"$BIN/examples/recovery_bench" 1000000 1000000 "$DATA/recovery"
