@@ -220,3 +220,44 @@ fn help_explains_itself() {
         assert!(out.contains(word), "--help lacks {word}: {out}");
     }
 }
+
+/// The load generator runs for a moment and prints well-formed figures
+/// (the figures themselves live in bench/RESULTS.md, not in tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_briefly_and_prints_well_formed_json() {
+    let (ep, _stop) = server().await;
+    for mode in ["unary", "stream"] {
+        let args = [
+            "--json",
+            "bench",
+            "--clients",
+            "2",
+            "--participants",
+            "10",
+            "--duration-secs",
+            "1",
+            "--warmup-secs",
+            "0",
+            "--mode",
+            mode,
+            "--in-flight",
+            "8",
+        ];
+        let o = ctl(&ep, &args).await;
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out} {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["mode"], mode);
+        let requests = v["requests"].as_u64().unwrap();
+        assert!(requests > 0, "{v}");
+        assert_eq!(v["errors"], 0, "{v}");
+        assert_eq!(
+            v["approved"].as_u64().unwrap() + v["rejected"].as_u64().unwrap(),
+            requests
+        );
+        assert!(v["p50_us"].as_u64().unwrap() <= v["p99_us"].as_u64().unwrap());
+    }
+    let o = ctl(&ep, &["bench", "--clients", "0"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--clients"), "{:?}", text(&o));
+}
