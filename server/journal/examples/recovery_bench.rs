@@ -120,6 +120,9 @@ fn main() {
     );
     drop(rec);
     drop(ledger);
+    if std::env::var_os("RECOVERY_BENCH_PHASES").is_some() {
+        phases(storage.as_ref());
+    }
 
     // 2. A snapshot of `participants` participants.
     let dir = base.join("snapshot");
@@ -157,4 +160,53 @@ fn main() {
     );
     drop(rec);
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Where replay time goes: reading, framing, decoding, applying.
+fn phases(storage: &dyn interlock_journal::Storage) {
+    use interlock_journal::format;
+    let mut names = storage.list().unwrap();
+    names.retain(|n| n.starts_with("journal-"));
+    names.sort();
+    let t = Instant::now();
+    let files: Vec<Vec<u8>> = names.iter().map(|n| storage.read(n).unwrap()).collect();
+    let read = t.elapsed();
+    let t = Instant::now();
+    let mut payloads = Vec::new();
+    for f in &files {
+        let (recs, _) = format::scan_records(f, format::SEGMENT_HEADER_LEN);
+        payloads.extend(recs.into_iter().map(|r| r.payload));
+    }
+    let scan = t.elapsed();
+    let t = Instant::now();
+    let cmds: Vec<Command> = payloads
+        .iter()
+        .map(|p| interlock_ledger::codec::from_bytes(p).unwrap())
+        .collect();
+    let decode = t.elapsed();
+    let rss = || -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let l = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        l.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = rss();
+    let t = Instant::now();
+    let mut state = State::new(cfg());
+    for c in &cmds {
+        let _ = state.apply(c);
+    }
+    let apply = t.elapsed();
+    println!(
+        "state after replay: {} KiB RSS more ({} bytes per record)",
+        rss() - before,
+        (rss() - before) * 1024 / cmds.len().max(1) as u64
+    );
+    println!(
+        "phases: read {:?}, frame+crc {:?}, decode {:?}, apply {:?} ({} records)",
+        read,
+        scan,
+        decode,
+        apply,
+        cmds.len()
+    );
 }
