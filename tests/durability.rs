@@ -157,3 +157,140 @@ async fn a_damaged_journal_refuses_to_start_naming_the_file() {
         "{e}"
     );
 }
+
+/// Polls `f` every 20 ms for up to `within`; true once it holds.
+async fn eventually(within: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+async fn serving(endpoint: &str) -> bool {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let r = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "interlock.v1.PreTradeService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    r.status() == tonic_health::pb::health_check_response::ServingStatus::Serving
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_fsync_error_nothing_is_acknowledged_and_health_says_so() {
+    use interlock_journal::sim::{Fault, SimStorage};
+    let disk = SimStorage::new();
+    let s = start_on(
+        interlock_server::Config::dev_for_tests(),
+        std::sync::Arc::new(disk.clone()),
+    )
+    .await;
+    own(&s, "fund", "100").await;
+    let venue = s.client("dev-venue-a").await;
+    let acked = venue.check(check("before", "fund", "10")).await.unwrap();
+    assert!(serving(&s.endpoint).await);
+
+    disk.inject(Fault::SyncFailsAt(disk.ops()));
+    let e = venue
+        .check(check("during", "fund", "10"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Code::Unavailable);
+    assert!(
+        eventually(Duration::from_secs(2), async || !serving(&s.endpoint).await).await,
+        "health still SERVING after the journal failed"
+    );
+    let e = venue.check(check("after", "fund", "1")).await.unwrap_err();
+    assert!(message(&e).contains("journal failed"), "{e}");
+    // Reads still answer.
+    assert_eq!(
+        s.admin().await.exposure("fund").await.unwrap().assets.len(),
+        1
+    );
+    s.abort().await;
+
+    // The machine restarts: the acknowledged check is there, the refused
+    // ones are not.
+    let s = start_on(
+        interlock_server::Config::dev_for_tests(),
+        std::sync::Arc::new(disk.crash()),
+    )
+    .await;
+    let venue = s.client("dev-venue-a").await;
+    assert_eq!(
+        venue.check(check("before", "fund", "10")).await.unwrap(),
+        acked
+    );
+    let exp = s.admin().await.exposure("fund").await.unwrap();
+    assert_eq!(exp.assets[0].committed, "10");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
+    use interlock_journal::sim::{Fault, SimStorage};
+    let disk = SimStorage::new();
+    let s = start_on(
+        interlock_server::Config::dev_for_tests(),
+        std::sync::Arc::new(disk.clone()),
+    )
+    .await;
+    own(&s, "fund", "100").await;
+    let venue = s.client("dev-venue-a").await;
+    venue.check(check("before", "fund", "10")).await.unwrap();
+
+    disk.inject(Fault::DiskFull);
+    let started = std::time::Instant::now();
+    let e = venue
+        .check(check("full-1", "fund", "10"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Code::Unavailable);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    let e = venue
+        .check(check("full-2", "fund", "10"))
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("disk is full"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Reads still work.
+    s.admin().await.exposure("fund").await.unwrap();
+    s.admin().await.list_limits().await.unwrap();
+
+    // Space comes back: new checks go through; the check that was applied
+    // but not acknowledged gets its answer on a retry.
+    disk.clear_faults();
+    assert!(
+        eventually(Duration::from_secs(3), async || {
+            venue.check(check("after", "fund", "1")).await.is_ok()
+        })
+        .await
+    );
+    let retried = venue.check(check("full-1", "fund", "10")).await.unwrap();
+    assert_eq!(retried.verdict(), pb::Verdict::Approved);
+    s.abort().await;
+    let s = start_on(
+        interlock_server::Config::dev_for_tests(),
+        std::sync::Arc::new(disk.crash()),
+    )
+    .await;
+    let exp = s.admin().await.exposure("fund").await.unwrap();
+    assert_eq!(exp.assets[0].committed, "21", "before + full-1 + after");
+    s.stop().await;
+}

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use interlock::v1 as pb;
-use interlock_journal::{DiskStorage, JournalHandle, JournalStatus, Progress};
+use interlock_journal::{DiskStorage, JournalHandle, JournalStatus, Progress, Storage};
 use interlock_ledger::{Command, Ledger};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -65,6 +65,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    serve_on(config, listener, shutdown, None).await
+}
+
+/// [`serve`] with the journal on `storage` instead of `--data-dir` (tests
+/// use a fault-injecting disk).
+pub async fn serve_on(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    storage: Option<Arc<dyn Storage>>,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if config.dev {
         anyhow::ensure!(
@@ -80,7 +91,7 @@ pub async fn serve(
     }
     let principals = principals(&config)?;
     let clock = Clock::new();
-    let (ledger, journal, durable) = open_ledger(&config, &clock).await?;
+    let (ledger, journal, durable) = open_ledger(&config, &clock, storage).await?;
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -188,6 +199,7 @@ pub async fn serve(
 async fn open_ledger(
     config: &Config,
     clock: &Clock,
+    storage: Option<Arc<dyn Storage>>,
 ) -> anyhow::Result<(Arc<Ledger>, Option<JournalHandle>, Option<Arc<Waiters>>)> {
     if config.durability == Durability::None {
         tracing::warn!(
@@ -195,10 +207,13 @@ async fn open_ledger(
         );
         return Ok((Arc::new(Ledger::new(config.ledger())), None, None));
     }
-    let storage = Arc::new(
-        DiskStorage::open(&config.data_dir)
-            .map_err(|e| anyhow::anyhow!("data directory {}: {e}", config.data_dir.display()))?,
-    );
+    let storage: Arc<dyn Storage> =
+        match storage {
+            Some(s) => s,
+            None => Arc::new(DiskStorage::open(&config.data_dir).map_err(|e| {
+                anyhow::anyhow!("data directory {}: {e}", config.data_dir.display())
+            })?),
+        };
     let waiters = Arc::new(Waiters::new(Progress {
         durable_lsn: 0,
         status: JournalStatus::Ok,

@@ -333,3 +333,64 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
         "the load did nothing"
     );
 }
+
+/// SIGTERM: the server drains, writes a snapshot and exits 0; the next
+/// start replays nothing and answers as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_snapshots_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, endpoint) = start(dir.path()).await;
+    let broker = Client::connect(&endpoint, Some("dev-broker"))
+        .await
+        .unwrap();
+    broker
+        .sync(vec![pb::SyncRequest {
+            sequence: 1,
+            updates: vec![pb::SyncUpdate {
+                update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
+                    participant: "fund".into(),
+                    asset: "ETH".into(),
+                    quantity: "10".into(),
+                })),
+            }],
+        }])
+        .await
+        .unwrap();
+    let venue = Client::connect(&endpoint, Some("dev-venue-a"))
+        .await
+        .unwrap();
+    let req = pb::CheckRequest {
+        order_id: "o1".into(),
+        participant: "fund".into(),
+        asset: "ETH".into(),
+        quantity: "4".into(),
+        ttl_ms: 600_000,
+        ..Default::default()
+    };
+    let first = venue.check(req.clone()).await.unwrap();
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".snap")), "{names:?}");
+
+    let (mut child, endpoint) = start(dir.path()).await;
+    let venue = Client::connect(&endpoint, Some("dev-venue-a"))
+        .await
+        .unwrap();
+    assert_eq!(venue.check(req).await.unwrap(), first);
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}

@@ -22,6 +22,31 @@ pub async fn start_server() -> TestServer {
     start_with(Config::dev_for_tests()).await
 }
 
+/// Starts a server whose journal is on `storage` (a simulated disk).
+pub async fn start_on(
+    config: Config,
+    storage: std::sync::Arc<dyn interlock_journal::Storage>,
+) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(interlock_server::serve_on(
+        config,
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        Some(storage),
+    ));
+    TestServer {
+        addr,
+        endpoint: format!("http://{addr}"),
+        data_dir: None,
+        stop: Some(stop),
+        handle: Some(handle),
+    }
+}
+
 /// Starts a server; a durable one gets a fresh data directory unless the
 /// configuration names one.
 pub async fn start_with(mut config: Config) -> TestServer {
