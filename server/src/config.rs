@@ -46,6 +46,11 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_FSYNC_PER_REQUEST")]
     pub fsync_per_request: bool,
 
+    /// Microseconds the journal writer waits for more changes before each
+    /// fdatasync: fewer, larger syncs for a little latency.
+    #[arg(long, env = "INTERLOCK_COMMIT_DELAY_US", default_value_t = 0)]
+    pub commit_delay_us: u64,
+
     /// Journal bytes after which a snapshot is written and the journal cut.
     #[arg(long, env = "INTERLOCK_SNAPSHOT_AFTER_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub snapshot_after_bytes: u64,
@@ -160,6 +165,7 @@ impl Config {
         interlock_journal::JournalConfig {
             group_commit: !self.fsync_per_request,
             snapshot_after_bytes: self.snapshot_after_bytes,
+            commit_delay: std::time::Duration::from_micros(self.commit_delay_us.min(100_000)),
         }
     }
 

@@ -342,7 +342,7 @@ pub fn check_response(a: domain::CheckAnswer) -> pb::CheckResponse {
         reservation_id: opt_str(&a.reservation),
         approved_quantity: dec(a.approved),
         expires_at_ms: a.expires_at_ms.unwrap_or_default(),
-        reason: a.reason.as_ref().map(reject_reason),
+        reason: a.reason.as_deref().map(reject_reason),
         headroom: headroom.into(),
         dry_run: a.dry_run,
     }

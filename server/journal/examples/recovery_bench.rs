@@ -59,6 +59,19 @@ fn check(at: i64, i: u64, participants: u64) -> Command {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("replay") {
+        // `replay DIR`: only recover an existing data directory (for
+        // profiling a fresh process).
+        let storage = DiskStorage::open(std::path::Path::new(&args[2])).unwrap();
+        let started = Instant::now();
+        let rec = recover(&storage, cfg()).unwrap();
+        println!(
+            "replayed {} records in {:.3} s",
+            rec.records_replayed,
+            started.elapsed().as_secs_f64()
+        );
+        return;
+    }
     let records: u64 = args
         .get(1)
         .and_then(|a| a.parse().ok())
@@ -159,7 +172,9 @@ fn main() {
         load_secs
     );
     drop(rec);
-    let _ = std::fs::remove_dir_all(&base);
+    if std::env::var_os("RECOVERY_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
 
 /// Where replay time goes: reading, framing, decoding, applying.

@@ -125,6 +125,7 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
                 ));
             }
         }
+        state.reserve_for_replay(records.len());
         for (k, rec) in records.iter().enumerate() {
             if rec.lsn != first_lsn + k as u64 {
                 return Err(corrupt(

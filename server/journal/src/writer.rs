@@ -59,6 +59,9 @@ pub struct JournalConfig {
     pub group_commit: bool,
     /// Journal bytes after which a snapshot is wanted.
     pub snapshot_after_bytes: u64,
+    /// How long the writer waits for more records before each fdatasync
+    /// (zero: sync at once).
+    pub commit_delay: Duration,
 }
 
 impl Default for JournalConfig {
@@ -66,6 +69,7 @@ impl Default for JournalConfig {
         JournalConfig {
             group_commit: true,
             snapshot_after_bytes: 64 * 1024 * 1024,
+            commit_delay: Duration::ZERO,
         }
     }
 }
@@ -305,6 +309,15 @@ impl WriterState {
                 let mut q = lock(&self.shared.queue);
                 while q.items.is_empty() && !q.closed {
                     q = self.shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+                let delay = self.shared.config.commit_delay;
+                if !delay.is_zero() && !q.closed {
+                    // Let more records join this fdatasync: fewer, larger
+                    // syncs for a little latency (like PostgreSQL's
+                    // commit_delay).
+                    drop(q);
+                    std::thread::sleep(delay);
+                    q = lock(&self.shared.queue);
                 }
                 (std::mem::take(&mut q.items), q.closed)
             };

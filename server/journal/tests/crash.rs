@@ -117,6 +117,7 @@ fn jcfg() -> JournalConfig {
     JournalConfig {
         group_commit: true,
         snapshot_after_bytes: u64::MAX,
+        commit_delay: Duration::ZERO,
     }
 }
 

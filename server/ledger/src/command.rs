@@ -216,7 +216,9 @@ pub struct CheckAnswer {
     pub reservation: Option<ReservationId>,
     pub approved: Decimal,
     pub expires_at_ms: Option<UnixMs>,
-    pub reason: Option<RejectReason>,
+    /// Boxed: most answers are approvals, and answers are kept for every
+    /// order id (idempotency), so the common case stays small.
+    pub reason: Option<Box<RejectReason>>,
     pub headroom: HeadroomBucket,
     pub dry_run: bool,
 }

@@ -4,7 +4,7 @@
 //! anything, so a command that fails leaves the state as it was (time still
 //! passes: reservations that are due expire first).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -13,6 +13,12 @@ use crate::command::*;
 use crate::error::LedgerError;
 use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
+
+/// The ledger's hash maps: foldhash, seeded per process (so ids chosen by
+/// clients cannot be aimed at collisions), several times faster than SipHash
+/// on short ids.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Most brokers that may report on one participant.
 pub const BROKERS_PER_PARTICIPANT_MAX: usize = 16;
@@ -232,7 +238,9 @@ pub struct State {
     reservations: HashMap<ReservationId, Reservation>,
     expiry: BTreeSet<(UnixMs, ReservationId)>,
     ended: VecDeque<(UnixMs, ReservationId)>,
-    idempotency: HashMap<(VenueId, OrderId), IdemRecord>,
+    /// Boxed records keep the table's buckets small (one is kept per order
+    /// id for a day).
+    idempotency: HashMap<(VenueId, OrderId), Box<IdemRecord>>,
     idempotency_order: VecDeque<(UnixMs, VenueId, OrderId)>,
     asset_totals: HashMap<AssetId, Decimal>,
     brokers: HashMap<BrokerId, Broker>,
@@ -249,11 +257,11 @@ fn reject(order_id: &OrderId, code: RejectCode, dry_run: bool) -> CheckAnswer {
         reservation: None,
         approved: Decimal::ZERO,
         expires_at_ms: None,
-        reason: Some(RejectReason {
+        reason: Some(Box::new(RejectReason {
             code,
             limit: None,
             utilization: None,
-        }),
+        })),
         headroom: HeadroomBucket::None,
         dry_run,
     }
@@ -265,15 +273,15 @@ impl State {
         State {
             cfg,
             last_at_ms: 0,
-            participants: HashMap::new(),
+            participants: HashMap::default(),
             limits: LimitSet::default(),
-            reservations: HashMap::new(),
+            reservations: HashMap::default(),
             expiry: BTreeSet::new(),
             ended: VecDeque::new(),
-            idempotency: HashMap::new(),
+            idempotency: HashMap::default(),
             idempotency_order: VecDeque::new(),
-            asset_totals: HashMap::new(),
-            brokers: HashMap::new(),
+            asset_totals: HashMap::default(),
+            brokers: HashMap::default(),
             audit: Vec::new(),
             next_reservation: 0,
             commit_seq: 0,
@@ -317,11 +325,9 @@ impl State {
         let mut repeated = false;
         let outcome = match cmd {
             Command::Check { venue, request, .. } => {
-                repeated = !request.dry_run
-                    && self
-                        .idempotency
-                        .contains_key(&(venue.clone(), request.order_id.clone()));
-                self.check(at, venue, request)
+                let (outcome, again) = self.check(at, venue, request);
+                repeated = again;
+                outcome
             }
             Command::Commit {
                 venue, reservation, ..
@@ -362,6 +368,17 @@ impl State {
         let alerts = std::mem::take(&mut self.alerts);
         let applied = outcome.map(|outcome| Applied { outcome, alerts });
         (applied, changed)
+    }
+
+    /// Makes room for `records` more commands before a replay (each can add
+    /// at most one reservation and one idempotency record), so the tables
+    /// do not grow step by step. Bounded by the configured table sizes.
+    pub fn reserve_for_replay(&mut self, records: usize) {
+        let idem = records.min(self.cfg.idempotency_keys_max);
+        self.idempotency.reserve(idem);
+        self.idempotency_order.reserve(idem);
+        self.reservations
+            .reserve(records.min(self.cfg.reservations_max));
     }
 
     /// Would a tick at `at` change anything?
@@ -411,13 +428,14 @@ impl State {
         }
     }
 
+    /// A check, and whether it repeated an order id already answered (then
+    /// nothing changed).
     fn check(
         &mut self,
         at: UnixMs,
         venue: &VenueId,
         req: &CheckRequest,
-    ) -> Result<Outcome, LedgerError> {
-        let ttl_ms = self.ttl_ms(req.ttl_ms)?;
+    ) -> (Result<Outcome, LedgerError>, bool) {
         let key = (venue.clone(), req.order_id.clone());
         if !req.dry_run {
             if let Some(rec) = self.idempotency.get(&key) {
@@ -425,14 +443,28 @@ impl State {
                     dry_run: false,
                     ..req.clone()
                 } == rec.request;
-                return if same {
+                let answer = if same {
                     Ok(Outcome::Check(rec.answer.clone()))
                 } else {
                     Err(LedgerError::IdempotencyConflict {
                         order_id: req.order_id.to_string(),
                     })
                 };
+                return (answer, true);
             }
+        }
+        (self.check_new(at, venue, req, key), false)
+    }
+
+    fn check_new(
+        &mut self,
+        at: UnixMs,
+        venue: &VenueId,
+        req: &CheckRequest,
+        key: (VenueId, OrderId),
+    ) -> Result<Outcome, LedgerError> {
+        let ttl_ms = self.ttl_ms(req.ttl_ms)?;
+        if !req.dry_run {
             self.ensure_capacity(
                 self.idempotency.len(),
                 self.cfg.idempotency_keys_max,
@@ -458,10 +490,10 @@ impl State {
         }
         self.idempotency.insert(
             key,
-            IdemRecord {
+            Box::new(IdemRecord {
                 request: req.clone(),
                 answer: answer.clone(),
-            },
+            }),
         );
         self.idempotency_order
             .push_back((at, venue.clone(), req.order_id.clone()));
@@ -645,11 +677,11 @@ impl State {
         }
         let reached = amount::add(tight.usage, req.quantity)?;
         let mut answer = reject(&req.order_id, RejectCode::LimitExceeded, req.dry_run);
-        answer.reason = Some(RejectReason {
+        answer.reason = Some(Box::new(RejectReason {
             code: RejectCode::LimitExceeded,
             limit: Some(tight.to_ref()),
             utilization: amount::utilization(reached, tight.cap),
-        });
+        }));
         answer.headroom = HeadroomBucket::of(room, tight.cap);
         Ok(answer)
     }

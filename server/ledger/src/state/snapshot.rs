@@ -7,7 +7,9 @@
 //! [`State::check_invariants`], so a snapshot that is internally
 //! inconsistent is refused rather than served.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use super::{HashMap, HashSet};
 
 use super::{Broker, IdemRecord, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
@@ -232,7 +234,7 @@ impl Decode for State {
                 trading_state,
                 assets,
                 brokers,
-                open: HashSet::new(),
+                open: HashSet::default(),
             };
             if s.participants.insert(id, p).is_some() {
                 return Err(r.error("duplicate participant"));
@@ -276,7 +278,7 @@ impl Decode for State {
             let t = r.i64()?;
             let venue: crate::ids::VenueId = r.get()?;
             let order: crate::ids::OrderId = r.get()?;
-            let rec: Option<IdemRecord> = r.get()?;
+            let rec: Option<Box<IdemRecord>> = r.get()?;
             if let Some(rec) = rec {
                 if s.idempotency
                     .insert((venue.clone(), order.clone()), rec)
