@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use interlock_client::{pb, Client};
+use interlock_client::{pb, Client, TlsOptions};
 use tokio::sync::mpsc;
 
 /// Longest run accepted.
@@ -148,11 +148,11 @@ fn participant(i: u64) -> String {
 
 /// Gives every participant ample collateral so checks are judged on the
 /// full path (limits evaluated, reservation made).
-async fn setup(endpoint: &str, args: &BenchArgs) -> anyhow::Result<()> {
+async fn setup(endpoint: &str, tls: Option<&TlsOptions>, args: &BenchArgs) -> anyhow::Result<()> {
     if args.broker_token.is_empty() {
         return Ok(());
     }
-    let broker = Client::connect(endpoint, Some(&args.broker_token)).await?;
+    let broker = Client::connect_with(endpoint, tls, Some(&args.broker_token)).await?;
     let mut seq = broker.sync_state().await?.last_applied_sequence;
     let ids: Vec<u64> = (0..args.participants).collect();
     let mut messages = Vec::new();
@@ -276,7 +276,12 @@ async fn stream_client(
 }
 
 /// Runs the benchmark and returns its figures.
-pub async fn run(endpoint: &str, token: &str, args: &BenchArgs) -> anyhow::Result<BenchResult> {
+pub async fn run(
+    endpoint: &str,
+    tls: Option<&TlsOptions>,
+    token: Option<&str>,
+    args: &BenchArgs,
+) -> anyhow::Result<BenchResult> {
     anyhow::ensure!(
         (1..=BENCH_CLIENTS_MAX).contains(&args.clients),
         "--clients must be 1..={BENCH_CLIENTS_MAX}"
@@ -286,7 +291,7 @@ pub async fn run(endpoint: &str, token: &str, args: &BenchArgs) -> anyhow::Resul
         "--duration-secs must be 1..={BENCH_DURATION_MAX_SECS}"
     );
     anyhow::ensure!(args.participants > 0, "--participants must be positive");
-    setup(endpoint, args).await?;
+    setup(endpoint, tls, args).await?;
     let connections = if args.connections == 0 {
         args.clients
     } else {
@@ -294,7 +299,7 @@ pub async fn run(endpoint: &str, token: &str, args: &BenchArgs) -> anyhow::Resul
     };
     let mut conns = Vec::with_capacity(connections);
     for _ in 0..connections {
-        conns.push(Client::connect(endpoint, Some(token)).await?);
+        conns.push(Client::connect_with(endpoint, tls, token).await?);
     }
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

@@ -34,6 +34,20 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// CA certificate that signed the server's certificate (PEM). Turns on
+    /// TLS: use an https:// endpoint.
+    #[arg(long, global = true, env = "INTERLOCK_CA")]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// Your client certificate (PEM), for mutual TLS: the server takes your
+    /// identity from it (`interlockctl certs init` makes a dev set).
+    #[arg(long, global = true, env = "INTERLOCK_CERT", requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// The private key of --cert (PEM).
+    #[arg(long, global = true, env = "INTERLOCK_KEY", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,11 +143,45 @@ pub enum Command {
     /// dev-venue-a) and print throughput, latency and server CPU per request.
     /// Point it at a server on this machine you may load.
     Bench(crate::bench::BenchArgs),
+    /// Create a development PKI for mutual TLS: a CA, a server certificate
+    /// and one client certificate per principal (no server needed).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
     /// Tell the Interlock story against a --dev server, with its demo tokens.
     Demo {
         /// Participant id to use (default: a fresh one).
         #[arg(long)]
         participant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Write ca.pem, server.pem/.key and <role>-<id>.pem/.key into DIR.
+    ///
+    /// Then: interlock-server --tls-cert DIR/server.pem --tls-key
+    /// DIR/server.key --tls-client-ca DIR/ca.pem, and interlockctl
+    /// --endpoint https://127.0.0.1:50051 --ca DIR/ca.pem --cert
+    /// DIR/admin-admin.pem --key DIR/admin-admin.key ...
+    Init {
+        dir: std::path::PathBuf,
+        /// Venue ids (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "venue-a,venue-b,venue-c")]
+        venues: Vec<String>,
+        /// Broker ids.
+        #[arg(long, value_delimiter = ',', default_value = "prime-1")]
+        brokers: Vec<String>,
+        /// Admin ids.
+        #[arg(long, value_delimiter = ',', default_value = "admin")]
+        admins: Vec<String>,
+        /// Read-only auditor ids.
+        #[arg(long, value_delimiter = ',', default_value = "auditor")]
+        auditors: Vec<String>,
+        /// Names and addresses the server certificate is valid for.
+        #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+        hosts: Vec<String>,
     },
 }
 
@@ -200,12 +248,55 @@ fn print_json(v: &serde_json::Value) {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Certs {
+        command:
+            CertsCommand::Init {
+                dir,
+                venues,
+                brokers,
+                admins,
+                auditors,
+                hosts,
+            },
+    } = &cli.command
+    {
+        let eco = interlock_client::pki::Ecosystem {
+            venues: venues.clone(),
+            brokers: brokers.clone(),
+            admins: admins.clone(),
+            auditors: auditors.clone(),
+            hosts: hosts.clone(),
+        };
+        let written = interlock_client::pki::write_dev_pki(dir, &eco)?;
+        if cli.json {
+            print_json(&serde_json::json!({ "written": written }));
+        } else {
+            for w in &written {
+                println!("wrote {}", w.display());
+            }
+            println!(
+                "(private keys are mode 0600; the CA key is not kept: re-run to make a new set)"
+            );
+        }
+        return Ok(());
+    }
+    let tls = match &cli.ca {
+        Some(ca) => {
+            let pair = cli.cert.as_deref().zip(cli.key.as_deref());
+            Some(interlock_client::TlsOptions::from_files(ca, pair)?)
+        }
+        None => None,
+    };
     if let Command::Health = cli.command {
-        return health(&cli.endpoint, cli.json).await;
+        return health(&cli.endpoint, tls.as_ref(), cli.json).await;
     }
     if let Command::Bench(args) = &cli.command {
-        let token = cli.token.as_deref().unwrap_or("dev-venue-a");
-        let r = crate::bench::run(&cli.endpoint, token, args).await?;
+        let token = cli.token.as_deref().or(if cli.cert.is_some() {
+            None
+        } else {
+            Some("dev-venue-a")
+        });
+        let r = crate::bench::run(&cli.endpoint, tls.as_ref(), token, args).await?;
         if cli.json {
             print_json(&serde_json::to_value(&r)?);
         } else {
@@ -213,7 +304,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let client = Client::connect(&cli.endpoint, cli.token.as_deref()).await?;
+    let client = Client::connect_with(&cli.endpoint, tls.as_ref(), cli.token.as_deref()).await?;
     let json = cli.json;
     match cli.command {
         Command::Check {
@@ -354,7 +445,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { participant } => {
             crate::demo::run(&client, participant.unwrap_or_else(|| fresh_id("fund"))).await?
         }
-        Command::Health | Command::Bench(_) => unreachable!("handled above"),
+        Command::Health | Command::Bench(_) | Command::Certs { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(())
 }
@@ -441,8 +534,12 @@ async fn trading(
     Ok(())
 }
 
-async fn health(endpoint: &str, json: bool) -> anyhow::Result<()> {
-    let client = Client::connect(endpoint, None).await?;
+async fn health(
+    endpoint: &str,
+    tls: Option<&interlock_client::TlsOptions>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let client = Client::connect_with(endpoint, tls, None).await?;
     let mut health = tonic_health::pb::health_client::HealthClient::new(client.channel());
     let mut rows = Vec::new();
     let mut all_ok = true;

@@ -20,6 +20,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod pki;
+
 use std::time::Duration;
 
 pub use interlock::v1 as pb;
@@ -27,7 +29,7 @@ use pb::admin_service_client::AdminServiceClient;
 use pb::position_service_client::PositionServiceClient;
 use pb::pre_trade_service_client::PreTradeServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Request, Status, Streaming};
 
 /// Default deadline of a unary call.
@@ -47,6 +49,8 @@ pub enum ClientError {
     Endpoint(String),
     #[error("the token is not valid header text")]
     Token,
+    #[error("TLS setup: {0}")]
+    Tls(String),
     // Not a `#[source]`: the text already says everything, once.
     #[error("{}: {}", code_name(.0.code()), .0.message())]
     Status(Status),
@@ -89,13 +93,67 @@ pub struct Client {
     token: Option<MetadataValue<Ascii>>,
 }
 
+/// Mutual TLS for a client: the CA that signed the server's certificate,
+/// and the client's own certificate and key (PEM).
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    pub ca_pem: String,
+    pub identity: Option<(String, String)>,
+    /// The name the server's certificate must carry (default: the
+    /// endpoint's host).
+    pub domain: Option<String>,
+}
+
+impl TlsOptions {
+    /// Reads the CA, certificate and key files.
+    pub fn from_files(
+        ca: &std::path::Path,
+        cert_key: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<Self, ClientError> {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p)
+                .map_err(|e| ClientError::Tls(format!("{}: {e}", p.display())))
+        };
+        let identity = match cert_key {
+            Some((c, k)) => Some((read(c)?, read(k)?)),
+            None => None,
+        };
+        Ok(TlsOptions {
+            ca_pem: read(ca)?,
+            identity,
+            domain: None,
+        })
+    }
+}
+
 impl Client {
-    /// Connects to `endpoint` ("http://host:port").
+    /// Connects to `endpoint` ("http://host:port"), in plaintext.
     pub async fn connect(endpoint: &str, token: Option<&str>) -> Result<Self, ClientError> {
-        let ep = Endpoint::from_shared(endpoint.to_owned())
+        Client::connect_with(endpoint, None, token).await
+    }
+
+    /// Connects to `endpoint`, over mutual TLS when `tls` is given ("https://host:port").
+    pub async fn connect_with(
+        endpoint: &str,
+        tls: Option<&TlsOptions>,
+        token: Option<&str>,
+    ) -> Result<Self, ClientError> {
+        let mut ep = Endpoint::from_shared(endpoint.to_owned())
             .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            let mut cfg = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
+            if let Some((cert, key)) = &tls.identity {
+                cfg = cfg.identity(Identity::from_pem(cert, key));
+            }
+            if let Some(d) = &tls.domain {
+                cfg = cfg.domain_name(d.clone());
+            }
+            ep = ep
+                .tls_config(cfg)
+                .map_err(|e| ClientError::Tls(e.to_string()))?;
+        }
         let channel = ep.connect().await.map_err(|source| ClientError::Connect {
             endpoint: endpoint.to_owned(),
             source,

@@ -361,8 +361,9 @@ impl pb::position_service_server::PositionService for PositionApi {
 #[derive(Debug, Clone)]
 pub struct AdminApi(pub Shared);
 
+/// The admin making a change (auditors may only read).
 fn admin_of<T>(req: &Request<T>) -> Result<String, Status> {
-    Ok(principal(req)?.id.clone())
+    Ok(crate::auth::admin(req)?.id.clone())
 }
 
 #[tonic::async_trait]

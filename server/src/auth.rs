@@ -20,6 +20,68 @@ pub enum Role {
     Venue,
     Broker,
     Admin,
+    /// Read-only admin: exposure, limits, alerts and audit, no changes.
+    Auditor,
+}
+
+impl Role {
+    fn parse(s: &str) -> Option<Role> {
+        match s {
+            "venue" => Some(Role::Venue),
+            "broker" => Some(Role::Broker),
+            "admin" => Some(Role::Admin),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Venue => "venue",
+            Role::Broker => "broker",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+/// The URI prefix of a principal in a client certificate:
+/// `spiffe://interlock/<role>/<id>`.
+pub const SPIFFE_PREFIX: &str = "spiffe://interlock/";
+
+/// The principal a verified client certificate names (its URI subject
+/// alternative name). The TLS layer has already checked the chain and the
+/// validity dates; a certificate without exactly one Interlock identity is
+/// refused.
+pub fn cert_principal(der: &[u8]) -> Result<Principal, Status> {
+    let refuse = |why: &str| Status::unauthenticated(format!("client certificate: {why}"));
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|_| refuse("unreadable"))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|_| refuse("bad subject alternative names"))?
+        .ok_or_else(|| refuse("no Interlock identity (spiffe://interlock/<role>/<id>)"))?;
+    let mut found = None;
+    for name in &san.value.general_names {
+        if let x509_parser::extensions::GeneralName::URI(uri) = name {
+            if let Some(rest) = uri.strip_prefix(SPIFFE_PREFIX) {
+                if found.is_some() {
+                    return Err(refuse("more than one Interlock identity"));
+                }
+                found = Some(rest.to_owned());
+            }
+        }
+    }
+    let rest =
+        found.ok_or_else(|| refuse("no Interlock identity (spiffe://interlock/<role>/<id>)"))?;
+    let (role, id) = rest
+        .split_once('/')
+        .ok_or_else(|| refuse("identity is not <role>/<id>"))?;
+    let role = Role::parse(role).ok_or_else(|| refuse("unknown role"))?;
+    interlock_ledger::validate_id(id).map_err(|_| refuse("invalid id"))?;
+    Ok(Principal {
+        role,
+        id: id.to_owned(),
+    })
 }
 
 /// An authenticated caller.
@@ -127,26 +189,34 @@ impl Principals {
         self.by_hash.get(&hash_token(token)).map(|p| p.clone())
     }
 
-    /// An interceptor that admits only `role` and attaches the principal.
+    /// An interceptor that admits only `roles` and attaches the principal.
+    ///
+    /// The principal comes from the verified client certificate when the
+    /// connection has one (any token is then ignored: metadata cannot
+    /// change who a certificate says the caller is), else from the bearer
+    /// token.
     pub fn require(
         &self,
-        role: Role,
+        roles: &'static [Role],
     ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
         let principals = self.clone();
         move |mut req: Request<()>| {
-            let token = req
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-            let principal = principals
-                .lookup(token)
-                .ok_or_else(|| Status::unauthenticated("unknown token"))?;
-            if principal.role != role {
-                return Err(Status::permission_denied(
-                    format!("this call needs the {role:?} role").to_lowercase(),
-                ));
+            let principal = match req.peer_certs() {
+                Some(certs) if !certs.is_empty() => cert_principal(&certs[0])?,
+                _ => {
+                    let token = req
+                        .metadata()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
+                    principals
+                        .lookup(token)
+                        .ok_or_else(|| Status::unauthenticated("unknown token"))?
+                }
+            };
+            if !roles.contains(&principal.role) {
+                return Err(needs(roles[0]));
             }
             req.extensions_mut().insert(principal);
             Ok(req)
@@ -154,9 +224,24 @@ impl Principals {
     }
 }
 
+/// The PERMISSION_DENIED answer for a call outside the caller's role.
+pub fn needs(role: Role) -> Status {
+    Status::permission_denied(format!("this call needs the {} role", role.name()))
+}
+
 /// The principal the interceptor attached.
 pub fn principal<T>(req: &Request<T>) -> Result<&Principal, Status> {
     req.extensions()
         .get::<Principal>()
         .ok_or_else(|| Status::unauthenticated("no principal"))
+}
+
+/// The principal, who must be an admin (not an auditor): for changes.
+pub fn admin<T>(req: &Request<T>) -> Result<&Principal, Status> {
+    let p = principal(req)?;
+    if p.role == Role::Admin {
+        Ok(p)
+    } else {
+        Err(needs(Role::Admin))
+    }
 }

@@ -21,8 +21,41 @@ pub struct Config {
 
     /// JSON file of principals: {"principals": [{"id": "venue-a", "role":
     /// "venue", "token_sha256": "<hex>"}]}. Tokens are stored hashed.
-    #[arg(long, env = "INTERLOCK_PRINCIPALS", required_unless_present = "dev")]
+    #[arg(long, env = "INTERLOCK_PRINCIPALS")]
     pub principals: Option<PathBuf>,
+
+    /// The server's TLS certificate (PEM). With --tls-key and
+    /// --tls-client-ca it turns on mutual TLS: clients present certificates
+    /// signed by the client CA, naming their principal as
+    /// spiffe://interlock/<role>/<id>. `interlockctl certs init DIR` makes a
+    /// dev set. Outside --dev, TLS is required.
+    #[arg(long, env = "INTERLOCK_TLS_CERT", requires_all = ["tls_key", "tls_client_ca"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The server's TLS private key (PEM).
+    #[arg(long, env = "INTERLOCK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The CA that signs client certificates (PEM).
+    #[arg(long, env = "INTERLOCK_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Also accept TLS clients without a certificate; they authenticate
+    /// with a bearer token from --principals.
+    #[arg(
+        long,
+        env = "INTERLOCK_TLS_CLIENT_CERT_OPTIONAL",
+        requires = "tls_cert"
+    )]
+    pub tls_client_cert_optional: bool,
+
+    /// A TLS handshake not finished within this time is dropped.
+    #[arg(
+        long,
+        env = "INTERLOCK_TLS_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub tls_handshake_timeout_ms: u64,
 
     /// Development mode: well-known demo tokens (printed at start-up), loopback
     /// only. Never use in production.
@@ -184,8 +217,8 @@ mod tests {
         let c = Config::try_parse_from(["x", "--dev"]).unwrap();
         assert_eq!(c.default_ttl_ms, 30_000);
         assert!(
-            Config::try_parse_from(["x"]).is_err(),
-            "principals or --dev required"
+            Config::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err(),
+            "a TLS certificate needs its key and the client CA"
         );
         assert!(Config::try_parse_from(["x", "--dev", "--default-reuse-ratio", "1e3"]).is_err());
     }

@@ -50,13 +50,41 @@ pub const SERVICE_NAMES: [&str; 3] = [
     "interlock.v1.AdminService",
 ];
 
-/// Loads the principals the configuration names (or the demo ones).
+/// Loads the principals the configuration names (or the demo ones). With
+/// mutual TLS and no file, principals come from certificates only.
 pub fn principals(config: &Config) -> anyhow::Result<Principals> {
     match (&config.principals, config.dev) {
         (Some(path), _) => Principals::load(path),
         (None, true) => Ok(Principals::dev()),
-        (None, false) => anyhow::bail!("--principals FILE is required outside --dev mode"),
+        (None, false) if config.tls_cert.is_some() => Ok(Principals::default()),
+        (None, false) => anyhow::bail!(
+            "outside --dev, give --tls-cert/--tls-key/--tls-client-ca (and --principals FILE for bearer tokens)"
+        ),
     }
+}
+
+/// The server's TLS settings, if TLS is configured.
+fn tls(config: &Config) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    let (Some(cert), Some(key), Some(ca)) =
+        (&config.tls_cert, &config.tls_key, &config.tls_client_ca)
+    else {
+        anyhow::ensure!(
+            config.dev,
+            "plaintext is only for --dev on loopback: give --tls-cert, --tls-key and --tls-client-ca"
+        );
+        return Ok(None);
+    };
+    let read = |p: &std::path::PathBuf| {
+        std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    };
+    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+    Ok(Some(
+        tonic::transport::ServerTlsConfig::new()
+            .identity(identity)
+            .client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?))
+            .client_auth_optional(config.tls_client_cert_optional)
+            .timeout(Duration::from_millis(config.tls_handshake_timeout_ms)),
+    ))
 }
 
 /// Serves Interlock on `listener` until `shutdown` completes.
@@ -90,6 +118,7 @@ pub async fn serve_on(
         }
     }
     let principals = principals(&config)?;
+    let tls = tls(&config)?;
     let clock = Clock::new();
     let (ledger, journal, durable) = open_ledger(&config, &clock, storage).await?;
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
@@ -142,7 +171,12 @@ pub async fn serve_on(
         tokio::spawn(watch_journal(durable, health.clone()));
     }
     tracing::info!(%addr, "interlock serving");
-    let result = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+        tracing::info!("mutual TLS on: principals come from client certificates");
+    }
+    let result = builder
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .concurrency_limit_per_connection(config.concurrency_per_connection)
         .load_shed(true)
@@ -151,15 +185,15 @@ pub async fn serve_on(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             pretrade,
-            principals.require(Role::Venue),
+            principals.require(&[Role::Venue]),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             position,
-            principals.require(Role::Broker),
+            principals.require(&[Role::Broker]),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             admin,
-            principals.require(Role::Admin),
+            principals.require(&[Role::Admin, Role::Auditor]),
         ))
         .add_service(health_service)
         .add_service(reflection_v1)
