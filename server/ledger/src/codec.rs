@@ -10,6 +10,8 @@
 //! validates every id and amount as the API boundary does. Integers are
 //! LEB128 varints (signed ones zig-zagged); strings and sequences are
 //! length-prefixed; a decimal is its zig-zagged mantissa and its scale.
+//! Every value has exactly one encoding (non-canonical varints are
+//! refused), so whatever decodes re-encodes to the same bytes.
 
 use rust_decimal::Decimal;
 
@@ -159,6 +161,10 @@ impl<'a> Reader<'a> {
             }
             v |= part << shift;
             if b & 0x80 == 0 {
+                // One encoding per value: a trailing zero byte is refused.
+                if b == 0 && shift > 0 {
+                    return Err(self.error("non-canonical varint"));
+                }
                 return Ok(v);
             }
         }
@@ -175,6 +181,9 @@ impl<'a> Reader<'a> {
             }
             v |= part << shift;
             if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return Err(self.error("non-canonical varint"));
+                }
                 return Ok(v);
             }
         }
