@@ -215,8 +215,19 @@ async fn bad_handshakes_and_certificates_are_refused_before_any_handler() {
     let e = c.list_limits().await.unwrap_err();
     assert!(message(&e).contains("no Interlock identity"), "{e}");
     assert_eq!(code(e), Code::Unauthenticated);
-    // Nothing reached the ledger: the audit log is empty.
-    assert!(admin.audit(0, 10).await.unwrap().is_empty());
+    // Nothing reached a handler: the audit log holds only the refusal the
+    // interceptor recorded (TLS-level refusals never get that far).
+    let audit = admin.audit(0, 10).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert!(
+        audit[0].outcome.starts_with("denied: UNAUTHENTICATED"),
+        "{audit:?}"
+    );
+    assert!(
+        audit[0].principal.starts_with("anonymous@127.0.0.1"),
+        "{audit:?}"
+    );
+    assert_eq!(audit[0].action, "interlock.v1.AdminService/ListLimits");
     s.stop().await;
 }
 

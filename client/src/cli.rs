@@ -129,8 +129,11 @@ pub enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// (admin) The audit log of admin changes.
+    /// (admin, auditor) The audit log: every admin change and every
+    /// refused call, hash-chained. `audit verify` checks the chain.
     Audit {
+        #[command(subcommand)]
+        command: Option<AuditCommand>,
         /// Only records after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -155,6 +158,13 @@ pub enum Command {
         #[arg(long)]
         participant: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Read the whole audit log and check its hash chain; exits 1 naming
+    /// the first record that does not fit.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,7 +444,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Audit { after, limit } => {
+        Command::Audit {
+            command: Some(AuditCommand::Verify),
+            ..
+        } => {
+            let (n, head) = client.audit_verify().await?;
+            if json {
+                print_json(&serde_json::json!({"records": n, "chain": "intact", "head": head}));
+            } else {
+                println!("audit log: {n} records, hash chain intact, head {head}");
+            }
+        }
+        Command::Audit {
+            command: None,
+            after,
+            limit,
+        } => {
             let records = client.audit(after, limit).await?;
             if json {
                 print_json(&output::audit_json(&records));

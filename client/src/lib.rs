@@ -334,4 +334,54 @@ impl Client {
             .await?
             .into_inner())
     }
+
+    /// Reads the whole audit log and checks its hash chain. Returns the
+    /// number of records and the head hash (hex); fails naming the first
+    /// record that does not fit.
+    pub async fn audit_verify(&self) -> Result<(u64, String), ClientError> {
+        let broken = |msg: String| ClientError::Status(Status::data_loss(msg));
+        let hash = |seq: u64, h: &str| -> Result<[u8; 32], ClientError> {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(h, &mut out)
+                .map_err(|_| broken(format!("audit record {seq}: hash is not 64 hex digits")))?;
+            Ok(out)
+        };
+        let mut prev = [0u8; 32];
+        let mut after = 0;
+        loop {
+            let page = self.audit(after, 1000).await?;
+            if page.is_empty() {
+                return Ok((after, hex::encode(prev)));
+            }
+            let mut records = Vec::with_capacity(page.len());
+            for r in page {
+                if r.seq != after + records.len() as u64 + 1 {
+                    return Err(broken(format!(
+                        "audit record {} is out of sequence (a record is missing)",
+                        r.seq
+                    )));
+                }
+                records.push(interlock_ledger::AuditRecord {
+                    seq: r.seq,
+                    at_ms: r.at_ms,
+                    prev_hash: hash(r.seq, &r.prev_hash)?,
+                    hash: hash(r.seq, &r.hash)?,
+                    principal: r.principal,
+                    action: r.action,
+                    target: r.target,
+                    old_value: r.old_value,
+                    new_value: r.new_value,
+                    outcome: r.outcome,
+                });
+            }
+            if let Err(seq) = interlock_ledger::verify_audit_chain(&records, prev) {
+                return Err(broken(format!(
+                    "audit record {seq} breaks the hash chain: the log was altered"
+                )));
+            }
+            let last = records.last().expect("a non-empty page");
+            prev = last.hash;
+            after = last.seq;
+        }
+    }
 }

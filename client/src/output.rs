@@ -285,7 +285,8 @@ pub fn audit_json(records: &[pb::AuditRecord]) -> Value {
             .iter()
             .map(|r| {
                 json!({"seq": r.seq, "at_ms": r.at_ms, "principal": r.principal, "action": r.action,
-                "target": r.target, "old": r.old_value, "new": r.new_value})
+                "target": r.target, "old": r.old_value, "new": r.new_value, "outcome": r.outcome,
+                "prev_hash": r.prev_hash, "hash": r.hash})
             })
             .collect(),
     )
@@ -303,11 +304,14 @@ pub fn audit_table(records: &[pb::AuditRecord]) {
                 r.target.clone(),
                 r.old_value.clone(),
                 r.new_value.clone(),
+                r.outcome.clone(),
             ]
         })
         .collect();
     table(
-        &["SEQ", "AT_MS", "WHO", "ACTION", "TARGET", "OLD", "NEW"],
+        &[
+            "SEQ", "AT_MS", "WHO", "ACTION", "TARGET", "OLD", "NEW", "OUTCOME",
+        ],
         &rows,
     );
 }

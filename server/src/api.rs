@@ -45,6 +45,8 @@ pub struct Shared {
     pub stopping: watch::Receiver<bool>,
     /// Answers waiting for the journal; `None` with `--durability none`.
     pub durable: Option<Arc<Waiters>>,
+    /// Where refused calls are audited.
+    pub denials: crate::auth::DenialLog,
 }
 
 /// A command applied to the ledger whose answer may not leave yet.
@@ -361,9 +363,21 @@ impl pb::position_service_server::PositionService for PositionApi {
 #[derive(Debug, Clone)]
 pub struct AdminApi(pub Shared);
 
-/// The admin making a change (auditors may only read).
-fn admin_of<T>(req: &Request<T>) -> Result<String, Status> {
-    Ok(crate::auth::admin(req)?.id.clone())
+impl AdminApi {
+    /// The admin making a change (auditors may only read; a refusal is
+    /// audited).
+    fn admin_of<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        match crate::auth::admin(req) {
+            Ok(p) => Ok(p.id.clone()),
+            Err(status) => {
+                let who = crate::auth::source_of(req, principal(req).ok());
+                self.0
+                    .denials
+                    .record(&who, &crate::auth::method_of(req), &status);
+                Err(status)
+            }
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -372,7 +386,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: Request<pb::SetLimitRequest>,
     ) -> Result<Response<pb::Limit>, Status> {
-        let by = admin_of(&req)?;
+        let by = self.admin_of(&req)?;
         let (spec, expected_version) = convert::limit_spec(req.into_inner())?;
         let cmd = Command::SetLimit {
             at_ms: self.0.clock.now_ms(),
@@ -390,7 +404,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: Request<pb::DeleteLimitRequest>,
     ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
-        let by = admin_of(&req)?;
+        let by = self.admin_of(&req)?;
         let id = convert::limit_id(&req.get_ref().id)?;
         let cmd = Command::DeleteLimit {
             at_ms: self.0.clock.now_ms(),
@@ -419,7 +433,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         req: Request<pb::SetTradingStateRequest>,
     ) -> Result<Response<pb::SetTradingStateResponse>, Status> {
-        let by = admin_of(&req)?;
+        let by = self.admin_of(&req)?;
         let r = req.into_inner();
         let participant = convert::participant(&r.participant)?;
         let state = convert::trading_state(r.state)?;

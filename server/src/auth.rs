@@ -45,6 +45,124 @@ impl Role {
     }
 }
 
+/// Most denial records per second from one source; the rest are counted
+/// and the count goes into the next record, so a flood of bad calls cannot
+/// flood the audit log.
+pub const DENIAL_RECORDS_PER_SECOND: u32 = 10;
+/// Most sources the denial limiter tracks at once (it starts over when full).
+pub const DENIAL_SOURCES_MAX: usize = 10_000;
+
+/// Records refused calls in the audit log (through the ledger, so they are
+/// journaled and chained like every other record), rate-limited per source.
+#[derive(Clone)]
+pub struct DenialLog {
+    ledger: std::sync::Arc<interlock_ledger::Ledger>,
+    clock: crate::clock::Clock,
+    /// source → (second, records this second, suppressed).
+    window: std::sync::Arc<DashMap<String, (i64, u32, u64)>>,
+}
+
+impl std::fmt::Debug for DenialLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DenialLog")
+    }
+}
+
+impl DenialLog {
+    pub fn new(
+        ledger: std::sync::Arc<interlock_ledger::Ledger>,
+        clock: crate::clock::Clock,
+    ) -> Self {
+        DenialLog {
+            ledger,
+            clock,
+            window: std::sync::Arc::new(DashMap::new()),
+        }
+    }
+
+    /// Records that `who` was refused `action` with `status`.
+    pub fn record(&self, who: &str, action: &str, status: &Status) {
+        let at_ms = self.clock.now_ms();
+        let second = at_ms.div_euclid(1000);
+        if self.window.len() >= DENIAL_SOURCES_MAX {
+            self.window.clear();
+        }
+        let suppressed = {
+            let mut e = self.window.entry(who.to_owned()).or_insert((second, 0, 0));
+            if e.0 != second {
+                *e = (second, 0, e.2);
+            }
+            if e.1 >= DENIAL_RECORDS_PER_SECOND {
+                e.2 += 1;
+                return;
+            }
+            e.1 += 1;
+            std::mem::take(&mut e.2)
+        };
+        let mut reason = format!("{}: {}", interlock_code(status.code()), status.message());
+        if suppressed > 0 {
+            reason.push_str(&format!(
+                " (+{suppressed} more from this source not recorded)"
+            ));
+        }
+        let (result, _) = self.ledger.apply(interlock_ledger::Command::RecordDenial {
+            at_ms,
+            principal: who.to_owned(),
+            action: action.to_owned(),
+            reason,
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "a denied call could not be audited");
+        }
+    }
+}
+
+fn interlock_code(c: tonic::Code) -> &'static str {
+    match c {
+        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+        _ => "DENIED",
+    }
+}
+
+/// The path of a call ("/interlock.v1.AdminService/SetLimit"), put into
+/// the request's extensions by [`call_path_layer`] so that interceptors,
+/// which do not see the URI, can name the call in audit records.
+#[derive(Debug, Clone)]
+pub struct CallPath(pub String);
+
+/// A layer that records each request's path as a [`CallPath`] extension.
+pub fn call_path_layer<B>() -> tower::util::MapRequestLayer<
+    fn(tonic::codegen::http::Request<B>) -> tonic::codegen::http::Request<B>,
+> {
+    fn tag<B>(mut req: tonic::codegen::http::Request<B>) -> tonic::codegen::http::Request<B> {
+        let path = req.uri().path().chars().take(200).collect::<String>();
+        req.extensions_mut().insert(CallPath(path));
+        req
+    }
+    tower::util::MapRequestLayer::new(tag::<B>)
+}
+
+/// The gRPC method of a request, for audit records.
+pub fn method_of<T>(req: &Request<T>) -> String {
+    req.extensions()
+        .get::<CallPath>()
+        .map(|p| p.0.trim_start_matches('/').to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Who a request came from, for audit records: the principal if known,
+/// else the peer address.
+pub fn source_of<T>(req: &Request<T>, principal: Option<&Principal>) -> String {
+    match principal {
+        Some(p) => format!("{}:{}", p.role.name(), p.id),
+        None => match req.remote_addr() {
+            Some(a) => format!("anonymous@{}", a.ip()),
+            None => "anonymous".to_owned(),
+        },
+    }
+}
+
 /// The URI prefix of a principal in a client certificate:
 /// `spiffe://interlock/<role>/<id>`.
 pub const SPIFFE_PREFIX: &str = "spiffe://interlock/";
@@ -198,28 +316,46 @@ impl Principals {
     pub fn require(
         &self,
         roles: &'static [Role],
+        denials: Option<DenialLog>,
     ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
         let principals = self.clone();
         move |mut req: Request<()>| {
-            let principal = match req.peer_certs() {
-                Some(certs) if !certs.is_empty() => cert_principal(&certs[0])?,
-                _ => {
-                    let token = req
-                        .metadata()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.strip_prefix("Bearer "))
-                        .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
-                    principals
-                        .lookup(token)
-                        .ok_or_else(|| Status::unauthenticated("unknown token"))?
-                }
+            let principal = principals.identify(&req);
+            let verdict = match &principal {
+                Ok(p) if roles.contains(&p.role) => Ok(()),
+                Ok(_) => Err(needs(roles[0])),
+                Err(e) => Err(e.clone()),
             };
-            if !roles.contains(&principal.role) {
-                return Err(needs(roles[0]));
+            if let Err(status) = verdict {
+                if let Some(d) = &denials {
+                    d.record(
+                        &source_of(&req, principal.as_ref().ok()),
+                        &method_of(&req),
+                        &status,
+                    );
+                }
+                return Err(status);
             }
-            req.extensions_mut().insert(principal);
+            if let Ok(p) = principal {
+                req.extensions_mut().insert(p);
+            }
             Ok(req)
+        }
+    }
+
+    fn identify(&self, req: &Request<()>) -> Result<Principal, Status> {
+        match req.peer_certs() {
+            Some(certs) if !certs.is_empty() => cert_principal(&certs[0]),
+            _ => {
+                let token = req
+                    .metadata()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
+                self.lookup(token)
+                    .ok_or_else(|| Status::unauthenticated("unknown token"))
+            }
         }
     }
 }

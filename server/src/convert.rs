@@ -412,6 +412,9 @@ pub fn audit_record_pb(r: domain::AuditRecord) -> pb::AuditRecord {
         target: r.target,
         old_value: r.old_value,
         new_value: r.new_value,
+        outcome: r.outcome,
+        prev_hash: hex::encode(r.prev_hash),
+        hash: hex::encode(r.hash),
     }
 }
 

@@ -127,8 +127,10 @@ pub async fn serve_on(
         // Ends open streams so the graceful shutdown can finish.
         let _ = stop_tx.send(true);
     };
+    let denials = auth::DenialLog::new(ledger.clone(), clock);
     let shared = Shared {
         stopping,
+        denials: denials.clone(),
         ledger,
         clock,
         alerts: AlertHub::new(),
@@ -182,18 +184,19 @@ pub async fn serve_on(
         .load_shed(true)
         .tcp_nodelay(true)
         .layer(oversize::layer(max))
+        .layer(auth::call_path_layer())
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             pretrade,
-            principals.require(&[Role::Venue]),
+            principals.require(&[Role::Venue], Some(denials.clone())),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             position,
-            principals.require(&[Role::Broker]),
+            principals.require(&[Role::Broker], Some(denials.clone())),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             admin,
-            principals.require(&[Role::Admin, Role::Auditor]),
+            principals.require(&[Role::Admin, Role::Auditor], Some(denials.clone())),
         ))
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -747,6 +747,9 @@ impl Encode for AuditRecord {
         w.str(&self.target);
         w.str(&self.old_value);
         w.str(&self.new_value);
+        w.str(&self.outcome);
+        w.buf.extend_from_slice(&self.prev_hash);
+        w.buf.extend_from_slice(&self.hash);
     }
 }
 
@@ -760,6 +763,9 @@ impl Decode for AuditRecord {
             target: r.text()?,
             old_value: r.text()?,
             new_value: r.text()?,
+            outcome: r.text()?,
+            prev_hash: hash32(r)?,
+            hash: hash32(r)?,
         })
     }
 }
@@ -796,6 +802,12 @@ impl Decode for LedgerConfig {
             audit_records_max: read_usize(r)?,
         })
     }
+}
+
+fn hash32(r: &mut Reader<'_>) -> Result<[u8; 32], DecodeError> {
+    let mut h = [0u8; 32];
+    h.copy_from_slice(r.bytes(32)?);
+    Ok(h)
 }
 
 fn read_usize(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
@@ -889,6 +901,18 @@ impl Encode for Command {
                 w.i64(*at_ms);
                 w.put(config);
             }
+            Command::RecordDenial {
+                at_ms,
+                principal,
+                action,
+                reason,
+            } => {
+                w.u8(10);
+                w.i64(*at_ms);
+                w.str(principal);
+                w.str(action);
+                w.str(reason);
+            }
         }
     }
 }
@@ -940,6 +964,12 @@ impl Decode for Command {
             9 => Command::Configure {
                 at_ms,
                 config: r.get()?,
+            },
+            10 => Command::RecordDenial {
+                at_ms,
+                principal: r.text()?,
+                action: r.text()?,
+                reason: r.text()?,
             },
             _ => return Err(r.error("bad command tag")),
         })

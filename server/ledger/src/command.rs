@@ -67,6 +67,14 @@ pub enum Command {
     /// Time passes: expire reservations, notice stale brokers, forget old
     /// idempotency records.
     Tick { at_ms: UnixMs },
+    /// A call was refused (authentication or authorization): recorded in
+    /// the audit log.
+    RecordDenial {
+        at_ms: UnixMs,
+        principal: String,
+        action: String,
+        reason: String,
+    },
     /// The server started with these settings. Journaled, so that a replay
     /// judges every command under the settings it was judged under live.
     Configure {
@@ -87,6 +95,7 @@ impl Command {
             | Command::DeleteLimit { at_ms, .. }
             | Command::SetTradingState { at_ms, .. }
             | Command::Tick { at_ms }
+            | Command::RecordDenial { at_ms, .. }
             | Command::Configure { at_ms, .. } => *at_ms,
         }
     }
@@ -103,6 +112,7 @@ impl Command {
             | Command::DeleteLimit { at_ms, .. }
             | Command::SetTradingState { at_ms, .. }
             | Command::Tick { at_ms }
+            | Command::RecordDenial { at_ms, .. }
             | Command::Configure { at_ms, .. } => *at_ms = at,
         }
     }
@@ -314,6 +324,10 @@ pub enum Outcome {
     Configured {
         changed: bool,
     },
+    /// A denial was recorded as this audit record.
+    DenialRecorded {
+        seq: u64,
+    },
 }
 
 /// The kinds of alert. See `AlertKind` in `admin.proto`.
@@ -357,7 +371,12 @@ impl Alert {
     }
 }
 
-/// One admin change: who, when, what, old → new.
+/// One admin change or denied call: who, when, what, old → new, outcome.
+///
+/// Records form a hash chain: `hash` = SHA-256 over `prev_hash` and the
+/// record's fields ([`AuditRecord::compute_hash`]), `prev_hash` is the
+/// previous record's `hash` (all zeros for the first). Changing, removing
+/// or reordering any record breaks the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub seq: u64,
@@ -367,6 +386,50 @@ pub struct AuditRecord {
     pub target: String,
     pub old_value: String,
     pub new_value: String,
+    /// "ok", or "denied: <why>".
+    pub outcome: String,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl AuditRecord {
+    /// The chain hash of a record: SHA-256 of `prev_hash`, then `seq` and
+    /// `at_ms` as 8-byte big-endian integers, then each text field
+    /// (principal, action, target, old_value, new_value, outcome) as an
+    /// 8-byte big-endian length and its UTF-8 bytes.
+    pub fn compute_hash(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.prev_hash);
+        h.update(self.seq.to_be_bytes());
+        h.update(self.at_ms.to_be_bytes());
+        for f in [
+            &self.principal,
+            &self.action,
+            &self.target,
+            &self.old_value,
+            &self.new_value,
+            &self.outcome,
+        ] {
+            h.update((f.len() as u64).to_be_bytes());
+            h.update(f.as_bytes());
+        }
+        h.finalize().into()
+    }
+}
+
+/// Checks a run of audit records: each hash is right and links to the one
+/// before (`anchor` is the `prev_hash` the first must carry). Returns the
+/// sequence number of the first bad record.
+pub fn verify_audit_chain(records: &[AuditRecord], anchor: [u8; 32]) -> Result<(), u64> {
+    let mut prev = anchor;
+    for r in records {
+        if r.prev_hash != prev || r.compute_hash() != r.hash {
+            return Err(r.seq);
+        }
+        prev = r.hash;
+    }
+    Ok(())
 }
 
 /// A command's outcome plus the alerts it raised.

@@ -352,6 +352,12 @@ impl State {
             } => self.set_trading_state(at, by, participant, *state, reason),
             Command::Tick { .. } => Ok(self.tick(at)),
             Command::Configure { config, .. } => self.configure(at, config),
+            Command::RecordDenial {
+                principal,
+                action,
+                reason,
+                ..
+            } => self.record_denial(at, principal, action, reason),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
@@ -394,6 +400,27 @@ impl State {
             || self.ended.front().is_some_and(|&(t, _)| {
                 at.saturating_sub(t) > self.cfg.reservation_retention_ms as i64
             })
+    }
+
+    /// Records a refused call in the audit log.
+    fn record_denial(
+        &mut self,
+        at: UnixMs,
+        principal: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<Outcome, LedgerError> {
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        let seq = self.audit_with_outcome(
+            at,
+            principal,
+            action,
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("denied: {reason}"),
+        );
+        Ok(Outcome::DenialRecorded { seq })
     }
 
     /// Takes new settings; an admin-visible audit record says what changed.
@@ -1221,8 +1248,32 @@ impl State {
         old_value: String,
         new_value: String,
     ) {
+        self.audit_with_outcome(
+            at,
+            by,
+            action,
+            target,
+            old_value,
+            new_value,
+            "ok".to_owned(),
+        );
+    }
+
+    /// Appends an audit record, chained to the one before.
+    #[allow(clippy::too_many_arguments)]
+    fn audit_with_outcome(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        action: &str,
+        target: String,
+        old_value: String,
+        new_value: String,
+        outcome: String,
+    ) -> u64 {
         let seq = self.audit.len() as u64 + 1;
-        self.audit.push(AuditRecord {
+        let prev_hash = self.audit.last().map_or([0u8; 32], |r| r.hash);
+        let mut record = AuditRecord {
             seq,
             at_ms: at,
             principal: by.to_owned(),
@@ -1230,7 +1281,13 @@ impl State {
             target,
             old_value,
             new_value,
-        });
+            outcome,
+            prev_hash,
+            hash: [0u8; 32],
+        };
+        record.hash = record.compute_hash();
+        self.audit.push(record);
+        seq
     }
 
     fn set_limit(

@@ -266,6 +266,14 @@ impl State {
                 *t = add(*t, committed)?;
             }
         }
+        if let Err(seq) = crate::command::verify_audit_chain(&self.audit, [0u8; 32]) {
+            return Err(format!("audit record {seq} breaks the hash chain"));
+        }
+        for (i, r) in self.audit.iter().enumerate() {
+            if r.seq != i as u64 + 1 {
+                return Err(format!("audit record {} out of sequence", r.seq));
+            }
+        }
         if let Some(((p, v, a), q)) = reserved.into_iter().find(|(_, q)| !q.is_zero()) {
             return Err(format!(
                 "open reservations of {q} for {p}/{v}/{a} not counted in any position"
