@@ -424,7 +424,7 @@ async fn admin_limits_states_top_audit_and_alerts() {
     };
     let l2 = admin.set_limit(fresh).await.unwrap();
     assert_eq!(l2.version, 1);
-    admin.delete_limit(&l2.id).await.unwrap();
+    admin.delete_limit(&l2.id, "test cleanup").await.unwrap();
     assert_eq!(admin.list_limits().await.unwrap().len(), 1);
 
     let venue = s.client("dev-venue-a").await;
@@ -467,11 +467,17 @@ async fn admin_limits_states_top_audit_and_alerts() {
         .unwrap();
 
     assert_eq!(
-        admin.delete_limit("L1").await.unwrap().deleted.unwrap().id,
+        admin
+            .delete_limit("L1", "desk review")
+            .await
+            .unwrap()
+            .deleted
+            .unwrap()
+            .id,
         "L1"
     );
     assert_eq!(
-        code(admin.delete_limit("L1").await.unwrap_err()),
+        code(admin.delete_limit("L1", "again").await.unwrap_err()),
         Code::NotFound
     );
     assert_eq!(

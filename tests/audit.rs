@@ -194,3 +194,37 @@ async fn an_audit_record_altered_on_disk_refuses_start_up() {
         .to_string();
     assert!(e.contains("hash chain"), "{e}");
 }
+
+#[tokio::test]
+async fn loosening_past_the_step_is_refused_unless_forced_and_flagged() {
+    let s = start_server().await;
+    let admin = s.admin().await;
+    admin.set_limit(ratio("fund")).await.unwrap(); // 2
+    let loose = pb::SetLimitRequest {
+        value: "5".into(),
+        ..ratio("fund")
+    };
+    let e = admin.set_limit(loose.clone()).await.unwrap_err();
+    assert!(
+        message(&e).contains("from 2 to 5") && message(&e).contains("force"),
+        "{e}"
+    );
+    assert_eq!(code(e), Code::FailedPrecondition);
+    let l = admin
+        .set_limit(pb::SetLimitRequest {
+            force_reason: "committee approval 2026-11".into(),
+            ..loose
+        })
+        .await
+        .unwrap();
+    assert_eq!((l.value.as_str(), l.version), ("5", 2));
+    let last = admin.audit(0, 100).await.unwrap().pop().unwrap();
+    assert!(
+        last.outcome.contains("FORCED") && last.outcome.contains("committee"),
+        "{last:?}"
+    );
+    let e = admin.delete_limit(&l.id, "").await.unwrap_err();
+    assert_eq!(code(e), Code::FailedPrecondition);
+    admin.delete_limit(&l.id, "retired").await.unwrap();
+    s.stop().await;
+}

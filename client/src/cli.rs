@@ -239,9 +239,19 @@ pub enum LimitCommand {
         /// not exist yet). A mismatch fails with FAILED_PRECONDITION.
         #[arg(long)]
         expected_version: Option<u64>,
+        /// Raising a limit by more than the server's step (default 50%) is
+        /// refused unless forced with a reason; the audit log flags it.
+        #[arg(long, value_name = "REASON")]
+        force: Option<String>,
     },
     /// Delete a limit by id.
-    Delete { id: String },
+    /// Delete a limit by id. Deleting loosens the limit entirely, so it
+    /// needs --force with a reason (recorded in the audit log).
+    Delete {
+        id: String,
+        #[arg(long, value_name = "REASON")]
+        force: Option<String>,
+    },
     /// List every limit.
     List,
 }
@@ -487,6 +497,7 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
             asset,
             warn,
             expected_version,
+            force,
         } => {
             let l = client
                 .set_limit(pb::SetLimitRequest {
@@ -499,6 +510,7 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
                     value,
                     warn_levels_pct: warn,
                     expected_version,
+                    force_reason: force.unwrap_or_default(),
                 })
                 .await?;
             if json {
@@ -507,8 +519,10 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
                 output::limits_table(std::slice::from_ref(&l));
             }
         }
-        LimitCommand::Delete { id } => {
-            let r = client.delete_limit(&id).await?;
+        LimitCommand::Delete { id, force } => {
+            let r = client
+                .delete_limit(&id, force.as_deref().unwrap_or_default())
+                .await?;
             if json {
                 print_json(
                     &r.deleted

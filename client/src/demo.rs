@@ -67,6 +67,7 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
         value: "2".into(),
         warn_levels_pct: vec!["80".into()],
         expected_version: None,
+        force_reason: String::new(),
     };
     let l = admin.set_limit(limit.clone()).await?;
     output::limits_table(std::slice::from_ref(&l));

@@ -263,8 +263,16 @@ impl Client {
         Ok(self.admin().set_limit(self.unary(r)).await?.into_inner())
     }
 
-    pub async fn delete_limit(&self, id: &str) -> Result<pb::DeleteLimitResponse, ClientError> {
-        let r = pb::DeleteLimitRequest { id: id.to_owned() };
+    /// Deletes a limit; deleting loosens, so the server requires a reason.
+    pub async fn delete_limit(
+        &self,
+        id: &str,
+        force_reason: &str,
+    ) -> Result<pb::DeleteLimitResponse, ClientError> {
+        let r = pb::DeleteLimitRequest {
+            id: id.to_owned(),
+            force_reason: force_reason.to_owned(),
+        };
         Ok(self.admin().delete_limit(self.unary(r)).await?.into_inner())
     }
 

@@ -387,12 +387,13 @@ impl pb::admin_service_server::AdminService for AdminApi {
         req: Request<pb::SetLimitRequest>,
     ) -> Result<Response<pb::Limit>, Status> {
         let by = self.admin_of(&req)?;
-        let (spec, expected_version) = convert::limit_spec(req.into_inner())?;
+        let (spec, expected_version, force) = convert::limit_spec(req.into_inner())?;
         let cmd = Command::SetLimit {
             at_ms: self.0.clock.now_ms(),
             by,
             spec,
             expected_version,
+            force,
         };
         match self.0.apply(cmd).await? {
             Outcome::Limit(l) => Ok(Response::new(convert::limit_pb(l))),
@@ -406,10 +407,12 @@ impl pb::admin_service_server::AdminService for AdminApi {
     ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
         let by = self.admin_of(&req)?;
         let id = convert::limit_id(&req.get_ref().id)?;
+        let force = convert::force_reason(&req.get_ref().force_reason)?;
         let cmd = Command::DeleteLimit {
             at_ms: self.0.clock.now_ms(),
             by,
             id,
+            force,
         };
         match self.0.apply(cmd).await? {
             Outcome::LimitDeleted(l) => Ok(Response::new(pb::DeleteLimitResponse {

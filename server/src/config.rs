@@ -139,6 +139,11 @@ pub struct Config {
     )]
     pub stream_messages_max: u64,
 
+    /// A limit may be raised by at most this percentage without a forced
+    /// reason (deleting one always needs a reason).
+    #[arg(long, env = "INTERLOCK_LIMIT_LOOSEN_STEP_PCT", default_value = "50", value_parser = parse_step_arg)]
+    pub limit_loosen_step_pct: Decimal,
+
     /// Most participants the ledger tracks.
     #[arg(long, env = "INTERLOCK_PARTICIPANTS_MAX", default_value_t = 2_000_000)]
     pub participants_max: usize,
@@ -173,6 +178,10 @@ pub enum Durability {
     None,
 }
 
+fn parse_step_arg(s: &str) -> Result<Decimal, String> {
+    interlock_ledger::amount::parse_decimal(s, 2, 6).map_err(|e| format!("step {e}"))
+}
+
 fn parse_ratio_arg(s: &str) -> Result<Decimal, String> {
     parse_ratio(s).map_err(|e| format!("reuse ratio {e}"))
 }
@@ -189,6 +198,7 @@ impl Config {
             participants_max: self.participants_max,
             idempotency_keys_max: self.idempotency_keys_max,
             reservations_per_participant_max: self.reservations_per_participant_max,
+            limit_loosen_step_pct: self.limit_loosen_step_pct,
             ..LedgerConfig::default()
         }
     }

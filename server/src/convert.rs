@@ -105,10 +105,11 @@ fn limit_kind(k: i32) -> Result<domain::LimitKind, InvalidField> {
     }
 }
 
-/// A validated SetLimit request: the spec and the optional expected version.
+/// A validated SetLimit request: the spec, the optional expected version,
+/// and the forced reason (if any).
 pub fn limit_spec(
     r: pb::SetLimitRequest,
-) -> Result<(domain::LimitSpec, Option<u64>), InvalidField> {
+) -> Result<(domain::LimitSpec, Option<u64>, Option<String>), InvalidField> {
     let kind = limit_kind(r.kind)?;
     let value = match kind {
         domain::LimitKind::ReuseRatio => quantity("value", &r.value, amount::parse_ratio)?,
@@ -134,7 +135,17 @@ pub fn limit_spec(
         warn_levels_pct: warn,
     };
     spec.validate().map_err(|e| bad("scope", e))?;
-    Ok((spec, r.expected_version))
+    Ok((spec, r.expected_version, force_reason(&r.force_reason)?))
+}
+
+/// A forced reason: empty means not forced.
+pub fn force_reason(s: &str) -> Result<Option<String>, InvalidField> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    reason(s)
+        .map(Some)
+        .map_err(|e| bad("force_reason", e.reason))
 }
 
 /// A validated trading state (UNSPECIFIED and unknown values refused).
@@ -453,7 +464,8 @@ pub fn status(e: LedgerError) -> Status {
         LedgerError::ReservationNotFound | LedgerError::LimitNotFound(_) => Code::NotFound,
         LedgerError::ReservationEnded(_)
         | LedgerError::SequenceReplayed { .. }
-        | LedgerError::VersionMismatch { .. } => Code::FailedPrecondition,
+        | LedgerError::VersionMismatch { .. }
+        | LedgerError::LoosensTooFar { .. } => Code::FailedPrecondition,
         LedgerError::CapacityExhausted { .. } => Code::ResourceExhausted,
         LedgerError::Unavailable(_) => Code::Unavailable,
     };

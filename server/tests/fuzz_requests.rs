@@ -26,6 +26,7 @@ const FIELDS: &[&str] = &[
     "value",
     "warn_levels_pct",
     "update",
+    "force_reason",
 ];
 
 /// Strings near the edges: digits, dots, signs, exponents, long runs,
@@ -105,6 +106,7 @@ proptest! {
             value,
             warn_levels_pct: warn,
             expected_version: None,
+            force_reason: String::new(),
         };
         if let Err(e) = convert::limit_spec(limit) {
             prop_assert!(field_ok(e.field), "unknown field {}", e.field);

@@ -85,6 +85,7 @@ fn workload(n: usize) -> Vec<Command> {
                     warn_levels_pct: vec![Decimal::from(80)],
                 },
                 expected_version: None,
+                force: (rand(2) == 0).then(|| "crash test".to_owned()),
             },
             _ => Command::SetTradingState {
                 at_ms: at,

@@ -783,6 +783,7 @@ impl Encode for LedgerConfig {
         w.usize(self.reservations_max);
         w.usize(self.reservations_per_participant_max);
         w.usize(self.audit_records_max);
+        w.decimal(self.limit_loosen_step_pct);
     }
 }
 
@@ -800,6 +801,7 @@ impl Decode for LedgerConfig {
             reservations_max: read_usize(r)?,
             reservations_per_participant_max: read_usize(r)?,
             audit_records_max: read_usize(r)?,
+            limit_loosen_step_pct: r.decimal()?,
         })
     }
 }
@@ -865,18 +867,26 @@ impl Encode for Command {
                 by,
                 spec,
                 expected_version,
+                force,
             } => {
                 w.u8(5);
                 w.i64(*at_ms);
                 w.str(by);
                 w.put(spec);
                 w.put(expected_version);
+                w.put(force);
             }
-            Command::DeleteLimit { at_ms, by, id } => {
+            Command::DeleteLimit {
+                at_ms,
+                by,
+                id,
+                force,
+            } => {
                 w.u8(6);
                 w.i64(*at_ms);
                 w.str(by);
                 w.put(id);
+                w.put(force);
             }
             Command::SetTradingState {
                 at_ms,
@@ -947,11 +957,13 @@ impl Decode for Command {
                 by: r.text()?,
                 spec: r.get()?,
                 expected_version: r.get()?,
+                force: r.get()?,
             },
             6 => Command::DeleteLimit {
                 at_ms,
                 by: r.text()?,
                 id: r.get()?,
+                force: r.get()?,
             },
             7 => Command::SetTradingState {
                 at_ms,

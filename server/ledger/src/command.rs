@@ -49,12 +49,16 @@ pub enum Command {
         by: String,
         spec: LimitSpec,
         expected_version: Option<u64>,
+        /// The reason for loosening beyond the step (Risk Stewards' rule):
+        /// without it such a change is refused.
+        force: Option<String>,
     },
-    /// An admin deletes a limit.
+    /// An admin deletes a limit (a loosening: it needs `force`).
     DeleteLimit {
         at_ms: UnixMs,
         by: String,
         id: LimitId,
+        force: Option<String>,
     },
     /// An admin changes a participant's trading state.
     SetTradingState {

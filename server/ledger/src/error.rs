@@ -33,6 +33,13 @@ pub enum LedgerError {
     /// Optimistic concurrency failed on a limit update.
     #[error("limit is at version {actual}, not the expected {expected}")]
     VersionMismatch { expected: u64, actual: u64 },
+    /// A limit change loosens more than the configured step, without a
+    /// forced reason.
+    #[error("{what} loosens the limit by more than the {step_pct}% step allowed without force; repeat with force and a reason")]
+    LoosensTooFar {
+        what: String,
+        step_pct: rust_decimal::Decimal,
+    },
     /// A bounded table is full.
     #[error("{what} is full ({max} entries)")]
     CapacityExhausted { what: &'static str, max: usize },

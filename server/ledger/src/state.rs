@@ -55,6 +55,9 @@ pub struct LedgerConfig {
     pub reservations_max: usize,
     pub reservations_per_participant_max: usize,
     pub audit_records_max: usize,
+    /// A limit change may raise a limit by at most this percentage without
+    /// a forced reason (deleting a limit always needs one).
+    pub limit_loosen_step_pct: Decimal,
 }
 
 impl LedgerConfig {
@@ -72,7 +75,7 @@ impl LedgerConfig {
         (old.join(" "), new.join(" "))
     }
 
-    fn fields(&self) -> [(&'static str, String); 11] {
+    fn fields(&self) -> [(&'static str, String); 12] {
         [
             ("default_reuse_ratio", self.default_reuse_ratio.to_string()),
             ("default_ttl_ms", self.default_ttl_ms.to_string()),
@@ -100,6 +103,10 @@ impl LedgerConfig {
                 self.reservations_per_participant_max.to_string(),
             ),
             ("audit_records_max", self.audit_records_max.to_string()),
+            (
+                "limit_loosen_step_pct",
+                self.limit_loosen_step_pct.to_string(),
+            ),
         ]
     }
 }
@@ -118,6 +125,7 @@ impl Default for LedgerConfig {
             reservations_max: 4_000_000,
             reservations_per_participant_max: 10_000,
             audit_records_max: 1_000_000,
+            limit_loosen_step_pct: Decimal::from(50),
         }
     }
 }
@@ -340,9 +348,12 @@ impl State {
                 by,
                 spec,
                 expected_version,
+                force,
                 ..
-            } => self.set_limit(at, by, spec, *expected_version),
-            Command::DeleteLimit { by, id, .. } => self.delete_limit(at, by, id),
+            } => self.set_limit(at, by, spec, *expected_version, force.as_deref()),
+            Command::DeleteLimit { by, id, force, .. } => {
+                self.delete_limit(at, by, id, force.as_deref())
+            }
             Command::SetTradingState {
                 by,
                 participant,
@@ -1296,6 +1307,7 @@ impl State {
         by: &str,
         spec: &LimitSpec,
         expected_version: Option<u64>,
+        force: Option<&str>,
     ) -> Result<Outcome, LedgerError> {
         spec.validate()?;
         let existing = self.limits.find(spec.kind, &spec.scope);
@@ -1305,39 +1317,70 @@ impl State {
                 return Err(LedgerError::VersionMismatch { expected, actual });
             }
         }
+        if let (Some(old), None) = (existing, force) {
+            // Every kind is a cap: a higher value is looser.
+            let step = Decimal::ONE + self.cfg.limit_loosen_step_pct / Decimal::ONE_HUNDRED;
+            let allowed = amount::mul(old.spec.value, step)?;
+            if spec.value > allowed {
+                return Err(LedgerError::LoosensTooFar {
+                    what: format!(
+                        "{} {} from {} to {}",
+                        old.id,
+                        spec.kind.name(),
+                        old.spec.value,
+                        spec.value
+                    ),
+                    step_pct: self.cfg.limit_loosen_step_pct,
+                });
+            }
+        }
         if existing.is_none() {
             self.ensure_capacity(self.limits.len(), LIMITS_MAX, "limit table")?;
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         let (limit, old) = self.limits.upsert(spec.clone(), at, by);
         let target = format!("{} {} {}", limit.id, spec.kind.name(), spec.scope);
-        self.audit(
+        self.audit_with_outcome(
             at,
             by,
             "set_limit",
             target,
             old.as_ref().map_or_else(String::new, describe_limit),
             describe_limit(&limit),
+            outcome(force),
         );
         Ok(Outcome::Limit(limit))
     }
 
-    fn delete_limit(&mut self, at: UnixMs, by: &str, id: &LimitId) -> Result<Outcome, LedgerError> {
-        if self.limits.get(id).is_none() {
+    fn delete_limit(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        id: &LimitId,
+        force: Option<&str>,
+    ) -> Result<Outcome, LedgerError> {
+        let Some(existing) = self.limits.get(id) else {
             return Err(LedgerError::LimitNotFound(id.to_string()));
+        };
+        if force.is_none() {
+            return Err(LedgerError::LoosensTooFar {
+                what: format!("deleting {} {}", id, existing.spec.kind.name()),
+                step_pct: self.cfg.limit_loosen_step_pct,
+            });
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         let Some(old) = self.limits.remove(id) else {
             return Err(LedgerError::LimitNotFound(id.to_string()));
         };
         let target = format!("{} {} {}", old.id, old.spec.kind.name(), old.spec.scope);
-        self.audit(
+        self.audit_with_outcome(
             at,
             by,
             "delete_limit",
             target,
             describe_limit(&old),
             String::new(),
+            outcome(force),
         );
         Ok(Outcome::LimitDeleted(old))
     }
@@ -1449,6 +1492,14 @@ impl State {
             self.ended.pop_front();
         }
         Outcome::Tick { expired }
+    }
+}
+
+/// An audit outcome: "ok", or flagged when a guard-rail was forced.
+fn outcome(force: Option<&str>) -> String {
+    match force {
+        None => "ok".to_owned(),
+        Some(reason) => format!("ok; FORCED past the loosening guard-rail: {reason}"),
     }
 }
 

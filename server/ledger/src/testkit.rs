@@ -166,6 +166,9 @@ impl World {
                 by: "admin".into(),
                 spec,
                 expected_version: None,
+                // Scenarios move limits freely; the guard-rail has its own
+                // tests.
+                force: Some("test".into()),
             })
             .unwrap()
             .outcome

@@ -469,7 +469,8 @@ fn rejected_commands_leave_the_state_unchanged() {
             at_ms: w.now,
             by: "admin".into(),
             spec: bad,
-            expected_version: None
+            expected_version: None,
+            force: None,
         }),
         Err(LedgerError::InvalidLimit(_))
     ));
@@ -512,4 +513,64 @@ fn top_ranks_by_utilization() {
         ["b", "a"]
     );
     assert_eq!(top[0].utilization, Some(d("0.9")));
+}
+
+#[test]
+fn loosening_beyond_the_step_needs_a_forced_reason_and_is_flagged() {
+    let mut w = World::new();
+    let spec = |value: &str| LimitSpec {
+        kind: LimitKind::MaxCommitment,
+        scope: Scope {
+            participant: Some(p("fund")),
+            asset: Some(a("ETH")),
+            ..Scope::default()
+        },
+        value: d(value),
+        warn_levels_pct: vec![],
+    };
+    let set = |w: &mut World, value: &str, force: Option<&str>| {
+        w.apply(Command::SetLimit {
+            at_ms: w.now,
+            by: "admin".into(),
+            spec: spec(value),
+            expected_version: None,
+            force: force.map(str::to_owned),
+        })
+    };
+    // Creating, tightening, and loosening within 50% need no force.
+    set(&mut w, "100", None).unwrap();
+    set(&mut w, "40", None).unwrap();
+    set(&mut w, "60", None).unwrap();
+    // +50.01% is refused, naming the limit and both values.
+    let e = set(&mut w, "90.01", None).unwrap_err();
+    assert!(matches!(e, LedgerError::LoosensTooFar { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("L1") && text.contains("from 60 to 90.01") && text.contains("50%"),
+        "{text}"
+    );
+    assert_eq!(w.state.limits()[0].spec.value, d("60"));
+    // Forced, it passes and the audit log flags it.
+    set(&mut w, "1000", Some("new mandate from the board")).unwrap();
+    let last = w.state.audit_records(0, 100).pop().unwrap();
+    assert!(
+        last.outcome.contains("FORCED") && last.outcome.contains("new mandate"),
+        "{last:?}"
+    );
+    // Deleting needs force too.
+    let id = w.state.limits()[0].id.clone();
+    let del = |w: &mut World, force: Option<&str>| {
+        w.apply(Command::DeleteLimit {
+            at_ms: w.now,
+            by: "admin".into(),
+            id: id.clone(),
+            force: force.map(str::to_owned),
+        })
+    };
+    assert!(matches!(
+        del(&mut w, None),
+        Err(LedgerError::LoosensTooFar { .. })
+    ));
+    del(&mut w, Some("limit retired")).unwrap();
+    assert!(w.state.limits().is_empty());
 }
