@@ -47,6 +47,8 @@ pub struct Shared {
     pub durable: Option<Arc<Waiters>>,
     /// Where refused calls are audited.
     pub denials: crate::auth::DenialLog,
+    /// Per-principal rate limits (stream messages count too).
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 /// A command applied to the ledger whose answer may not leave yet.
@@ -243,9 +245,13 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
     ) -> Result<Response<Self::CheckStreamStream>, Status> {
         let venue = venue_of(&req)?;
         let api = self.clone();
+        let who = format!("venue:{venue}");
         let answers = pump(req.into_inner(), &self.0, move |r: pb::CheckRequest| {
             let order_id = r.order_id.clone();
-            let answer = api.check_one(&venue, r);
+            let answer = match api.0.limiter.admit(&who) {
+                Ok(()) => api.check_one(&venue, r),
+                Err(e) => Box::pin(std::future::ready(Err(e))),
+            };
             Box::pin(async move {
                 let result = match answer.await {
                     Ok(resp) => pb::check_stream_response::Result::Response(resp),

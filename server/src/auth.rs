@@ -317,6 +317,7 @@ impl Principals {
         &self,
         roles: &'static [Role],
         denials: Option<DenialLog>,
+        limiter: Arc<crate::ratelimit::RateLimiter>,
     ) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
         let principals = self.clone();
         move |mut req: Request<()>| {
@@ -337,6 +338,8 @@ impl Principals {
                 return Err(status);
             }
             if let Ok(p) = principal {
+                // Throttling is a resource limit, not a denial: not audited.
+                limiter.admit(&format!("{}:{}", p.role.name(), p.id))?;
                 req.extensions_mut().insert(p);
             }
             Ok(req)

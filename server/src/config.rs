@@ -131,6 +131,15 @@ pub struct Config {
     )]
     pub concurrency_per_connection: usize,
 
+    /// Requests per second one principal may make (each CheckStream message
+    /// counts); beyond it, RESOURCE_EXHAUSTED with a retry hint. 0: no limit.
+    #[arg(long, env = "INTERLOCK_RATE_LIMIT_PER_SEC", default_value_t = 50_000)]
+    pub rate_limit_per_sec: u64,
+
+    /// Requests a principal may make at once above its rate (the bucket size).
+    #[arg(long, env = "INTERLOCK_RATE_LIMIT_BURST", default_value_t = 5_000)]
+    pub rate_limit_burst: u64,
+
     /// Most messages on one CheckStream or Sync stream.
     #[arg(
         long,

@@ -8,6 +8,7 @@
 //! - [`api`]: the three services; handlers convert, call the ledger, convert.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
 //! - [`durable`]: answers waiting for the journal, woken exactly when due.
+//! - [`ratelimit`]: a token bucket per principal.
 //! - [`oversize`]: oversized requests answer RESOURCE_EXHAUSTED.
 //! - [`clock`]: wall-clock time that follows tokio's (pausable) clock.
 //! - [`serve`]: one entry point shared by `main` and the tests.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod convert;
 pub mod durable;
 pub mod oversize;
+pub mod ratelimit;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -128,6 +130,10 @@ pub async fn serve_on(
         let _ = stop_tx.send(true);
     };
     let denials = auth::DenialLog::new(ledger.clone(), clock);
+    let limiter = Arc::new(ratelimit::RateLimiter::new(
+        config.rate_limit_per_sec,
+        config.rate_limit_burst,
+    ));
     let shared = Shared {
         stopping,
         denials: denials.clone(),
@@ -136,6 +142,7 @@ pub async fn serve_on(
         alerts: AlertHub::new(),
         stream_messages_max: config.stream_messages_max,
         max_message_bytes: config.max_message_bytes,
+        limiter: limiter.clone(),
         durable: durable.clone(),
     };
 
@@ -188,15 +195,19 @@ pub async fn serve_on(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             pretrade,
-            principals.require(&[Role::Venue], Some(denials.clone())),
+            principals.require(&[Role::Venue], Some(denials.clone()), limiter.clone()),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             position,
-            principals.require(&[Role::Broker], Some(denials.clone())),
+            principals.require(&[Role::Broker], Some(denials.clone()), limiter.clone()),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             admin,
-            principals.require(&[Role::Admin, Role::Auditor], Some(denials.clone())),
+            principals.require(
+                &[Role::Admin, Role::Auditor],
+                Some(denials.clone()),
+                limiter.clone(),
+            ),
         ))
         .add_service(health_service)
         .add_service(reflection_v1)
