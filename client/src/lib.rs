@@ -343,6 +343,15 @@ impl Client {
             .into_inner())
     }
 
+    /// The digest of the ledger without its audit log.
+    pub async fn state_digest(&self) -> Result<pb::StateDigest, ClientError> {
+        Ok(self
+            .admin()
+            .get_state_digest(self.unary(pb::GetStateDigestRequest {}))
+            .await?
+            .into_inner())
+    }
+
     /// Reads the whole audit log and checks its hash chain. Returns the
     /// number of records and the head hash (hex); fails naming the first
     /// record that does not fit.

@@ -531,6 +531,17 @@ impl pb::admin_service_server::AdminService for AdminApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(out))))
     }
 
+    async fn get_state_digest(
+        &self,
+        _req: Request<pb::GetStateDigestRequest>,
+    ) -> Result<Response<pb::StateDigest>, Status> {
+        let (digest, n) = self.0.read(|s| (s.digest_without_audit(), s.audit_len()))?;
+        Ok(Response::new(pb::StateDigest {
+            sha256: hex::encode(digest),
+            audit_records: n as u64,
+        }))
+    }
+
     async fn list_audit(
         &self,
         req: Request<pb::ListAuditRequest>,

@@ -149,9 +149,20 @@ fn sorted<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
 
 impl Encode for State {
     fn encode(&self, w: &mut Writer) {
+        self.encode_parts(w, true);
+        encode_seq(w, self.audit.len(), &self.audit);
+    }
+}
+
+impl State {
+    /// Everything but the audit log, canonically (maps in key order); the
+    /// ledger's clock only if `clock`.
+    fn encode_parts(&self, w: &mut Writer, clock: bool) {
         w.u64(u64::from(SNAPSHOT_MAGIC));
         w.put(&self.cfg);
-        w.i64(self.last_at_ms);
+        if clock {
+            w.i64(self.last_at_ms);
+        }
         w.u64(self.next_reservation);
         w.u64(self.commit_seq);
 
@@ -200,7 +211,20 @@ impl Encode for State {
             w.put(id);
             w.put(b);
         }
-        encode_seq(w, self.audit.len(), &self.audit);
+    }
+
+    /// SHA-256 of the state without its audit log and clock (see
+    /// `GetStateDigest`): recording a refused call changes neither.
+    pub fn digest_without_audit(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut w = Writer::new();
+        self.encode_parts(&mut w, false);
+        Sha256::digest(&w.buf).into()
+    }
+
+    /// How many audit records there are.
+    pub fn audit_len(&self) -> usize {
+        self.audit.len()
     }
 }
 
