@@ -49,6 +49,8 @@ pub struct Shared {
     pub denials: crate::auth::DenialLog,
     /// Per-principal rate limits (stream messages count too).
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// What each broker may sync.
+    pub broker_scopes: Arc<crate::scopes::BrokerScopes>,
 }
 
 /// A command applied to the ledger whose answer may not leave yet.
@@ -309,13 +311,26 @@ fn broker_of<T>(req: &Request<T>) -> Result<domain::BrokerId, Status> {
 impl PositionApi {
     /// Applies a sync message now; the ack waits for the journal.
     fn sync_one(&self, broker: &domain::BrokerId, msg: pb::SyncRequest) -> Answer<pb::SyncAck> {
-        let pending = convert::sync_batch(msg).map(|batch| {
-            self.0.apply_now(Command::Sync {
-                at_ms: self.0.clock.now_ms(),
-                broker: broker.clone(),
-                batch,
+        let pending = convert::sync_batch(msg)
+            .map_err(Status::from)
+            .and_then(|batch| {
+                if let Err(status) = self.0.broker_scopes.check(broker.as_str(), &batch) {
+                    self.0.denials.record(
+                        &format!("broker:{broker}"),
+                        "interlock.v1.PositionService/Sync",
+                        &status,
+                    );
+                    return Err(status);
+                }
+                Ok(batch)
             })
-        });
+            .map(|batch| {
+                self.0.apply_now(Command::Sync {
+                    at_ms: self.0.clock.now_ms(),
+                    broker: broker.clone(),
+                    batch,
+                })
+            });
         let shared = self.0.clone();
         Box::pin(async move {
             match shared.finish(pending?).await? {

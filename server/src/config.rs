@@ -24,6 +24,13 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_PRINCIPALS")]
     pub principals: Option<PathBuf>,
 
+    /// JSON file of what each broker may sync: {"brokers": [{"id":
+    /// "prime-1", "participants": ["fund-*"], "venues": ["venue-a"]}]}
+    /// (exact ids, or prefixes ending in *). Brokers not listed may sync
+    /// nothing. Without the file every broker may sync everything.
+    #[arg(long, env = "INTERLOCK_BROKER_SCOPES")]
+    pub broker_scopes: Option<PathBuf>,
+
     /// The server's TLS certificate (PEM). With --tls-key and
     /// --tls-client-ca it turns on mutual TLS: clients present certificates
     /// signed by the client CA, naming their principal as

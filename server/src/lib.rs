@@ -8,6 +8,7 @@
 //! - [`api`]: the three services; handlers convert, call the ledger, convert.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
 //! - [`durable`]: answers waiting for the journal, woken exactly when due.
+//! - [`scopes`]: which participants and venues each broker may sync.
 //! - [`ratelimit`]: a token bucket per principal.
 //! - [`oversize`]: oversized requests answer RESOURCE_EXHAUSTED.
 //! - [`clock`]: wall-clock time that follows tokio's (pausable) clock.
@@ -24,6 +25,7 @@ pub mod convert;
 pub mod durable;
 pub mod oversize;
 pub mod ratelimit;
+pub mod scopes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -121,6 +123,17 @@ pub async fn serve_on(
     }
     let principals = principals(&config)?;
     let tls = tls(&config)?;
+    let broker_scopes = match &config.broker_scopes {
+        Some(path) => scopes::BrokerScopes::load(path)?,
+        None => {
+            if !config.dev {
+                tracing::warn!(
+                    "no --broker-scopes: every broker may sync every participant and venue"
+                );
+            }
+            scopes::BrokerScopes::unrestricted()
+        }
+    };
     let clock = Clock::new();
     let (ledger, journal, durable) = open_ledger(&config, &clock, storage).await?;
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
@@ -143,6 +156,7 @@ pub async fn serve_on(
         stream_messages_max: config.stream_messages_max,
         max_message_bytes: config.max_message_bytes,
         limiter: limiter.clone(),
+        broker_scopes: Arc::new(broker_scopes),
         durable: durable.clone(),
     };
 
