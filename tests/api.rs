@@ -648,3 +648,30 @@ async fn a_stream_longer_than_its_limit_is_cut_with_resource_exhausted() {
     assert_eq!(e.assets[0].owned, "3");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_metadata_is_refused_before_any_handler() {
+    let mut config = interlock_server::Config::dev_for_tests();
+    config.max_header_bytes = 4096;
+    let s = start_with(config).await;
+    own(&s, "fund", "10").await;
+    let venue = s.client("dev-venue-a").await;
+    let padded = |n: usize, order: &str| {
+        let mut r = venue.request(check(order, "fund", "1"));
+        r.metadata_mut()
+            .insert("x-padding", "a".repeat(n).parse().unwrap());
+        r
+    };
+    assert!(venue.pretrade().check(padded(1024, "small")).await.is_ok());
+    assert!(venue
+        .pretrade()
+        .check(padded(8 * 1024, "big"))
+        .await
+        .is_err());
+    let e = s.admin().await.exposure("fund").await.unwrap();
+    assert_eq!(
+        e.assets[0].committed, "1",
+        "only the small request got through"
+    );
+    s.stop().await;
+}

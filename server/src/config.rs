@@ -147,6 +147,33 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_RATE_LIMIT_BURST", default_value_t = 5_000)]
     pub rate_limit_burst: u64,
 
+    /// Most streams (calls in flight) open at once on one HTTP/2 connection.
+    #[arg(
+        long,
+        env = "INTERLOCK_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 1024
+    )]
+    pub max_streams_per_connection: u32,
+
+    /// A connection is closed (after a grace period for open calls) once
+    /// it is this old, so idle and forgotten connections do not pile up;
+    /// clients reconnect transparently. 0: no limit.
+    #[arg(
+        long,
+        env = "INTERLOCK_MAX_CONNECTION_AGE_SECS",
+        default_value_t = 3600
+    )]
+    pub max_connection_age_secs: u64,
+
+    /// A peer that does not answer an HTTP/2 keepalive ping within this
+    /// time is disconnected.
+    #[arg(long, env = "INTERLOCK_KEEPALIVE_TIMEOUT_MS", default_value_t = 20_000)]
+    pub keepalive_timeout_ms: u64,
+
+    /// Largest request metadata (headers) accepted, in bytes.
+    #[arg(long, env = "INTERLOCK_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: u32,
+
     /// Most messages on one CheckStream or Sync stream.
     #[arg(
         long,

@@ -195,6 +195,9 @@ pub async fn serve_on(
     }
     tracing::info!(%addr, "interlock serving");
     let mut builder = Server::builder();
+    if config.max_connection_age_secs > 0 {
+        builder = builder.max_connection_age(Duration::from_secs(config.max_connection_age_secs));
+    }
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
         tracing::info!("mutual TLS on: principals come from client certificates");
@@ -207,6 +210,10 @@ pub async fn serve_on(
         .layer(oversize::layer(max))
         .layer(auth::call_path_layer())
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
+        .max_concurrent_streams(Some(config.max_streams_per_connection))
+        .http2_max_header_list_size(Some(config.max_header_bytes))
+        .max_connection_age_grace(Duration::from_secs(30))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             pretrade,
             principals.require(&[Role::Venue], Some(denials.clone()), limiter.clone()),
