@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "proto/interlock/v1/pretrade.proto",
     "proto/interlock/v1/position.proto",
     "proto/interlock/v1/admin.proto",
+    "proto/interlock/v1/bench.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

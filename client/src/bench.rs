@@ -30,8 +30,20 @@ pub enum Mode {
     Stream,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// Interlock's PreTradeService.
+    Interlock,
+    /// The gRPC floor: `interlock-server --echo-floor` (same messages, no
+    /// work). Setup is skipped.
+    Echo,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
+    /// What to load.
+    #[arg(long, value_enum, default_value_t = Target::Interlock)]
+    pub target: Target,
     /// Concurrent clients (venues issuing checks).
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
@@ -196,6 +208,7 @@ fn request(run: u64, client: usize, n: u64, participants: u64) -> pb::CheckReque
 
 async fn unary_client(
     c: Client,
+    target: Target,
     run: u64,
     id: usize,
     participants: u64,
@@ -204,21 +217,31 @@ async fn unary_client(
 ) -> Tally {
     let mut t = Tally::new();
     let mut n = 0;
+    let mut echo = pb::bench_echo_service_client::BenchEchoServiceClient::new(c.channel());
     loop {
         let start = Instant::now();
         if start >= until {
             return t;
         }
         n += 1;
-        let r = c.check(request(run, id, n, participants)).await;
+        let req = request(run, id, n, participants);
+        let r = match target {
+            Target::Interlock => c.check(req).await.ok(),
+            Target::Echo => echo
+                .check(c.request(req))
+                .await
+                .ok()
+                .map(|r| r.into_inner()),
+        };
         if start >= measure_from {
-            t.record(start.elapsed(), r.ok().map(|r| r.verdict()));
+            t.record(start.elapsed(), r.map(|r| r.verdict()));
         }
     }
 }
 
 async fn stream_client(
     c: Client,
+    target: Target,
     run: u64,
     id: usize,
     args: (u64, usize),
@@ -229,11 +252,16 @@ async fn stream_client(
     let mut t = Tally::new();
     let (tx, rx) = mpsc::channel::<pb::CheckRequest>(in_flight.max(1));
     let mut sent: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
-    let Ok(resp) = c
-        .pretrade()
-        .check_stream(c.request(tokio_stream::wrappers::ReceiverStream::new(rx)))
-        .await
-    else {
+    let requests = c.request(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let resp = match target {
+        Target::Interlock => c.pretrade().check_stream(requests).await,
+        Target::Echo => {
+            pb::bench_echo_service_client::BenchEchoServiceClient::new(c.channel())
+                .check_stream(requests)
+                .await
+        }
+    };
+    let Ok(resp) = resp else {
         t.errors += 1;
         return t;
     };
@@ -291,7 +319,9 @@ pub async fn run(
         "--duration-secs must be 1..={BENCH_DURATION_MAX_SECS}"
     );
     anyhow::ensure!(args.participants > 0, "--participants must be positive");
-    setup(endpoint, tls, args).await?;
+    if args.target == Target::Interlock {
+        setup(endpoint, tls, args).await?;
+    }
     let connections = if args.connections == 0 {
         args.clients
     } else {
@@ -320,6 +350,7 @@ pub async fn run(
         tasks.push(match args.mode {
             Mode::Unary => tokio::spawn(unary_client(
                 c,
+                args.target,
                 run,
                 id,
                 args.participants,
@@ -328,6 +359,7 @@ pub async fn run(
             )),
             Mode::Stream => tokio::spawn(stream_client(
                 c,
+                args.target,
                 run,
                 id,
                 (args.participants, args.in_flight),

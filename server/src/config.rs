@@ -15,6 +15,19 @@ use rust_decimal::Decimal;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "interlock-server", version, about, long_about = None)]
 pub struct Config {
+    /// Tokio worker threads (0: one per core). See --current-thread.
+    #[arg(long, env = "INTERLOCK_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
+    /// Run everything on one thread (tokio's current-thread runtime).
+    #[arg(long, env = "INTERLOCK_CURRENT_THREAD")]
+    pub current_thread: bool,
+
+    /// Benchmark only: serve the gRPC floor (an echo of the check messages,
+    /// no ledger) instead of Interlock, with the same runtime settings.
+    #[arg(long)]
+    pub echo_floor: bool,
+
     /// Address to listen on. In --dev mode it must be a loopback address.
     #[arg(long, env = "INTERLOCK_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,

@@ -7,6 +7,7 @@
 //! - [`convert`]: protobuf ↔ domain, and ledger errors → `Status`.
 //! - [`api`]: the three services; handlers convert, call the ledger, convert.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
+//! - [`echo`]: the gRPC floor for benchmarks (`--echo-floor`).
 //! - [`durable`]: answers waiting for the journal, woken exactly when due.
 //! - [`scopes`]: which participants and venues each broker may sync.
 //! - [`ratelimit`]: a token bucket per principal.
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod convert;
 pub mod durable;
+pub mod echo;
 pub mod oversize;
 pub mod ratelimit;
 pub mod scopes;

@@ -5,8 +5,7 @@
 use clap::Parser;
 use interlock_server::Config;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     // Colours only on a terminal: log files and pipes get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
         && std::env::var_os("NO_COLOR").is_none();
@@ -17,6 +16,19 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
+    let mut runtime = if config.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if config.worker_threads > 0 {
+            b.worker_threads(config.worker_threads);
+        }
+        b
+    };
+    runtime.enable_all().build()?.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
@@ -40,5 +52,8 @@ async fn main() -> anyhow::Result<()> {
         let _ = ctrl_c.await;
         tracing::info!("shutting down");
     };
+    if config.echo_floor {
+        return interlock_server::echo::serve_floor(&config, listener, shutdown).await;
+    }
     interlock_server::serve(config, listener, shutdown).await
 }

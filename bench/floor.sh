@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Interlock against the gRPC floor (issue 5), in one run on one machine:
+# the same load generator against `interlock-server --echo-floor` (tonic,
+# same messages, no work), Interlock with --durability none, and Interlock
+# durable (the default), under two runtime settings (2 worker threads;
+# current-thread), unary at 1/16/64 clients and CheckStream (4 streams x 64
+# in flight). Prints server CPU per request and latency, and the ratios.
+# Usage: bench/floor.sh [SECONDS_PER_RUN] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+RUNS=${2:-3}
+cargo build --release --locked -p interlock-server -p interlock-client >&2
+BIN=target/release
+DATA=target/bench-data
+OUT=$(mktemp)
+trap 'rm -rf "$DATA" "$OUT"; kill $(jobs -p) 2>/dev/null || true' EXIT
+echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+run() { # label target runtime-flags server-flags -- bench-args...
+  local label=$1 target=$2 rt=$3 srv=$4; shift 4
+  for i in $(seq 1 "$RUNS"); do
+    rm -rf "$DATA"; mkdir -p "$DATA"
+    # shellcheck disable=SC2086
+    "$BIN/interlock-server" --dev --listen 127.0.0.1:50098 --data-dir "$DATA" --rate-limit-per-sec 0 $rt $srv >/dev/null 2>&1 &
+    local pid=$!
+    sleep 0.5
+    "$BIN/interlockctl" --endpoint http://127.0.0.1:50098 --json bench --target "$target" \
+      --duration-secs "$SECS" --server-pid "$pid" --label "$label" "$@" | tr -d '\n' >> "$OUT" || true
+    echo >> "$OUT"
+    kill "$pid"; wait "$pid" || true
+  done
+}
+for rt in "mt2:--worker-threads 2" "ct:--current-thread"; do
+  name=${rt%%:*}; flags=${rt#*:}
+  for c in 1 16 64; do
+    run "$name echo u$c" echo "$flags" "--echo-floor" --clients "$c"
+    run "$name none u$c" interlock "$flags" "--durability none" --clients "$c"
+    run "$name durable u$c" interlock "$flags" "" --clients "$c"
+  done
+  run "$name echo s4x64" echo "$flags" "--echo-floor" --clients 4 --mode stream --in-flight 64
+  run "$name none s4x64" interlock "$flags" "--durability none" --clients 4 --mode stream --in-flight 64
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["label"], []).append(r)
+def med(label, key):
+    return statistics.median(x[key] or 0 for x in by[label])
+def rng(label, key):
+    v = sorted(x[key] or 0 for x in by[label])
+    return f"{v[0]:.1f}/{statistics.median(v):.1f}/{v[-1]:.1f}"
+print(f"{'run':<20}{'cpu us/req min/med/max':>26}{'req/s':>10}{'p50 us':>8}{'p99 us':>8}{'errors':>8}")
+for label in by:
+    print(f"{label:<20}{rng(label,'server_cpu_us_per_request'):>26}{med(label,'throughput_per_sec'):>10.0f}{med(label,'p50_us'):>8.0f}{med(label,'p99_us'):>8.0f}{sum(x['errors'] for x in by[label]):>8}")
+for rt in ("mt2", "ct"):
+    for c in (1, 16, 64):
+        e = med(f"{rt} echo u{c}", "server_cpu_us_per_request")
+        n = med(f"{rt} none u{c}", "server_cpu_us_per_request")
+        d = med(f"{rt} durable u{c}", "server_cpu_us_per_request")
+        print(f"{rt} unary {c:>2} clients: CPU/req none/echo = {n/e:.2f} (target <= 1.15), durable/echo = {d/e:.2f} (target <= 1.5)")
+    e1 = med(f"{rt} echo u1", "p50_us"); n1 = med(f"{rt} none u1", "p50_us")
+    print(f"{rt} p50 at 1 client: none/echo = {n1/e1:.2f} (target <= 1.1)")
+    s = med(f"{rt} none s4x64", "server_cpu_us_per_request"); u = med(f"{rt} none u16", "server_cpu_us_per_request")
+    print(f"{rt} CheckStream CPU/check vs unary (16 clients) = {s/u:.2f} (target <= 0.25); stream p99 = {med(f'{rt} none s4x64','p99_us'):.0f} us (target <= 2000)")
+PY
