@@ -320,3 +320,41 @@ async fn certs_init_then_mutual_tls() {
     let o = ctl(&endpoint, &["--ca", &format!("{dir}/ca.pem"), "health"]).await;
     assert!(!o.status.success());
 }
+
+/// The gRPC floor answers the same load generator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_against_the_echo_floor() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let config = interlock_server::Config::dev_for_tests();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        interlock_server::echo::serve_floor(&config, listener, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    for mode in ["unary", "stream"] {
+        let args = [
+            "--json",
+            "bench",
+            "--target",
+            "echo",
+            "--clients",
+            "2",
+            "--duration-secs",
+            "1",
+            "--warmup-secs",
+            "0",
+            "--mode",
+            mode,
+        ];
+        let o = ctl(&endpoint, &args).await;
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out} {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(v["requests"].as_u64().unwrap() > 0, "{v}");
+        assert_eq!(v["errors"], 0, "{v}");
+        assert_eq!(v["approved"], v["requests"], "{v}");
+    }
+}
