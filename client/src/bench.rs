@@ -71,6 +71,9 @@ pub struct BenchArgs {
     /// Server process id, to report its CPU time per request and peak RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Lifetime of each reservation the bench makes, in ms.
+    #[arg(long, default_value_t = 1_000)]
+    pub ttl_ms: u64,
     /// A label for the run in the output.
     #[arg(long, default_value = "")]
     pub label: String,
@@ -188,7 +191,7 @@ async fn setup(endpoint: &str, tls: Option<&TlsOptions>, args: &BenchArgs) -> an
     Ok(())
 }
 
-fn request(run: u64, client: usize, n: u64, participants: u64) -> pb::CheckRequest {
+fn request(run: u64, client: usize, n: u64, participants: u64, ttl_ms: u64) -> pb::CheckRequest {
     // A cheap, well-spread participant choice (splitmix64 of the counter).
     let mut z = n
         .wrapping_add(client as u64 * 0x9e37_79b9_7f4a_7c15)
@@ -201,7 +204,7 @@ fn request(run: u64, client: usize, n: u64, participants: u64) -> pb::CheckReque
         participant: participant(z % participants.max(1)),
         asset: "ETH".into(),
         quantity: "1".into(),
-        ttl_ms: 1_000,
+        ttl_ms,
         ..Default::default()
     }
 }
@@ -211,7 +214,7 @@ async fn unary_client(
     target: Target,
     run: u64,
     id: usize,
-    participants: u64,
+    participants: (u64, u64),
     measure_from: Instant,
     until: Instant,
 ) -> Tally {
@@ -224,7 +227,7 @@ async fn unary_client(
             return t;
         }
         n += 1;
-        let req = request(run, id, n, participants);
+        let req = request(run, id, n, participants.0, participants.1);
         let r = match target {
             Target::Interlock => c.check(req).await.ok(),
             Target::Echo => echo
@@ -244,11 +247,11 @@ async fn stream_client(
     target: Target,
     run: u64,
     id: usize,
-    args: (u64, usize),
+    args: (u64, usize, u64),
     measure_from: Instant,
     until: Instant,
 ) -> Tally {
-    let (participants, in_flight) = args;
+    let (participants, in_flight, ttl_ms) = args;
     let mut t = Tally::new();
     let (tx, rx) = mpsc::channel::<pb::CheckRequest>(in_flight.max(1));
     let mut sent: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
@@ -274,7 +277,10 @@ async fn stream_client(
             let Some(s) = tx.as_ref() else { break };
             n += 1;
             sent.push_back(Instant::now());
-            if s.send(request(run, id, n, participants)).await.is_err() {
+            if s.send(request(run, id, n, participants, ttl_ms))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -353,7 +359,7 @@ pub async fn run(
                 args.target,
                 run,
                 id,
-                args.participants,
+                (args.participants, args.ttl_ms),
                 measure_from,
                 until,
             )),
@@ -362,7 +368,7 @@ pub async fn run(
                 args.target,
                 run,
                 id,
-                (args.participants, args.in_flight),
+                (args.participants, args.in_flight, args.ttl_ms),
                 measure_from,
                 until,
             )),
