@@ -1,0 +1,245 @@
+//! In-process micro-benchmarks of the ledger: check-and-reserve, commit and
+//! release on a ledger loaded with 1,000,000 participants × 10 venues × 3
+//! assets (INTERLOCK_BENCH_PARTICIPANTS to change the size), with a
+//! counting allocator for heap allocations per operation, and the memory
+//! per (participant, venue, asset) entry measured from RSS.
+//!
+//! cargo bench -p interlock-ledger --bench check
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use interlock_ledger::*;
+use rust_decimal::Decimal;
+
+/// Counts heap allocations (and reallocations) made through it.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is only a side effect.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const VENUES: usize = 10;
+const ASSETS: [&str; 3] = ["BTC", "ETH", "SOL"];
+const AT: i64 = 1_800_000_000_000;
+
+fn participants() -> usize {
+    std::env::var("INTERLOCK_BENCH_PARTICIPANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn pid(i: usize) -> ParticipantId {
+    ParticipantId::new(&format!("p{i}")).unwrap()
+}
+
+/// A ledger where every participant owns every asset and has a posted
+/// commitment of each asset on every venue.
+fn loaded(n: usize) -> Ledger {
+    let venues: Vec<VenueId> = (0..VENUES)
+        .map(|v| VenueId::new(&format!("venue-{v}")).unwrap())
+        .collect();
+    let assets: Vec<AssetId> = ASSETS.iter().map(|a| AssetId::new(a).unwrap()).collect();
+    let cfg = LedgerConfig {
+        participants_max: 2 * n + SYNC_BATCH_MAX,
+        // Criterion runs a few million checks; each keeps its records.
+        idempotency_keys_max: 12_000_000,
+        reservations_max: 12_000_000,
+        ..LedgerConfig::default()
+    };
+    let mut state = State::new(cfg);
+    let per = ASSETS.len() * (VENUES + 1);
+    let mut seq = 0;
+    let mut updates = Vec::with_capacity(SYNC_BATCH_MAX);
+    let mut flush = |state: &mut State, updates: &mut Vec<SyncUpdate>| {
+        seq += 1;
+        state
+            .apply(&Command::Sync {
+                at_ms: AT,
+                broker: BrokerId::new("prime-1").unwrap(),
+                batch: SyncBatch {
+                    sequence: seq,
+                    updates: std::mem::take(updates),
+                },
+            })
+            .unwrap();
+    };
+    for i in 0..n {
+        let p = pid(i);
+        for a in &assets {
+            updates.push(SyncUpdate::Collateral {
+                participant: p.clone(),
+                asset: a.clone(),
+                quantity: Decimal::from(1_000_000_000),
+            });
+            for v in &venues {
+                updates.push(SyncUpdate::Commitment {
+                    participant: p.clone(),
+                    venue: v.clone(),
+                    asset: a.clone(),
+                    quantity: Decimal::from(10),
+                    covers_commit_seq: 0,
+                });
+            }
+        }
+        if updates.len() + per > SYNC_BATCH_MAX {
+            flush(&mut state, &mut updates);
+        }
+    }
+    if !updates.is_empty() {
+        flush(&mut state, &mut updates);
+    }
+    Ledger::from_state(state)
+}
+
+fn check(n: usize, i: u64) -> Command {
+    Command::Check {
+        at_ms: AT,
+        venue: VenueId::new("venue-3").unwrap(),
+        request: CheckRequest {
+            order_id: OrderId::new(&format!("o{i}")).unwrap(),
+            participant: pid((i as usize).wrapping_mul(2_654_435_761) % n),
+            asset: AssetId::new("ETH").unwrap(),
+            quantity: Decimal::ONE,
+            ttl_ms: Some(600_000),
+            risk_reducing: false,
+            dry_run: false,
+            allow_partial: false,
+        },
+    }
+}
+
+fn reserved(ledger: &Ledger, n: usize, i: u64) -> ReservationId {
+    match ledger.apply(check(n, i)).0.unwrap().outcome {
+        Outcome::Check(a) => a.reservation.expect("approved"),
+        o => panic!("{o:?}"),
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let n = participants();
+    let before = rss_kib();
+    let started = std::time::Instant::now();
+    let ledger = loaded(n);
+    let entries = n * VENUES * ASSETS.len();
+    let grown = rss_kib().saturating_sub(before);
+    println!(
+        "loaded {n} participants x {VENUES} venues x {} assets in {:.1} s: {} KiB RSS, {:.0} bytes per (participant, venue, asset) entry",
+        ASSETS.len(),
+        started.elapsed().as_secs_f64(),
+        grown,
+        grown as f64 * 1024.0 / entries as f64
+    );
+
+    // Allocations per operation, outside the timed loops: the commands are
+    // built first (ids parsed at the boundary), then only applied.
+    let mut next = 10_000_000u64;
+    let cmds: Vec<Command> = (0..10_000).map(|k| check(n, next + k)).collect();
+    next += 10_000;
+    let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut ids = Vec::with_capacity(cmds.len());
+    for cmd in cmds {
+        if let Outcome::Check(a) = ledger.apply(cmd).0.unwrap().outcome {
+            ids.push(a.reservation.unwrap());
+        }
+    }
+    let a1 = ALLOCATIONS.load(Ordering::Relaxed);
+    println!(
+        "heap allocations per approved check: {:.2}",
+        (a1 - a1.min(a0)) as f64 / 10_000.0
+    );
+    let venue = VenueId::new("venue-3").unwrap();
+    let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+    for id in &ids {
+        ledger
+            .apply(Command::Commit {
+                at_ms: AT,
+                venue: venue.clone(),
+                reservation: *id,
+            })
+            .0
+            .unwrap();
+    }
+    let a1 = ALLOCATIONS.load(Ordering::Relaxed);
+    println!(
+        "heap allocations per commit: {:.2}",
+        (a1 - a0) as f64 / ids.len() as f64
+    );
+
+    let mut g = c.benchmark_group("ledger");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30);
+    g.bench_function("check_and_reserve (approved)", |b| {
+        b.iter_batched(
+            || {
+                next += 1;
+                check(n, next)
+            },
+            |cmd| black_box(ledger.apply(cmd)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("commit", |b| {
+        b.iter_batched(
+            || {
+                next += 1;
+                Command::Commit {
+                    at_ms: AT,
+                    venue: venue.clone(),
+                    reservation: reserved(&ledger, n, next),
+                }
+            },
+            |cmd| black_box(ledger.apply(cmd)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("release", |b| {
+        b.iter_batched(
+            || {
+                next += 1;
+                Command::Release {
+                    at_ms: AT,
+                    venue: venue.clone(),
+                    reservation: reserved(&ledger, n, next),
+                }
+            },
+            |cmd| black_box(ledger.apply(cmd)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(group, benches);
+criterion_main!(group);
