@@ -70,10 +70,7 @@ pub async fn serve_floor(
         .add_service(pb::bench_echo_service_server::BenchEchoServiceServer::new(
             Echo,
         ))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(crate::incoming(listener), shutdown)
         .await?;
     Ok(())
 }

@@ -37,7 +37,6 @@ use interlock::v1 as pb;
 use interlock_journal::{DiskStorage, JournalHandle, JournalStatus, Progress, Storage};
 use interlock_ledger::{Command, Ledger};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
@@ -55,6 +54,13 @@ pub const SERVICE_NAMES: [&str; 3] = [
     "interlock.v1.PositionService",
     "interlock.v1.AdminService",
 ];
+
+/// Accepted connections with TCP_NODELAY: the builder's `tcp_nodelay`
+/// applies only to listeners tonic binds itself, and without it small
+/// answers wait for the peer's delayed ACK (~40 ms).
+pub fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
 
 /// Loads the principals the configuration names (or the demo ones). With
 /// mutual TLS and no file, principals come from certificates only.
@@ -235,7 +241,7 @@ pub async fn serve_on(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     ticker.abort();
     let _ = ticker.await;
