@@ -163,6 +163,10 @@ pub fn source_of<T>(req: &Request<T>, principal: Option<&Principal>) -> String {
     }
 }
 
+/// Most client certificates whose principal is remembered (the cache starts
+/// over when full).
+pub const CERT_CACHE_MAX: usize = 10_000;
+
 /// The URI prefix of a principal in a client certificate:
 /// `spiffe://interlock/<role>/<id>`.
 pub const SPIFFE_PREFIX: &str = "spiffe://interlock/";
@@ -243,6 +247,8 @@ pub fn hash_token(token: &str) -> String {
 #[derive(Debug, Default, Clone)]
 pub struct Principals {
     by_hash: Arc<DashMap<String, Principal>>,
+    /// Principals of verified client certificates, by DER bytes.
+    by_cert: Arc<DashMap<Vec<u8>, Principal>>,
 }
 
 impl Principals {
@@ -303,6 +309,21 @@ impl Principals {
         Ok(p)
     }
 
+    /// [`cert_principal`], remembered by the certificate's bytes: a
+    /// connection sends the same verified certificate with every call, and
+    /// parsing X.509 per request would cost more than the check itself.
+    fn cert_principal_cached(&self, der: &[u8]) -> Result<Principal, Status> {
+        if let Some(p) = self.by_cert.get(der) {
+            return Ok(p.clone());
+        }
+        let p = cert_principal(der)?;
+        if self.by_cert.len() >= CERT_CACHE_MAX {
+            self.by_cert.clear();
+        }
+        self.by_cert.insert(der.to_vec(), p.clone());
+        Ok(p)
+    }
+
     fn lookup(&self, token: &str) -> Option<Principal> {
         self.by_hash.get(&hash_token(token)).map(|p| p.clone())
     }
@@ -348,7 +369,7 @@ impl Principals {
 
     fn identify(&self, req: &Request<()>) -> Result<Principal, Status> {
         match req.peer_certs() {
-            Some(certs) if !certs.is_empty() => cert_principal(&certs[0]),
+            Some(certs) if !certs.is_empty() => self.cert_principal_cached(&certs[0]),
             _ => {
                 let token = req
                     .metadata()

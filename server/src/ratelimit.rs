@@ -45,15 +45,21 @@ impl RateLimiter {
         if self.per_sec == 0 {
             return Ok(());
         }
-        if self.buckets.len() >= RATE_LIMIT_PRINCIPALS_MAX && !self.buckets.contains_key(who) {
-            self.buckets.clear();
-        }
         let now = Instant::now();
         let full = self.burst * 1000;
-        let mut b = self.buckets.entry(who.to_owned()).or_insert(Bucket {
-            milli: full,
-            last: now,
-        });
+        // Look up by &str first: no allocation for a principal already seen.
+        let mut b = match self.buckets.get_mut(who) {
+            Some(b) => b,
+            None => {
+                if self.buckets.len() >= RATE_LIMIT_PRINCIPALS_MAX {
+                    self.buckets.clear();
+                }
+                self.buckets.entry(who.to_owned()).or_insert(Bucket {
+                    milli: full,
+                    last: now,
+                })
+            }
+        };
         let elapsed_us = now.duration_since(b.last).as_micros() as u64;
         let refill = elapsed_us.saturating_mul(self.per_sec) / 1000;
         if refill > 0 {
