@@ -30,7 +30,7 @@ run() { # label target runtime-flags server-flags -- bench-args...
     kill "$pid"; wait "$pid" || true
   done
 }
-for rt in "mt2:--worker-threads 2" "ct:--current-thread"; do
+for rt in "mt2:--runtime multi-thread --worker-threads 2" "ct:--runtime current-thread"; do
   name=${rt%%:*}; flags=${rt#*:}
   for c in 1 16 64; do
     run "$name echo u$c" echo "$flags" "--echo-floor" --clients "$c"

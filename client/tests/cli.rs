@@ -253,13 +253,66 @@ async fn bench_runs_briefly_and_prints_well_formed_json() {
         assert_eq!(v["errors"], 0, "{v}");
         assert_eq!(
             v["approved"].as_u64().unwrap() + v["rejected"].as_u64().unwrap(),
-            requests
+            v["checks"].as_u64().unwrap()
         );
+        assert_eq!(v["checks"], v["requests"], "{v}");
         assert!(v["p50_us"].as_u64().unwrap() <= v["p99_us"].as_u64().unwrap());
     }
     let o = ctl(&ep, &["bench", "--clients", "0"]).await;
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("--clients"), "{:?}", text(&o));
+    let o = ctl(&ep, &["bench", "--commit-pct", "80", "--release-pct", "30"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--release-pct"), "{:?}", text(&o));
+}
+
+/// The realistic mix: Zipf-skewed participants, a share of rejected
+/// checks, commits and releases after approvals and broker syncs in the
+/// background, in both modes, all counted and none failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_realistic_mix() {
+    let (ep, _stop) = server().await;
+    for mode in ["unary", "stream"] {
+        let args = [
+            "--json",
+            "bench",
+            "--clients",
+            "2",
+            "--participants",
+            "50",
+            "--skew",
+            "zipf",
+            "--reject-pct",
+            "20",
+            "--commit-pct",
+            "50",
+            "--release-pct",
+            "30",
+            "--sync-per-sec",
+            "20",
+            "--duration-secs",
+            "1",
+            "--warmup-secs",
+            "0",
+            "--mode",
+            mode,
+            "--in-flight",
+            "8",
+        ];
+        let o = ctl(&ep, &args).await;
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out} {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+        assert_eq!(n("errors"), 0, "{v}");
+        assert!(n("approved") > 0 && n("rejected") > 0, "{v}");
+        assert!(n("commits") > 0 && n("releases") > 0, "{v}");
+        assert!(n("sync_messages") > 0, "{v}");
+        assert_eq!(n("requests"), n("checks") + n("commits") + n("releases"));
+        assert_eq!(v["skew"], "zipf(s=1)", "{v}");
+        // Commits and releases follow approvals only.
+        assert!(n("commits") + n("releases") <= n("approved"), "{v}");
+    }
 }
 
 /// The secure setup in two commands: `certs init`, then mutual TLS.

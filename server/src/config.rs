@@ -8,6 +8,13 @@ use interlock_ledger::amount::parse_ratio;
 use interlock_ledger::LedgerConfig;
 use rust_decimal::Decimal;
 
+/// Which tokio runtime serves requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    CurrentThread,
+    MultiThread,
+}
+
 /// Interlock: cross-venue pre-trade checks that stop one participant pledging
 /// the same collateral on several venues at once.
 ///
@@ -15,13 +22,16 @@ use rust_decimal::Decimal;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "interlock-server", version, about, long_about = None)]
 pub struct Config {
-    /// Tokio worker threads (0: one per core). See --current-thread.
+    /// The tokio runtime. current-thread serves every connection on one
+    /// thread (the journal writes on its own): it took the least server
+    /// CPU per request in every measured cell (bench/RESULTS.md), so it is
+    /// the default. multi-thread spreads connections over --worker-threads.
+    #[arg(long, env = "INTERLOCK_RUNTIME", value_enum, default_value_t = Runtime::CurrentThread)]
+    pub runtime: Runtime,
+
+    /// Worker threads of the multi-thread runtime (0: one per core).
     #[arg(long, env = "INTERLOCK_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
-
-    /// Run everything on one thread (tokio's current-thread runtime).
-    #[arg(long, env = "INTERLOCK_CURRENT_THREAD")]
-    pub current_thread: bool,
 
     /// Benchmark only: serve the gRPC floor (an echo of the check messages,
     /// no ledger) instead of Interlock, with the same runtime settings.

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use interlock_server::Config;
+use interlock_server::{config::Runtime, Config};
 
 fn main() -> anyhow::Result<()> {
     // Colours only on a terminal: log files and pipes get plain text.
@@ -16,14 +16,15 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
-    let mut runtime = if config.current_thread {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if config.worker_threads > 0 {
-            b.worker_threads(config.worker_threads);
+    let mut runtime = match config.runtime {
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        Runtime::MultiThread => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if config.worker_threads > 0 {
+                b.worker_threads(config.worker_threads);
+            }
+            b
         }
-        b
     };
     runtime.enable_all().build()?.block_on(run(config))
 }

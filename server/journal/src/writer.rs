@@ -59,8 +59,10 @@ pub struct JournalConfig {
     pub group_commit: bool,
     /// Journal bytes after which a snapshot is wanted.
     pub snapshot_after_bytes: u64,
-    /// How long the writer waits for more records before each fdatasync
-    /// (zero: sync at once).
+    /// How long the writer waits for more records before an fdatasync
+    /// (zero: sync at once). It waits only while requests are concurrent,
+    /// that is when the previous fdatasync covered at least
+    /// [`COMMIT_SIBLINGS`] records, so a lone client never pays it.
     pub commit_delay: Duration,
 }
 
@@ -73,6 +75,10 @@ impl Default for JournalConfig {
         }
     }
 }
+
+/// Records the previous fdatasync must have covered for the writer to wait
+/// `commit_delay` before the next one (PostgreSQL's `commit_siblings`).
+pub const COMMIT_SIBLINGS: u64 = 2;
 
 type Notify = Box<dyn Fn(Progress) + Send + Sync>;
 
@@ -161,6 +167,8 @@ impl JournalHandle {
                     shared: writer_shared,
                     file,
                     len: format::SEGMENT_HEADER_LEN as u64,
+                    synced_lsn: last_lsn,
+                    last_group: 0,
                 };
                 w.run();
             })?;
@@ -297,6 +305,10 @@ struct WriterState {
     file: Box<dyn StorageFile>,
     /// Bytes in the current segment known to be written.
     len: u64,
+    /// The last position made durable, and how many records that
+    /// fdatasync covered.
+    synced_lsn: u64,
+    last_group: u64,
 }
 
 /// Why the writer stopped.
@@ -311,10 +323,10 @@ impl WriterState {
                     q = self.shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
                 }
                 let delay = self.shared.config.commit_delay;
-                if !delay.is_zero() && !q.closed {
-                    // Let more records join this fdatasync: fewer, larger
-                    // syncs for a little latency (like PostgreSQL's
-                    // commit_delay).
+                if !delay.is_zero() && !q.closed && self.last_group >= COMMIT_SIBLINGS {
+                    // Requests are concurrent: let more records join this
+                    // fdatasync, for fewer, larger syncs at a little
+                    // latency (PostgreSQL's commit_delay).
                     drop(q);
                     std::thread::sleep(delay);
                     q = lock(&self.shared.queue);
@@ -404,6 +416,8 @@ impl WriterState {
     fn sync(&mut self, lsn: u64) -> Result<(), Stop> {
         match self.file.sync() {
             Ok(()) => {
+                self.last_group = lsn.saturating_sub(self.synced_lsn);
+                self.synced_lsn = self.synced_lsn.max(lsn);
                 self.publish(|p| p.durable_lsn = p.durable_lsn.max(lsn));
                 Ok(())
             }

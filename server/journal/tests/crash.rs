@@ -382,3 +382,29 @@ fn a_full_disk_refuses_changes_quickly_then_recovers_without_loss() {
     journal.close();
     check_recovery(&storage.crash(), &Seen { states, acked }, "disk full");
 }
+
+/// The commit delay is paid only under concurrency: a lone client's
+/// commands (each fdatasync covering one record) never wait for it, and
+/// concurrent ones still become durable.
+#[test]
+fn a_lone_client_never_waits_for_the_commit_delay() {
+    let storage = Arc::new(SimStorage::new());
+    let delayed = JournalConfig {
+        commit_delay: Duration::from_secs(30),
+        ..jcfg()
+    };
+    let (rec, journal) = open(storage, cfg(), delayed, Box::new(|_| {})).unwrap();
+    let ledger = Arc::new(Ledger::with_journal(rec.state, Box::new(journal.clone())));
+    let started = std::time::Instant::now();
+    for cmd in workload(20) {
+        let (_, ticket) = ledger.apply(cmd);
+        assert!(journal.wait_durable(ticket.0, Duration::from_secs(60)));
+    }
+    // 20 commands, each waiting 30 s, would take 10 minutes.
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+    journal.close();
+}
