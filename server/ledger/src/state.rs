@@ -4,7 +4,8 @@
 //! anything, so a command that fails leaves the state as it was (time still
 //! passes: reservations that are due expire first).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -161,8 +162,12 @@ pub struct Position {
     pub committed: Decimal,
 }
 
+/// Open reservations a participant has room for when it is created, so
+/// that its first checks do not allocate on the approve path.
+pub const OPEN_RESERVATIONS_PRESIZED: usize = 3;
+
 /// Everything the ledger knows about one participant.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
     pub trading_state: TradingState,
     pub assets: BTreeMap<AssetId, Position>,
@@ -170,6 +175,18 @@ pub struct Participant {
     pub brokers: Vec<BrokerId>,
     /// Open reservations.
     pub open: HashSet<ReservationId>,
+}
+
+impl Default for Participant {
+    /// A new participant, with room for its first open reservations.
+    fn default() -> Self {
+        Participant {
+            trading_state: TradingState::default(),
+            assets: BTreeMap::new(),
+            brokers: Vec::new(),
+            open: HashSet::with_capacity_and_hasher(OPEN_RESERVATIONS_PRESIZED, Default::default()),
+        }
+    }
 }
 
 /// A reservation, open or ended.
@@ -236,15 +253,72 @@ struct Usage {
     asset_total: Decimal,
 }
 
+/// Most distinct venue, asset and broker ids the ledger shares (beyond it,
+/// new ids are kept as they come: correct, only less compact).
+pub const SHARED_IDS_MAX: usize = 100_000;
+
+/// One copy of each venue, asset and broker id, shared by every position
+/// that names it. Ids arrive freshly parsed with every request; without
+/// sharing, each (participant, venue, asset) entry would hold copies of its
+/// own (about 37 more bytes per entry at 1M participants, and a cache miss
+/// per key compared). Derived data: not part of snapshots or digests.
+#[derive(Debug, Clone, Default)]
+struct SharedIds {
+    venues: HashSet<VenueId>,
+    assets: HashSet<AssetId>,
+    brokers: HashSet<BrokerId>,
+}
+
+fn share<T: Clone + Eq + std::hash::Hash>(set: &mut HashSet<T>, id: &T) -> T {
+    if let Some(shared) = set.get(id) {
+        return shared.clone();
+    }
+    if set.len() < SHARED_IDS_MAX {
+        set.insert(id.clone());
+    }
+    id.clone()
+}
+
+impl SharedIds {
+    fn venue(&mut self, id: &VenueId) -> VenueId {
+        share(&mut self.venues, id)
+    }
+
+    fn asset(&mut self, id: &AssetId) -> AssetId {
+        share(&mut self.assets, id)
+    }
+
+    fn broker(&mut self, id: &BrokerId) -> BrokerId {
+        share(&mut self.brokers, id)
+    }
+
+    /// A decoded position whose ids are shared.
+    fn position(&mut self, mut pos: Position) -> Position {
+        for (b, _) in &mut pos.custody {
+            *b = self.broker(b);
+        }
+        pos.venues = std::mem::take(&mut pos.venues)
+            .into_iter()
+            .map(|(v, vp)| (self.venue(&v), vp))
+            .collect();
+        pos
+    }
+}
+
 /// The whole ledger. Plain data and synchronous code: no I/O, no locks.
 #[derive(Debug, Clone)]
 pub struct State {
     cfg: LedgerConfig,
+    ids: SharedIds,
     last_at_ms: UnixMs,
     participants: HashMap<ParticipantId, Participant>,
     limits: LimitSet,
     reservations: HashMap<ReservationId, Reservation>,
-    expiry: BTreeSet<(UnixMs, ReservationId)>,
+    /// Open reservations by deadline, earliest first. A reservation that
+    /// ends early leaves its entry behind (taking it out of a heap costs
+    /// O(n)); such stale entries are recognised and dropped when they come
+    /// up. Pushing allocates nothing once the heap has grown.
+    expiry: BinaryHeap<Reverse<(UnixMs, ReservationId)>>,
     ended: VecDeque<(UnixMs, ReservationId)>,
     /// Boxed records keep the table's buckets small (one is kept per order
     /// id for a day).
@@ -280,11 +354,12 @@ impl State {
     pub fn new(cfg: LedgerConfig) -> Self {
         State {
             cfg,
+            ids: SharedIds::default(),
             last_at_ms: 0,
             participants: HashMap::default(),
             limits: LimitSet::default(),
             reservations: HashMap::default(),
-            expiry: BTreeSet::new(),
+            expiry: BinaryHeap::new(),
             ended: VecDeque::new(),
             idempotency: HashMap::default(),
             idempotency_order: VecDeque::new(),
@@ -331,6 +406,7 @@ impl State {
         self.last_at_ms = at;
         let expired = self.expire_due(at, EXPIRE_PER_COMMAND_MAX);
         let mut repeated = false;
+        let mut ticked = false;
         let outcome = match cmd {
             Command::Check { venue, request, .. } => {
                 let (outcome, again) = self.check(at, venue, request);
@@ -361,7 +437,11 @@ impl State {
                 reason,
                 ..
             } => self.set_trading_state(at, by, participant, *state, reason),
-            Command::Tick { .. } => Ok(self.tick(at)),
+            Command::Tick { .. } => {
+                let (outcome, changed) = self.tick(at);
+                ticked = changed;
+                Ok(outcome)
+            }
             Command::Configure { config, .. } => self.configure(at, config),
             Command::RecordDenial {
                 principal,
@@ -375,6 +455,7 @@ impl State {
                 (_, Err(_)) => false,
                 (Command::Check { request, .. }, Ok(_)) => !request.dry_run && !repeated,
                 (Command::Configure { .. }, Ok(Outcome::Configured { changed })) => *changed,
+                (Command::Tick { .. }, Ok(_)) => ticked,
                 (_, Ok(_)) => true,
             };
         if !changed {
@@ -401,7 +482,7 @@ impl State {
     /// Would a tick at `at` change anything?
     pub fn tick_due(&self, at: UnixMs) -> bool {
         let stale_after = self.cfg.broker_stale_after_ms as i64;
-        self.expiry.first().is_some_and(|&(d, _)| d <= at)
+        self.expiry.peek().is_some_and(|&Reverse((d, _))| d <= at)
             || self.brokers.values().any(|b| {
                 !b.gapped && !b.stale_alerted && at.saturating_sub(b.last_seen_ms) > stale_after
             })
@@ -846,19 +927,21 @@ impl State {
         self.next_reservation += 1;
         let id = ReservationId(self.next_reservation);
         self.add_reserved(&req.participant, venue, &req.asset, held)?;
-        let participant = self
-            .participants
-            .entry(req.participant.clone())
-            .or_default();
+        // add_reserved created the participant if it was new.
+        let Some(participant) = self.participants.get_mut(&req.participant) else {
+            return Err(LedgerError::Unavailable(
+                "a reserved participant is missing",
+            ));
+        };
         participant.open.insert(id);
-        self.expiry.insert((expires_at_ms, id));
+        self.push_expiry(expires_at_ms, id);
         self.reservations.insert(
             id,
             Reservation {
                 id,
-                venue: venue.clone(),
+                venue: self.ids.venue(venue),
                 participant: req.participant.clone(),
-                asset: req.asset.clone(),
+                asset: self.ids.asset(&req.asset),
                 order_id: req.order_id.clone(),
                 held,
                 expires_at_ms,
@@ -880,13 +963,14 @@ impl State {
     ) -> Result<(), LedgerError> {
         let total = self.asset_totals.get(asset).copied().unwrap_or_default();
         let new_total = amount::add(total, delta)?;
+        let (venue, asset) = (self.ids.venue(venue), self.ids.asset(asset));
         let p = self.participants.entry(participant.clone()).or_default();
         let pos = p.assets.entry(asset.clone()).or_default();
         let new_committed = amount::add(pos.committed, delta)?;
-        let vp = pos.venues.entry(venue.clone()).or_default();
+        let vp = pos.venues.entry(venue).or_default();
         vp.reserved = amount::add(vp.reserved, delta)?;
         pos.committed = new_committed;
-        self.asset_totals.insert(asset.clone(), new_total);
+        self.asset_totals.insert(asset, new_total);
         Ok(())
     }
 
@@ -903,12 +987,11 @@ impl State {
         if r.state != ReservationState::Open {
             return Ok(());
         }
-        let (participant, venue, asset, held, expires) = (
+        let (participant, venue, asset, held) = (
             r.participant.clone(),
             r.venue.clone(),
             r.asset.clone(),
             r.held,
-            r.expires_at_ms,
         );
         self.add_reserved(&participant, &venue, &asset, -held)?;
         let mut commit_seq = None;
@@ -922,7 +1005,6 @@ impl State {
         if let Some(p) = self.participants.get_mut(&participant) {
             p.open.remove(&id);
         }
-        self.expiry.remove(&(expires, id));
         self.ended.push_back((at, id));
         if let Some(r) = self.reservations.get_mut(&id) {
             r.state = state;
@@ -1031,16 +1113,47 @@ impl State {
         }))
     }
 
+    /// Whether an expiry entry is that of an open reservation (else it is
+    /// stale: the reservation ended before its deadline).
+    fn expiry_is_live(&self, deadline: UnixMs, id: ReservationId) -> bool {
+        self.reservations
+            .get(&id)
+            .is_some_and(|r| r.state == ReservationState::Open && r.expires_at_ms == deadline)
+    }
+
+    fn push_expiry(&mut self, deadline: UnixMs, id: ReservationId) {
+        self.expiry.push(Reverse((deadline, id)));
+        // Stale entries belong to reservations ended within the last
+        // max_ttl_ms; should they ever outnumber the reservations kept,
+        // the heap is rebuilt from the open ones (amortised O(1)).
+        if self.expiry.len() > 2 * self.reservations.len() + 1024 {
+            self.expiry = self
+                .reservations
+                .values()
+                .filter(|r| r.state == ReservationState::Open)
+                .map(|r| Reverse((r.expires_at_ms, r.id)))
+                .collect();
+        }
+    }
+
     fn expire_due(&mut self, at: UnixMs, max: usize) -> u32 {
         let mut expired = 0;
+        // Stale entries that are due are all dropped, without a bound of
+        // their own: a replay, whose heap has none from before its
+        // snapshot, must expire exactly the same reservations here. They
+        // are bounded by the heap (see push_expiry), cost a pop each, and
+        // the ticker drops them every second as they come due.
         while expired < max {
-            let Some(&(deadline, id)) = self.expiry.first() else {
+            let Some(&Reverse((deadline, id))) = self.expiry.peek() else {
                 break;
             };
             if deadline > at {
                 break;
             }
-            self.expiry.pop_first();
+            self.expiry.pop();
+            if !self.expiry_is_live(deadline, id) {
+                continue;
+            }
             // Releasing headroom only subtracts what was added: it cannot
             // overflow; if it ever did, the reservation stays counted (fail
             // closed) rather than being lost.
@@ -1171,14 +1284,15 @@ impl State {
                 asset,
                 quantity,
             } => {
+                let (broker, asset) = (self.ids.broker(broker), self.ids.asset(asset));
                 let p = self.participants.entry(participant.clone()).or_default();
-                if !p.brokers.contains(broker) {
+                if !p.brokers.contains(&broker) {
                     p.brokers.push(broker.clone());
                 }
-                let pos = p.assets.entry(asset.clone()).or_default();
-                match pos.custody.iter_mut().find(|(b, _)| b == broker) {
+                let pos = p.assets.entry(asset).or_default();
+                match pos.custody.iter_mut().find(|(b, _)| *b == broker) {
                     Some((_, q)) => *q = *quantity,
-                    None => pos.custody.push((broker.clone(), *quantity)),
+                    None => pos.custody.push((broker, *quantity)),
                 }
                 pos.owned = pos
                     .custody
@@ -1193,12 +1307,14 @@ impl State {
                 covers_commit_seq,
             } => {
                 let total = self.asset_totals.get(asset).copied().unwrap_or_default();
+                let (broker, venue) = (self.ids.broker(broker), self.ids.venue(venue));
+                let asset = &self.ids.asset(asset);
                 let p = self.participants.entry(participant.clone()).or_default();
-                if !p.brokers.contains(broker) {
-                    p.brokers.push(broker.clone());
+                if !p.brokers.contains(&broker) {
+                    p.brokers.push(broker);
                 }
                 let pos = p.assets.entry(asset.clone()).or_default();
-                let vp = pos.venues.entry(venue.clone()).or_default();
+                let vp = pos.venues.entry(venue).or_default();
                 let before = vp.counted()?;
                 vp.posted = *quantity;
                 while vp
@@ -1448,7 +1564,9 @@ impl State {
 
     // ---- time ---------------------------------------------------------
 
-    fn tick(&mut self, at: UnixMs) -> Outcome {
+    /// Applies a tick; says whether it changed the state (dropping stale
+    /// expiry entries alone does not: they are derived data).
+    fn tick(&mut self, at: UnixMs) -> (Outcome, bool) {
         let expired = self.expire_due(at, EXPIRE_PER_TICK_MAX);
         let stale_after = self.cfg.broker_stale_after_ms as i64;
         let mut newly_stale: Vec<BrokerId> = self
@@ -1460,6 +1578,7 @@ impl State {
             .map(|(id, _)| id.clone())
             .collect();
         newly_stale.sort();
+        let mut changed = expired > 0 || !newly_stale.is_empty();
         for id in newly_stale {
             if let Some(b) = self.brokers.get_mut(&id) {
                 b.stale_alerted = true;
@@ -1482,6 +1601,7 @@ impl State {
             let key = (venue.clone(), order.clone());
             self.idempotency.remove(&key);
             self.idempotency_order.pop_front();
+            changed = true;
         }
         let keep_ended = self.cfg.reservation_retention_ms as i64;
         while let Some(&(t, id)) = self.ended.front() {
@@ -1490,8 +1610,9 @@ impl State {
             }
             self.reservations.remove(&id);
             self.ended.pop_front();
+            changed = true;
         }
-        Outcome::Tick { expired }
+        (Outcome::Tick { expired }, changed)
     }
 }
 

@@ -270,6 +270,40 @@ fn reservations_expire_and_free_headroom() {
     ));
 }
 
+/// A reservation that ends before its deadline leaves a stale entry in the
+/// expiry queue; when the deadline passes, dropping it changes nothing, so
+/// the tick is not journaled and the clock does not move, exactly as a
+/// replay (whose queue never had the entry) sees it.
+#[test]
+fn an_ended_reservation_leaves_no_trace_at_its_deadline() {
+    let mut w = World::new();
+    w.own("fund", "ETH", "10");
+    let mut r = req("o1", "fund", "ETH", "4");
+    r.ttl_ms = Some(1000);
+    let released = w.check("v1", r).reservation.unwrap();
+    let mut r = req("o2", "fund", "ETH", "5");
+    r.ttl_ms = Some(2000);
+    let open = w.check("v1", r).reservation.unwrap();
+    w.release("v1", released).unwrap();
+    w.state.check_invariants().unwrap();
+    w.now += 1500;
+    let before = w.state.to_snapshot();
+    let (tick, changed) = w.state.apply_tracked(&Command::Tick { at_ms: w.now });
+    assert_eq!(tick.unwrap().outcome, Outcome::Tick { expired: 0 });
+    assert!(!changed, "dropping a stale expiry entry is not a change");
+    assert_eq!(w.state.to_snapshot(), before);
+    w.state.check_invariants().unwrap();
+    // The open one still expires at its own deadline.
+    w.now += 500;
+    w.sync(vec![]);
+    assert_eq!(w.committed("fund", "ETH"), d("0"));
+    assert_eq!(
+        w.release("v1", open).unwrap().state,
+        ReservationState::Expired
+    );
+    w.state.check_invariants().unwrap();
+}
+
 #[test]
 fn halt_rejects_everything_and_releases_open_reservations() {
     let mut w = World::new();

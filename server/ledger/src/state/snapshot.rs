@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use super::{HashMap, HashSet};
+use super::HashMap;
 
 use super::{Broker, IdemRecord, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
@@ -244,12 +244,13 @@ impl Decode for State {
         for _ in 0..n {
             let id = r.get()?;
             let trading_state = r.get()?;
-            let brokers = r.vec(BROKERS_PER_PARTICIPANT_MAX)?;
+            let brokers: Vec<_> = r.vec(BROKERS_PER_PARTICIPANT_MAX)?;
+            let brokers = brokers.iter().map(|b| s.ids.broker(b)).collect();
             let assets_n = r.len(usize::MAX)?;
             let mut assets = std::collections::BTreeMap::new();
             for _ in 0..assets_n {
-                let asset = r.get()?;
-                let pos = r.get()?;
+                let asset = s.ids.asset(&r.get()?);
+                let pos = s.ids.position(r.get()?);
                 if assets.insert(asset, pos).is_some() {
                     return Err(r.error("duplicate asset"));
                 }
@@ -258,7 +259,7 @@ impl Decode for State {
                 trading_state,
                 assets,
                 brokers,
-                open: HashSet::default(),
+                ..Participant::default()
             };
             if s.participants.insert(id, p).is_some() {
                 return Err(r.error("duplicate participant"));
@@ -281,9 +282,12 @@ impl Decode for State {
         let n = r.len(s.cfg.reservations_max)?;
         s.reservations.reserve(n);
         for _ in 0..n {
-            let res: Reservation = r.get()?;
+            let mut res: Reservation = r.get()?;
+            res.venue = s.ids.venue(&res.venue);
+            res.asset = s.ids.asset(&res.asset);
             if res.state == ReservationState::Open {
-                s.expiry.insert((res.expires_at_ms, res.id));
+                s.expiry
+                    .push(std::cmp::Reverse((res.expires_at_ms, res.id)));
                 match s.participants.get_mut(&res.participant) {
                     Some(p) => {
                         p.open.insert(res.id);

@@ -1,6 +1,6 @@
 //! Read-only views of the state: exposure, rankings, audit, invariants.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
 
@@ -173,6 +173,7 @@ impl State {
         let mut reserved: HashMap<(&ParticipantId, &VenueId, &AssetId), Decimal> = HashMap::new();
         let mut open_of: HashMap<&ParticipantId, usize> = HashMap::new();
         let mut open_count = 0usize;
+        let queued: HashSet<(UnixMs, ReservationId)> = self.expiry.iter().map(|e| e.0).collect();
         for (id, r) in &self.reservations {
             if *id != r.id {
                 return Err(format!("reservation {} stored under {id}", r.id));
@@ -184,7 +185,7 @@ impl State {
                     .entry((&r.participant, &r.venue, &r.asset))
                     .or_default();
                 *e = add(*e, r.held)?;
-                if !self.expiry.contains(&(r.expires_at_ms, r.id)) {
+                if !queued.contains(&(r.expires_at_ms, r.id)) {
                     return Err(format!(
                         "open reservation {} missing from the expiry index",
                         r.id
@@ -202,11 +203,15 @@ impl State {
                 }
             }
         }
-        if open_count != self.expiry.len() {
+        let live = queued
+            .iter()
+            .filter(|&&(deadline, id)| self.expiry_is_live(deadline, id))
+            .count();
+        if open_count != live || queued.len() != self.expiry.len() {
             return Err(format!(
-                "{} open reservations but {} expiry entries",
-                open_count,
-                self.expiry.len()
+                "{open_count} open reservations but {live} live expiry entries ({} queued, {} distinct)",
+                self.expiry.len(),
+                queued.len()
             ));
         }
         let mut totals: HashMap<&AssetId, Decimal> = HashMap::new();
