@@ -296,6 +296,7 @@ async fn open_ledger(
         status: JournalStatus::Ok,
         segment_first_lsn: 1,
     }));
+    tokio::spawn(waiters.clone().dispatch());
     let notify = waiters.clone();
     let cfg = config.ledger();
     let jcfg = config.journal();
