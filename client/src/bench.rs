@@ -510,20 +510,38 @@ async fn unary_client(c: Client, target: Target, plan: Plan, id: usize) -> Tally
 }
 
 /// Commits and releases the reservations a stream client hands over, as
-/// unary calls beside the stream.
+/// unary calls beside the stream, up to `in_flight` at a time (one at a
+/// time would throttle the stream to the speed of one unary round trip).
 async fn stream_follow_ups(
     c: Client,
     mut rx: mpsc::Receiver<(FollowUp, String, bool)>,
+    in_flight: usize,
     until: Instant,
 ) -> Tally {
     let mut t = Tally::new();
-    let mut scratch = Tally::default();
+    let mut running = tokio::task::JoinSet::new();
     while let Some((what, reservation, measured)) = rx.recv().await {
         if Instant::now() >= until {
             continue;
         }
-        let tally = if measured { &mut t } else { &mut scratch };
-        follow_up(&c, tally, what, &reservation).await;
+        while running.len() >= in_flight {
+            if let Some(Ok((one, measured))) = running.join_next().await {
+                if measured {
+                    t.merge(one);
+                }
+            }
+        }
+        let c = c.clone();
+        running.spawn(async move {
+            let mut one = Tally::default();
+            follow_up(&c, &mut one, what, &reservation).await;
+            (one, measured)
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        if let Ok((one, true)) = done {
+            t.merge(one);
+        }
     }
     t
 }
@@ -539,7 +557,12 @@ async fn stream_client(
     let mut rng = Rng::new(plan.run ^ (id as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let (tx, rx) = mpsc::channel::<pb::CheckRequest>(in_flight);
     let (follow_tx, follow_rx) = mpsc::channel(in_flight);
-    let followers = tokio::spawn(stream_follow_ups(c.clone(), follow_rx, plan.until));
+    let followers = tokio::spawn(stream_follow_ups(
+        c.clone(),
+        follow_rx,
+        in_flight,
+        plan.until,
+    ));
     let mut sent: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
     let requests = c.request(tokio_stream::wrappers::ReceiverStream::new(rx));
     let resp = match target {

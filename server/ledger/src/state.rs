@@ -46,12 +46,17 @@ pub struct LedgerConfig {
     /// A broker silent for longer than this is stale: its participants fail
     /// closed.
     pub broker_stale_after_ms: u64,
-    /// How long an order id's answer is remembered.
+    /// How long an order id's answer is remembered, at most: a full
+    /// idempotency table forgets its oldest answer early once that is older
+    /// than `max_ttl_ms` (size the table for the traffic of this window).
     pub idempotency_retention_ms: u64,
     /// How long an ended reservation is remembered (for repeated commits
-    /// and releases).
+    /// and releases), at most: a full reservation table forgets the one
+    /// that ended first.
     pub reservation_retention_ms: u64,
     pub participants_max: usize,
+    /// Idempotency records kept. Full of records younger than `max_ttl_ms`,
+    /// the table refuses new checks (RESOURCE_EXHAUSTED, fail closed).
     pub idempotency_keys_max: usize,
     pub reservations_max: usize,
     pub reservations_per_participant_max: usize,
@@ -583,12 +588,11 @@ impl State {
         key: (VenueId, OrderId),
     ) -> Result<Outcome, LedgerError> {
         let ttl_ms = self.ttl_ms(req.ttl_ms)?;
-        if !req.dry_run {
-            self.ensure_capacity(
-                self.idempotency.len(),
-                self.cfg.idempotency_keys_max,
-                "idempotency table",
-            )?;
+        if !req.dry_run && !self.idempotency_has_room(at) {
+            return Err(LedgerError::CapacityExhausted {
+                what: "idempotency table",
+                max: self.cfg.idempotency_keys_max,
+            });
         }
         let mut answer = self.judge(at, venue, req)?;
         if req.dry_run {
@@ -607,6 +611,9 @@ impl State {
             answer.expires_at_ms = Some(expires);
             self.alert_warnings(at, venue, req, held)?;
         }
+        // Nothing can fail from here on: making room changes the state
+        // only for a command that succeeds.
+        self.make_idempotency_room(at);
         self.idempotency.insert(
             key,
             Box::new(IdemRecord {
@@ -617,6 +624,46 @@ impl State {
         self.idempotency_order
             .push_back((at, venue.clone(), req.order_id.clone()));
         Ok(Outcome::Check(answer))
+    }
+
+    /// Whether one more idempotency record fits. A full table makes room
+    /// by forgetting its oldest record early, but only one older than the
+    /// longest reservation TTL: that order's reservation has ended, so a
+    /// late retry cannot hold headroom twice. A table full of younger
+    /// records is too small for the traffic: checks are refused (fail
+    /// closed) rather than answers forgotten while they still matter.
+    fn idempotency_has_room(&self, at: UnixMs) -> bool {
+        self.idempotency.len() < self.cfg.idempotency_keys_max
+            || self.idempotency_order.front().is_some_and(|(t, _, _)| {
+                at.saturating_sub(*t) > i64::try_from(self.cfg.max_ttl_ms).unwrap_or(i64::MAX)
+            })
+    }
+
+    fn make_idempotency_room(&mut self, at: UnixMs) {
+        if self.idempotency.len() < self.cfg.idempotency_keys_max || !self.idempotency_has_room(at)
+        {
+            return;
+        }
+        if let Some((_, venue, order)) = self.idempotency_order.pop_front() {
+            self.idempotency.remove(&(venue, order));
+        }
+    }
+
+    /// Whether one more reservation fits: a full table makes room by
+    /// forgetting the reservation that ended first (ended ones are kept
+    /// only to answer a repeated commit or release); open ones are never
+    /// forgotten.
+    fn reservation_has_room(&self) -> bool {
+        self.reservations.len() < self.cfg.reservations_max || !self.ended.is_empty()
+    }
+
+    fn make_reservation_room(&mut self) {
+        if self.reservations.len() < self.cfg.reservations_max {
+            return;
+        }
+        if let Some((_, id)) = self.ended.pop_front() {
+            self.reservations.remove(&id);
+        }
     }
 
     fn ensure_capacity(
@@ -902,11 +949,12 @@ impl State {
         held: Decimal,
         ttl_ms: u64,
     ) -> Result<(ReservationId, UnixMs), LedgerError> {
-        self.ensure_capacity(
-            self.reservations.len(),
-            self.cfg.reservations_max,
-            "reservation table",
-        )?;
+        if !self.reservation_has_room() {
+            return Err(LedgerError::CapacityExhausted {
+                what: "reservation table",
+                max: self.cfg.reservations_max,
+            });
+        }
         if !self.participants.contains_key(&req.participant) {
             self.ensure_capacity(
                 self.participants.len(),
@@ -934,14 +982,15 @@ impl State {
             ));
         };
         participant.open.insert(id);
+        self.make_reservation_room();
         self.push_expiry(expires_at_ms, id);
         self.reservations.insert(
             id,
             Reservation {
                 id,
-                venue: self.ids.venue(venue),
+                venue: venue.clone(),
                 participant: req.participant.clone(),
-                asset: self.ids.asset(&req.asset),
+                asset: req.asset.clone(),
                 order_id: req.order_id.clone(),
                 held,
                 expires_at_ms,
@@ -963,6 +1012,27 @@ impl State {
     ) -> Result<(), LedgerError> {
         let total = self.asset_totals.get(asset).copied().unwrap_or_default();
         let new_total = amount::add(total, delta)?;
+        // The common case: the position exists. Found by reference, it
+        // costs no id clones and no lookups of shared ids.
+        if let Some(pos) = self
+            .participants
+            .get_mut(participant)
+            .and_then(|p| p.assets.get_mut(asset))
+        {
+            if let Some(vp) = pos.venues.get_mut(venue) {
+                let new_committed = amount::add(pos.committed, delta)?;
+                vp.reserved = amount::add(vp.reserved, delta)?;
+                pos.committed = new_committed;
+                match self.asset_totals.get_mut(asset) {
+                    Some(t) => *t = new_total,
+                    None => {
+                        let asset = self.ids.asset(asset);
+                        self.asset_totals.insert(asset, new_total);
+                    }
+                }
+                return Ok(());
+            }
+        }
         let (venue, asset) = (self.ids.venue(venue), self.ids.asset(asset));
         let p = self.participants.entry(participant.clone()).or_default();
         let pos = p.assets.entry(asset.clone()).or_default();

@@ -608,3 +608,63 @@ fn loosening_beyond_the_step_needs_a_forced_reason_and_is_flagged() {
     del(&mut w, Some("limit retired")).unwrap();
     assert!(w.state.limits().is_empty());
 }
+
+/// Full tables of remembered answers do not stop trading: the oldest
+/// idempotency record (older than the longest TTL) and the reservation
+/// that ended first make room; open reservations and young records are
+/// never forgotten, and a table full of them refuses (fail closed).
+#[test]
+fn full_tables_forget_the_oldest_ended_records_not_open_ones() {
+    let mut w = World::new();
+    let cfg = LedgerConfig {
+        idempotency_keys_max: 3,
+        reservations_max: 3,
+        max_ttl_ms: 10_000,
+        default_ttl_ms: 10_000,
+        ..w.state.config().clone()
+    };
+    w.apply(Command::Configure {
+        at_ms: w.now,
+        config: cfg,
+    })
+    .unwrap();
+    w.own("fund", "ETH", "100");
+    let r1 = w.check("v1", req("o1", "fund", "ETH", "1"));
+    w.release("v1", r1.reservation.unwrap()).unwrap();
+    w.check("v1", req("o2", "fund", "ETH", "1"));
+    w.check("v1", req("o3", "fund", "ETH", "1"));
+    // Three open or young: a fourth is refused, nothing is forgotten.
+    let full = w.try_check("v1", req("o4", "fund", "ETH", "1"));
+    assert!(
+        matches!(
+            full,
+            Err(LedgerError::CapacityExhausted {
+                what: "idempotency table",
+                ..
+            })
+        ),
+        "{full:?}"
+    );
+    assert_eq!(
+        w.check("v1", req("o1", "fund", "ETH", "1")),
+        r1,
+        "o1 still remembered"
+    );
+    w.state.check_invariants().unwrap();
+    // Past the longest TTL the oldest record may go; o2 and o3 expired.
+    w.now += 10_001;
+    w.sync(vec![]);
+    let r4 = w.check("v1", req("o4", "fund", "ETH", "1"));
+    assert_eq!(r4.verdict, Verdict::Approved);
+    assert_ne!(
+        w.check("v1", req("o1", "fund", "ETH", "1")).reservation,
+        r1.reservation,
+        "o1 was forgotten to make room, so it is judged anew"
+    );
+    w.state.check_invariants().unwrap();
+    // The reservation table made room by forgetting ended reservations.
+    assert_eq!(
+        w.release("v1", r1.reservation.unwrap()),
+        Err(LedgerError::ReservationNotFound)
+    );
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Contention and the realistic mix (issue 5), in one run on one machine,
+# against the default server (durable journal, current-thread runtime):
+#  - contention: 64 unary clients checking (then releasing) on 100,000
+#    participants uniformly, then all on ONE participant; the hot/uniform
+#    throughput ratio (target >= 0.5). Also with --durability none, where
+#    the server is CPU-bound rather than fsync-bound.
+#  - the realistic mix: Zipf(s=1) over 100,000 participants, 5% of checks
+#    rejected, 60% of approvals committed and 30% released (10% expire),
+#    broker syncs at 50 messages/s, unary (64 clients) and CheckStream
+#    (4 streams x 64 in flight).
+# Usage: bench/mix.sh [SECONDS_PER_RUN] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-5}
+RUNS=${2:-3}
+cargo build --release --locked -p interlock-server -p interlock-client >&2
+BIN=target/release
+DATA=target/bench-data
+OUT=$(mktemp)
+trap 'rm -rf "$DATA" "$OUT"; kill $(jobs -p) 2>/dev/null || true' EXIT
+echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+run() { # label server-flags -- bench-args...
+  local label=$1 srv=$2; shift 2
+  for i in $(seq 1 "$RUNS"); do
+    rm -rf "$DATA"; mkdir -p "$DATA"
+    # shellcheck disable=SC2086
+    "$BIN/interlock-server" --dev --listen 127.0.0.1:50099 --data-dir "$DATA" --rate-limit-per-sec 0 $srv >/dev/null 2>&1 &
+    local pid=$!
+    sleep 0.5
+    "$BIN/interlockctl" --endpoint http://127.0.0.1:50099 --json bench \
+      --duration-secs "$SECS" --server-pid "$pid" --label "$label" "$@" | tr -d '\n' >> "$OUT" || true
+    echo >> "$OUT"
+    kill "$pid"; wait "$pid" || true
+  done
+}
+for d in "durable:" "none:--durability none"; do
+  name=${d%%:*}; flags=${d#*:}
+  run "$name uniform" "$flags" --clients 64 --participants 100000 --release-pct 100
+  run "$name hot" "$flags" --clients 64 --participants 1 --release-pct 100
+done
+MIX=(--participants 100000 --skew zipf --zipf-s 1 --reject-pct 5 --commit-pct 60 --release-pct 30 --sync-per-sec 50)
+run "mix unary" "" --clients 64 "${MIX[@]}"
+run "mix stream" "" --clients 4 --mode stream --in-flight 64 "${MIX[@]}"
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["label"], []).append(r)
+def med(label, key):
+    return statistics.median(x[key] or 0 for x in by[label])
+def rng(label, key, f="{:.1f}"):
+    v = sorted(x[key] or 0 for x in by[label])
+    return "/".join(f.format(x) for x in (v[0], statistics.median(v), v[-1]))
+print(f"{'run':<14}{'req/s min/med/max':>26}{'cpu us/req min/med/max':>24}{'p50':>7}{'p99':>7}{'p99.9':>7}{'appr':>8}{'rej':>7}{'commit':>8}{'release':>8}{'syncs':>6}{'errors':>7}")
+for label in by:
+    print(f"{label:<14}{rng(label,'throughput_per_sec','{:.0f}'):>26}{rng(label,'server_cpu_us_per_request'):>24}"
+          f"{med(label,'p50_us'):>7.0f}{med(label,'p99_us'):>7.0f}{med(label,'p999_us'):>7.0f}"
+          f"{med(label,'approved'):>8.0f}{med(label,'rejected'):>7.0f}{med(label,'commits'):>8.0f}{med(label,'releases'):>8.0f}"
+          f"{med(label,'sync_messages'):>6.0f}{sum(x['errors'] for x in by[label]):>7}")
+    for x in by[label]:
+        if x.get("first_error"):
+            print(f"  first error: {x['first_error']}")
+            break
+for d in ("durable", "none"):
+    h = med(f"{d} hot", "throughput_per_sec"); u = med(f"{d} uniform", "throughput_per_sec")
+    print(f"contention ({d}): one hot participant / uniform throughput = {h/u:.2f} (target >= 0.5)")
+PY
