@@ -8,10 +8,12 @@
 //! last segment (a write the crash interrupted, never acknowledged) is cut
 //! off and logged, and leftover temporary snapshot files are removed.
 
+use std::sync::mpsc;
+
 use interlock_ledger::codec::from_bytes;
 use interlock_ledger::{Command, LedgerConfig, State};
 
-use crate::format::{self, FileKind};
+use crate::format::{self, FileKind, RecordAt};
 use crate::storage::Storage;
 use crate::JournalError;
 
@@ -126,35 +128,10 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
             }
         }
         state.reserve_for_replay(records.len());
-        for (k, rec) in records.iter().enumerate() {
-            if rec.lsn != first_lsn + k as u64 {
-                return Err(corrupt(
-                    rec.offset,
-                    format!(
-                        "record lsn {} where {} was due",
-                        rec.lsn,
-                        first_lsn + k as u64
-                    ),
-                ));
-            }
-            if rec.lsn < expected {
-                continue; // already in the snapshot
-            }
-            if rec.lsn > expected {
-                return Err(JournalError::Missing {
-                    file: storage.describe(name),
-                    expected,
-                    found: rec.lsn,
-                });
-            }
-            let cmd: Command = from_bytes(rec.payload)
-                .map_err(|e| corrupt(rec.offset, format!("record {}: {e}", rec.lsn)))?;
-            // The answer was given (or not) when the command was first
-            // applied; replay only rebuilds the state.
-            let _ = state.apply(&cmd);
-            expected += 1;
-            replayed += 1;
-        }
+        let file = storage.describe(name);
+        let (next, n) = replay(&mut state, &records, *first_lsn, expected, &file)?;
+        expected = next;
+        replayed += n;
     }
     Ok(Recovered {
         state,
@@ -162,5 +139,86 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
         snapshot_lsn,
         records_replayed: replayed,
         truncated,
+    })
+}
+
+/// Commands decoded per batch handed from the decoding thread to the
+/// applying one.
+const REPLAY_BATCH: usize = 1024;
+/// Batches the decoding thread may run ahead (bounds the memory of
+/// decoded, not yet applied commands).
+const REPLAY_BATCHES_AHEAD: usize = 8;
+
+/// Applies one segment's records from `expected` on; returns the next
+/// expected lsn and how many were applied. A second thread checks and
+/// decodes the records while this one applies them, in order.
+fn replay(
+    state: &mut State,
+    records: &[RecordAt<'_>],
+    first_lsn: u64,
+    expected: u64,
+    file: &str,
+) -> Result<(u64, u64), JournalError> {
+    let corrupt = |offset: usize, what: String| JournalError::Corrupt {
+        file: file.to_owned(),
+        offset,
+        what,
+    };
+    std::thread::scope(|scope| {
+        let (tx, rx) =
+            mpsc::sync_channel::<Result<Vec<Command>, JournalError>>(REPLAY_BATCHES_AHEAD);
+        scope.spawn(move || {
+            let mut expected = expected;
+            let mut batch = Vec::with_capacity(REPLAY_BATCH);
+            for (k, rec) in records.iter().enumerate() {
+                let due = first_lsn + k as u64;
+                let step = if rec.lsn != due {
+                    Err(corrupt(
+                        rec.offset,
+                        format!("record lsn {} where {due} was due", rec.lsn),
+                    ))
+                } else if rec.lsn < expected {
+                    continue; // already in the snapshot
+                } else if rec.lsn > expected {
+                    Err(JournalError::Missing {
+                        file: file.to_owned(),
+                        expected,
+                        found: rec.lsn,
+                    })
+                } else {
+                    from_bytes::<Command>(rec.payload)
+                        .map_err(|e| corrupt(rec.offset, format!("record {}: {e}", rec.lsn)))
+                };
+                match step {
+                    Ok(cmd) => {
+                        expected += 1;
+                        batch.push(cmd);
+                        if batch.len() == REPLAY_BATCH {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(REPLAY_BATCH));
+                            if tx.send(Ok(full)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Ok(std::mem::take(&mut batch)));
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(Ok(batch));
+        });
+        let mut applied = 0u64;
+        for batch in rx {
+            for cmd in batch? {
+                // The answer was given (or not) when the command was first
+                // applied; replay only rebuilds the state.
+                let _ = state.apply(&cmd);
+                applied += 1;
+            }
+        }
+        Ok((expected + applied, applied))
     })
 }
