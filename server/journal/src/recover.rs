@@ -210,14 +210,20 @@ fn replay(
             }
             let _ = tx.send(Ok(batch));
         });
+        // Applied commands are dropped on a third thread: freeing them is
+        // work the applying thread need not wait for.
+        let (done_tx, done_rx) = mpsc::sync_channel::<Vec<Command>>(REPLAY_BATCHES_AHEAD);
+        scope.spawn(move || done_rx.into_iter().for_each(drop));
         let mut applied = 0u64;
         for batch in rx {
-            for cmd in batch? {
+            let batch = batch?;
+            for cmd in &batch {
                 // The answer was given (or not) when the command was first
                 // applied; replay only rebuilds the state.
-                let _ = state.apply(&cmd);
+                let _ = state.apply(cmd);
                 applied += 1;
             }
+            let _ = done_tx.send(batch);
         }
         Ok((expected + applied, applied))
     })
