@@ -526,6 +526,32 @@ impl State {
             return Ok(Outcome::Configured { changed: false });
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        // A table may not be capped below what it holds: the state could
+        // no longer be snapshotted and read back under its own settings.
+        for (field, max, held) in [
+            (
+                "participants_max",
+                config.participants_max,
+                self.participants.len(),
+            ),
+            (
+                "reservations_max",
+                config.reservations_max,
+                self.reservations.len(),
+            ),
+            (
+                "idempotency_keys_max",
+                config.idempotency_keys_max,
+                self.idempotency.len(),
+            ),
+        ] {
+            if max < held {
+                return Err(LedgerError::InvalidArgument {
+                    field,
+                    reason: format!("{max} is below the {held} entries the ledger holds"),
+                });
+            }
+        }
         let (old, new) = self.cfg.diff(config);
         self.cfg = config.clone();
         self.audit(

@@ -668,3 +668,35 @@ fn full_tables_forget_the_oldest_ended_records_not_open_ones() {
         Err(LedgerError::ReservationNotFound)
     );
 }
+
+/// Settings may not cap a table below what it holds (the state could no
+/// longer be read back from a snapshot under them); the refusal names the
+/// setting and changes nothing.
+#[test]
+fn a_table_cap_below_its_contents_is_refused() {
+    let mut w = World::new();
+    w.own("fund", "ETH", "10");
+    w.check("v1", req("o1", "fund", "ETH", "1"));
+    w.check("v1", req("o2", "fund", "ETH", "1"));
+    let before = w.state.to_snapshot();
+    let smaller = LedgerConfig {
+        idempotency_keys_max: 1,
+        ..w.state.config().clone()
+    };
+    let r = w.apply(Command::Configure {
+        at_ms: w.now,
+        config: smaller,
+    });
+    assert!(
+        matches!(
+            r,
+            Err(LedgerError::InvalidArgument {
+                field: "idempotency_keys_max",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(w.state.to_snapshot(), before);
+    State::from_snapshot(&before).unwrap();
+}
