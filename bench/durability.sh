@@ -12,25 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
 RUNS=${2:-3}
-cargo build --release --locked -p interlock-server -p interlock-client -p interlock-journal --example recovery_bench >&2
-BIN=target/release
-DATA=target/bench-data
-OUT=$(mktemp)
-trap 'rm -rf "$DATA" "$OUT"; kill $(jobs -p) 2>/dev/null || true' EXIT
-
-echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_build -p interlock-journal --example recovery_bench
+bench_machine
 run() { # label clients extra-server-flags...
   local label=$1 clients=$2; shift 2
-  for i in $(seq 1 "$RUNS"); do
-    rm -rf "$DATA"; mkdir -p "$DATA"
-    "$BIN/interlock-server" --dev --listen 127.0.0.1:50099 --data-dir "$DATA" "$@" >/dev/null 2>&1 &
-    local pid=$!
-    for _ in $(seq 1 100); do "$BIN/interlockctl" --endpoint http://127.0.0.1:50099 health >/dev/null 2>&1 && break; sleep 0.1; done
-    "$BIN/interlockctl" --endpoint http://127.0.0.1:50099 --json bench --clients "$clients" \
-      --duration-secs "$SECS" --server-pid "$pid" --label "$label" | tr -d '\n' >> "$OUT"
-    echo >> "$OUT"
-    kill "$pid"; wait "$pid" || true
-  done
+  bench_run "$label" "$*" --clients "$clients"
 }
 for c in 16 64; do
   run "group-$c" "$c"

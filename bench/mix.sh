@@ -14,25 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-5}
 RUNS=${2:-3}
-cargo build --release --locked -p interlock-server -p interlock-client >&2
-BIN=target/release
-DATA=target/bench-data
-OUT=$(mktemp)
-trap 'rm -rf "$DATA" "$OUT"; kill $(jobs -p) 2>/dev/null || true' EXIT
-echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_build
+bench_machine
 run() { # label server-flags -- bench-args...
   local label=$1 srv=$2; shift 2
-  for i in $(seq 1 "$RUNS"); do
-    rm -rf "$DATA"; mkdir -p "$DATA"
-    # shellcheck disable=SC2086
-    "$BIN/interlock-server" --dev --listen 127.0.0.1:50099 --data-dir "$DATA" --rate-limit-per-sec 0 $srv >/dev/null 2>&1 &
-    local pid=$!
-    sleep 0.5
-    "$BIN/interlockctl" --endpoint http://127.0.0.1:50099 --json bench \
-      --duration-secs "$SECS" --server-pid "$pid" --label "$label" "$@" | tr -d '\n' >> "$OUT" || true
-    echo >> "$OUT"
-    kill "$pid"; wait "$pid" || true
-  done
+  bench_run "$label" "--rate-limit-per-sec 0 $srv" "$@"
 }
 for d in "durable:" "none:--durability none"; do
   name=${d%%:*}; flags=${d#*:}
