@@ -128,16 +128,18 @@ fn interlock_code(c: tonic::Code) -> &'static str {
 /// The path of a call ("/interlock.v1.AdminService/SetLimit"), put into
 /// the request's extensions by [`call_path_layer`] so that interceptors,
 /// which do not see the URI, can name the call in audit records.
+/// Kept as the request's `Uri` (a reference-counted clone, no copy); the
+/// text is made only when a denial is audited.
 #[derive(Debug, Clone)]
-pub struct CallPath(pub String);
+pub struct CallPath(pub tonic::codegen::http::Uri);
 
 /// A layer that records each request's path as a [`CallPath`] extension.
 pub fn call_path_layer<B>() -> tower::util::MapRequestLayer<
     fn(tonic::codegen::http::Request<B>) -> tonic::codegen::http::Request<B>,
 > {
     fn tag<B>(mut req: tonic::codegen::http::Request<B>) -> tonic::codegen::http::Request<B> {
-        let path = req.uri().path().chars().take(200).collect::<String>();
-        req.extensions_mut().insert(CallPath(path));
+        let uri = req.uri().clone();
+        req.extensions_mut().insert(CallPath(uri));
         req
     }
     tower::util::MapRequestLayer::new(tag::<B>)
@@ -147,7 +149,7 @@ pub fn call_path_layer<B>() -> tower::util::MapRequestLayer<
 pub fn method_of<T>(req: &Request<T>) -> String {
     req.extensions()
         .get::<CallPath>()
-        .map(|p| p.0.trim_start_matches('/').to_owned())
+        .map(|p| p.0.path().trim_start_matches('/').chars().take(200).collect())
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -155,7 +157,7 @@ pub fn method_of<T>(req: &Request<T>) -> String {
 /// else the peer address.
 pub fn source_of<T>(req: &Request<T>, principal: Option<&Principal>) -> String {
     match principal {
-        Some(p) => format!("{}:{}", p.role.name(), p.id),
+        Some(p) => p.key.clone(),
         None => match req.remote_addr() {
             Some(a) => format!("anonymous@{}", a.ip()),
             None => "anonymous".to_owned(),
@@ -200,18 +202,29 @@ pub fn cert_principal(der: &[u8]) -> Result<Principal, Status> {
         .ok_or_else(|| refuse("identity is not <role>/<id>"))?;
     let role = Role::parse(role).ok_or_else(|| refuse("unknown role"))?;
     interlock_ledger::validate_id(id).map_err(|_| refuse("invalid id"))?;
-    Ok(Principal {
-        role,
-        id: id.to_owned(),
-    })
+    Ok(Principal::new(role, id))
 }
 
-/// An authenticated caller.
+/// An authenticated caller. Built once per principal (when the principals
+/// are loaded or a certificate is first seen) and shared by every request
+/// it makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub role: Role,
     /// The venue, broker or admin id (a venue's id is its venue id).
     pub id: String,
+    /// "role:id": the principal's key for rate limits and audit records.
+    pub key: String,
+}
+
+impl Principal {
+    pub fn new(role: Role, id: &str) -> Self {
+        Principal {
+            role,
+            id: id.to_owned(),
+            key: format!("{}:{id}", role.name()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -240,15 +253,23 @@ pub const PRINCIPALS_MAX: usize = 10_000;
 
 /// Hex SHA-256 of a token, as stored in the principals file.
 pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hex::encode(token_digest(token))
 }
 
-/// Token hash → principal.
+/// SHA-256 of a token: the key it is looked up by (only digests of tokens
+/// are kept in memory).
+type TokenDigest = [u8; 32];
+
+fn token_digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Token digest → principal.
 #[derive(Debug, Default, Clone)]
 pub struct Principals {
-    by_hash: Arc<DashMap<String, Principal>>,
+    by_hash: Arc<DashMap<TokenDigest, Arc<Principal>>>,
     /// Principals of verified client certificates, by DER bytes.
-    by_cert: Arc<DashMap<Vec<u8>, Principal>>,
+    by_cert: Arc<DashMap<Vec<u8>, Arc<Principal>>>,
 }
 
 impl Principals {
@@ -256,13 +277,8 @@ impl Principals {
     pub fn dev() -> Self {
         let p = Principals::default();
         for (token, role, id) in DEV_TOKENS {
-            p.by_hash.insert(
-                hash_token(token),
-                Principal {
-                    role: *role,
-                    id: (*id).to_owned(),
-                },
-            );
+            p.by_hash
+                .insert(token_digest(token), Arc::new(Principal::new(*role, id)));
         }
         p
     }
@@ -283,21 +299,20 @@ impl Principals {
             interlock_ledger::validate_id(&e.id).map_err(|err| {
                 anyhow::anyhow!("{}: principal id {:?}: {err}", path.display(), e.id)
             })?;
-            let hash = e.token_sha256.to_ascii_lowercase();
-            anyhow::ensure!(
-                hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
-                "{}: principal {}: token_sha256 must be 64 hex digits",
-                path.display(),
-                e.id
-            );
+            let digest = hex::decode(&e.token_sha256)
+                .ok()
+                .and_then(|d| TokenDigest::try_from(d).ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: principal {}: token_sha256 must be 64 hex digits",
+                        path.display(),
+                        e.id
+                    )
+                })?;
             let id = e.id.clone();
-            let earlier = p.by_hash.insert(
-                hash,
-                Principal {
-                    role: e.role,
-                    id: e.id,
-                },
-            );
+            let earlier = p
+                .by_hash
+                .insert(digest, Arc::new(Principal::new(e.role, &e.id)));
             if let Some(earlier) = earlier {
                 anyhow::bail!(
                     "{}: principal {id} has the same token as principal {}",
@@ -312,11 +327,11 @@ impl Principals {
     /// [`cert_principal`], remembered by the certificate's bytes: a
     /// connection sends the same verified certificate with every call, and
     /// parsing X.509 per request would cost more than the check itself.
-    fn cert_principal_cached(&self, der: &[u8]) -> Result<Principal, Status> {
+    fn cert_principal_cached(&self, der: &[u8]) -> Result<Arc<Principal>, Status> {
         if let Some(p) = self.by_cert.get(der) {
             return Ok(p.clone());
         }
-        let p = cert_principal(der)?;
+        let p = Arc::new(cert_principal(der)?);
         if self.by_cert.len() >= CERT_CACHE_MAX {
             self.by_cert.clear();
         }
@@ -324,8 +339,8 @@ impl Principals {
         Ok(p)
     }
 
-    fn lookup(&self, token: &str) -> Option<Principal> {
-        self.by_hash.get(&hash_token(token)).map(|p| p.clone())
+    fn lookup(&self, token: &str) -> Option<Arc<Principal>> {
+        self.by_hash.get(&token_digest(token)).map(|p| p.clone())
     }
 
     /// An interceptor that admits only `roles` and attaches the principal.
@@ -351,7 +366,7 @@ impl Principals {
             if let Err(status) = verdict {
                 if let Some(d) = &denials {
                     d.record(
-                        &source_of(&req, principal.as_ref().ok()),
+                        &source_of(&req, principal.as_deref().ok()),
                         &method_of(&req),
                         &status,
                     );
@@ -360,14 +375,14 @@ impl Principals {
             }
             if let Ok(p) = principal {
                 // Throttling is a resource limit, not a denial: not audited.
-                limiter.admit(&format!("{}:{}", p.role.name(), p.id))?;
+                limiter.admit(&p.key)?;
                 req.extensions_mut().insert(p);
             }
             Ok(req)
         }
     }
 
-    fn identify(&self, req: &Request<()>) -> Result<Principal, Status> {
+    fn identify(&self, req: &Request<()>) -> Result<Arc<Principal>, Status> {
         match req.peer_certs() {
             Some(certs) if !certs.is_empty() => self.cert_principal_cached(&certs[0]),
             _ => {
@@ -392,7 +407,8 @@ pub fn needs(role: Role) -> Status {
 /// The principal the interceptor attached.
 pub fn principal<T>(req: &Request<T>) -> Result<&Principal, Status> {
     req.extensions()
-        .get::<Principal>()
+        .get::<Arc<Principal>>()
+        .map(|p| &**p)
         .ok_or_else(|| Status::unauthenticated("no principal"))
 }
 
