@@ -149,7 +149,13 @@ pub fn call_path_layer<B>() -> tower::util::MapRequestLayer<
 pub fn method_of<T>(req: &Request<T>) -> String {
     req.extensions()
         .get::<CallPath>()
-        .map(|p| p.0.path().trim_start_matches('/').chars().take(200).collect())
+        .map(|p| {
+            p.0.path()
+                .trim_start_matches('/')
+                .chars()
+                .take(200)
+                .collect()
+        })
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
