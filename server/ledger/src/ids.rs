@@ -2,14 +2,11 @@
 //!
 //! Every id is 1..=[`ID_LEN_MAX`] printable ASCII characters without spaces,
 //! so ids are safe to log, to put in error texts of their owner and to use as
-//! map keys. Ids of up to 23 bytes (nearly all) are stored inline, so a map
-//! keyed by them compares keys without chasing a pointer and cloning one is
-//! a copy; longer ids are reference counted. Cloning never allocates.
+//! map keys. They are reference counted: cloning one never allocates.
 
 use std::borrow::Borrow;
 use std::fmt;
-
-use smol_str::SmolStr;
+use std::sync::Arc;
 
 /// The longest id, in bytes.
 pub const ID_LEN_MAX: usize = 64;
@@ -43,25 +40,25 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(SmolStr);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `s` and wraps it.
             pub fn new(s: &str) -> Result<Self, IdError> {
                 validate_id(s)?;
-                Ok(Self(SmolStr::new(s)))
+                Ok(Self(Arc::from(s)))
             }
 
             /// Wraps a string the ledger built itself and knows to be valid.
             #[allow(dead_code)]
             pub(crate) fn new_trusted(s: &str) -> Self {
                 debug_assert!(validate_id(s).is_ok(), "invalid trusted id {s:?}");
-                Self(SmolStr::new(s))
+                Self(Arc::from(s))
             }
 
             /// The id as a string slice.
             pub fn as_str(&self) -> &str {
-                self.0.as_str()
+                &self.0
             }
         }
 
