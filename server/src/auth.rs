@@ -427,3 +427,47 @@ pub fn admin<T>(req: &Request<T>) -> Result<&Principal, Status> {
         Err(needs(Role::Admin))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(json: &str) -> anyhow::Result<Principals> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("principals.json");
+        std::fs::write(&path, json)?;
+        Principals::load(&path)
+    }
+
+    #[test]
+    fn tokens_are_found_by_their_digest_in_either_case() {
+        let upper = hash_token("s3cret").to_uppercase();
+        let p = load(&format!(
+            r#"{{"principals": [{{"id": "xchg-1", "role": "venue", "token_sha256": "{upper}"}}]}}"#
+        ))
+        .unwrap();
+        let found = p.lookup("s3cret").expect("known token");
+        assert_eq!(*found, Principal::new(Role::Venue, "xchg-1"));
+        assert_eq!(found.key, "venue:xchg-1");
+        assert!(p.lookup("S3CRET").is_none());
+        assert!(p.lookup("").is_none());
+    }
+
+    #[test]
+    fn a_digest_that_is_not_64_hex_digits_is_refused_naming_the_principal() {
+        let short = &hash_token("x")[..62];
+        let not_hex = format!("{}zz", &hash_token("x")[..62]);
+        for bad in [short, not_hex.as_str(), ""] {
+            let err = load(&format!(
+                r#"{{"principals": [{{"id": "ops", "role": "admin", "token_sha256": "{bad}"}}]}}"#
+            ))
+            .err()
+            .expect("refused")
+            .to_string();
+            assert!(
+                err.contains("principal ops: token_sha256 must be 64 hex digits"),
+                "{err}"
+            );
+        }
+    }
+}
