@@ -461,8 +461,7 @@ mod tests {
             let err = load(&format!(
                 r#"{{"principals": [{{"id": "ops", "role": "admin", "token_sha256": "{bad}"}}]}}"#
             ))
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
             assert!(
                 err.contains("principal ops: token_sha256 must be 64 hex digits"),
