@@ -4,6 +4,14 @@
 //! counting allocator for heap allocations per operation, and the memory
 //! per (participant, venue, asset) entry measured from RSS.
 //!
+//! Timed in the steady state of a server that has run for a while: the
+//! idempotency and reservation tables are first filled to their default
+//! capacity (INTERLOCK_BENCH_TABLE to change it), so that every check
+//! also evicts the oldest idempotency record and ended reservation, as a
+//! long-running server does, and the clock moves 1 ms per command, so
+//! reservations expire (default TTL) as they would. The filling phase is
+//! timed too, and reported as the growth regime of a fresh server.
+//!
 //! cargo bench -p interlock-ledger --bench check
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -43,11 +51,32 @@ const VENUES: usize = 10;
 const ASSETS: [&str; 3] = ["BTC", "ETH", "SOL"];
 const AT: i64 = 1_800_000_000_000;
 
-fn participants() -> usize {
-    std::env::var("INTERLOCK_BENCH_PARTICIPANTS")
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(default)
+}
+
+fn participants() -> usize {
+    env_usize("INTERLOCK_BENCH_PARTICIPANTS", 1_000_000)
+}
+
+/// Idempotency records and reservations a full table holds: the server's
+/// defaults unless INTERLOCK_BENCH_TABLE says otherwise.
+fn table() -> usize {
+    let d = LedgerConfig::default();
+    env_usize(
+        "INTERLOCK_BENCH_TABLE",
+        d.idempotency_keys_max.min(d.reservations_max),
+    )
+}
+
+/// The longest TTL: the default, or shorter for a small table (a full
+/// table forgets an answer only once it is older than this, and the clock
+/// moves 1 ms per command).
+fn max_ttl_ms() -> u64 {
+    LedgerConfig::default().max_ttl_ms.min(table() as u64 / 2)
 }
 
 fn rss_kib() -> u64 {
@@ -79,9 +108,12 @@ fn loaded(n: usize) -> Ledger {
     let venues: Vec<String> = (0..VENUES).map(|v| format!("venue-{v}")).collect();
     let cfg = LedgerConfig {
         participants_max: 2 * n + SYNC_BATCH_MAX,
-        // Criterion runs a few million checks; each keeps its records.
-        idempotency_keys_max: 12_000_000,
-        reservations_max: 12_000_000,
+        idempotency_keys_max: table(),
+        reservations_max: table(),
+        // The clock moves 1 ms per command and the broker syncs only while
+        // loading: it must not go stale during the run.
+        broker_stale_after_ms: 365 * 24 * 3600 * 1000,
+        max_ttl_ms: max_ttl_ms(),
         ..LedgerConfig::default()
     };
     let mut state = State::new(cfg);
@@ -129,16 +161,23 @@ fn loaded(n: usize) -> Ledger {
     Ledger::from_state(state)
 }
 
-fn check(n: usize, i: u64) -> Command {
+/// Command `i` happens `i` ms after the load.
+fn at(i: u64) -> i64 {
+    AT + i as i64
+}
+
+/// A check of 1 ETH on venue-3 by a pseudo-random participant, with the
+/// default TTL (`ttl_ms`: None) or the one given.
+fn check(n: usize, i: u64, ttl_ms: Option<u64>) -> Command {
     Command::Check {
-        at_ms: AT,
+        at_ms: at(i),
         venue: VenueId::new("venue-3").unwrap(),
         request: CheckRequest {
             order_id: OrderId::new(&format!("o{i}")).unwrap(),
             participant: pid((i as usize).wrapping_mul(2_654_435_761) % n),
             asset: AssetId::new("ETH").unwrap(),
             quantity: Decimal::ONE,
-            ttl_ms: Some(600_000),
+            ttl_ms,
             risk_reducing: false,
             dry_run: false,
             allow_partial: false,
@@ -146,8 +185,10 @@ fn check(n: usize, i: u64) -> Command {
     }
 }
 
+/// A reservation that stays open long enough to be committed or released
+/// by a later command of the same criterion batch.
 fn reserved(ledger: &Ledger, n: usize, i: u64) -> ReservationId {
-    match ledger.apply(check(n, i)).0.unwrap().outcome {
+    match ledger.apply(check(n, i, Some(max_ttl_ms()))).0.unwrap().outcome {
         Outcome::Check(a) => a.reservation.expect("approved"),
         o => panic!("{o:?}"),
     }
@@ -168,29 +209,45 @@ fn benches(c: &mut Criterion) {
         grown as f64 * 1024.0 / entries as f64
     );
 
-    // Allocations per operation, outside the timed loops: the commands are
-    // built first (ids parsed at the boundary), then only applied.
-    let mut next = 10_000_000u64;
-    let counted: u64 = std::env::var("INTERLOCK_BENCH_COUNTED_CHECKS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let cmds: Vec<Command> = (0..counted).map(|k| check(n, next + k)).collect();
+    // Fill the idempotency and reservation tables: a fresh server's
+    // growth regime, timed as one loop.
+    let mut next = 0u64;
+    let fill = table() as u64 + 1;
+    let started = std::time::Instant::now();
+    for _ in 0..fill {
+        next += 1;
+        let outcome = ledger.apply(check(n, next, None)).0.unwrap().outcome;
+        assert!(
+            matches!(&outcome, Outcome::Check(a) if a.reservation.is_some()),
+            "{outcome:?}"
+        );
+    }
+    println!(
+        "growth regime: {fill} approved checks filling the tables: {:.0} ns each (mean, command built inside)",
+        started.elapsed().as_nanos() as f64 / fill as f64
+    );
+
+    // Steady state, allocations counted outside the timed loops: the
+    // commands are built first (ids parsed at the boundary), then only
+    // applied.
+    let counted = env_usize("INTERLOCK_BENCH_COUNTED_CHECKS", 10_000) as u64;
+    let cmds: Vec<Command> = (1..=counted).map(|k| check(n, next + k, None)).collect();
     next += counted;
     let a0 = ALLOCATIONS.load(Ordering::Relaxed);
-    let mut ids = Vec::with_capacity(cmds.len());
+    let mut approved = 0u64;
     perf_control("enable");
     let started = std::time::Instant::now();
     for cmd in cmds {
         if let Outcome::Check(a) = ledger.apply(cmd).0.unwrap().outcome {
-            ids.push(a.reservation.unwrap());
+            approved += u64::from(a.reservation.is_some());
         }
     }
     let took = started.elapsed();
     perf_control("disable");
     let a1 = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(approved, counted, "every check is approved");
     println!(
-        "{counted} approved checks in one loop: {:.0} ns each (mean, answers kept)",
+        "steady state: {counted} approved checks in one loop: {:.0} ns each (mean)",
         took.as_nanos() as f64 / counted as f64
     );
     println!(
@@ -198,11 +255,16 @@ fn benches(c: &mut Criterion) {
         (a1 - a1.min(a0)) as f64 / counted as f64
     );
     let venue = VenueId::new("venue-3").unwrap();
+    let ids: Vec<ReservationId> = (1..=counted.min(10_000))
+        .map(|k| reserved(&ledger, n, next + k))
+        .collect();
+    next += counted.min(10_000);
     let a0 = ALLOCATIONS.load(Ordering::Relaxed);
     for id in &ids {
+        next += 1;
         ledger
             .apply(Command::Commit {
-                at_ms: AT,
+                at_ms: at(next),
                 venue: venue.clone(),
                 reservation: *id,
             })
@@ -223,7 +285,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 next += 1;
-                check(n, next)
+                check(n, next, None)
             },
             |cmd| black_box(ledger.apply(cmd)),
             BatchSize::SmallInput,
@@ -233,10 +295,12 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 next += 1;
+                let reservation = reserved(&ledger, n, next);
+                next += 1;
                 Command::Commit {
-                    at_ms: AT,
+                    at_ms: at(next),
                     venue: venue.clone(),
-                    reservation: reserved(&ledger, n, next),
+                    reservation,
                 }
             },
             |cmd| black_box(ledger.apply(cmd)),
@@ -247,10 +311,12 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 next += 1;
+                let reservation = reserved(&ledger, n, next);
+                next += 1;
                 Command::Release {
-                    at_ms: AT,
+                    at_ms: at(next),
                     venue: venue.clone(),
-                    reservation: reserved(&ledger, n, next),
+                    reservation,
                 }
             },
             |cmd| black_box(ledger.apply(cmd)),
