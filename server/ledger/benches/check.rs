@@ -114,6 +114,10 @@ fn loaded(n: usize) -> Ledger {
         // loading: it must not go stale during the run.
         broker_stale_after_ms: 365 * 24 * 3600 * 1000,
         max_ttl_ms: max_ttl_ms(),
+        // Open reservations (one per ms of TTL) must fit a small table too.
+        default_ttl_ms: LedgerConfig::default()
+            .default_ttl_ms
+            .min(table() as u64 / 4),
         ..LedgerConfig::default()
     };
     let mut state = State::new(cfg);
@@ -188,13 +192,48 @@ fn check(n: usize, i: u64, ttl_ms: Option<u64>) -> Command {
 /// A reservation that stays open long enough to be committed or released
 /// by a later command of the same criterion batch.
 fn reserved(ledger: &Ledger, n: usize, i: u64) -> ReservationId {
-    match ledger.apply(check(n, i, Some(max_ttl_ms()))).0.unwrap().outcome {
+    match ledger
+        .apply(check(n, i, Some(max_ttl_ms())))
+        .0
+        .unwrap()
+        .outcome
+    {
         Outcome::Check(a) => a.reservation.expect("approved"),
         o => panic!("{o:?}"),
     }
 }
 
+/// Entries of the pointer chase: 2 GiB of `u32`, far beyond the caches
+/// and the TLB's reach, as the ledger's tables (several GB) are.
+const CHASE_ENTRIES: usize = 512 << 20;
+/// Steps of the pointer chase timed.
+const CHASE_STEPS: u64 = 5_000_000;
+
+/// The latency of one random memory access on this machine: a chain of
+/// loads over [`CHASE_ENTRIES`] in which each address depends on the value
+/// the last load returned (so the accesses cannot overlap), scattered by an
+/// odd multiplier. A check that touches k cold cache lines cannot cost much
+/// less than k times this.
+fn memory_latency_ns() -> f64 {
+    let next: Vec<u32> = (0..CHASE_ENTRIES as u32).collect();
+    let mask = CHASE_ENTRIES as u64 - 1;
+    let mut at = 0u64;
+    let started = std::time::Instant::now();
+    for i in 0..CHASE_STEPS {
+        let v = u64::from(next[at as usize]);
+        at = ((v ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7) & mask;
+    }
+    let took = started.elapsed();
+    black_box(at);
+    took.as_nanos() as f64 / CHASE_STEPS as f64
+}
+
 fn benches(c: &mut Criterion) {
+    println!(
+        "random memory access (pointer chase over {} MiB): {:.0} ns",
+        (CHASE_ENTRIES * 4) >> 20,
+        memory_latency_ns()
+    );
     let n = participants();
     let before = rss_kib();
     let started = std::time::Instant::now();
@@ -255,26 +294,24 @@ fn benches(c: &mut Criterion) {
         (a1 - a1.min(a0)) as f64 / counted as f64
     );
     let venue = VenueId::new("venue-3").unwrap();
-    let ids: Vec<ReservationId> = (1..=counted.min(10_000))
-        .map(|k| reserved(&ledger, n, next + k))
-        .collect();
-    next += counted.min(10_000);
-    let a0 = ALLOCATIONS.load(Ordering::Relaxed);
-    for id in &ids {
+    // Each reservation committed right after its check (it must not
+    // expire first); only the commit's allocations are counted.
+    let commits = counted.min(10_000);
+    let mut commit_allocations = 0;
+    for _ in 0..commits {
         next += 1;
-        ledger
-            .apply(Command::Commit {
-                at_ms: at(next),
-                venue: venue.clone(),
-                reservation: *id,
-            })
-            .0
-            .unwrap();
+        let cmd = Command::Commit {
+            at_ms: at(next),
+            venue: venue.clone(),
+            reservation: reserved(&ledger, n, next),
+        };
+        let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+        ledger.apply(cmd).0.unwrap();
+        commit_allocations += ALLOCATIONS.load(Ordering::Relaxed) - a0;
     }
-    let a1 = ALLOCATIONS.load(Ordering::Relaxed);
     println!(
         "heap allocations per commit: {:.2}",
-        (a1 - a0) as f64 / ids.len() as f64
+        commit_allocations as f64 / commits as f64
     );
 
     let mut g = c.benchmark_group("ledger");

@@ -258,6 +258,14 @@ struct Usage {
     asset_total: Decimal,
 }
 
+/// What a change of reserved headroom does to the participant's set of
+/// open reservations.
+#[derive(Debug, Clone, Copy)]
+enum Open {
+    Add(ReservationId),
+    Remove(ReservationId),
+}
+
 /// Most distinct venue, asset and broker ids the ledger shares (beyond it,
 /// new ids are kept as they come: correct, only less compact).
 pub const SHARED_IDS_MAX: usize = 100_000;
@@ -352,6 +360,60 @@ fn reject(order_id: &OrderId, code: RejectCode, dry_run: bool) -> CheckAnswer {
         headroom: HeadroomBucket::None,
         dry_run,
     }
+}
+
+/// [`State::add_reserved`] on the fields it changes, so that ending a
+/// reservation can pass the reservation's own ids, borrowed, rather than
+/// clones of them.
+#[allow(clippy::too_many_arguments)]
+fn add_reserved_in(
+    participants: &mut HashMap<ParticipantId, Participant>,
+    ids: &mut SharedIds,
+    asset_totals: &mut HashMap<AssetId, Decimal>,
+    participant: &ParticipantId,
+    venue: &VenueId,
+    asset: &AssetId,
+    delta: Decimal,
+    open: Open,
+) -> Result<(), LedgerError> {
+    let total = asset_totals.get(asset).copied().unwrap_or_default();
+    let new_total = amount::add(total, delta)?;
+    let p = match participants.get_mut(participant) {
+        Some(p) => p,
+        None => participants.entry(participant.clone()).or_default(),
+    };
+    // A new position takes the ledger's shared copies of the ids.
+    if !p.assets.contains_key(asset) {
+        p.assets.insert(ids.asset(asset), Position::default());
+    }
+    let Some(pos) = p.assets.get_mut(asset) else {
+        return Err(LedgerError::Unavailable("a position just made is missing"));
+    };
+    if !pos.venues.contains_key(venue) {
+        pos.venues
+            .insert(ids.venue(venue), VenuePosition::default());
+    }
+    let new_committed = amount::add(pos.committed, delta)?;
+    let Some(venue_pos) = pos.venues.get_mut(venue) else {
+        return Err(LedgerError::Unavailable("a position just made is missing"));
+    };
+    venue_pos.reserved = amount::add(venue_pos.reserved, delta)?;
+    pos.committed = new_committed;
+    match open {
+        Open::Add(id) => {
+            p.open.insert(id);
+        }
+        Open::Remove(id) => {
+            p.open.remove(&id);
+        }
+    }
+    match asset_totals.get_mut(asset) {
+        Some(t) => *t = new_total,
+        None => {
+            asset_totals.insert(ids.asset(asset), new_total);
+        }
+    }
+    Ok(())
 }
 
 impl State {
@@ -716,10 +778,17 @@ impl State {
         venue: Option<&VenueId>,
         asset: &AssetId,
     ) -> Result<Usage, Overflow> {
-        let pos = self
-            .participants
-            .get(participant)
-            .and_then(|p| p.assets.get(asset));
+        self.usage_of(self.participants.get(participant), venue, asset)
+    }
+
+    /// [`State::usage`] of a participant already looked up.
+    fn usage_of(
+        &self,
+        participant: Option<&Participant>,
+        venue: Option<&VenueId>,
+        asset: &AssetId,
+    ) -> Result<Usage, Overflow> {
+        let pos = participant.and_then(|p| p.assets.get(asset));
         let on_venue = match (pos, venue) {
             (Some(pos), Some(v)) => pos
                 .venues
@@ -824,7 +893,7 @@ impl State {
         if participant.is_some_and(|p| p.brokers.iter().any(|b| self.broker_stale(b, at))) {
             return Ok(reject(&req.order_id, RejectCode::StaleSync, req.dry_run));
         }
-        let usage = self.usage(&req.participant, Some(venue), &req.asset)?;
+        let usage = self.usage_of(participant, Some(venue), &req.asset)?;
         if usage.owned.is_zero() && !req.risk_reducing {
             return Ok(reject(&req.order_id, RejectCode::NoCollateral, req.dry_run));
         }
@@ -981,17 +1050,17 @@ impl State {
                 max: self.cfg.reservations_max,
             });
         }
-        if !self.participants.contains_key(&req.participant) {
-            self.ensure_capacity(
-                self.participants.len(),
-                self.cfg.participants_max,
-                "participant table",
-            )?;
-        }
-        let open = self
-            .participants
-            .get(&req.participant)
-            .map_or(0, |p| p.open.len());
+        let open = match self.participants.get(&req.participant) {
+            Some(p) => p.open.len(),
+            None => {
+                self.ensure_capacity(
+                    self.participants.len(),
+                    self.cfg.participants_max,
+                    "participant table",
+                )?;
+                0
+            }
+        };
         self.ensure_capacity(
             open,
             self.cfg.reservations_per_participant_max,
@@ -1000,14 +1069,8 @@ impl State {
         let expires_at_ms = at.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
         self.next_reservation += 1;
         let id = ReservationId(self.next_reservation);
-        self.add_reserved(&req.participant, venue, &req.asset, held)?;
-        // add_reserved created the participant if it was new.
-        let Some(participant) = self.participants.get_mut(&req.participant) else {
-            return Err(LedgerError::Unavailable(
-                "a reserved participant is missing",
-            ));
-        };
-        participant.open.insert(id);
+        // Creates the participant if it is new.
+        self.add_reserved(&req.participant, venue, &req.asset, held, Open::Add(id))?;
         self.make_reservation_room();
         self.push_expiry(expires_at_ms, id);
         self.reservations.insert(
@@ -1028,46 +1091,26 @@ impl State {
     }
 
     /// Adds `delta` (which may be negative) to a venue's reserved amount and
-    /// to the sums above it.
+    /// to the sums above it, and adds or removes the reservation among the
+    /// participant's open ones, in one lookup of the participant.
     fn add_reserved(
         &mut self,
         participant: &ParticipantId,
         venue: &VenueId,
         asset: &AssetId,
         delta: Decimal,
+        open: Open,
     ) -> Result<(), LedgerError> {
-        let total = self.asset_totals.get(asset).copied().unwrap_or_default();
-        let new_total = amount::add(total, delta)?;
-        // The common case: the position exists. Found by reference, it
-        // costs no id clones and no lookups of shared ids.
-        if let Some(pos) = self
-            .participants
-            .get_mut(participant)
-            .and_then(|p| p.assets.get_mut(asset))
-        {
-            if let Some(vp) = pos.venues.get_mut(venue) {
-                let new_committed = amount::add(pos.committed, delta)?;
-                vp.reserved = amount::add(vp.reserved, delta)?;
-                pos.committed = new_committed;
-                match self.asset_totals.get_mut(asset) {
-                    Some(t) => *t = new_total,
-                    None => {
-                        let asset = self.ids.asset(asset);
-                        self.asset_totals.insert(asset, new_total);
-                    }
-                }
-                return Ok(());
-            }
-        }
-        let (venue, asset) = (self.ids.venue(venue), self.ids.asset(asset));
-        let p = self.participants.entry(participant.clone()).or_default();
-        let pos = p.assets.entry(asset.clone()).or_default();
-        let new_committed = amount::add(pos.committed, delta)?;
-        let vp = pos.venues.entry(venue).or_default();
-        vp.reserved = amount::add(vp.reserved, delta)?;
-        pos.committed = new_committed;
-        self.asset_totals.insert(asset, new_total);
-        Ok(())
+        add_reserved_in(
+            &mut self.participants,
+            &mut self.ids,
+            &mut self.asset_totals,
+            participant,
+            venue,
+            asset,
+            delta,
+            open,
+        )
     }
 
     /// Ends an open reservation exactly once.
@@ -1083,23 +1126,27 @@ impl State {
         if r.state != ReservationState::Open {
             return Ok(());
         }
-        let (participant, venue, asset, held) = (
-            r.participant.clone(),
-            r.venue.clone(),
-            r.asset.clone(),
-            r.held,
-        );
-        self.add_reserved(&participant, &venue, &asset, -held)?;
+        let held = r.held;
+        // The reservation's ids are used where they are: no clones.
+        add_reserved_in(
+            &mut self.participants,
+            &mut self.ids,
+            &mut self.asset_totals,
+            &r.participant,
+            &r.venue,
+            &r.asset,
+            -held,
+            Open::Remove(id),
+        )?;
         let mut commit_seq = None;
         if state == ReservationState::Committed {
             self.commit_seq += 1;
             commit_seq = Some(self.commit_seq);
             if !held.is_zero() {
+                let (participant, venue, asset) =
+                    (r.participant.clone(), r.venue.clone(), r.asset.clone());
                 self.add_pending(&participant, &venue, &asset, self.commit_seq, held)?;
             }
-        }
-        if let Some(p) = self.participants.get_mut(&participant) {
-            p.open.remove(&id);
         }
         self.ended.push_back((at, id));
         if let Some(r) = self.reservations.get_mut(&id) {
