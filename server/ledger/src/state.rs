@@ -383,19 +383,14 @@ fn add_reserved_in(
         None => participants.entry(participant.clone()).or_default(),
     };
     // A new position takes the ledger's shared copies of the ids.
-    if !p.assets.contains_key(asset) {
-        p.assets.insert(ids.asset(asset), Position::default());
-    }
-    let Some(pos) = p.assets.get_mut(asset) else {
-        return Err(LedgerError::Unavailable("a position just made is missing"));
+    let pos = match p.assets.get_mut(asset) {
+        Some(pos) => pos,
+        None => p.assets.entry(ids.asset(asset)).or_default(),
     };
-    if !pos.venues.contains_key(venue) {
-        pos.venues
-            .insert(ids.venue(venue), VenuePosition::default());
-    }
     let new_committed = amount::add(pos.committed, delta)?;
-    let Some(venue_pos) = pos.venues.get_mut(venue) else {
-        return Err(LedgerError::Unavailable("a position just made is missing"));
+    let venue_pos = match pos.venues.get_mut(venue) {
+        Some(v) => v,
+        None => pos.venues.entry(ids.venue(venue)).or_default(),
     };
     venue_pos.reserved = amount::add(venue_pos.reserved, delta)?;
     pos.committed = new_committed;
