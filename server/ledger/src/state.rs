@@ -362,7 +362,10 @@ fn reject(order_id: &OrderId, code: RejectCode, dry_run: bool) -> CheckAnswer {
     }
 }
 
-/// [`State::add_reserved`] on the fields it changes, so that ending a
+/// Adds `delta` (which may be negative) to a venue's reserved amount and
+/// to the sums above it, and adds or removes the reservation among the
+/// participant's open ones, in one lookup of the participant. It takes
+/// the fields it changes, not the whole state, so that ending a
 /// reservation can pass the reservation's own ids, borrowed, rather than
 /// clones of them.
 #[allow(clippy::too_many_arguments)]
@@ -1065,7 +1068,16 @@ impl State {
         self.next_reservation += 1;
         let id = ReservationId(self.next_reservation);
         // Creates the participant if it is new.
-        self.add_reserved(&req.participant, venue, &req.asset, held, Open::Add(id))?;
+        add_reserved_in(
+            &mut self.participants,
+            &mut self.ids,
+            &mut self.asset_totals,
+            &req.participant,
+            venue,
+            &req.asset,
+            held,
+            Open::Add(id),
+        )?;
         self.make_reservation_room();
         self.push_expiry(expires_at_ms, id);
         self.reservations.insert(
@@ -1083,29 +1095,6 @@ impl State {
             },
         );
         Ok((id, expires_at_ms))
-    }
-
-    /// Adds `delta` (which may be negative) to a venue's reserved amount and
-    /// to the sums above it, and adds or removes the reservation among the
-    /// participant's open ones, in one lookup of the participant.
-    fn add_reserved(
-        &mut self,
-        participant: &ParticipantId,
-        venue: &VenueId,
-        asset: &AssetId,
-        delta: Decimal,
-        open: Open,
-    ) -> Result<(), LedgerError> {
-        add_reserved_in(
-            &mut self.participants,
-            &mut self.ids,
-            &mut self.asset_totals,
-            participant,
-            venue,
-            asset,
-            delta,
-            open,
-        )
     }
 
     /// Ends an open reservation exactly once.
