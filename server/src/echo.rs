@@ -53,7 +53,8 @@ impl pb::bench_echo_service_server::BenchEchoService for Echo {
 }
 
 /// Serves only the echo service until `shutdown`, with the server's
-/// transport settings.
+/// transport settings ([`crate::transport`]: the same deadline, limits and
+/// keep-alive), but none of Interlock's own layers.
 pub async fn serve_floor(
     config: &crate::Config,
     listener: tokio::net::TcpListener,
@@ -64,9 +65,7 @@ pub async fn serve_floor(
         "--echo-floor is a benchmark tool: loopback only"
     );
     tracing::warn!("ECHO FLOOR: serving only the benchmark echo service (no ledger, no auth)");
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .concurrency_limit_per_connection(config.concurrency_per_connection)
+    crate::transport(config)
         .add_service(pb::bench_echo_service_server::BenchEchoServiceServer::new(
             Echo,
         ))

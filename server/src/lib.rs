@@ -99,6 +99,28 @@ fn tls(config: &Config) -> anyhow::Result<Option<tonic::transport::ServerTlsConf
     ))
 }
 
+/// The HTTP/2 transport settings: deadlines, per-connection limits,
+/// keep-alive and connection age. Interlock and the benchmark floor
+/// (`--echo-floor`) are both served with exactly these, so that the floor
+/// measures gRPC as Interlock configures it, and only Interlock's own
+/// layers (auth, size and call-path checks) and work make the difference.
+pub fn transport(config: &Config) -> Server {
+    let mut builder = Server::builder()
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .concurrency_limit_per_connection(config.concurrency_per_connection)
+        .load_shed(true)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
+        .max_concurrent_streams(Some(config.max_streams_per_connection))
+        .http2_max_header_list_size(Some(config.max_header_bytes))
+        .max_connection_age_grace(Duration::from_secs(30));
+    if config.max_connection_age_secs > 0 {
+        builder = builder.max_connection_age(Duration::from_secs(config.max_connection_age_secs));
+    }
+    builder
+}
+
 /// Serves Interlock on `listener` until `shutdown` completes.
 pub async fn serve(
     config: Config,
@@ -202,26 +224,14 @@ pub async fn serve_on(
         tokio::spawn(watch_journal(durable, health.clone()));
     }
     tracing::info!(%addr, "interlock serving");
-    let mut builder = Server::builder();
-    if config.max_connection_age_secs > 0 {
-        builder = builder.max_connection_age(Duration::from_secs(config.max_connection_age_secs));
-    }
+    let mut builder = transport(&config);
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
         tracing::info!("mutual TLS on: principals come from client certificates");
     }
     let result = builder
-        .timeout(Duration::from_millis(config.request_timeout_ms))
-        .concurrency_limit_per_connection(config.concurrency_per_connection)
-        .load_shed(true)
-        .tcp_nodelay(true)
         .layer(oversize::layer(max))
         .layer(auth::call_path_layer())
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
-        .max_concurrent_streams(Some(config.max_streams_per_connection))
-        .http2_max_header_list_size(Some(config.max_header_bytes))
-        .max_connection_age_grace(Duration::from_secs(30))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             pretrade,
             principals.require(&[Role::Venue], Some(denials.clone()), limiter.clone()),
