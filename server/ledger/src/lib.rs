@@ -24,6 +24,7 @@ pub mod amount;
 pub mod codec;
 pub mod command;
 pub mod error;
+mod expiry;
 pub mod ids;
 pub mod limits;
 pub mod state;

@@ -4,14 +4,14 @@
 //! anything, so a command that fails leaves the state as it was (time still
 //! passes: reservations that are due expire first).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::amount::{self, Overflow, QUANTITY_SCALE_MAX};
 use crate::command::*;
 use crate::error::LedgerError;
+use crate::expiry::ExpiryQueue;
 use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
 
@@ -328,10 +328,10 @@ pub struct State {
     limits: LimitSet,
     reservations: HashMap<ReservationId, Reservation>,
     /// Open reservations by deadline, earliest first. A reservation that
-    /// ends early leaves its entry behind (taking it out of a heap costs
-    /// O(n)); such stale entries are recognised and dropped when they come
-    /// up. Pushing allocates nothing once the heap has grown.
-    expiry: BinaryHeap<Reverse<(UnixMs, ReservationId)>>,
+    /// ends early leaves its entry behind (taking it out costs O(n)); such
+    /// stale entries are recognised and dropped when they come up. Pushing
+    /// allocates nothing once the queue has grown.
+    expiry: ExpiryQueue,
     ended: VecDeque<(UnixMs, ReservationId)>,
     /// Boxed records keep the table's buckets small (one is kept per order
     /// id for a day).
@@ -424,7 +424,7 @@ impl State {
             participants: HashMap::default(),
             limits: LimitSet::default(),
             reservations: HashMap::default(),
-            expiry: BinaryHeap::new(),
+            expiry: ExpiryQueue::default(),
             ended: VecDeque::new(),
             idempotency: HashMap::default(),
             idempotency_order: VecDeque::new(),
@@ -547,7 +547,7 @@ impl State {
     /// Would a tick at `at` change anything?
     pub fn tick_due(&self, at: UnixMs) -> bool {
         let stale_after = self.cfg.broker_stale_after_ms as i64;
-        self.expiry.peek().is_some_and(|&Reverse((d, _))| d <= at)
+        self.expiry.peek().is_some_and(|(d, _)| d <= at)
             || self.brokers.values().any(|b| {
                 !b.gapped && !b.stale_alerted && at.saturating_sub(b.last_seen_ms) > stale_after
             })
@@ -1249,17 +1249,17 @@ impl State {
     }
 
     fn push_expiry(&mut self, deadline: UnixMs, id: ReservationId) {
-        self.expiry.push(Reverse((deadline, id)));
+        self.expiry.push(deadline, id);
         // Stale entries belong to reservations ended within the last
         // max_ttl_ms; should they ever outnumber the reservations kept,
-        // the heap is rebuilt from the open ones (amortised O(1)).
+        // the queue is rebuilt from the open ones (amortised O(1)).
         if self.expiry.len() > 2 * self.reservations.len() + 1024 {
-            self.expiry = self
-                .reservations
-                .values()
-                .filter(|r| r.state == ReservationState::Open)
-                .map(|r| Reverse((r.expires_at_ms, r.id)))
-                .collect();
+            self.expiry.rebuild(
+                self.reservations
+                    .values()
+                    .filter(|r| r.state == ReservationState::Open)
+                    .map(|r| (r.expires_at_ms, r.id)),
+            );
         }
     }
 
@@ -1271,7 +1271,7 @@ impl State {
         // are bounded by the heap (see push_expiry), cost a pop each, and
         // the ticker drops them every second as they come due.
         while expired < max {
-            let Some(&Reverse((deadline, id))) = self.expiry.peek() else {
+            let Some((deadline, id)) = self.expiry.peek() else {
                 break;
             };
             if deadline > at {

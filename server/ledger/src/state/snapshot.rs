@@ -281,13 +281,13 @@ impl Decode for State {
 
         let n = r.len(s.cfg.reservations_max)?;
         s.reservations.reserve(n);
+        let mut deadlines = Vec::new();
         for _ in 0..n {
             let mut res: Reservation = r.get()?;
             res.venue = s.ids.venue(&res.venue);
             res.asset = s.ids.asset(&res.asset);
             if res.state == ReservationState::Open {
-                s.expiry
-                    .push(std::cmp::Reverse((res.expires_at_ms, res.id)));
+                deadlines.push((res.expires_at_ms, res.id));
                 match s.participants.get_mut(&res.participant) {
                     Some(p) => {
                         p.open.insert(res.id);
@@ -299,6 +299,7 @@ impl Decode for State {
                 return Err(r.error("duplicate reservation"));
             }
         }
+        s.expiry.rebuild(deadlines.into_iter());
         s.ended = VecDeque::from(r.vec(s.cfg.reservations_max)?);
 
         let n = r.len(s.cfg.idempotency_keys_max)?;

@@ -173,7 +173,7 @@ impl State {
         let mut reserved: HashMap<(&ParticipantId, &VenueId, &AssetId), Decimal> = HashMap::new();
         let mut open_of: HashMap<&ParticipantId, usize> = HashMap::new();
         let mut open_count = 0usize;
-        let queued: HashSet<(UnixMs, ReservationId)> = self.expiry.iter().map(|e| e.0).collect();
+        let queued: HashSet<(UnixMs, ReservationId)> = self.expiry.iter().collect();
         for (id, r) in &self.reservations {
             if *id != r.id {
                 return Err(format!("reservation {} stored under {id}", r.id));
