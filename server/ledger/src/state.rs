@@ -14,6 +14,7 @@ use crate::error::LedgerError;
 use crate::expiry::ExpiryQueue;
 use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
+use crate::reservations::ReservationTable;
 
 /// The ledger's hash maps: foldhash, seeded per process (so ids chosen by
 /// clients cannot be aimed at collisions), several times faster than SipHash
@@ -326,7 +327,7 @@ pub struct State {
     last_at_ms: UnixMs,
     participants: HashMap<ParticipantId, Participant>,
     limits: LimitSet,
-    reservations: HashMap<ReservationId, Reservation>,
+    reservations: ReservationTable,
     /// Open reservations by deadline, earliest first. A reservation that
     /// ends early leaves its entry behind (taking it out costs O(n)); such
     /// stale entries are recognised and dropped when they come up. Pushing
@@ -423,7 +424,7 @@ impl State {
             last_at_ms: 0,
             participants: HashMap::default(),
             limits: LimitSet::default(),
-            reservations: HashMap::default(),
+            reservations: ReservationTable::default(),
             expiry: ExpiryQueue::default(),
             ended: VecDeque::new(),
             idempotency: HashMap::default(),

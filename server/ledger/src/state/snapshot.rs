@@ -182,7 +182,8 @@ impl State {
         encode_seq(w, self.limits.by_id.len(), self.limits.by_id.values());
         w.u64(self.limits.next_id);
 
-        let reservations = sorted(&self.reservations);
+        let mut reservations: Vec<_> = self.reservations.iter().collect();
+        reservations.sort_unstable_by_key(|(id, _)| **id);
         w.usize(reservations.len());
         for (_, r) in reservations {
             w.put(r);

@@ -174,7 +174,7 @@ impl State {
         let mut open_of: HashMap<&ParticipantId, usize> = HashMap::new();
         let mut open_count = 0usize;
         let queued: HashSet<(UnixMs, ReservationId)> = self.expiry.iter().collect();
-        for (id, r) in &self.reservations {
+        for (id, r) in self.reservations.iter() {
             if *id != r.id {
                 return Err(format!("reservation {} stored under {id}", r.id));
             }
