@@ -791,7 +791,7 @@ pub async fn run(
 /// Prints a result as a table row block.
 pub fn print(r: &BenchResult) {
     let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
-    println!(
+    outln!(
         "{:<12} {:<6} {} clients={:<4} conns={:<4} req/s={:>10.0} checks/s={:>10.0} p50={:>6}us p99={:>6}us p99.9={:>6}us approved={} rejected={} commits={} releases={} syncs={} errors={} cpu/req={}us rss={}KiB",
         if r.label.is_empty() { "-" } else { &r.label },
         r.mode,
@@ -813,6 +813,6 @@ pub fn print(r: &BenchResult) {
         r.server_peak_rss_kib.map_or("-".to_owned(), |v| v.to_string()),
     );
     if let Some(e) = &r.first_error {
-        println!("first error: {e}");
+        outln!("first error: {e}");
     }
 }

@@ -264,7 +264,7 @@ fn fresh_id(prefix: &str) -> String {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -292,9 +292,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(&serde_json::json!({ "written": written }));
         } else {
             for w in &written {
-                println!("wrote {}", w.display());
+                outln!("wrote {}", w.display());
             }
-            println!(
+            outln!(
                 "(private keys are mode 0600; the CA key is not kept: re-run to make a new set)"
             );
         }
@@ -352,7 +352,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&output::check_json(&r));
             } else {
-                println!("{}", output::check_text(&r));
+                outln!("{}", output::check_text(&r));
             }
         }
         Command::Commit { reservation_id } => {
@@ -362,9 +362,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     &serde_json::json!({"reservation_id": r.reservation_id, "state": r.state().as_str_name(), "commit_seq": r.commit_seq}),
                 );
             } else {
-                println!(
+                outln!(
                     "{} committed (commit_seq {}: give it to your broker)",
-                    r.reservation_id, r.commit_seq
+                    r.reservation_id,
+                    r.commit_seq
                 );
             }
         }
@@ -379,7 +380,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     &serde_json::json!({"reservation_id": r.reservation_id, "state": state}),
                 );
             } else {
-                println!("{} {}", r.reservation_id, state.to_lowercase());
+                outln!("{} {}", r.reservation_id, state.to_lowercase());
             }
         }
         Command::Sync { file, batch } => crate::syncfile::run(&client, &file, batch, json).await?,
@@ -448,9 +449,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 seen += 1;
                 if json {
-                    println!("{}", output::alert_json(&a));
+                    outln!("{}", output::alert_json(&a));
                 } else {
-                    println!("{}", output::alert_text(&a));
+                    outln!("{}", output::alert_text(&a));
                 }
             }
         }
@@ -462,7 +463,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&serde_json::json!({"records": n, "chain": "intact", "head": head}));
             } else {
-                println!("audit log: {n} records, hash chain intact, head {head}");
+                outln!("audit log: {n} records, hash chain intact, head {head}");
             }
         }
         Command::Audit {
@@ -531,7 +532,7 @@ async fn limit(client: &Client, cmd: LimitCommand, json: bool) -> anyhow::Result
                         .unwrap_or_default(),
                 );
             } else {
-                println!("deleted limit {id}");
+                outln!("deleted limit {id}");
             }
         }
         LimitCommand::List => {
@@ -562,7 +563,7 @@ async fn trading(
             "state": output::state_name(r.state), "released_reservations": r.released_reservations,
         }));
     } else {
-        println!(
+        outln!(
             "{}: {} -> {} on every venue ({} open reservations released)",
             r.participant,
             output::state_name(r.previous),

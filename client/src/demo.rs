@@ -14,7 +14,7 @@ const VENUES: [(&str, &str); 3] = [
 ];
 
 fn step(n: u32, text: &str) {
-    println!("\n== {n}. {text}");
+    outln!("\n== {n}. {text}");
 }
 
 fn check(participant: &str, order: &str) -> pb::CheckRequest {
@@ -31,9 +31,7 @@ fn check(participant: &str, order: &str) -> pb::CheckRequest {
 pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
     let admin = client.as_token(ADMIN)?;
     let broker = client.as_token(BROKER)?;
-    println!(
-        "Interlock demo: participant {p} owns 100 ETH and tries to pledge it on three venues."
-    );
+    outln!("Interlock demo: participant {p} owns 100 ETH and tries to pledge it on three venues.");
 
     step(1, "The broker syncs what the participant owns: 100 ETH.");
     let seq = broker.sync_state().await?.last_applied_sequence + 1;
@@ -50,7 +48,7 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
             updates: vec![collateral],
         }])
         .await?;
-    println!("synced (sequence {seq})");
+    outln!("synced (sequence {seq})");
 
     step(
         2,
@@ -79,7 +77,7 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
             .as_token(token)?
             .check(check(&p, &format!("{p}-{venue}-1")))
             .await?;
-        println!("{venue}: {}", output::check_text(&r));
+        outln!("{venue}: {}", output::check_text(&r));
         reservations.push((venue, token, r));
     }
     let (_, token_a, first) = &reservations[0];
@@ -87,9 +85,10 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
         .as_token(token_a)?
         .commit(&first.reservation_id)
         .await?;
-    println!(
+    outln!(
         "venue-a commits {} (commit_seq {})",
-        committed.reservation_id, committed.commit_seq
+        committed.reservation_id,
+        committed.commit_seq
     );
 
     step(4, "The third venue was rejected: 300 ETH of claims on 100 ETH would breach 2x. The desk raises the limit to 3x.");
@@ -104,7 +103,7 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
         .as_token(VENUES[2].1)?
         .check(check(&p, &format!("{p}-venue-c-2")))
         .await?;
-    println!(
+    outln!(
         "venue-c retries with a new order: {}",
         output::check_text(&r)
     );
@@ -116,7 +115,7 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
     let h = admin
         .set_trading_state(&p, pb::TradingState::Halted, "demo: margin stress")
         .await?;
-    println!(
+    outln!(
         "{p}: {} -> {} ({} open reservations released)",
         output::state_name(h.previous),
         output::state_name(h.state),
@@ -126,10 +125,10 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
         .as_token(VENUES[0].1)?
         .check(check(&p, &format!("{p}-venue-a-2")))
         .await?;
-    println!("venue-a tries again: {}", output::check_text(&r));
+    outln!("venue-a tries again: {}", output::check_text(&r));
 
     step(6, "The exposure table across venues.");
     output::exposure_text(&admin.exposure(&p).await?);
-    println!("\nSee also: interlockctl --token dev-admin audit | top | watch");
+    outln!("\nSee also: interlockctl --token dev-admin audit | top | watch");
     Ok(())
 }

@@ -2,6 +2,15 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` for everything the CLI prints to standard output, through
+/// [`output::write_line`]: a reader that goes away (`interlockctl ... |
+/// head`) ends the program quietly instead of with a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod cli;
 mod demo;

@@ -17,7 +17,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| (*h).to_owned()).collect());
     line(widths.iter().map(|w| "-".repeat(*w)).collect());
@@ -162,7 +162,7 @@ pub fn exposure_json(e: &pb::Exposure) -> Value {
 }
 
 pub fn exposure_text(e: &pb::Exposure) {
-    println!(
+    outln!(
         "participant {}  state {}  brokers [{}]{}",
         e.participant,
         state_name(e.state),
@@ -314,4 +314,18 @@ pub fn audit_table(records: &[pb::AuditRecord]) {
         ],
         &rows,
     );
+}
+
+/// Writes one line to standard output. A closed pipe ends the program
+/// quietly with success, as it does a Unix filter (the reader has what it
+/// wanted); any other failure to write (a full disk) ends it with an error.
+pub fn write_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
 }

@@ -172,13 +172,13 @@ pub async fn run(client: &Client, path: &Path, batch: usize, json: bool) -> anyh
         }
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"updates": total, "messages": i, "last_applied_sequence": last})
         );
     } else {
         eprintln!();
-        println!("synced {total} updates in {i} messages; last applied sequence {last}");
+        outln!("synced {total} updates in {i} messages; last applied sequence {last}");
     }
     Ok(())
 }

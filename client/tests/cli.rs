@@ -315,6 +315,28 @@ async fn bench_realistic_mix() {
     }
 }
 
+/// A reader that closes its end early (`interlockctl ... | head -1`) ends
+/// the CLI quietly and successfully, not with a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_quietly() {
+    let pki = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_interlockctl"))
+        .args(["certs", "init", pki.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the first line is written.
+    drop(child.stdout.take());
+    let o = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("interlockctl timed out")
+        .unwrap();
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{:?} {err}", o.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// The secure setup in two commands: `certs init`, then mutual TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certs_init_then_mutual_tls() {
