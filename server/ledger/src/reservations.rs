@@ -68,15 +68,19 @@ impl ReservationTable {
             }
             return old;
         }
+        if id.0 == u64::MAX {
+            // Only a decoded snapshot could hold the last id; the ring
+            // never reaches it, so `base + len` cannot overflow.
+            return self.side.insert(id, r);
+        }
         // Every id on the side is below `base`, so that an id at or past
         // the ring's end is never also on the side.
         if self.ring.is_empty() && (id.0 >= self.base || self.side.is_empty()) {
             self.base = id.0;
         }
         let end = self.base + self.ring.len() as u64;
-        if id.0 < end || id.0 == u64::MAX {
-            // Older than the ring (the last id, which only a decoded
-            // snapshot could hold, too: `base` never passes it).
+        if id.0 < end {
+            // Older than the ring.
             return self.side.insert(id, r);
         }
         let gap = usize::try_from(id.0 - end).unwrap_or(usize::MAX);
@@ -241,6 +245,11 @@ mod tests {
         t.insert(ReservationId(10), res(10));
         t.remove(&ReservationId(10));
         t.insert(ReservationId(u64::MAX), res(u64::MAX));
+        assert_eq!(
+            (t.base, t.ring.len()),
+            (11, 0),
+            "the last id never becomes the base"
+        );
         t.insert(ReservationId(5), res(5));
         t.insert(ReservationId(3), res(3));
         assert_eq!(t.len(), 3);
