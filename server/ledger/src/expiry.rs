@@ -40,27 +40,29 @@ impl ExpiryQueue {
         }
     }
 
+    /// Whether the earliest entry is the FIFO's front (else the heap's top).
+    fn earliest_in_fifo(&self) -> bool {
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(f), Some(Reverse(h))) => f <= h,
+            (f, _) => f.is_some(),
+        }
+    }
+
     /// The earliest entry.
     pub(crate) fn peek(&self) -> Option<Entry> {
-        match (self.fifo.front(), self.heap.peek()) {
-            (Some(f), Some(Reverse(h))) => Some(if f <= h { *f } else { *h }),
-            (Some(f), None) => Some(*f),
-            (None, Some(Reverse(h))) => Some(*h),
-            (None, None) => None,
+        if self.earliest_in_fifo() {
+            self.fifo.front().copied()
+        } else {
+            self.heap.peek().map(|r| r.0)
         }
     }
 
     /// Removes and returns the earliest entry.
     pub(crate) fn pop(&mut self) -> Option<Entry> {
-        let from_fifo = match (self.fifo.front(), self.heap.peek()) {
-            (Some(f), Some(Reverse(h))) => f <= h,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if from_fifo {
+        if self.earliest_in_fifo() {
             self.fifo.pop_front()
         } else {
-            self.heap.pop().map(|Reverse(e)| e)
+            self.heap.pop().map(|r| r.0)
         }
     }
 

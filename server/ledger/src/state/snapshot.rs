@@ -9,8 +9,6 @@
 
 use std::collections::VecDeque;
 
-use super::HashMap;
-
 use super::{Broker, IdemRecord, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
 use crate::command::ReservationState;
@@ -141,8 +139,10 @@ impl Decode for IdemRecord {
     }
 }
 
-fn sorted<K: Ord, V>(map: &HashMap<K, V>) -> Vec<(&K, &V)> {
-    let mut v: Vec<(&K, &V)> = map.iter().collect();
+fn sorted<'a, K: Ord + 'a, V: 'a>(
+    entries: impl IntoIterator<Item = (&'a K, &'a V)>,
+) -> Vec<(&'a K, &'a V)> {
+    let mut v: Vec<(&K, &V)> = entries.into_iter().collect();
     v.sort_unstable_by(|a, b| a.0.cmp(b.0));
     v
 }
@@ -182,8 +182,7 @@ impl State {
         encode_seq(w, self.limits.by_id.len(), self.limits.by_id.values());
         w.u64(self.limits.next_id);
 
-        let mut reservations: Vec<_> = self.reservations.iter().collect();
-        reservations.sort_unstable_by_key(|(id, _)| **id);
+        let reservations = sorted(self.reservations.iter());
         w.usize(reservations.len());
         for (_, r) in reservations {
             w.put(r);
