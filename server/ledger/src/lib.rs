@@ -27,6 +27,7 @@ pub mod error;
 mod expiry;
 pub mod ids;
 pub mod limits;
+mod participants;
 mod reservations;
 pub mod state;
 pub mod testkit;

@@ -160,7 +160,8 @@ mod tests {
         Reservation {
             id: ReservationId(id),
             venue: VenueId::new("V").unwrap(),
-            participant: ParticipantId::new("P").unwrap(),
+            participant: crate::participants::ParticipantTable::default()
+                .slot_or_insert(&ParticipantId::new("P").unwrap()),
             asset: AssetId::new("A").unwrap(),
             order_id: OrderId::new("O").unwrap(),
             held: rust_decimal::Decimal::ONE,

@@ -14,6 +14,8 @@ use crate::error::LedgerError;
 use crate::expiry::ExpiryQueue;
 use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
+pub use crate::participants::ParticipantSlot;
+use crate::participants::ParticipantTable;
 use crate::reservations::ReservationTable;
 
 /// The ledger's hash maps: foldhash, seeded per process (so ids chosen by
@@ -200,7 +202,7 @@ impl Default for Participant {
 pub struct Reservation {
     pub id: ReservationId,
     pub venue: VenueId,
-    pub participant: ParticipantId,
+    pub participant: ParticipantSlot,
     pub asset: AssetId,
     pub order_id: OrderId,
     /// Headroom held (zero for a risk-reducing check).
@@ -325,7 +327,7 @@ pub struct State {
     cfg: LedgerConfig,
     ids: SharedIds,
     last_at_ms: UnixMs,
-    participants: HashMap<ParticipantId, Participant>,
+    participants: ParticipantTable,
     limits: LimitSet,
     reservations: ReservationTable,
     /// Open reservations by deadline, earliest first. A reservation that
@@ -363,29 +365,37 @@ fn reject(order_id: &OrderId, code: RejectCode, dry_run: bool) -> CheckAnswer {
     }
 }
 
+/// The participant a change of reserved headroom is for: one the ledger
+/// knows (by slot), or a new one, created only once nothing can fail.
+#[derive(Debug, Clone, Copy)]
+enum Whose<'a> {
+    Known(ParticipantSlot),
+    New(&'a ParticipantId),
+}
+
 /// Adds `delta` (which may be negative) to a venue's reserved amount and
 /// to the sums above it, and adds or removes the reservation among the
-/// participant's open ones, in one lookup of the participant. It takes
-/// the fields it changes, not the whole state, so that ending a
-/// reservation can pass the reservation's own ids, borrowed, rather than
-/// clones of them.
+/// participant's open ones. It takes the fields it changes, not the whole
+/// state, so that ending a reservation can pass the reservation's own ids,
+/// borrowed, rather than clones of them. Returns the participant's slot.
 #[allow(clippy::too_many_arguments)]
 fn add_reserved_in(
-    participants: &mut HashMap<ParticipantId, Participant>,
+    participants: &mut ParticipantTable,
     ids: &mut SharedIds,
     asset_totals: &mut HashMap<AssetId, Decimal>,
-    participant: &ParticipantId,
+    whose: Whose<'_>,
     venue: &VenueId,
     asset: &AssetId,
     delta: Decimal,
     open: Open,
-) -> Result<(), LedgerError> {
+) -> Result<ParticipantSlot, LedgerError> {
     let total = asset_totals.get(asset).copied().unwrap_or_default();
     let new_total = amount::add(total, delta)?;
-    let p = match participants.get_mut(participant) {
-        Some(p) => p,
-        None => participants.entry(participant.clone()).or_default(),
+    let slot = match whose {
+        Whose::Known(slot) => slot,
+        Whose::New(id) => participants.slot_or_insert(id),
     };
+    let p = participants.at_mut(slot);
     // A new position takes the ledger's shared copies of the ids.
     let pos = match p.assets.get_mut(asset) {
         Some(pos) => pos,
@@ -412,7 +422,7 @@ fn add_reserved_in(
             asset_totals.insert(ids.asset(asset), new_total);
         }
     }
-    Ok(())
+    Ok(slot)
 }
 
 impl State {
@@ -422,7 +432,7 @@ impl State {
             cfg,
             ids: SharedIds::default(),
             last_at_ms: 0,
-            participants: HashMap::default(),
+            participants: ParticipantTable::default(),
             limits: LimitSet::default(),
             reservations: ReservationTable::default(),
             expiry: ExpiryQueue::default(),
@@ -681,7 +691,9 @@ impl State {
                 max: self.cfg.idempotency_keys_max,
             });
         }
-        let mut answer = self.judge(at, venue, req)?;
+        // The participant is looked up once, for judging and reserving.
+        let slot = self.participants.slot(&req.participant);
+        let mut answer = self.judge(at, venue, req, slot)?;
         if req.dry_run {
             return Ok(Outcome::Check(answer));
         }
@@ -693,7 +705,7 @@ impl State {
             } else {
                 answer.approved
             };
-            let (id, expires) = self.reserve(at, venue, req, held, ttl_ms)?;
+            let (id, expires) = self.reserve(at, venue, req, slot, held, ttl_ms)?;
             answer.reservation = Some(id);
             answer.expires_at_ms = Some(expires);
             self.alert_warnings(at, venue, req, held)?;
@@ -874,8 +886,9 @@ impl State {
         at: UnixMs,
         venue: &VenueId,
         req: &CheckRequest,
+        slot: Option<ParticipantSlot>,
     ) -> Result<CheckAnswer, LedgerError> {
-        let participant = self.participants.get(&req.participant);
+        let participant = slot.map(|s| self.participants.at(s));
         match participant.map_or(TradingState::Active, |p| p.trading_state) {
             TradingState::Halted => {
                 return Ok(reject(
@@ -1040,6 +1053,7 @@ impl State {
         at: UnixMs,
         venue: &VenueId,
         req: &CheckRequest,
+        slot: Option<ParticipantSlot>,
         held: Decimal,
         ttl_ms: u64,
     ) -> Result<(ReservationId, UnixMs), LedgerError> {
@@ -1049,8 +1063,8 @@ impl State {
                 max: self.cfg.reservations_max,
             });
         }
-        let open = match self.participants.get(&req.participant) {
-            Some(p) => p.open.len(),
+        let open = match slot {
+            Some(s) => self.participants.at(s).open.len(),
             None => {
                 self.ensure_capacity(
                     self.participants.len(),
@@ -1069,11 +1083,11 @@ impl State {
         self.next_reservation += 1;
         let id = ReservationId(self.next_reservation);
         // Creates the participant if it is new.
-        add_reserved_in(
+        let slot = add_reserved_in(
             &mut self.participants,
             &mut self.ids,
             &mut self.asset_totals,
-            &req.participant,
+            slot.map_or(Whose::New(&req.participant), Whose::Known),
             venue,
             &req.asset,
             held,
@@ -1086,7 +1100,7 @@ impl State {
             Reservation {
                 id,
                 venue: venue.clone(),
-                participant: req.participant.clone(),
+                participant: slot,
                 asset: req.asset.clone(),
                 order_id: req.order_id.clone(),
                 held,
@@ -1117,7 +1131,7 @@ impl State {
             &mut self.participants,
             &mut self.ids,
             &mut self.asset_totals,
-            &r.participant,
+            Whose::Known(r.participant),
             &r.venue,
             &r.asset,
             -held,
@@ -1128,9 +1142,8 @@ impl State {
             self.commit_seq += 1;
             commit_seq = Some(self.commit_seq);
             if !held.is_zero() {
-                let (participant, venue, asset) =
-                    (r.participant.clone(), r.venue.clone(), r.asset.clone());
-                self.add_pending(&participant, &venue, &asset, self.commit_seq, held)?;
+                let (participant, venue, asset) = (r.participant, r.venue.clone(), r.asset.clone());
+                self.add_pending(participant, &venue, &asset, self.commit_seq, held)?;
             }
         }
         self.ended.push_back((at, id));
@@ -1145,7 +1158,7 @@ impl State {
     /// sync covers it.
     fn add_pending(
         &mut self,
-        participant: &ParticipantId,
+        participant: ParticipantSlot,
         venue: &VenueId,
         asset: &AssetId,
         seq: u64,
@@ -1153,7 +1166,7 @@ impl State {
     ) -> Result<(), LedgerError> {
         let total = self.asset_totals.get(asset).copied().unwrap_or_default();
         let new_total = amount::add(total, qty)?;
-        let p = self.participants.entry(participant.clone()).or_default();
+        let p = self.participants.at_mut(participant);
         let pos = p.assets.entry(asset.clone()).or_default();
         let new_committed = amount::add(pos.committed, qty)?;
         let vp = pos.venues.entry(venue.clone()).or_default();
@@ -1413,7 +1426,7 @@ impl State {
                 quantity,
             } => {
                 let (broker, asset) = (self.ids.broker(broker), self.ids.asset(asset));
-                let p = self.participants.entry(participant.clone()).or_default();
+                let p = self.participants.entry(participant);
                 if !p.brokers.contains(&broker) {
                     p.brokers.push(broker.clone());
                 }
@@ -1437,7 +1450,7 @@ impl State {
                 let total = self.asset_totals.get(asset).copied().unwrap_or_default();
                 let (broker, venue) = (self.ids.broker(broker), self.ids.venue(venue));
                 let asset = &self.ids.asset(asset);
-                let p = self.participants.entry(participant.clone()).or_default();
+                let p = self.participants.entry(participant);
                 if !p.brokers.contains(&broker) {
                     p.brokers.push(broker);
                 }
@@ -1637,7 +1650,7 @@ impl State {
         state: TradingState,
         reason: &str,
     ) -> Result<Outcome, LedgerError> {
-        if !self.participants.contains_key(participant) {
+        if !self.participants.contains(participant) {
             self.ensure_capacity(
                 self.participants.len(),
                 self.cfg.participants_max,
@@ -1645,7 +1658,7 @@ impl State {
             )?;
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
-        let p = self.participants.entry(participant.clone()).or_default();
+        let p = self.participants.entry(participant);
         let previous = p.trading_state;
         p.trading_state = state;
         let mut released = 0u32;

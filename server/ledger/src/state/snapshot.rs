@@ -12,7 +12,9 @@ use std::collections::VecDeque;
 use super::{Broker, IdemRecord, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
 use crate::command::ReservationState;
+use crate::ids::ParticipantId;
 use crate::limits::{LimitSet, LIMITS_MAX};
+use crate::participants::ParticipantTable;
 use crate::state::{BROKERS_MAX, BROKERS_PER_PARTICIPANT_MAX, PENDING_COMMITS_PER_POSITION_MAX};
 
 /// Tags the snapshot body so a journal record can never be mistaken for one.
@@ -73,34 +75,43 @@ impl Decode for Position {
     }
 }
 
-impl Encode for Reservation {
-    fn encode(&self, w: &mut Writer) {
-        w.put(&self.id);
-        w.put(&self.venue);
-        w.put(&self.participant);
-        w.put(&self.asset);
-        w.put(&self.order_id);
-        w.decimal(self.held);
-        w.i64(self.expires_at_ms);
-        w.put(&self.state);
-        w.put(&self.commit_seq);
-    }
+/// A reservation names its participant by id on disk (slots are numbered
+/// afresh by every decoded state).
+fn encode_reservation(w: &mut Writer, res: &Reservation, participants: &ParticipantTable) {
+    w.put(&res.id);
+    w.put(&res.venue);
+    w.put(participants.id(res.participant));
+    w.put(&res.asset);
+    w.put(&res.order_id);
+    w.decimal(res.held);
+    w.i64(res.expires_at_ms);
+    w.put(&res.state);
+    w.put(&res.commit_seq);
 }
 
-impl Decode for Reservation {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Reservation {
-            id: r.get()?,
-            venue: r.get()?,
-            participant: r.get()?,
-            asset: r.get()?,
-            order_id: r.get()?,
-            held: r.decimal()?,
-            expires_at_ms: r.i64()?,
-            state: r.get()?,
-            commit_seq: r.get()?,
-        })
-    }
+/// A reservation of a participant already decoded (every reservation's
+/// participant is in the ledger's table: it was created by the check).
+fn decode_reservation(
+    r: &mut Reader<'_>,
+    participants: &ParticipantTable,
+) -> Result<Reservation, DecodeError> {
+    let id = r.get()?;
+    let venue = r.get()?;
+    let participant: ParticipantId = r.get()?;
+    let Some(participant) = participants.slot(&participant) else {
+        return Err(r.error("reservation of an unknown participant"));
+    };
+    Ok(Reservation {
+        id,
+        venue,
+        participant,
+        asset: r.get()?,
+        order_id: r.get()?,
+        held: r.decimal()?,
+        expires_at_ms: r.i64()?,
+        state: r.get()?,
+        commit_seq: r.get()?,
+    })
 }
 
 impl Encode for Broker {
@@ -166,7 +177,7 @@ impl State {
         w.u64(self.next_reservation);
         w.u64(self.commit_seq);
 
-        let participants = sorted(&self.participants);
+        let participants = sorted(self.participants.iter());
         w.usize(participants.len());
         for (id, p) in participants {
             w.put(id);
@@ -185,7 +196,7 @@ impl State {
         let reservations = sorted(self.reservations.iter());
         w.usize(reservations.len());
         for (_, r) in reservations {
-            w.put(r);
+            encode_reservation(w, r, &self.participants);
         }
         encode_seq(w, self.ended.len(), &self.ended);
 
@@ -261,7 +272,7 @@ impl Decode for State {
                 brokers,
                 ..Participant::default()
             };
-            if s.participants.insert(id, p).is_some() {
+            if s.participants.insert(id, p).is_none() {
                 return Err(r.error("duplicate participant"));
             }
         }
@@ -283,17 +294,12 @@ impl Decode for State {
         s.reservations.reserve(n);
         let mut deadlines = Vec::new();
         for _ in 0..n {
-            let mut res: Reservation = r.get()?;
+            let mut res = decode_reservation(r, &s.participants)?;
             res.venue = s.ids.venue(&res.venue);
             res.asset = s.ids.asset(&res.asset);
             if res.state == ReservationState::Open {
                 deadlines.push((res.expires_at_ms, res.id));
-                match s.participants.get_mut(&res.participant) {
-                    Some(p) => {
-                        p.open.insert(res.id);
-                    }
-                    None => return Err(r.error("open reservation of an unknown participant")),
-                }
+                s.participants.at_mut(res.participant).open.insert(res.id);
             }
             if s.reservations.insert(res.id, res).is_some() {
                 return Err(r.error("duplicate reservation"));

@@ -104,7 +104,7 @@ impl State {
     /// The `n` most utilized (participant, asset) positions, highest first.
     pub fn top(&self, n: usize) -> Result<Vec<TopEntry>, LedgerError> {
         let mut all = Vec::new();
-        for (pid, p) in &self.participants {
+        for (pid, p) in self.participants.iter() {
             for asset in p.assets.keys() {
                 let (usage, _, cap) = self.position_cap(pid, asset)?;
                 if usage.committed.is_zero() {
@@ -178,11 +178,15 @@ impl State {
             if *id != r.id {
                 return Err(format!("reservation {} stored under {id}", r.id));
             }
+            if !self.participants.holds(r.participant) {
+                return Err(format!("reservation {} of no participant", r.id));
+            }
             if r.state == ReservationState::Open {
                 open_count += 1;
-                *open_of.entry(&r.participant).or_default() += 1;
+                let participant = self.participants.id(r.participant);
+                *open_of.entry(participant).or_default() += 1;
                 let e = reserved
-                    .entry((&r.participant, &r.venue, &r.asset))
+                    .entry((participant, &r.venue, &r.asset))
                     .or_default();
                 *e = add(*e, r.held)?;
                 if !queued.contains(&(r.expires_at_ms, r.id)) {
@@ -191,10 +195,7 @@ impl State {
                         r.id
                     ));
                 }
-                let indexed = self
-                    .participants
-                    .get(&r.participant)
-                    .is_some_and(|p| p.open.contains(&r.id));
+                let indexed = self.participants.at(r.participant).open.contains(&r.id);
                 if !indexed {
                     return Err(format!(
                         "open reservation {} missing from its participant",
@@ -215,7 +216,7 @@ impl State {
             ));
         }
         let mut totals: HashMap<&AssetId, Decimal> = HashMap::new();
-        for (pid, p) in &self.participants {
+        for (pid, p) in self.participants.iter() {
             let open = open_of.get(pid).copied().unwrap_or(0);
             if open != p.open.len() {
                 return Err(format!(
