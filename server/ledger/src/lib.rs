@@ -25,6 +25,7 @@ pub mod codec;
 pub mod command;
 pub mod error;
 mod expiry;
+mod idempotency;
 pub mod ids;
 pub mod limits;
 mod participants;

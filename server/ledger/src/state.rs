@@ -12,6 +12,7 @@ use crate::amount::{self, Overflow, QUANTITY_SCALE_MAX};
 use crate::command::*;
 use crate::error::LedgerError;
 use crate::expiry::ExpiryQueue;
+use crate::idempotency::{IdemRecord, IdempotencyTable};
 use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
 pub use crate::participants::ParticipantSlot;
@@ -221,12 +222,6 @@ pub struct Broker {
     pub stale_alerted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct IdemRecord {
-    request: CheckRequest,
-    answer: CheckAnswer,
-}
-
 /// One cap that applies to a check: `usage + request ≤ cap`.
 #[derive(Debug, Clone)]
 struct Binding<'a> {
@@ -336,10 +331,9 @@ pub struct State {
     /// allocates nothing once the queue has grown.
     expiry: ExpiryQueue,
     ended: VecDeque<(UnixMs, ReservationId)>,
-    /// Boxed records keep the table's buckets small (one is kept per order
-    /// id for a day).
-    idempotency: HashMap<(VenueId, OrderId), Box<IdemRecord>>,
-    idempotency_order: VecDeque<(UnixMs, VenueId, OrderId)>,
+    /// The answer to every check (one kept per order id for a day), oldest
+    /// first.
+    idempotency: IdempotencyTable,
     asset_totals: HashMap<AssetId, Decimal>,
     brokers: HashMap<BrokerId, Broker>,
     audit: Vec<AuditRecord>,
@@ -437,8 +431,7 @@ impl State {
             reservations: ReservationTable::default(),
             expiry: ExpiryQueue::default(),
             ended: VecDeque::new(),
-            idempotency: HashMap::default(),
-            idempotency_order: VecDeque::new(),
+            idempotency: IdempotencyTable::default(),
             asset_totals: HashMap::default(),
             brokers: HashMap::default(),
             audit: Vec::new(),
@@ -550,7 +543,6 @@ impl State {
     pub fn reserve_for_replay(&mut self, records: usize) {
         let idem = records.min(self.cfg.idempotency_keys_max);
         self.idempotency.reserve(idem);
-        self.idempotency_order.reserve(idem);
         self.reservations
             .reserve(records.min(self.cfg.reservations_max));
     }
@@ -562,9 +554,10 @@ impl State {
             || self.brokers.values().any(|b| {
                 !b.gapped && !b.stale_alerted && at.saturating_sub(b.last_seen_ms) > stale_after
             })
-            || self.idempotency_order.front().is_some_and(|(t, _, _)| {
-                at.saturating_sub(*t) > self.cfg.idempotency_retention_ms as i64
-            })
+            || self
+                .idempotency
+                .oldest_at()
+                .is_some_and(|t| at.saturating_sub(t) > self.cfg.idempotency_retention_ms as i64)
             || self.ended.front().is_some_and(|&(t, _)| {
                 at.saturating_sub(t) > self.cfg.reservation_retention_ms as i64
             })
@@ -657,9 +650,8 @@ impl State {
         venue: &VenueId,
         req: &CheckRequest,
     ) -> (Result<Outcome, LedgerError>, bool) {
-        let key = (venue.clone(), req.order_id.clone());
         if !req.dry_run {
-            if let Some(rec) = self.idempotency.get(&key) {
+            if let Some(rec) = self.idempotency.get(venue, &req.order_id) {
                 let same = CheckRequest {
                     dry_run: false,
                     ..req.clone()
@@ -674,7 +666,7 @@ impl State {
                 return (answer, true);
             }
         }
-        (self.check_new(at, venue, req, key), false)
+        (self.check_new(at, venue, req), false)
     }
 
     fn check_new(
@@ -682,7 +674,6 @@ impl State {
         at: UnixMs,
         venue: &VenueId,
         req: &CheckRequest,
-        key: (VenueId, OrderId),
     ) -> Result<Outcome, LedgerError> {
         let ttl_ms = self.ttl_ms(req.ttl_ms)?;
         if !req.dry_run && !self.idempotency_has_room(at) {
@@ -713,15 +704,16 @@ impl State {
         // Nothing can fail from here on: making room changes the state
         // only for a command that succeeds.
         self.make_idempotency_room(at);
-        self.idempotency.insert(
-            key,
-            Box::new(IdemRecord {
+        let remembered = self.idempotency.insert(
+            at,
+            venue.clone(),
+            IdemRecord {
                 request: req.clone(),
                 answer: answer.clone(),
-            }),
+            },
         );
-        self.idempotency_order
-            .push_back((at, venue.clone(), req.order_id.clone()));
+        // `check` answered a repeated key before getting here.
+        debug_assert!(remembered.is_ok(), "order id already remembered");
         Ok(Outcome::Check(answer))
     }
 
@@ -733,8 +725,8 @@ impl State {
     /// closed) rather than answers forgotten while they still matter.
     fn idempotency_has_room(&self, at: UnixMs) -> bool {
         self.idempotency.len() < self.cfg.idempotency_keys_max
-            || self.idempotency_order.front().is_some_and(|(t, _, _)| {
-                at.saturating_sub(*t) > i64::try_from(self.cfg.max_ttl_ms).unwrap_or(i64::MAX)
+            || self.idempotency.oldest_at().is_some_and(|t| {
+                at.saturating_sub(t) > i64::try_from(self.cfg.max_ttl_ms).unwrap_or(i64::MAX)
             })
     }
 
@@ -743,9 +735,7 @@ impl State {
         {
             return;
         }
-        if let Some((_, venue, order)) = self.idempotency_order.pop_front() {
-            self.idempotency.remove(&(venue, order));
-        }
+        self.idempotency.pop_oldest();
     }
 
     /// Whether one more reservation fits: a full table makes room by
@@ -1735,13 +1725,11 @@ impl State {
             self.alerts.push(alert);
         }
         let keep_idem = self.cfg.idempotency_retention_ms as i64;
-        while let Some((t, venue, order)) = self.idempotency_order.front() {
-            if at.saturating_sub(*t) <= keep_idem {
+        while let Some(t) = self.idempotency.oldest_at() {
+            if at.saturating_sub(t) <= keep_idem {
                 break;
             }
-            let key = (venue.clone(), order.clone());
-            self.idempotency.remove(&key);
-            self.idempotency_order.pop_front();
+            self.idempotency.pop_oldest();
             changed = true;
         }
         let keep_ended = self.cfg.reservation_retention_ms as i64;

@@ -9,9 +9,10 @@
 
 use std::collections::VecDeque;
 
-use super::{Broker, IdemRecord, Participant, Position, Reservation, State, VenuePosition};
+use super::{Broker, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
 use crate::command::ReservationState;
+use crate::idempotency::IdemRecord;
 use crate::ids::ParticipantId;
 use crate::limits::{LimitSet, LIMITS_MAX};
 use crate::participants::ParticipantTable;
@@ -202,12 +203,13 @@ impl State {
 
         // The idempotency table in its retention order; each key has one
         // entry in the order queue.
-        w.usize(self.idempotency_order.len());
-        for (t, venue, order) in &self.idempotency_order {
-            w.i64(*t);
+        w.usize(self.idempotency.len());
+        for (t, venue, record) in self.idempotency.iter() {
+            w.i64(t);
             w.put(venue);
-            w.put(order);
-            w.put(&self.idempotency.get(&(venue.clone(), order.clone())));
+            w.put(&record.request.order_id);
+            // Optional in the format; every key has its record.
+            w.put(&Some(record));
         }
 
         let totals = sorted(&self.asset_totals);
@@ -313,16 +315,16 @@ impl Decode for State {
             let t = r.i64()?;
             let venue: crate::ids::VenueId = r.get()?;
             let order: crate::ids::OrderId = r.get()?;
-            let rec: Option<Box<IdemRecord>> = r.get()?;
+            let rec: Option<IdemRecord> = r.get()?;
+            // A key without its record (never written) is nothing to keep.
             if let Some(rec) = rec {
-                if s.idempotency
-                    .insert((venue.clone(), order.clone()), rec)
-                    .is_some()
-                {
+                if rec.request.order_id != order {
+                    return Err(r.error("idempotency record under another order id"));
+                }
+                if s.idempotency.insert(t, venue, rec).is_err() {
                     return Err(r.error("duplicate order id"));
                 }
             }
-            s.idempotency_order.push_back((t, venue, order));
         }
 
         let n = r.len(usize::MAX)?;

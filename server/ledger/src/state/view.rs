@@ -174,6 +174,9 @@ impl State {
         let mut open_of: HashMap<&ParticipantId, usize> = HashMap::new();
         let mut open_count = 0usize;
         let queued: HashSet<(UnixMs, ReservationId)> = self.expiry.iter().collect();
+        if !self.idempotency.is_consistent() {
+            return Err("idempotency index and records disagree".to_owned());
+        }
         for (id, r) in self.reservations.iter() {
             if *id != r.id {
                 return Err(format!("reservation {} stored under {id}", r.id));
