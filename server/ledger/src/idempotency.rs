@@ -87,22 +87,14 @@ impl IdempotencyTable {
     }
 
     /// Remembers the answer to a check on `venue` (its order id is the
-    /// request's). Refuses a key the table already holds.
-    pub fn insert(
-        &mut self,
-        at: UnixMs,
-        venue: VenueId,
-        record: IdemRecord,
-    ) -> Result<(), Duplicate> {
+    /// request's) whose key the caller has just looked up and not found:
+    /// the check path looks each key up once.
+    pub fn push(&mut self, at: UnixMs, venue: VenueId, record: IdemRecord) {
+        debug_assert!(
+            self.get(&venue, &record.request.order_id).is_none(),
+            "order id already remembered"
+        );
         let hash = self.hash(&venue, &record.request.order_id);
-        let order = &record.request.order_id;
-        if self
-            .index
-            .find(hash, |&seq| self.entry(seq).is(&venue, order))
-            .is_some()
-        {
-            return Err(Duplicate);
-        }
         let seq = self.first + self.ring.len() as u64;
         self.ring.push_back(Entry {
             hash,
@@ -114,6 +106,20 @@ impl IdempotencyTable {
             index, ring, first, ..
         } = self;
         index.insert_unique(hash, seq, |&s| ring[(s - *first) as usize].hash);
+    }
+
+    /// [`IdempotencyTable::push`] for a key not yet looked up (a decoded
+    /// snapshot): refuses a key the table already holds.
+    pub fn insert(
+        &mut self,
+        at: UnixMs,
+        venue: VenueId,
+        record: IdemRecord,
+    ) -> Result<(), Duplicate> {
+        if self.get(&venue, &record.request.order_id).is_some() {
+            return Err(Duplicate);
+        }
+        self.push(at, venue, record);
         Ok(())
     }
 
@@ -202,7 +208,7 @@ mod tests {
                 .unwrap();
         }
         // The same order id on another venue is another key.
-        t.insert(100, venue("v9"), record("o0")).unwrap();
+        t.push(100, venue("v9"), record("o0"));
         assert_eq!(
             t.insert(101, venue("v0"), record("o0")),
             Err(Duplicate),

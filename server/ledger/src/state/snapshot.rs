@@ -201,8 +201,7 @@ impl State {
         }
         encode_seq(w, self.ended.len(), &self.ended);
 
-        // The idempotency table in its retention order; each key has one
-        // entry in the order queue.
+        // The idempotency table, oldest first.
         w.usize(self.idempotency.len());
         for (t, venue, record) in self.idempotency.iter() {
             w.i64(t);
