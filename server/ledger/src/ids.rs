@@ -2,14 +2,22 @@
 //!
 //! Every id is 1..=[`ID_LEN_MAX`] printable ASCII characters without spaces,
 //! so ids are safe to log, to put in error texts of their owner and to use as
-//! map keys. They are reference counted: cloning one never allocates.
+//! map keys. An id of up to [`ID_INLINE_LEN_MAX`] bytes (most of them) is
+//! kept inline, in the 24 bytes of the id itself: making, cloning, comparing,
+//! hashing or dropping one touches no other memory and allocates nothing. A
+//! longer id shares one reference-counted copy of its text, so cloning it
+//! never allocates either.
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::sync::Arc;
+
+use smol_str::SmolStr;
 
 /// The longest id, in bytes.
 pub const ID_LEN_MAX: usize = 64;
+
+/// The longest id kept inline, in bytes.
+pub const ID_INLINE_LEN_MAX: usize = SmolStr::INLINE_CAP;
 
 /// Why a string is not a valid id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,43 +48,43 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Arc<str>);
+        pub struct $name(SmolStr);
 
         impl $name {
             /// Validates `s` and wraps it.
             pub fn new(s: &str) -> Result<Self, IdError> {
                 validate_id(s)?;
-                Ok(Self(Arc::from(s)))
+                Ok(Self(SmolStr::new(s)))
             }
 
             /// Wraps a string the ledger built itself and knows to be valid.
             #[allow(dead_code)]
             pub(crate) fn new_trusted(s: &str) -> Self {
                 debug_assert!(validate_id(s).is_ok(), "invalid trusted id {s:?}");
-                Self(Arc::from(s))
+                Self(SmolStr::new(s))
             }
 
             /// The id as a string slice.
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.as_str()
             }
         }
 
         impl Borrow<str> for $name {
             fn borrow(&self) -> &str {
-                &self.0
+                self.0.as_str()
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.0.as_str())
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), &*self.0)
+                write!(f, "{}({:?})", stringify!($name), self.0.as_str())
             }
         }
     };
@@ -146,6 +154,23 @@ mod tests {
         assert_eq!(ParticipantId::new("a b"), Err(IdError::BadCharacter));
         assert_eq!(ParticipantId::new("a\nb"), Err(IdError::BadCharacter));
         assert_eq!(ParticipantId::new("é"), Err(IdError::BadCharacter));
+    }
+
+    #[test]
+    fn short_and_long_ids_compare_and_hash_as_their_text() {
+        use std::collections::HashSet;
+        let short = "p".repeat(ID_INLINE_LEN_MAX);
+        let long = "p".repeat(ID_INLINE_LEN_MAX + 1);
+        let (a, b) = (VenueId::new(&short).unwrap(), VenueId::new(&long).unwrap());
+        assert_eq!(a.as_str(), short);
+        assert_eq!(b.as_str(), long);
+        assert!(a < b, "ordered as text across the two forms");
+        assert_eq!(a.cmp(&b), short.as_str().cmp(long.as_str()));
+        assert_eq!(b.clone(), b);
+        let set: HashSet<VenueId> = [a.clone(), b.clone()].into_iter().collect();
+        // Looked up by `&str` (through `Borrow<str>`): same hash as the text.
+        assert!(set.contains(short.as_str()) && set.contains(long.as_str()));
+        assert!(!set.contains("p"));
     }
 
     #[test]
