@@ -10,8 +10,68 @@
 //! Slots are derived data: a snapshot stores participants by id (sorted),
 //! and a decoded state numbers them afresh.
 
-use crate::ids::ParticipantId;
+use std::collections::VecDeque;
+
+use crate::ids::{ParticipantId, ReservationId};
 use crate::state::{HashMap, Participant};
+
+/// A participant's open reservations, in increasing id order (the order
+/// the ledger made them in). Reservations mostly end in that order too:
+/// expiry takes the oldest (the front), and a commit or release usually
+/// follows its check closely (near the back). So adding is an append, and
+/// taking one out finds it by binary search and shifts the shorter side,
+/// a few ids in the usual case; at worst half of the participant's open
+/// reservations, which `reservations_per_participant_max` bounds. Unlike
+/// a hash set, churn leaves no tombstones behind to rehash away.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReservations(VecDeque<ReservationId>);
+
+impl OpenReservations {
+    pub fn with_capacity(n: usize) -> Self {
+        OpenReservations(VecDeque::with_capacity(n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, id: ReservationId) -> bool {
+        self.0.binary_search(&id).is_ok()
+    }
+
+    /// Adds `id`, which must be above every id held: the ledger hands ids
+    /// out in increasing order, and a snapshot lists reservations in that
+    /// order (decoding refuses any other). Returns false, changing
+    /// nothing, for an id out of order.
+    pub fn push(&mut self, id: ReservationId) -> bool {
+        if self.0.back().is_some_and(|&last| last >= id) {
+            return false;
+        }
+        self.0.push_back(id);
+        true
+    }
+
+    /// Takes `id` out; false if it was not held.
+    pub fn remove(&mut self, id: ReservationId) -> bool {
+        if self.0.front() == Some(&id) {
+            self.0.pop_front();
+            return true;
+        }
+        match self.0.binary_search(&id) {
+            Ok(i) => self.0.remove(i).is_some(),
+            Err(_) => false,
+        }
+    }
+
+    /// The ids, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = ReservationId> + '_ {
+        self.0.iter().copied()
+    }
+}
 
 /// A participant's place in the [`ParticipantTable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,5 +201,25 @@ mod tests {
         assert_eq!(t.slot(&pid("c")), Some(c));
         t.entry(&pid("d")).brokers.clear();
         assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn open_reservations_stay_in_id_order() {
+        let r = ReservationId;
+        let mut open = OpenReservations::with_capacity(2);
+        assert!(open.is_empty());
+        for i in [1, 2, 5, 7, 9] {
+            assert!(open.push(r(i)));
+        }
+        assert!(!open.push(r(9)), "a repeated id is refused");
+        assert!(!open.push(r(3)), "an id below the newest is refused");
+        assert!(open.contains(r(5)) && !open.contains(r(3)));
+        assert!(open.remove(r(1)), "the oldest, from the front");
+        assert!(open.remove(r(7)), "one in the middle");
+        assert!(!open.remove(r(7)) && !open.remove(r(4)));
+        assert_eq!(open.iter().collect::<Vec<_>>(), [r(2), r(5), r(9)]);
+        assert_eq!(open.len(), 3);
+        assert!(open.push(r(10)));
+        assert_eq!(open.iter().last(), Some(r(10)));
     }
 }

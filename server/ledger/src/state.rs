@@ -15,8 +15,8 @@ use crate::expiry::ExpiryQueue;
 use crate::idempotency::{IdemRecord, IdempotencyTable};
 use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
-pub use crate::participants::ParticipantSlot;
 use crate::participants::ParticipantTable;
+pub use crate::participants::{OpenReservations, ParticipantSlot};
 use crate::reservations::ReservationTable;
 
 /// The ledger's hash maps: foldhash, seeded per process (so ids chosen by
@@ -182,8 +182,8 @@ pub struct Participant {
     pub assets: BTreeMap<AssetId, Position>,
     /// Brokers that report on this participant.
     pub brokers: Vec<BrokerId>,
-    /// Open reservations.
-    pub open: HashSet<ReservationId>,
+    /// Open reservations, in id order.
+    pub open: OpenReservations,
 }
 
 impl Default for Participant {
@@ -193,7 +193,7 @@ impl Default for Participant {
             trading_state: TradingState::default(),
             assets: BTreeMap::new(),
             brokers: Vec::new(),
-            open: HashSet::with_capacity_and_hasher(OPEN_RESERVATIONS_PRESIZED, Default::default()),
+            open: OpenReservations::with_capacity(OPEN_RESERVATIONS_PRESIZED),
         }
     }
 }
@@ -404,10 +404,15 @@ fn add_reserved_in(
     pos.committed = new_committed;
     match open {
         Open::Add(id) => {
-            p.open.insert(id);
+            // The ledger's ids only grow, so this appends.
+            let added = p.open.push(id);
+            debug_assert!(
+                added,
+                "reservation id {id} not above the participant's open ones"
+            );
         }
         Open::Remove(id) => {
-            p.open.remove(&id);
+            p.open.remove(id);
         }
     }
     match asset_totals.get_mut(asset) {
@@ -1652,8 +1657,7 @@ impl State {
         p.trading_state = state;
         let mut released = 0u32;
         if state == TradingState::Halted {
-            let mut open: Vec<ReservationId> = p.open.iter().copied().collect();
-            open.sort_unstable();
+            let open: Vec<ReservationId> = p.open.iter().collect();
             for id in open {
                 self.end_reservation(at, id, ReservationState::Released)?;
                 released += 1;

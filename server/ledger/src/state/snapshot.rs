@@ -13,7 +13,7 @@ use super::{Broker, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
 use crate::command::ReservationState;
 use crate::idempotency::IdemRecord;
-use crate::ids::ParticipantId;
+use crate::ids::{ParticipantId, ReservationId};
 use crate::limits::{LimitSet, LIMITS_MAX};
 use crate::participants::ParticipantTable;
 use crate::state::{BROKERS_MAX, BROKERS_PER_PARTICIPANT_MAX, PENDING_COMMITS_PER_POSITION_MAX};
@@ -294,13 +294,20 @@ impl Decode for State {
         let n = r.len(s.cfg.reservations_max)?;
         s.reservations.reserve(n);
         let mut deadlines = Vec::new();
+        let mut previous: Option<ReservationId> = None;
         for _ in 0..n {
             let mut res = decode_reservation(r, &s.participants)?;
+            // Written in increasing id order: each participant's open
+            // reservations are then rebuilt by appending.
+            if previous.is_some_and(|p| p >= res.id) {
+                return Err(r.error("reservations not in increasing id order"));
+            }
+            previous = Some(res.id);
             res.venue = s.ids.venue(&res.venue);
             res.asset = s.ids.asset(&res.asset);
             if res.state == ReservationState::Open {
                 deadlines.push((res.expires_at_ms, res.id));
-                s.participants.at_mut(res.participant).open.insert(res.id);
+                s.participants.at_mut(res.participant).open.push(res.id);
             }
             if s.reservations.insert(res.id, res).is_some() {
                 return Err(r.error("duplicate reservation"));

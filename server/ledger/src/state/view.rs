@@ -198,7 +198,7 @@ impl State {
                         r.id
                     ));
                 }
-                let indexed = self.participants.at(r.participant).open.contains(&r.id);
+                let indexed = self.participants.at(r.participant).open.contains(r.id);
                 if !indexed {
                     return Err(format!(
                         "open reservation {} missing from its participant",
