@@ -374,3 +374,46 @@ pub enum SnapshotError {
     #[error("snapshot is inconsistent: {0}")]
     Inconsistent(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{req, World};
+
+    /// A participant's open reservations are rebuilt by appending, so a
+    /// snapshot must list reservations in increasing id order; one that
+    /// does not is refused, not decoded into a participant whose open
+    /// reservations are out of order.
+    #[test]
+    fn reservations_out_of_id_order_are_refused() {
+        let mut w = World::new();
+        w.own("fund", "ETH", "10");
+        w.check("v1", req("o1", "fund", "ETH", "1"));
+        w.check("v1", req("o2", "fund", "ETH", "1"));
+        let bytes = w.state.to_snapshot();
+        State::from_snapshot(&bytes).unwrap();
+
+        let encoded = |id: u64| {
+            let res = w.state.reservations.get(&ReservationId(id)).unwrap();
+            let mut out = Writer::new();
+            encode_reservation(&mut out, res, &w.state.participants);
+            out.buf
+        };
+        let (first, second) = (encoded(1), encoded(2));
+        let in_order = [first.as_slice(), second.as_slice()].concat();
+        let at = bytes
+            .windows(in_order.len())
+            .position(|window| window == in_order.as_slice())
+            .expect("the two reservations, one after the other");
+        let mut swapped = bytes.clone();
+        swapped[at..at + in_order.len()]
+            .copy_from_slice(&[second.as_slice(), first.as_slice()].concat());
+
+        match State::from_snapshot(&swapped) {
+            Err(SnapshotError::Decode(e)) => {
+                assert_eq!(e.what, "reservations not in increasing id order")
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+    }
+}
