@@ -303,6 +303,11 @@ impl Decode for State {
                 return Err(r.error("reservations not in increasing id order"));
             }
             previous = Some(res.id);
+            // Ids are handed out from `next_reservation` up: a stored one
+            // above it would be handed out again.
+            if res.id.0 > s.next_reservation {
+                return Err(r.error("reservation id above the last one handed out"));
+            }
             res.venue = s.ids.venue(&res.venue);
             res.asset = s.ids.asset(&res.asset);
             if res.state == ReservationState::Open {
@@ -412,6 +417,23 @@ mod tests {
         match State::from_snapshot(&swapped) {
             Err(SnapshotError::Decode(e)) => {
                 assert_eq!(e.what, "reservations not in increasing id order")
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+    }
+
+    /// The next reservation id must be above every stored one, or a new
+    /// check would reuse an id.
+    #[test]
+    fn a_reservation_id_not_yet_handed_out_is_refused() {
+        let mut w = World::new();
+        w.own("fund", "ETH", "10");
+        w.check("v1", req("o1", "fund", "ETH", "1"));
+        w.check("v1", req("o2", "fund", "ETH", "1"));
+        w.state.next_reservation = 1;
+        match State::from_snapshot(&w.state.to_snapshot()) {
+            Err(SnapshotError::Decode(e)) => {
+                assert_eq!(e.what, "reservation id above the last one handed out")
             }
             other => panic!("expected a decode error, got {other:?}"),
         }
