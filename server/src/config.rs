@@ -233,6 +233,14 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub reservations_per_participant_max: usize,
+
+    /// Most audit records kept. The audit log is append-only: every admin
+    /// change and every refused call stays in it (and in memory). Refused
+    /// calls may fill 90% of it, the rest is kept for admin changes; when it
+    /// is full, admin changes (halts included) are refused until this is
+    /// raised. It may not be set below the records held.
+    #[arg(long, env = "INTERLOCK_AUDIT_RECORDS_MAX", default_value_t = 1_000_000)]
+    pub audit_records_max: usize,
 }
 
 /// Whether changes are journaled before they are acknowledged.
@@ -264,6 +272,7 @@ impl Config {
             participants_max: self.participants_max,
             idempotency_keys_max: self.idempotency_keys_max,
             reservations_per_participant_max: self.reservations_per_participant_max,
+            audit_records_max: self.audit_records_max,
             limit_loosen_step_pct: self.limit_loosen_step_pct,
             ..LedgerConfig::default()
         }
@@ -297,5 +306,15 @@ mod tests {
             "a TLS certificate needs its key and the client CA"
         );
         assert!(Config::try_parse_from(["x", "--dev", "--default-reuse-ratio", "1e3"]).is_err());
+    }
+
+    /// The server's defaults are the ledger's, and the table caps the
+    /// server exposes reach the ledger.
+    #[test]
+    fn the_ledger_takes_the_servers_settings() {
+        let c = Config::try_parse_from(["x", "--dev"]).unwrap();
+        assert_eq!(c.ledger(), LedgerConfig::default());
+        let c = Config::try_parse_from(["x", "--dev", "--audit-records-max", "5000000"]).unwrap();
+        assert_eq!(c.ledger().audit_records_max, 5_000_000);
     }
 }

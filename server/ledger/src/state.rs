@@ -37,6 +37,19 @@ pub const PENDING_COMMITS_PER_POSITION_MAX: usize = 1024;
 pub const EXPIRE_PER_COMMAND_MAX: usize = 64;
 /// Most reservations expired by one tick.
 pub const EXPIRE_PER_TICK_MAX: usize = 1_000_000;
+/// The share of the audit log (percent of `audit_records_max`) that
+/// records of refused calls may fill. The rest is kept for admin changes:
+/// each source's denials are rate-limited, but sources are many, and a
+/// flood of refused calls must never leave the risk desk unable to halt a
+/// participant.
+pub const AUDIT_DENIALS_SHARE_PCT: usize = 90;
+
+/// How many audit records refused calls may fill, of `audit_records_max`.
+pub fn audit_denials_max(audit_records_max: usize) -> usize {
+    // In two parts, so that no product overflows.
+    audit_records_max / 100 * AUDIT_DENIALS_SHARE_PCT
+        + audit_records_max % 100 * AUDIT_DENIALS_SHARE_PCT / 100
+}
 
 /// The ledger's settings. Every bound is named and has a default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +77,9 @@ pub struct LedgerConfig {
     pub idempotency_keys_max: usize,
     pub reservations_max: usize,
     pub reservations_per_participant_max: usize,
+    /// Audit records kept (every one, for good: the log is append-only).
+    /// Refused calls may fill only [`AUDIT_DENIALS_SHARE_PCT`] of it; a
+    /// full log refuses admin changes, until it is raised.
     pub audit_records_max: usize,
     /// A limit change may raise a limit by at most this percentage without
     /// a forced reason (deleting a limit always needs one).
@@ -576,7 +592,11 @@ impl State {
         action: &str,
         reason: &str,
     ) -> Result<Outcome, LedgerError> {
-        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        self.ensure_capacity(
+            self.audit.len(),
+            audit_denials_max(self.cfg.audit_records_max),
+            "audit log's share for refused calls",
+        )?;
         let seq = self.audit_with_outcome(
             at,
             principal,
@@ -594,10 +614,14 @@ impl State {
         if *config == self.cfg {
             return Ok(Outcome::Configured { changed: false });
         }
-        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         // A table may not be capped below what it holds: the state could
         // no longer be snapshotted and read back under its own settings.
         for (field, max, held) in [
+            (
+                "audit_records_max",
+                config.audit_records_max,
+                self.audit.len(),
+            ),
             (
                 "participants_max",
                 config.participants_max,
@@ -621,6 +645,9 @@ impl State {
                 });
             }
         }
+        // The record of this change must fit under the new settings: a full
+        // audit log is relieved by raising its cap.
+        self.ensure_capacity(self.audit.len(), config.audit_records_max, "audit log")?;
         let (old, new) = self.cfg.diff(config);
         self.cfg = config.clone();
         self.audit(

@@ -700,3 +700,106 @@ fn a_table_cap_below_its_contents_is_refused() {
     assert_eq!(w.state.to_snapshot(), before);
     State::from_snapshot(&before).unwrap();
 }
+
+fn configure_audit_cap(w: &mut World, audit_records_max: usize) -> Result<Applied, LedgerError> {
+    let config = LedgerConfig {
+        audit_records_max,
+        ..w.state.config().clone()
+    };
+    w.apply(Command::Configure {
+        at_ms: w.now,
+        config,
+    })
+}
+
+fn set_trading(w: &mut World, state: TradingState) -> Result<Applied, LedgerError> {
+    w.apply(Command::SetTradingState {
+        at_ms: w.now,
+        by: "admin".into(),
+        participant: p("fund"),
+        state,
+        reason: String::new(),
+    })
+}
+
+/// Refused calls fill at most their share of the audit log, so a flood of
+/// them (from many sources, each rate-limited) cannot leave the risk desk
+/// unable to halt a participant; a full log is relieved by raising its cap.
+#[test]
+fn refused_calls_leave_room_in_the_audit_log_for_admin_changes() {
+    use interlock_ledger::state::audit_denials_max;
+    let mut w = World::new();
+    configure_audit_cap(&mut w, 10).unwrap();
+    assert_eq!(w.state.audit_len(), 1, "the change of settings is audited");
+    let mut refused = None;
+    for i in 0..20 {
+        let r = w.apply(Command::RecordDenial {
+            at_ms: w.now,
+            principal: format!("anonymous@10.0.0.{i}"),
+            action: "/interlock.v1.AdminService/SetTradingState".into(),
+            reason: "UNAUTHENTICATED: unknown token".into(),
+        });
+        if let Err(e) = r {
+            refused = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(refused, Some(LedgerError::CapacityExhausted { max: 9, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(w.state.audit_len(), audit_denials_max(10));
+
+    // The tenth record is the halt's.
+    set_trading(&mut w, TradingState::Halted).unwrap();
+    assert_eq!(w.state.audit_len(), 10);
+    let before = w.state.to_snapshot();
+    let r = set_trading(&mut w, TradingState::Active);
+    assert!(
+        matches!(r, Err(LedgerError::CapacityExhausted { max: 10, .. })),
+        "{r:?}"
+    );
+    assert_eq!(
+        w.state.to_snapshot(),
+        before,
+        "a refused change changes nothing"
+    );
+
+    configure_audit_cap(&mut w, 20).unwrap();
+    set_trading(&mut w, TradingState::Active).unwrap();
+    assert_eq!(w.state.audit_len(), 12);
+}
+
+/// Capping the audit log below what it holds would leave a snapshot that
+/// cannot be read back under its own settings.
+#[test]
+fn the_audit_log_cannot_be_capped_below_what_it_holds() {
+    let mut w = World::new();
+    for state in [
+        TradingState::Halted,
+        TradingState::Active,
+        TradingState::Halted,
+    ] {
+        set_trading(&mut w, state).unwrap();
+    }
+    let held = w.state.audit_len();
+    let r = configure_audit_cap(&mut w, held - 1);
+    assert!(
+        matches!(
+            r,
+            Err(LedgerError::InvalidArgument {
+                field: "audit_records_max",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // At exactly what it holds there is no room for the change's own record.
+    let r = configure_audit_cap(&mut w, held);
+    assert!(
+        matches!(r, Err(LedgerError::CapacityExhausted { .. })),
+        "{r:?}"
+    );
+    configure_audit_cap(&mut w, held + 1).unwrap();
+    State::from_snapshot(&w.state.to_snapshot()).unwrap();
+}
