@@ -385,16 +385,29 @@ mod tests {
     use super::*;
     use crate::testkit::{req, World};
 
+    /// A ledger holding reservations 1 and 2, both open, of one participant.
+    fn two_open_reservations() -> World {
+        let mut w = World::new();
+        w.own("fund", "ETH", "10");
+        w.check("v1", req("o1", "fund", "ETH", "1"));
+        w.check("v1", req("o2", "fund", "ETH", "1"));
+        w
+    }
+
+    fn assert_refused(snapshot: &[u8], what: &str) {
+        match State::from_snapshot(snapshot) {
+            Err(SnapshotError::Decode(e)) => assert_eq!(e.what, what),
+            other => panic!("expected a decode error ({what}), got {other:?}"),
+        }
+    }
+
     /// A participant's open reservations are rebuilt by appending, so a
     /// snapshot must list reservations in increasing id order; one that
     /// does not is refused, not decoded into a participant whose open
     /// reservations are out of order.
     #[test]
     fn reservations_out_of_id_order_are_refused() {
-        let mut w = World::new();
-        w.own("fund", "ETH", "10");
-        w.check("v1", req("o1", "fund", "ETH", "1"));
-        w.check("v1", req("o2", "fund", "ETH", "1"));
+        let w = two_open_reservations();
         let bytes = w.state.to_snapshot();
         State::from_snapshot(&bytes).unwrap();
 
@@ -414,28 +427,18 @@ mod tests {
         swapped[at..at + in_order.len()]
             .copy_from_slice(&[second.as_slice(), first.as_slice()].concat());
 
-        match State::from_snapshot(&swapped) {
-            Err(SnapshotError::Decode(e)) => {
-                assert_eq!(e.what, "reservations not in increasing id order")
-            }
-            other => panic!("expected a decode error, got {other:?}"),
-        }
+        assert_refused(&swapped, "reservations not in increasing id order");
     }
 
     /// The next reservation id must be above every stored one, or a new
     /// check would reuse an id.
     #[test]
     fn a_reservation_id_not_yet_handed_out_is_refused() {
-        let mut w = World::new();
-        w.own("fund", "ETH", "10");
-        w.check("v1", req("o1", "fund", "ETH", "1"));
-        w.check("v1", req("o2", "fund", "ETH", "1"));
+        let mut w = two_open_reservations();
         w.state.next_reservation = 1;
-        match State::from_snapshot(&w.state.to_snapshot()) {
-            Err(SnapshotError::Decode(e)) => {
-                assert_eq!(e.what, "reservation id above the last one handed out")
-            }
-            other => panic!("expected a decode error, got {other:?}"),
-        }
+        assert_refused(
+            &w.state.to_snapshot(),
+            "reservation id above the last one handed out",
+        );
     }
 }
