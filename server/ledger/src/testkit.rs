@@ -211,6 +211,14 @@ impl World {
     }
 
     pub fn trading(&mut self, participant: &str, state: TradingState) -> TradingStateAnswer {
+        self.try_trading(participant, state).unwrap()
+    }
+
+    pub fn try_trading(
+        &mut self,
+        participant: &str,
+        state: TradingState,
+    ) -> Result<TradingStateAnswer, LedgerError> {
         let cmd = Command::SetTradingState {
             at_ms: self.now,
             by: "admin".into(),
@@ -218,10 +226,10 @@ impl World {
             state,
             reason: String::new(),
         };
-        match self.apply(cmd).unwrap().outcome {
+        self.apply(cmd).map(|a| match a.outcome {
             Outcome::TradingState(t) => t,
             o => panic!("unexpected {o:?}"),
-        }
+        })
     }
 
     pub fn tick(&mut self) -> Applied {

@@ -712,16 +712,6 @@ fn configure_audit_cap(w: &mut World, audit_records_max: usize) -> Result<Applie
     })
 }
 
-fn set_trading(w: &mut World, state: TradingState) -> Result<Applied, LedgerError> {
-    w.apply(Command::SetTradingState {
-        at_ms: w.now,
-        by: "admin".into(),
-        participant: p("fund"),
-        state,
-        reason: String::new(),
-    })
-}
-
 /// Refused calls fill at most their share of the audit log, so a flood of
 /// them (from many sources, each rate-limited) cannot leave the risk desk
 /// unable to halt a participant; a full log is relieved by raising its cap.
@@ -751,10 +741,10 @@ fn refused_calls_leave_room_in_the_audit_log_for_admin_changes() {
     assert_eq!(w.state.audit_len(), audit_denials_max(10));
 
     // The tenth record is the halt's.
-    set_trading(&mut w, TradingState::Halted).unwrap();
+    w.try_trading("fund", TradingState::Halted).unwrap();
     assert_eq!(w.state.audit_len(), 10);
     let before = w.state.to_snapshot();
-    let r = set_trading(&mut w, TradingState::Active);
+    let r = w.try_trading("fund", TradingState::Active);
     assert!(
         matches!(r, Err(LedgerError::CapacityExhausted { max: 10, .. })),
         "{r:?}"
@@ -766,7 +756,7 @@ fn refused_calls_leave_room_in_the_audit_log_for_admin_changes() {
     );
 
     configure_audit_cap(&mut w, 20).unwrap();
-    set_trading(&mut w, TradingState::Active).unwrap();
+    w.try_trading("fund", TradingState::Active).unwrap();
     assert_eq!(w.state.audit_len(), 12);
 }
 
@@ -780,7 +770,7 @@ fn the_audit_log_cannot_be_capped_below_what_it_holds() {
         TradingState::Active,
         TradingState::Halted,
     ] {
-        set_trading(&mut w, state).unwrap();
+        w.try_trading("fund", state).unwrap();
     }
     let held = w.state.audit_len();
     let r = configure_audit_cap(&mut w, held - 1);
