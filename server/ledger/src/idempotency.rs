@@ -7,7 +7,8 @@
 //! forgetting the oldest record (the common case of a full table) finds
 //! its index entry by that hash and sequence number: it reads none of the
 //! key's text and hashes nothing. A record costs no allocation of its own
-//! (the ring grows by doubling, like the reservation ring).
+//! (the ring grows by doubling up to the table's cap, like the
+//! reservation ring).
 //!
 //! The hash is foldhash, seeded per process, as for the ledger's other maps
 //! (order ids are chosen by clients).
@@ -19,6 +20,7 @@ use hashbrown::HashTable;
 
 use crate::command::{CheckAnswer, CheckRequest, UnixMs};
 use crate::ids::{OrderId, VenueId};
+use crate::ring::make_room;
 
 /// A check's request and the answer it got, to answer a repeat the same way.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,12 +63,14 @@ impl IdempotencyTable {
         self.ring.len()
     }
 
+    /// Room for exactly `additional` more records (the caller keeps it
+    /// within the table's cap).
     pub fn reserve(&mut self, additional: usize) {
         let Self {
             index, ring, first, ..
         } = self;
         index.reserve(additional, |&seq| ring[(seq - *first) as usize].hash);
-        ring.reserve(additional);
+        ring.reserve_exact(additional);
     }
 
     fn hash(&self, venue: &VenueId, order: &OrderId) -> u64 {
@@ -88,14 +92,17 @@ impl IdempotencyTable {
 
     /// Remembers the answer to a check on `venue` (its order id is the
     /// request's) whose key the caller has just looked up and not found:
-    /// the check path looks each key up once.
-    pub fn push(&mut self, at: UnixMs, venue: VenueId, record: IdemRecord) {
+    /// the check path looks each key up once. `cap` is the most records
+    /// the table holds: the ring's allocation stops growing there
+    /// (`ring::make_room`).
+    pub fn push(&mut self, at: UnixMs, venue: VenueId, record: IdemRecord, cap: usize) {
         debug_assert!(
             self.get(&venue, &record.request.order_id).is_none(),
             "order id already remembered"
         );
         let hash = self.hash(&venue, &record.request.order_id);
         let seq = self.first + self.ring.len() as u64;
+        make_room(&mut self.ring, 1, cap);
         self.ring.push_back(Entry {
             hash,
             at,
@@ -115,12 +122,18 @@ impl IdempotencyTable {
         at: UnixMs,
         venue: VenueId,
         record: IdemRecord,
+        cap: usize,
     ) -> Result<(), Duplicate> {
         if self.get(&venue, &record.request.order_id).is_some() {
             return Err(Duplicate);
         }
-        self.push(at, venue, record);
+        self.push(at, venue, record, cap);
         Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn ring_capacity(&self) -> usize {
+        self.ring.capacity()
     }
 
     /// When the oldest record was made.
@@ -192,6 +205,8 @@ mod tests {
         }
     }
 
+    const CAP: usize = 1000;
+
     fn venue(v: &str) -> VenueId {
         VenueId::new(v).unwrap()
     }
@@ -204,13 +219,18 @@ mod tests {
     fn finds_by_key_forgets_oldest_first_and_refuses_duplicates() {
         let mut t = IdempotencyTable::default();
         for i in 0..100 {
-            t.insert(i, venue(&format!("v{}", i % 3)), record(&format!("o{i}")))
-                .unwrap();
+            t.insert(
+                i,
+                venue(&format!("v{}", i % 3)),
+                record(&format!("o{i}")),
+                CAP,
+            )
+            .unwrap();
         }
         // The same order id on another venue is another key.
-        t.push(100, venue("v9"), record("o0"));
+        t.push(100, venue("v9"), record("o0"), CAP);
         assert_eq!(
-            t.insert(101, venue("v0"), record("o0")),
+            t.insert(101, venue("v0"), record("o0"), CAP),
             Err(Duplicate),
             "a key is held once"
         );
@@ -228,7 +248,7 @@ mod tests {
         assert!(t.get(&venue("v9"), &order("o0")).is_some());
         assert!(t.is_consistent());
         // A forgotten key can be remembered again, as the newest.
-        t.insert(200, venue("v1"), record("o1")).unwrap();
+        t.insert(200, venue("v1"), record("o1"), CAP).unwrap();
         assert_eq!(t.iter().last().map(|(at, _, _)| at), Some(200));
         t.reserve(1000);
         assert!(t.is_consistent());

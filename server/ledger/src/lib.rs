@@ -30,6 +30,7 @@ pub mod ids;
 pub mod limits;
 mod participants;
 mod reservations;
+mod ring;
 pub mod state;
 pub mod testkit;
 

@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 
 use crate::ids::ReservationId;
+use crate::ring::make_room;
 use crate::state::{HashMap, Reservation};
 
 /// Empty slots the ring may hold beyond one per reservation it keeps.
@@ -35,9 +36,15 @@ impl ReservationTable {
         self.in_ring + self.side.len()
     }
 
-    /// Room for `n` more reservations in sequence.
+    /// Room for exactly `n` more reservations in sequence (the caller
+    /// keeps it within the table's cap).
     pub(crate) fn reserve(&mut self, n: usize) {
-        self.ring.reserve(n);
+        self.ring.reserve_exact(n);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn ring_capacity(&self) -> usize {
+        self.ring.capacity()
     }
 
     fn slot(&self, id: ReservationId) -> Option<usize> {
@@ -59,8 +66,15 @@ impl ReservationTable {
         }
     }
 
-    /// Keeps `r` under `id`; returns what was kept there before.
-    pub(crate) fn insert(&mut self, id: ReservationId, r: Reservation) -> Option<Reservation> {
+    /// Keeps `r` under `id`; returns what was kept there before. `cap` is
+    /// the most reservations the table holds: the ring's allocation stops
+    /// growing there on its way (`ring::make_room`).
+    pub(crate) fn insert(
+        &mut self,
+        id: ReservationId,
+        r: Reservation,
+        cap: usize,
+    ) -> Option<Reservation> {
         if let Some(i) = self.slot(id) {
             let old = self.ring.get_mut(i)?.replace(r);
             if old.is_none() {
@@ -89,8 +103,11 @@ impl ReservationTable {
             self.move_all_aside();
             self.base = id.0;
         } else {
+            // `gap` is at most `span_max`, so this is bounded too.
+            make_room(&mut self.ring, gap + 1, cap.saturating_add(RING_SLACK));
             self.ring.extend(std::iter::repeat_n(None, gap));
         }
+        make_room(&mut self.ring, 1, cap.saturating_add(RING_SLACK));
         self.ring.push_back(Some(r));
         self.in_ring += 1;
         self.trim();
@@ -156,6 +173,9 @@ mod tests {
     use crate::ids::{AssetId, OrderId, ParticipantId, VenueId};
     use std::collections::BTreeMap;
 
+    /// Larger than any test's table: the ring grows by doubling.
+    const CAP: usize = usize::MAX;
+
     fn res(id: u64) -> Reservation {
         Reservation {
             id: ReservationId(id),
@@ -189,7 +209,7 @@ mod tests {
                 0..=7 => {
                     next += 1 + u64::from(x.is_multiple_of(97));
                     assert_eq!(
-                        t.insert(ReservationId(next), res(next)),
+                        t.insert(ReservationId(next), res(next), CAP),
                         m.insert(next, res(next))
                     );
                 }
@@ -207,7 +227,7 @@ mod tests {
                 // Re-insert an old id (a snapshot's order is free).
                 13 => {
                     let k = (x >> 8) % next.max(1);
-                    assert_eq!(t.insert(ReservationId(k), res(k)), m.insert(k, res(k)));
+                    assert_eq!(t.insert(ReservationId(k), res(k), CAP), m.insert(k, res(k)));
                 }
                 // Lookups and in-place changes.
                 14 => {
@@ -243,16 +263,16 @@ mod tests {
     #[test]
     fn the_last_id_and_ids_below_the_ring_go_aside() {
         let mut t = ReservationTable::default();
-        t.insert(ReservationId(10), res(10));
+        t.insert(ReservationId(10), res(10), CAP);
         t.remove(&ReservationId(10));
-        t.insert(ReservationId(u64::MAX), res(u64::MAX));
+        t.insert(ReservationId(u64::MAX), res(u64::MAX), CAP);
         assert_eq!(
             (t.base, t.ring.len()),
             (11, 0),
             "the last id never becomes the base"
         );
-        t.insert(ReservationId(5), res(5));
-        t.insert(ReservationId(3), res(3));
+        t.insert(ReservationId(5), res(5), CAP);
+        t.insert(ReservationId(3), res(3), CAP);
         assert_eq!(t.len(), 3);
         assert_eq!(
             t.get(&ReservationId(u64::MAX)).map(|r| r.id),
@@ -268,9 +288,9 @@ mod tests {
     #[test]
     fn a_long_lived_reservation_does_not_pin_empty_slots() {
         let mut t = ReservationTable::default();
-        t.insert(ReservationId(1), res(1));
+        t.insert(ReservationId(1), res(1), CAP);
         for id in 2..100_000u64 {
-            t.insert(ReservationId(id), res(id));
+            t.insert(ReservationId(id), res(id), CAP);
             if id > 2 {
                 t.remove(&ReservationId(id - 1));
             }

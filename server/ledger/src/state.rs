@@ -562,10 +562,12 @@ impl State {
     /// at most one reservation and one idempotency record), so the tables
     /// do not grow step by step. Bounded by the configured table sizes.
     pub fn reserve_for_replay(&mut self, records: usize) {
-        let idem = records.min(self.cfg.idempotency_keys_max);
-        self.idempotency.reserve(idem);
+        let idem = self.cfg.idempotency_keys_max;
+        self.idempotency
+            .reserve(records.min(idem.saturating_sub(self.idempotency.len())));
+        let kept = self.cfg.reservations_max;
         self.reservations
-            .reserve(records.min(self.cfg.reservations_max));
+            .reserve(records.min(kept.saturating_sub(self.reservations.len())));
     }
 
     /// Would a tick at `at` change anything?
@@ -744,6 +746,7 @@ impl State {
                 request: req.clone(),
                 answer: answer.clone(),
             },
+            self.cfg.idempotency_keys_max,
         );
         Ok(Outcome::Check(answer))
     }
@@ -1129,6 +1132,7 @@ impl State {
                 state: ReservationState::Open,
                 commit_seq: None,
             },
+            self.cfg.reservations_max,
         );
         Ok((id, expires_at_ms))
     }
@@ -1806,3 +1810,47 @@ mod snapshot;
 mod view;
 pub use snapshot::SnapshotError;
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reservations::RING_SLACK;
+    use crate::testkit::{req, World};
+
+    /// Full tables used as queues (one record in, the oldest out, for each
+    /// check) keep their rings at the tables' caps, not at the next power
+    /// of two: the ring's head travels round its whole allocation, so any
+    /// capacity beyond the cap would become resident memory for nothing.
+    #[test]
+    fn full_tables_keep_their_rings_at_their_caps() {
+        let cfg = LedgerConfig {
+            idempotency_keys_max: 1500,
+            reservations_max: 3000,
+            max_ttl_ms: 100,
+            default_ttl_ms: 50,
+            ..LedgerConfig::default()
+        };
+        let mut w = World::new();
+        w.state = State::new(cfg.clone());
+        w.own("fund", "ETH", "1000000000");
+        let mut state = w.state;
+        for i in 0..10_000 {
+            let at = w.now + i;
+            let cmd = Command::Check {
+                at_ms: at,
+                venue: VenueId::new("v1").unwrap(),
+                request: req(&format!("o{i}"), "fund", "ETH", "1"),
+            };
+            state.apply(&cmd).unwrap();
+        }
+        state.check_invariants().unwrap();
+        assert_eq!(state.idempotency.len(), cfg.idempotency_keys_max);
+        assert_eq!(state.reservations.len(), cfg.reservations_max);
+        // 2048 and 4096 before.
+        assert_eq!(state.idempotency.ring_capacity(), 1500);
+        assert_eq!(
+            state.reservations.ring_capacity(),
+            cfg.reservations_max + RING_SLACK
+        );
+    }
+}

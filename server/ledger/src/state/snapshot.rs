@@ -315,7 +315,7 @@ impl Decode for State {
                 s.participants.at_mut(res.participant).open.push(res.id);
             }
             // Ids strictly increase (above), so none is already kept.
-            let _ = s.reservations.insert(res.id, res);
+            let _ = s.reservations.insert(res.id, res, s.cfg.reservations_max);
         }
         s.expiry.rebuild(deadlines.into_iter());
         s.ended = VecDeque::from(r.vec(s.cfg.reservations_max)?);
@@ -331,7 +331,10 @@ impl Decode for State {
                 if rec.request.order_id != order {
                     return Err(r.error("idempotency record under another order id"));
                 }
-                if s.idempotency.insert(t, venue, rec).is_err() {
+                if s.idempotency
+                    .insert(t, venue, rec, s.cfg.idempotency_keys_max)
+                    .is_err()
+                {
                     return Err(r.error("duplicate order id"));
                 }
             }
