@@ -97,17 +97,15 @@ impl ReservationTable {
             // Older than the ring.
             return self.side.insert(id, r);
         }
-        let gap = usize::try_from(id.0 - end).unwrap_or(usize::MAX);
+        let mut gap = usize::try_from(id.0 - end).unwrap_or(usize::MAX);
         if gap > self.span_max() {
             // Ids jumped far ahead: start the ring afresh there.
             self.move_all_aside();
             self.base = id.0;
-        } else {
-            // `gap` is at most `span_max`, so this is bounded too.
-            make_room(&mut self.ring, gap + 1, cap.saturating_add(RING_SLACK));
-            self.ring.extend(std::iter::repeat_n(None, gap));
+            gap = 0;
         }
-        make_room(&mut self.ring, 1, cap.saturating_add(RING_SLACK));
+        make_room(&mut self.ring, gap + 1, cap.saturating_add(RING_SLACK));
+        self.ring.extend(std::iter::repeat_n(None, gap));
         self.ring.push_back(Some(r));
         self.in_ring += 1;
         self.trim();
