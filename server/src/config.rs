@@ -114,6 +114,14 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_COMMIT_DELAY_US", default_value_t = 0)]
     pub commit_delay_us: u64,
 
+    /// Bytes of zeroed space the journal allocates at a time ahead of its
+    /// records, so that they are written in place and an fdatasync need not
+    /// record a new file size (0: plain appends; at most 64 MiB).
+    #[arg(long, env = "INTERLOCK_JOURNAL_PREALLOC_BYTES",
+          default_value_t = interlock_journal::writer::PREALLOC_BYTES_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=interlock_journal::writer::PREALLOC_BYTES_MAX))]
+    pub journal_prealloc_bytes: u64,
+
     /// Journal bytes after which a snapshot is written and the journal cut.
     #[arg(long, env = "INTERLOCK_SNAPSHOT_AFTER_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub snapshot_after_bytes: u64,
@@ -284,6 +292,7 @@ impl Config {
             group_commit: !self.fsync_per_request,
             snapshot_after_bytes: self.snapshot_after_bytes,
             commit_delay: std::time::Duration::from_micros(self.commit_delay_us.min(100_000)),
+            prealloc_bytes: self.journal_prealloc_bytes,
         }
     }
 

@@ -6,7 +6,8 @@
 //! anywhere but the very end of the log, a record that fails to decode, and
 //! missing records. What is repaired: a torn record at the very end of the
 //! last segment (a write the crash interrupted, never acknowledged) is cut
-//! off and logged, and leftover temporary snapshot files are removed.
+//! off and logged, the zeroed space the writer allocated after the last
+//! record is cut, and leftover temporary snapshot files are removed.
 
 use std::sync::mpsc;
 
@@ -111,7 +112,16 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
         }
         let (records, end) = format::scan_records(&bytes, format::SEGMENT_HEADER_LEN);
         if end < bytes.len() {
-            if is_last && format::valid_record_after(&bytes, end).is_none() {
+            if is_last && bytes[end..].iter().all(|&b| b == 0) {
+                // Space the writer allocated ahead and never wrote.
+                tracing::info!(
+                    file = %storage.describe(name),
+                    offset = end,
+                    bytes = bytes.len() - end,
+                    "cutting the zeroed space after the journal's last record"
+                );
+                storage.truncate(name, end as u64).map_err(io(name))?;
+            } else if is_last && format::valid_record_after(&bytes, end).is_none() {
                 tracing::warn!(
                     file = %storage.describe(name),
                     offset = end,

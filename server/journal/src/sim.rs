@@ -1,11 +1,12 @@
 //! A simulated disk for crash and fault tests.
 //!
-//! [`SimStorage`] keeps, for every file, what is durable (covered by a
-//! completed `sync`) apart from what was merely written, and, for the
-//! directory, which entries are durable (covered by `sync_dir`). [`SimStorage::crash`]
-//! returns the disk as a power cut would leave it: every unsynced directory
-//! change undone, every file cut back to its synced length, plus a torn
-//! prefix of the last unsynced write. Faults are injected by operation
+//! [`SimStorage`] keeps, for every file, what is durable (its content as of
+//! the last completed `sync`) apart from what was merely written, and, for
+//! the directory, which entries are durable (covered by `sync_dir`).
+//! [`SimStorage::crash`] returns the disk as a power cut would leave it:
+//! every unsynced directory change undone, every file back to its synced
+//! content, plus a torn prefix of the last unsynced write (at the end of the
+//! file or in place over it). Faults are injected by operation
 //! number: the crash point, a failing `sync` (EIO), or "disk full" (ENOSPC).
 
 use std::collections::BTreeMap;
@@ -17,8 +18,8 @@ use crate::storage::{Storage, StorageFile};
 #[derive(Debug, Clone, Default)]
 struct SimFile {
     data: Vec<u8>,
-    /// Bytes covered by a completed sync.
-    synced: usize,
+    /// The content as of the last completed sync.
+    durable: Vec<u8>,
     /// The last write not yet covered by a sync: (offset, length).
     last_write: Option<(usize, usize)>,
 }
@@ -90,17 +91,21 @@ impl SimStorage {
         };
         for (name, &idx) in &d.dir_synced {
             let f = &d.files[idx];
-            let mut data = f.data[..f.synced.min(f.data.len())].to_vec();
+            let mut data = f.durable.clone();
             if let Some((off, len)) = f.last_write {
-                if off == data.len() {
-                    let keep = len * d.tear_eighths / 8;
-                    data.extend_from_slice(&f.data[off..off + keep]);
+                // A write that starts past the durable end could only
+                // survive with an earlier unsynced one: both are lost.
+                if off <= data.len() {
+                    let end = off + len * d.tear_eighths / 8;
+                    if data.len() < end {
+                        data.resize(end, 0);
+                    }
+                    data[off..end].copy_from_slice(&f.data[off..end]);
                 }
             }
-            let synced = data.len();
             after.files.push(SimFile {
+                durable: data.clone(),
                 data,
-                synced,
                 last_write: None,
             });
             let i = after.files.len() - 1;
@@ -181,6 +186,7 @@ impl Storage for SimStorage {
         Ok(Box::new(SimHandle {
             storage: self.clone(),
             idx,
+            pos: 0,
         }))
     }
 
@@ -207,7 +213,7 @@ impl Storage for SimStorage {
         let idx = d.file(name)?;
         let f = &mut d.files[idx];
         f.data.truncate(len as usize);
-        f.synced = f.data.len();
+        f.durable = f.data.clone();
         f.last_write = None;
         Ok(())
     }
@@ -227,18 +233,39 @@ impl Storage for SimStorage {
 struct SimHandle {
     storage: SimStorage,
     idx: usize,
+    /// The cursor.
+    pos: usize,
+}
+
+impl SimFile {
+    /// Writes `buf` at `off`, growing the file (with zeros up to `off`) as
+    /// needed; the write is the one a crash may tear.
+    fn write_at(&mut self, off: usize, buf: &[u8]) {
+        let end = off + buf.len();
+        if self.data.len() < end {
+            self.data.resize(end, 0);
+        }
+        self.data[off..end].copy_from_slice(buf);
+        // Only the latest unsynced write can tear; earlier unsynced writes
+        // are lost whole in a crash (a conservative model).
+        self.last_write = Some((off, buf.len()));
+    }
 }
 
 impl StorageFile for SimHandle {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut d = self.storage.lock();
         d.op(false, true)?;
-        let f = &mut d.files[self.idx];
-        let off = f.data.len();
-        f.data.extend_from_slice(buf);
-        // Only the latest unsynced write can tear; earlier unsynced writes
-        // are lost whole in a crash (a conservative model).
-        f.last_write = Some((off, buf.len()));
+        d.files[self.idx].write_at(self.pos, buf);
+        self.pos += buf.len();
+        Ok(())
+    }
+
+    fn write_zeros(&mut self, from: u64, to: u64) -> io::Result<()> {
+        let mut d = self.storage.lock();
+        d.op(false, true)?;
+        let zeros = vec![0u8; to.saturating_sub(from) as usize];
+        d.files[self.idx].write_at(from as usize, &zeros);
         Ok(())
     }
 
@@ -246,7 +273,7 @@ impl StorageFile for SimHandle {
         let mut d = self.storage.lock();
         d.op(true, false)?;
         let f = &mut d.files[self.idx];
-        f.synced = f.data.len();
+        f.durable.clone_from(&f.data);
         f.last_write = None;
         Ok(())
     }
@@ -256,8 +283,9 @@ impl StorageFile for SimHandle {
         d.op(false, false)?;
         let f = &mut d.files[self.idx];
         f.data.truncate(len as usize);
-        f.synced = f.synced.min(f.data.len());
+        f.durable.truncate(len as usize);
         f.last_write = None;
+        self.pos = len as usize;
         Ok(())
     }
 }

@@ -27,12 +27,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn describe(&self, name: &str) -> String;
 }
 
-/// A file open for appending.
+/// A file open for writing at a cursor (at its start when created).
 pub trait StorageFile: Send {
+    /// Writes at the cursor and moves it past what was written (over
+    /// zeroed space, or past the end).
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Writes zeros over the bytes `from..to` without moving the cursor:
+    /// space allocated ahead, so that later writes land in place and an
+    /// `fdatasync` after them has no file size or block map to record.
+    fn write_zeros(&mut self, from: u64, to: u64) -> io::Result<()>;
     /// Makes the written data durable (`fdatasync`).
     fn sync(&mut self) -> io::Result<()>;
-    /// Cuts the file back to `len` bytes (after a failed write).
+    /// Cuts the file back to `len` bytes and puts the cursor there (after
+    /// a failed write, or to drop space allocated ahead).
     fn set_len(&mut self, len: u64) -> io::Result<()>;
 }
 
@@ -120,6 +127,19 @@ struct DiskFile {
 impl StorageFile for DiskFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         self.file.write_all(buf)
+    }
+
+    fn write_zeros(&mut self, from: u64, to: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        const CHUNK: usize = 64 * 1024;
+        static ZEROS: [u8; CHUNK] = [0; CHUNK];
+        let mut at = from;
+        while at < to {
+            let n = usize::try_from(to - at).map_or(CHUNK, |left| left.min(CHUNK));
+            self.file.write_all_at(&ZEROS[..n], at)?;
+            at += n as u64;
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {

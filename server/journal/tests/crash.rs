@@ -114,11 +114,16 @@ fn cfg() -> LedgerConfig {
     }
 }
 
+/// Zeroed space a few records at a time, so that crash points fall
+/// before, during and after each allocation.
+const PREALLOC: u64 = 256;
+
 fn jcfg() -> JournalConfig {
     JournalConfig {
         group_commit: true,
         snapshot_after_bytes: u64::MAX,
         commit_delay: Duration::ZERO,
+        prealloc_bytes: PREALLOC,
     }
 }
 
@@ -133,14 +138,22 @@ struct Seen {
 /// with a snapshot every `snapshot_every` commands; stops at the first
 /// command that is not acknowledged.
 fn run(storage: &SimStorage, cmds: &[Command], snapshot_every: usize) -> Seen {
+    run_with(storage, cmds, snapshot_every, jcfg())
+}
+
+fn run_with(
+    storage: &SimStorage,
+    cmds: &[Command],
+    snapshot_every: usize,
+    jcfg: JournalConfig,
+) -> Seen {
     // The disk starts empty: if the journal cannot even start, recovery
     // must give the empty state.
     let mut seen = Seen {
         states: vec![State::new(cfg()).to_snapshot()],
         acked: 0,
     };
-    let Ok((rec, journal)) = open(Arc::new(storage.clone()), cfg(), jcfg(), Box::new(|_| {}))
-    else {
+    let Ok((rec, journal)) = open(Arc::new(storage.clone()), cfg(), jcfg, Box::new(|_| {})) else {
         return seen;
     };
     seen.states = vec![rec.state.to_snapshot()];
@@ -183,29 +196,65 @@ fn check_recovery(after: &SimStorage, seen: &Seen, what: &str) {
     );
 }
 
+/// Every crash point, with records written in place over zeroed space
+/// and with plain appends.
 #[test]
 fn every_crash_point_keeps_every_acknowledged_command() {
     let cmds = workload(40);
-    let clean = SimStorage::new();
-    let full = run(&clean, &cmds, 9);
-    assert_eq!(full.acked, cmds.len());
-    let total_ops = clean.ops();
-    assert!(total_ops > 100, "only {total_ops} operations");
-    check_recovery(&clean.crash(), &full, "no crash");
-    for k in 0..total_ops {
-        let storage = SimStorage::new();
-        storage.inject(Fault::CrashAt(k));
-        storage.set_tear((k % 8) as usize);
-        let seen = run(&storage, &cmds, 9);
-        let after = storage.crash();
-        check_recovery(&after, &seen, &format!("crash at operation {k}"));
-        // A second crash during or right after recovery changes nothing.
-        check_recovery(
-            &after.crash(),
-            &seen,
-            &format!("crash at operation {k}, twice"),
-        );
+    for prealloc_bytes in [PREALLOC, 0] {
+        let jcfg = JournalConfig {
+            prealloc_bytes,
+            ..jcfg()
+        };
+        let clean = SimStorage::new();
+        let full = run_with(&clean, &cmds, 9, jcfg.clone());
+        assert_eq!(full.acked, cmds.len());
+        let total_ops = clean.ops();
+        assert!(total_ops > 100, "only {total_ops} operations");
+        check_recovery(&clean.crash(), &full, "no crash");
+        for k in 0..total_ops {
+            let storage = SimStorage::new();
+            storage.inject(Fault::CrashAt(k));
+            storage.set_tear((k % 8) as usize);
+            let seen = run_with(&storage, &cmds, 9, jcfg.clone());
+            let after = storage.crash();
+            let what = format!("prealloc {prealloc_bytes}: crash at operation {k}");
+            check_recovery(&after, &seen, &what);
+            // A second crash during or right after recovery changes nothing.
+            check_recovery(&after.crash(), &seen, &format!("{what}, twice"));
+        }
     }
+}
+
+/// A crash leaves the zeroed space after the last record; recovery cuts
+/// it without calling it a torn record, and a clean close leaves none.
+#[test]
+fn zeroed_space_after_the_last_record_is_cut_quietly() {
+    let storage = SimStorage::new();
+    let (rec, journal) = open(Arc::new(storage.clone()), cfg(), jcfg(), Box::new(|_| {})).unwrap();
+    let ledger = Ledger::with_journal(rec.state, Box::new(journal.clone()));
+    for cmd in workload(12) {
+        let (_, ticket) = ledger.apply(cmd);
+        assert!(journal.wait_durable(ticket.0, Duration::from_secs(10)));
+    }
+    let want = ledger.read(|s| s.to_snapshot()).unwrap();
+    let name = storage.list_names().pop().unwrap();
+    let bytes = interlock_journal::Storage::read(&storage, &name).unwrap();
+    let (_, end) = interlock_journal::format::scan_records(
+        &bytes,
+        interlock_journal::format::SEGMENT_HEADER_LEN,
+    );
+    assert_eq!(bytes.len() as u64 % PREALLOC, 0, "{} bytes", bytes.len());
+    assert!(end < bytes.len() && bytes[end..].iter().all(|&b| b == 0));
+
+    let crashed = storage.crash();
+    let rec = interlock_journal::recover::recover(&crashed, cfg()).unwrap();
+    assert_eq!(rec.truncated, None);
+    assert_eq!(rec.state.to_snapshot(), want);
+    assert_eq!(crashed.len(&name), Some(end));
+
+    journal.close();
+    assert_eq!(storage.len(&name), Some(end));
 }
 
 /// A journal with only records (no snapshot), its segment name and the
