@@ -8,7 +8,8 @@
 //! ```
 //!
 //! A record's crc covers `len`, `lsn` and the payload; lsns are consecutive
-//! across segments. A snapshot `snapshot-<lsn>.snap` holds the state after
+//! across segments. The segment being written may end with zeroes after its
+//! last record (space the writer allocated ahead; never a valid record). A snapshot `snapshot-<lsn>.snap` holds the state after
 //! record `lsn`:
 //!
 //! ```text
