@@ -6,8 +6,9 @@
 //! anywhere but the very end of the log, a record that fails to decode, and
 //! missing records. What is repaired: a torn record at the very end of the
 //! last segment (a write the crash interrupted, never acknowledged) is cut
-//! off and logged, the zeroed space the writer allocated after the last
-//! record is cut, and leftover temporary snapshot files are removed.
+//! off and logged, zeroes after a segment's last record (space the writer
+//! allocated ahead) are cut, and leftover temporary snapshot files are
+//! removed.
 
 use std::sync::mpsc;
 
@@ -112,8 +113,11 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
         }
         let (records, end) = format::scan_records(&bytes, format::SEGMENT_HEADER_LEN);
         if end < bytes.len() {
-            if is_last && bytes[end..].iter().all(|&b| b == 0) {
-                // Space the writer allocated ahead and never wrote.
+            if bytes[end..].iter().all(|&b| b == 0) {
+                // Space the writer allocated ahead and never wrote. (A
+                // finished segment has none; should its cut not have
+                // reached the disk, the lsn check below still finds any
+                // record missing before the next segment.)
                 tracing::info!(
                     file = %storage.describe(name),
                     offset = end,
@@ -136,6 +140,15 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
                     "damaged record (checksum or length) before the end of the journal".into(),
                 ));
             }
+        }
+        if *first_lsn > expected {
+            // Only records can show a gap inside a segment; an empty
+            // segment after one is caught here.
+            return Err(JournalError::Missing {
+                file: storage.describe(name),
+                expected,
+                found: *first_lsn,
+            });
         }
         state.reserve_for_replay(records.len());
         let file = storage.describe(name);

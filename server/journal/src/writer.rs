@@ -456,12 +456,15 @@ impl WriterState {
         }
     }
 
-    /// Cuts the zeroed space after the last record and makes that durable:
-    /// a finished segment ends with its last record.
+    /// Cuts the zeroed space after the last record and makes the new size
+    /// durable (`fsync`, not only `fdatasync`): a finished segment ends
+    /// with its last record before the next segment exists.
     fn finish_segment(&mut self) -> std::io::Result<()> {
         if self.allocated > self.len {
-            self.file.set_len(self.len)?;
-            self.file.sync()?;
+            let first = lock(&self.shared.progress).segment_first_lsn;
+            self.shared
+                .storage
+                .truncate(&format::segment_name(first), self.len)?;
             self.allocated = self.len;
         }
         Ok(())

@@ -316,6 +316,41 @@ fn a_flipped_bit_before_the_tail_refuses_start_up_naming_file_and_offset() {
     assert_eq!(torn.len(&name), Some(last));
 }
 
+/// Records missing before an empty segment (the last records of the
+/// previous segment lost) refuse start-up, as a gap between records does.
+#[test]
+fn an_empty_segment_after_missing_records_refuses_start_up() {
+    let (storage, _, offsets) = one_segment(10);
+    let n = offsets.len() as u64;
+    let damaged = storage.crash();
+    let mut next = interlock_journal::Storage::create(
+        &damaged,
+        &interlock_journal::format::segment_name(n + 2),
+    )
+    .unwrap();
+    next.write_all(&interlock_journal::format::segment_header(n + 2))
+        .unwrap();
+    next.sync().unwrap();
+    interlock_journal::Storage::sync_dir(&damaged).unwrap();
+    match interlock_journal::recover::recover(&damaged, cfg()) {
+        Err(JournalError::Missing {
+            expected, found, ..
+        }) => assert_eq!((expected, found), (n + 1, n + 2)),
+        other => panic!("{other:?}"),
+    }
+    // Without the gap the same empty segment is fine.
+    let whole = storage.crash();
+    let mut next =
+        interlock_journal::Storage::create(&whole, &interlock_journal::format::segment_name(n + 1))
+            .unwrap();
+    next.write_all(&interlock_journal::format::segment_header(n + 1))
+        .unwrap();
+    next.sync().unwrap();
+    interlock_journal::Storage::sync_dir(&whole).unwrap();
+    let rec = interlock_journal::recover::recover(&whole, cfg()).unwrap();
+    assert_eq!(rec.last_lsn, n);
+}
+
 #[test]
 fn a_damaged_snapshot_refuses_start_up() {
     let storage = SimStorage::new();

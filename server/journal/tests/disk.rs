@@ -68,8 +68,28 @@ fn records_land_in_zeroed_space_and_a_closed_segment_ends_with_its_last_record()
     let (records, end) = scan_records(&bytes, SEGMENT_HEADER_LEN);
     assert_eq!((records.len(), end), (n, bytes.len()));
 
-    let (rec, journal) = open(storage, LedgerConfig::default(), jcfg(), Box::new(|_| {})).unwrap();
+    let (rec, journal) = open(
+        storage.clone(),
+        LedgerConfig::default(),
+        jcfg(),
+        Box::new(|_| {}),
+    )
+    .unwrap();
     assert_eq!(rec.state.to_snapshot(), want);
     assert_eq!(rec.records_replayed, n as u64);
+    journal.close();
+
+    // Should a finished segment's cut not have reached the disk, its
+    // zeroes are cut at the next start, though a segment follows it.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &[0u8; 4096]).unwrap();
+    drop(file);
+    let (rec, journal) = open(storage, LedgerConfig::default(), jcfg(), Box::new(|_| {})).unwrap();
+    assert_eq!(rec.state.to_snapshot(), want);
+    assert_eq!(rec.truncated, None);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), end as u64);
     journal.close();
 }
