@@ -6,17 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use interlock_journal::format::{scan_records, SEGMENT_HEADER_LEN};
-use interlock_journal::{open, DiskStorage, JournalConfig};
+use interlock_journal::{open, DiskStorage, JournalConfig, JournalHandle, Recovered};
 use interlock_ledger::*;
 
 const PREALLOC: u64 = 64 * 1024;
-
-fn jcfg() -> JournalConfig {
-    JournalConfig {
-        prealloc_bytes: PREALLOC,
-        ..JournalConfig::default()
-    }
-}
 
 /// Participant `i` owns 10 ETH (broker sequence `i + 1`).
 fn owns(i: usize) -> Command {
@@ -34,17 +27,25 @@ fn owns(i: usize) -> Command {
     }
 }
 
+fn start(storage: &Arc<DiskStorage>) -> (Recovered, JournalHandle) {
+    let config = JournalConfig {
+        prealloc_bytes: PREALLOC,
+        ..JournalConfig::default()
+    };
+    open(
+        storage.clone(),
+        LedgerConfig::default(),
+        config,
+        Box::new(|_| {}),
+    )
+    .unwrap()
+}
+
 #[test]
 fn records_land_in_zeroed_space_and_a_closed_segment_ends_with_its_last_record() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(DiskStorage::open(dir.path()).unwrap());
-    let (rec, journal) = open(
-        storage.clone(),
-        LedgerConfig::default(),
-        jcfg(),
-        Box::new(|_| {}),
-    )
-    .unwrap();
+    let (rec, journal) = start(&storage);
     let ledger = Ledger::with_journal(rec.state, Box::new(journal.clone()));
     let segment = std::fs::read_dir(dir.path())
         .unwrap()
@@ -68,13 +69,7 @@ fn records_land_in_zeroed_space_and_a_closed_segment_ends_with_its_last_record()
     let (records, end) = scan_records(&bytes, SEGMENT_HEADER_LEN);
     assert_eq!((records.len(), end), (n, bytes.len()));
 
-    let (rec, journal) = open(
-        storage.clone(),
-        LedgerConfig::default(),
-        jcfg(),
-        Box::new(|_| {}),
-    )
-    .unwrap();
+    let (rec, journal) = start(&storage);
     assert_eq!(rec.state.to_snapshot(), want);
     assert_eq!(rec.records_replayed, n as u64);
     journal.close();
@@ -87,7 +82,7 @@ fn records_land_in_zeroed_space_and_a_closed_segment_ends_with_its_last_record()
         .unwrap();
     std::io::Write::write_all(&mut file, &[0u8; 4096]).unwrap();
     drop(file);
-    let (rec, journal) = open(storage, LedgerConfig::default(), jcfg(), Box::new(|_| {})).unwrap();
+    let (rec, journal) = start(&storage);
     assert_eq!(rec.state.to_snapshot(), want);
     assert_eq!(rec.truncated, None);
     assert_eq!(std::fs::metadata(&segment).unwrap().len(), end as u64);
