@@ -275,11 +275,7 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
     ) -> Result<Response<pb::CommitResponse>, Status> {
         let venue = venue_of(&req)?;
         let r = self.end(venue, &req.get_ref().reservation_id, true).await?;
-        Ok(Response::new(pb::CommitResponse {
-            reservation_id: r.reservation.to_string(),
-            state: convert::reservation_state_pb(r.state).into(),
-            commit_seq: r.commit_seq.unwrap_or_default(),
-        }))
+        Ok(Response::new(convert::commit_response(r)))
     }
 
     async fn release(
@@ -290,10 +286,7 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         let r = self
             .end(venue, &req.get_ref().reservation_id, false)
             .await?;
-        Ok(Response::new(pb::ReleaseResponse {
-            reservation_id: r.reservation.to_string(),
-            state: convert::reservation_state_pb(r.state).into(),
-        }))
+        Ok(Response::new(convert::release_response(r)))
     }
 }
 

@@ -300,13 +300,17 @@ fn reject_reason(r: &domain::RejectReason) -> pb::RejectReason {
         domain::RejectCode::StaleSync => pb::RejectCode::StaleSync,
     };
     let message = match (&r.code, &r.limit) {
+        // The utilization is there only for a limit on this venue's own
+        // usage (see `domain::RejectReason`).
         (domain::RejectCode::LimitExceeded, Some(l)) => format!(
-            "{} limit {} ({}) of {} would reach utilization {}",
+            "{} limit {} ({}) of {} would be exceeded{}",
             l.kind.name(),
             l.id.as_ref().map_or("default", |i| i.as_str()),
             l.scope,
             dec(l.value),
-            opt_dec(r.utilization),
+            r.utilization
+                .map(|u| format!(": utilization {}", dec(u)))
+                .unwrap_or_default(),
         ),
         (domain::RejectCode::LimitExceeded, None) => "a limit would be exceeded".to_owned(),
         (domain::RejectCode::NoCollateral, _) => {
@@ -356,6 +360,21 @@ pub fn check_response(a: domain::CheckAnswer) -> pb::CheckResponse {
         reason: a.reason.as_deref().map(reject_reason),
         headroom: headroom.into(),
         dry_run: a.dry_run,
+    }
+}
+
+pub fn commit_response(r: domain::ReservationAnswer) -> pb::CommitResponse {
+    pb::CommitResponse {
+        reservation_id: r.reservation.to_string(),
+        state: reservation_state_pb(r.state).into(),
+        commit_seq: r.commit_seq.unwrap_or_default(),
+    }
+}
+
+pub fn release_response(r: domain::ReservationAnswer) -> pb::ReleaseResponse {
+    pb::ReleaseResponse {
+        reservation_id: r.reservation.to_string(),
+        state: reservation_state_pb(r.state).into(),
     }
 }
 

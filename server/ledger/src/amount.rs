@@ -5,7 +5,7 @@
 //! ledger forms stays far inside `Decimal`'s range; arithmetic is checked all
 //! the same and an overflow is an error, never a panic.
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 /// Most decimal places in a quantity.
 pub const QUANTITY_SCALE_MAX: u32 = 10;
@@ -128,14 +128,17 @@ pub fn mul(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
     a.checked_mul(b).ok_or(Overflow)
 }
 
-/// `usage / cap` rounded to 6 places, or `None` when the cap is zero.
+/// `usage / cap` rounded up to 6 places, or `None` when the cap is zero.
+/// Up, so that a breach never shows as the limit itself (1.0000001 is
+/// 1.000001, not 1).
 pub fn utilization(usage: Decimal, cap: Decimal) -> Option<Decimal> {
     if cap.is_zero() {
         return None;
     }
-    usage
-        .checked_div(cap)
-        .map(|u| u.round_dp(RATIO_SCALE_MAX).normalize())
+    usage.checked_div(cap).map(|u| {
+        u.round_dp_with_strategy(RATIO_SCALE_MAX, RoundingStrategy::ToPositiveInfinity)
+            .normalize()
+    })
 }
 
 #[cfg(test)]
@@ -188,6 +191,12 @@ mod tests {
         assert!(mul(q, r).is_ok());
         assert!(add(q, q).is_ok());
         assert_eq!(utilization(Decimal::ONE, Decimal::ZERO), None);
+        // A breach by the smallest quantity is never rounded down to the
+        // limit itself.
+        let over = parse_quantity("100.0000000001").unwrap();
+        let cap = parse_quantity("100").unwrap();
+        assert_eq!(utilization(over, cap).unwrap().to_string(), "1.000001");
+        assert_eq!(utilization(cap, cap).unwrap().to_string(), "1");
         assert_eq!(
             utilization(Decimal::ONE, Decimal::TWO).unwrap().to_string(),
             "0.5"

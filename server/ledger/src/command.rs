@@ -185,35 +185,53 @@ pub struct LimitRef {
     pub value: Decimal,
 }
 
-/// A rejection, naming the exact limit and the utilization the request would
-/// have reached.
+/// A rejection, naming the limit that binds hardest.
+///
+/// What a venue may learn is [`HeadroomBucket`]'s and this type's whole
+/// content: nothing in it depends on the participant's collateral or on its
+/// commitments on other venues beyond the headroom this venue has (see
+/// ARCHITECTURE.md, "What a venue learns").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectReason {
     pub code: RejectCode,
     pub limit: Option<LimitRef>,
+    /// The utilization the request would have reached, only for a limit
+    /// that counts nothing but this venue's own usage (MAX_ORDER_QUANTITY, a
+    /// MAX_COMMITMENT scoped to this venue). For a limit that spans venues
+    /// it would tell the venue what the others hold: admins see it in the
+    /// rejection alert instead.
     pub utilization: Option<Decimal>,
 }
 
-/// Coarse headroom left after the answer, as a share of the binding cap.
+/// Coarse headroom left after the answer, measured against the request's
+/// own quantity: a function of the headroom this venue sees and nothing
+/// else, so it reveals no collateral and no other venue's commitments (a
+/// share of the cap would: the cap is the reuse ratio times collateral).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadroomBucket {
+    /// Nothing left.
     None,
+    /// Less than one more order of this quantity would fit.
     Low,
+    /// One to fewer than ten more.
     Medium,
+    /// Ten or more.
     High,
 }
 
 impl HeadroomBucket {
-    /// Buckets `left` of `cap`: none, under 10%, 10–50%, over 50%.
-    pub fn of(left: Decimal, cap: Decimal) -> Self {
-        if left <= Decimal::ZERO || cap <= Decimal::ZERO {
+    /// How many more orders of `quantity` fit in `left`: none left at all,
+    /// under one, one to ten, ten or more.
+    pub fn of(left: Decimal, quantity: Decimal) -> Self {
+        if left <= Decimal::ZERO {
             return HeadroomBucket::None;
         }
-        // left ≤ cap here, so the products cannot overflow.
-        let ten = left * Decimal::TEN;
-        if ten < cap {
+        if left < quantity {
             HeadroomBucket::Low
-        } else if left * Decimal::TWO <= cap {
+        } else if quantity
+            .checked_mul(Decimal::TEN)
+            .is_some_and(|ten| left < ten)
+        {
             HeadroomBucket::Medium
         } else {
             HeadroomBucket::High

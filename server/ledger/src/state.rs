@@ -249,8 +249,27 @@ struct Binding<'a> {
 }
 
 impl Binding<'_> {
+    /// What is left under the cap, negative when usage is already above it
+    /// (a broker's sync can leave it there). Limits are compared on this,
+    /// not on the room clamped at zero: the one furthest over is the one to
+    /// name, since raising any other would not help.
+    fn slack(&self) -> Decimal {
+        self.cap - self.usage
+    }
+
     fn room(&self) -> Decimal {
-        (self.cap - self.usage).max(Decimal::ZERO)
+        self.slack().max(Decimal::ZERO)
+    }
+
+    /// Whether the usage this cap counts is the calling venue's own: an
+    /// order's own quantity, or a MAX_COMMITMENT scoped to the venue. Only
+    /// such a cap's utilization may be shown to the venue.
+    fn venue_local(&self) -> bool {
+        match self.kind {
+            LimitKind::MaxOrderQuantity => true,
+            LimitKind::MaxCommitment => self.limit.is_some_and(|l| l.spec.scope.venue.is_some()),
+            LimitKind::ReuseRatio | LimitKind::AssetCap => false,
+        }
     }
 
     fn to_ref(&self) -> LimitRef {
@@ -723,7 +742,7 @@ impl State {
             return Ok(Outcome::Check(answer));
         }
         if answer.verdict == Verdict::Rejected {
-            self.alert_rejection(at, venue, req, &answer);
+            self.alert_rejection(at, venue, req, &answer)?;
         } else {
             let held = if req.risk_reducing {
                 Decimal::ZERO
@@ -867,7 +886,8 @@ impl State {
 
     /// Calls `f` with every cap that applies to a check: the reuse ratio
     /// first, then every other matching limit. `venue` is `None` for the
-    /// cross-venue caps of a position only.
+    /// cross-venue caps of a position only (an ASSET_CAP among them, as the
+    /// share of it the position could reach).
     fn each_cap<'a>(
         &'a self,
         participant: &ParticipantId,
@@ -883,21 +903,29 @@ impl State {
                 Some(v) => scope.matches(participant, v, asset),
                 None => scope.matches_position(participant, asset),
             };
-            let usage = match limit.spec.kind {
+            let value = limit.spec.value;
+            let (usage, cap) = match limit.spec.kind {
                 LimitKind::ReuseRatio => continue,
                 _ if !applies => continue,
-                LimitKind::MaxCommitment if scope.venue.is_some() => usage.on_venue,
-                LimitKind::MaxCommitment => usage.committed,
-                LimitKind::AssetCap if venue.is_none() => continue,
-                LimitKind::AssetCap => usage.asset_total,
+                LimitKind::MaxCommitment if scope.venue.is_some() => (usage.on_venue, value),
+                LimitKind::MaxCommitment => (usage.committed, value),
+                // Seen from one position, a cap shared with every other
+                // participant allows what the position holds plus what the
+                // cap has left (never below zero).
+                LimitKind::AssetCap if venue.is_none() => {
+                    let left = amount::sub(value, usage.asset_total)?;
+                    let cap = amount::add(usage.committed, left)?.max(Decimal::ZERO);
+                    (usage.committed, cap)
+                }
+                LimitKind::AssetCap => (usage.asset_total, value),
                 LimitKind::MaxOrderQuantity if venue.is_none() => continue,
-                LimitKind::MaxOrderQuantity => Decimal::ZERO,
+                LimitKind::MaxOrderQuantity => (Decimal::ZERO, value),
             };
             f(Binding {
                 kind: limit.spec.kind,
                 limit: Some(limit),
-                value: limit.spec.value,
-                cap: limit.spec.value,
+                value,
+                cap,
                 usage,
             })?;
         }
@@ -935,7 +963,7 @@ impl State {
         }
         let mut tightest: Option<Binding<'_>> = None;
         self.each_cap(&req.participant, Some(venue), &req.asset, &usage, |b| {
-            if tightest.as_ref().is_none_or(|t| b.room() < t.room()) {
+            if tightest.as_ref().is_none_or(|t| b.slack() < t.slack()) {
                 tightest = Some(b);
             }
             Ok(())
@@ -951,7 +979,7 @@ impl State {
             approved,
             expires_at_ms: None,
             reason: None,
-            headroom: HeadroomBucket::of(left, tight.cap),
+            headroom: HeadroomBucket::of(left, req.quantity),
             dry_run: req.dry_run,
         };
         if req.risk_reducing {
@@ -972,15 +1000,42 @@ impl State {
                 room - part,
             ));
         }
-        let reached = amount::add(tight.usage, req.quantity)?;
+        let utilization = if tight.venue_local() {
+            amount::utilization(amount::add(tight.usage, req.quantity)?, tight.cap)
+        } else {
+            None
+        };
         let mut answer = reject(&req.order_id, RejectCode::LimitExceeded, req.dry_run);
         answer.reason = Some(Box::new(RejectReason {
             code: RejectCode::LimitExceeded,
             limit: Some(tight.to_ref()),
-            utilization: amount::utilization(reached, tight.cap),
+            utilization,
         }));
-        answer.headroom = HeadroomBucket::of(room, tight.cap);
+        answer.headroom = HeadroomBucket::of(room, req.quantity);
         Ok(answer)
+    }
+
+    /// Every limit a check of `req` would take past its cap, hardest first,
+    /// with the exact utilization it would reach: for admins (the rejection
+    /// alert), never for the venue.
+    fn exceeded(
+        &self,
+        venue: &VenueId,
+        req: &CheckRequest,
+    ) -> Result<Vec<(LimitRef, Option<Decimal>)>, LedgerError> {
+        let usage = self.usage(&req.participant, Some(venue), &req.asset)?;
+        let mut over = Vec::new();
+        self.each_cap(&req.participant, Some(venue), &req.asset, &usage, |b| {
+            if req.quantity > b.slack() {
+                let reached = amount::add(b.usage, req.quantity)?;
+                over.push((b.slack(), b.to_ref(), amount::utilization(reached, b.cap)));
+            }
+            Ok(())
+        })?;
+        // Stable: among equal slack the order of evaluation stays, as in
+        // `judge`, so the first is the limit the venue was told of.
+        over.sort_by(|x, y| x.0.cmp(&y.0));
+        Ok(over.into_iter().map(|(_, l, u)| (l, u)).collect())
     }
 
     fn alert_rejection(
@@ -989,19 +1044,37 @@ impl State {
         venue: &VenueId,
         req: &CheckRequest,
         answer: &CheckAnswer,
-    ) {
-        let Some(reason) = &answer.reason else { return };
-        let what = match (&reason.code, &reason.limit) {
-            (RejectCode::LimitExceeded, Some(l)) => format!(
-                "{} limit {}",
-                l.kind.name(),
-                l.id.as_ref().map_or("default", |i| i.as_str())
-            ),
-            (RejectCode::LimitExceeded, None) => "limit".to_owned(),
-            (RejectCode::NoCollateral, _) => "no collateral".to_owned(),
-            (RejectCode::TradingHalted, _) => "participant halted".to_owned(),
-            (RejectCode::ReduceOnly, _) => "participant reduce-only".to_owned(),
-            (RejectCode::StaleSync, _) => "broker sync stale".to_owned(),
+    ) -> Result<(), LedgerError> {
+        let Some(reason) = &answer.reason else {
+            return Ok(());
+        };
+        let mut utilization = None;
+        let what = match reason.code {
+            RejectCode::LimitExceeded => {
+                let over = self.exceeded(venue, req)?;
+                utilization = over.first().and_then(|(_, u)| *u);
+                let named: Vec<String> = over
+                    .iter()
+                    .map(|(l, u)| {
+                        format!(
+                            "{} limit {} of {} (utilization {})",
+                            l.kind.name(),
+                            l.id.as_ref().map_or("default", |i| i.as_str()),
+                            l.value.normalize(),
+                            u.map_or("-".to_owned(), |u| u.to_string()),
+                        )
+                    })
+                    .collect();
+                if named.is_empty() {
+                    "limit".to_owned()
+                } else {
+                    named.join(", ")
+                }
+            }
+            RejectCode::NoCollateral => "no collateral".to_owned(),
+            RejectCode::TradingHalted => "participant halted".to_owned(),
+            RejectCode::ReduceOnly => "participant reduce-only".to_owned(),
+            RejectCode::StaleSync => "broker sync stale".to_owned(),
         };
         let mut alert = Alert::new(
             at,
@@ -1015,8 +1088,9 @@ impl State {
         alert.asset = Some(req.asset.clone());
         alert.venue = Some(venue.clone());
         alert.limit_id = reason.limit.as_ref().and_then(|l| l.id.clone());
-        alert.utilization = reason.utilization;
+        alert.utilization = utilization;
         self.alerts.push(alert);
+        Ok(())
     }
 
     /// Raises an alert for every warning level that `added` made a limit cross.
@@ -1501,7 +1575,9 @@ impl State {
         Ok(())
     }
 
-    /// The most restrictive cross-venue cap on a position's commitments.
+    /// The most restrictive cross-venue cap on a position's commitments,
+    /// ASSET_CAP included (as the position's commitments plus what the
+    /// shared cap has left).
     fn position_cap(
         &self,
         participant: &ParticipantId,

@@ -29,7 +29,16 @@ fn reuse_ratio_is_enforced_across_venues() {
         w.check("v2", req("o1", "fund", "ETH", "100")).verdict,
         Verdict::Approved
     );
-    let c = w.check("v3", req("o1", "fund", "ETH", "100"));
+    let out = w
+        .apply(Command::Check {
+            at_ms: w.now,
+            venue: v("v3"),
+            request: req("o1", "fund", "ETH", "100"),
+        })
+        .unwrap();
+    let Outcome::Check(c) = out.outcome else {
+        panic!("a check answer")
+    };
     assert_eq!(c.verdict, Verdict::Rejected);
     let r = reason(&c);
     assert_eq!(r.code, RejectCode::LimitExceeded);
@@ -37,8 +46,12 @@ fn reuse_ratio_is_enforced_across_venues() {
     assert_eq!(limit.kind, LimitKind::ReuseRatio);
     assert_eq!(limit.id.as_ref().unwrap().as_str(), "L1");
     assert_eq!(limit.value, d("2"));
-    assert_eq!(r.utilization, Some(d("1.5")));
+    // The reuse ratio spans venues: its utilization would tell v3 what v1
+    // and v2 hold, so only the admins' alert carries it.
+    assert_eq!(r.utilization, None);
     assert_eq!(c.headroom, HeadroomBucket::None);
+    assert_eq!(out.alerts.len(), 1);
+    assert_eq!(out.alerts[0].utilization, Some(d("1.5")));
     assert_eq!(w.committed("fund", "ETH"), d("200"));
 }
 
@@ -792,4 +805,129 @@ fn the_audit_log_cannot_be_capped_below_what_it_holds() {
     );
     configure_audit_cap(&mut w, held + 1).unwrap();
     State::from_snapshot(&w.state.to_snapshot()).unwrap();
+}
+
+/// P owns 100, venue-a holds all of it (the reuse cap is full), then the
+/// desk sets MAX_COMMITMENT 20: the rejection must name MAX_COMMITMENT,
+/// the limit furthest over, since raising the reuse ratio would not help.
+#[test]
+fn the_rejection_names_the_limit_furthest_over() {
+    let mut w = World::new();
+    w.own("fund", "ETH", "100");
+    w.check("venue-a", req("o1", "fund", "ETH", "100"));
+    let mc = w.set_limit(
+        LimitKind::MaxCommitment,
+        Scope {
+            participant: Some(p("fund")),
+            asset: Some(a("ETH")),
+            ..Scope::default()
+        },
+        "20",
+        &[],
+    );
+    let out = w
+        .apply(Command::Check {
+            at_ms: w.now,
+            venue: v("venue-b"),
+            request: req("o2", "fund", "ETH", "1"),
+        })
+        .unwrap();
+    let Outcome::Check(c) = out.outcome else {
+        panic!("a check answer")
+    };
+    let named = reason(&c).limit.as_ref().unwrap();
+    assert_eq!(named.kind, LimitKind::MaxCommitment);
+    assert_eq!(named.id.as_ref(), Some(&mc.id));
+    // The admins' alert lists every limit exceeded, hardest first, with
+    // exact utilizations.
+    let alert = &out.alerts[0];
+    assert_eq!(alert.kind, AlertKind::LimitRejection);
+    assert_eq!(alert.limit_id.as_ref(), Some(&mc.id));
+    assert_eq!(alert.utilization, Some(d("5.05")));
+    assert!(
+        alert
+            .message
+            .contains("MAX_COMMITMENT limit L1 of 20 (utilization 5.05)")
+            && alert
+                .message
+                .contains("REUSE_RATIO limit default of 1 (utilization 1.01)"),
+        "{}",
+        alert.message
+    );
+}
+
+/// A request of the smallest quantity on a full cap is a breach, and the
+/// utilization admins see says so rather than rounding down to 1.
+#[test]
+fn a_breach_by_the_smallest_quantity_is_not_rounded_to_the_limit() {
+    let mut w = World::new();
+    w.own("fund", "ETH", "100");
+    w.check("v1", req("o1", "fund", "ETH", "100"));
+    let out = w
+        .apply(Command::Check {
+            at_ms: w.now,
+            venue: v("v1"),
+            request: req("o2", "fund", "ETH", "0.0000000001"),
+        })
+        .unwrap();
+    assert_eq!(out.alerts[0].utilization, Some(d("1.000001")));
+}
+
+#[test]
+fn the_headroom_bucket_counts_orders_of_the_requested_size() {
+    let mut w = World::new();
+    w.own("fund", "ETH", "100");
+    // 100 left before, 1 asked: 99 more of 1 fit.
+    assert_eq!(
+        w.check("v1", req("o1", "fund", "ETH", "1")).headroom,
+        HeadroomBucket::High
+    );
+    // 99 left, 20 asked: 79 left, 3 more of 20.
+    assert_eq!(
+        w.check("v1", req("o2", "fund", "ETH", "20")).headroom,
+        HeadroomBucket::Medium
+    );
+    // 79 left, 50 asked: 29 left, under one more of 50.
+    assert_eq!(
+        w.check("v1", req("o3", "fund", "ETH", "50")).headroom,
+        HeadroomBucket::Low
+    );
+    assert_eq!(
+        w.check("v1", req("o4", "fund", "ETH", "29")).headroom,
+        HeadroomBucket::None
+    );
+}
+
+/// ASSET_CAP 120 with another participant holding 100 of it: a participant
+/// who owns 100 can reach only 20, and exposure and top say so.
+#[test]
+fn effective_limit_counts_a_shared_asset_cap() {
+    let mut w = World::new();
+    w.own("other", "ETH", "1000");
+    w.own("fund", "ETH", "100");
+    w.set_limit(
+        LimitKind::AssetCap,
+        Scope {
+            asset: Some(a("ETH")),
+            ..Scope::default()
+        },
+        "120",
+        &[],
+    );
+    w.check("v1", req("o1", "other", "ETH", "100"));
+    w.check("v1", req("o2", "fund", "ETH", "5"));
+    let e = w.state.exposure(&p("fund"), w.now).unwrap().unwrap();
+    // Its 5 plus the 15 the cap has left.
+    assert_eq!(e.assets[0].effective_limit, d("20"));
+    assert_eq!(e.assets[0].utilization, Some(d("0.25")));
+    let top = w.state.top(10).unwrap();
+    let fund = top.iter().find(|t| t.participant == p("fund")).unwrap();
+    assert_eq!(fund.effective_limit, d("20"));
+    // The other participant's view of the same cap: 100 + 15.
+    let other = top.iter().find(|t| t.participant == p("other")).unwrap();
+    assert_eq!(other.effective_limit, d("115"));
+    assert_eq!(
+        w.check("v1", req("o3", "fund", "ETH", "16")).verdict,
+        Verdict::Rejected
+    );
 }
