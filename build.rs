@@ -27,10 +27,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&descriptors),
     )?;
 
+    // Messages and clients, with tonic's own codec: a client that cannot
+    // decode a server's answer reports INTERNAL (the server is broken).
     let mut config = prost_build::Config::new();
     config
         .file_descriptor_set_path(&descriptor_path)
         .skip_protoc_run();
-    tonic_prost_build::configure().compile_with_config(config, PROTOS, &["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .compile_with_config(config, PROTOS, &["proto"])?;
+
+    // Servers, over the same messages, with `RequestCodec`: a request that
+    // cannot be decoded is the client's fault, INVALID_ARGUMENT.
+    let server_dir = out_dir.join("server");
+    std::fs::create_dir_all(&server_dir)?;
+    let mut config = prost_build::Config::new();
+    config
+        .file_descriptor_set_path(&descriptor_path)
+        .skip_protoc_run()
+        .extern_path(".interlock.v1", "crate::v1");
+    tonic_prost_build::configure()
+        .build_client(false)
+        .codec_path("crate::RequestCodec")
+        .out_dir(&server_dir)
+        .compile_with_config(config, PROTOS, &["proto"])?;
     Ok(())
 }
