@@ -55,6 +55,23 @@ pub const SERVICE_NAMES: [&str; 3] = [
     "interlock.v1.AdminService",
 ];
 
+/// Reflection that lists what is served: Interlock's services and health
+/// (the descriptor set also holds the benchmark's echo service, served only
+/// by `--echo-floor`).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    let mut b = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(interlock::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(HEALTH_SERVICE_NAME);
+    for name in SERVICE_NAMES {
+        b = b.with_service_name(name);
+    }
+    b
+}
+
+/// The standard health service's name.
+const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
+
 /// Accepted connections with TCP_NODELAY: the builder's `tcp_nodelay`
 /// applies only to listeners tonic binds itself, and without it small
 /// answers wait for the peer's delayed ACK (~40 ms).
@@ -196,14 +213,8 @@ pub async fn serve_on(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(interlock::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(interlock::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let max = config.max_message_bytes;
     let pretrade =

@@ -703,12 +703,15 @@ impl State {
         venue: &VenueId,
         req: &CheckRequest,
     ) -> (Result<Outcome, LedgerError>, bool) {
+        // A bad request is refused as such, even under an order id already
+        // answered.
+        let ttl_ms = match self.ttl_ms(req.ttl_ms) {
+            Ok(t) => t,
+            Err(e) => return (Err(e), false),
+        };
         if !req.dry_run {
             if let Some(rec) = self.idempotency.get(venue, &req.order_id) {
-                let same = CheckRequest {
-                    dry_run: false,
-                    ..req.clone()
-                } == rec.request;
+                let same = self.same_order(req, ttl_ms, &rec.request);
                 let answer = if same {
                     Ok(Outcome::Check(rec.answer.clone()))
                 } else {
@@ -719,7 +722,20 @@ impl State {
                 return (answer, true);
             }
         }
-        (self.check_new(at, venue, req), false)
+        (self.check_new(at, venue, req, ttl_ms), false)
+    }
+
+    /// Whether `req`, whose TTL is `ttl_ms`, repeats the stored request
+    /// (`dry_run` aside). TTLs are compared as judged, so the default asked
+    /// for by name (0 on the wire) and by value are the same request.
+    fn same_order(&self, req: &CheckRequest, ttl_ms: u64, stored: &CheckRequest) -> bool {
+        req.order_id == stored.order_id
+            && req.participant == stored.participant
+            && req.asset == stored.asset
+            && req.quantity == stored.quantity
+            && req.risk_reducing == stored.risk_reducing
+            && req.allow_partial == stored.allow_partial
+            && self.ttl_ms(stored.ttl_ms).ok() == Some(ttl_ms)
     }
 
     fn check_new(
@@ -727,8 +743,8 @@ impl State {
         at: UnixMs,
         venue: &VenueId,
         req: &CheckRequest,
+        ttl_ms: u64,
     ) -> Result<Outcome, LedgerError> {
-        let ttl_ms = self.ttl_ms(req.ttl_ms)?;
         if !req.dry_run && !self.idempotency_has_room(at) {
             return Err(LedgerError::CapacityExhausted {
                 what: "idempotency table",
@@ -762,7 +778,11 @@ impl State {
             at,
             venue.clone(),
             IdemRecord {
-                request: req.clone(),
+                // Stored with the TTL it was judged with.
+                request: CheckRequest {
+                    ttl_ms: Some(ttl_ms),
+                    ..req.clone()
+                },
                 answer: answer.clone(),
             },
             self.cfg.idempotency_keys_max,

@@ -931,3 +931,45 @@ fn effective_limit_counts_a_shared_asset_cap() {
         Verdict::Rejected
     );
 }
+
+/// The default TTL asked for by name (none) and by value is one request;
+/// a TTL above the maximum is a bad request even under a known order id.
+#[test]
+fn a_retry_is_judged_on_the_ttl_it_gets_and_bad_ttls_come_first() {
+    let mut w = World::new();
+    w.own("fund", "ETH", "100");
+    let first = w.check("v1", req("o1", "fund", "ETH", "10"));
+    let explicit = CheckRequest {
+        ttl_ms: Some(LedgerConfig::default().default_ttl_ms),
+        ..req("o1", "fund", "ETH", "10")
+    };
+    assert_eq!(w.check("v1", explicit.clone()), first);
+    // And the other way round.
+    let second = w.check(
+        "v1",
+        CheckRequest {
+            order_id: OrderId::new("o2").unwrap(),
+            ..explicit
+        },
+    );
+    assert_eq!(w.check("v1", req("o2", "fund", "ETH", "10")), second);
+    let other_ttl = CheckRequest {
+        ttl_ms: Some(1_000),
+        ..req("o1", "fund", "ETH", "10")
+    };
+    assert!(matches!(
+        w.try_check("v1", other_ttl),
+        Err(LedgerError::IdempotencyConflict { .. })
+    ));
+    let too_long = CheckRequest {
+        ttl_ms: Some(LedgerConfig::default().max_ttl_ms + 1),
+        ..req("o1", "fund", "ETH", "10")
+    };
+    assert!(matches!(
+        w.try_check("v1", too_long),
+        Err(LedgerError::InvalidArgument {
+            field: "ttl_ms",
+            ..
+        })
+    ));
+}
