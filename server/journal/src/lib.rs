@@ -67,7 +67,13 @@ pub fn open(
 ) -> Result<(Recovered, JournalHandle), JournalError> {
     let recovered = recover::recover(storage.as_ref(), cfg)?;
     let name = format::segment_name(recovered.last_lsn + 1);
-    let journal = JournalHandle::start(storage.clone(), config, recovered.last_lsn, notify)
+    let journal = JournalHandle::start(
+        storage.clone(),
+        config,
+        recovered.last_lsn,
+        recovered.journal_bytes,
+        notify,
+    )
         .map_err(|error| JournalError::Io {
             file: storage.describe(&name),
             error,

@@ -27,6 +27,11 @@ pub struct Recovered {
     pub last_lsn: u64,
     pub snapshot_lsn: Option<u64>,
     pub records_replayed: u64,
+    /// Bytes of journal records behind the snapshot (what was replayed):
+    /// they count towards the next snapshot as if written by this process,
+    /// so a server that keeps crashing before it writes
+    /// `snapshot_after_bytes` anew still snapshots soon after it starts.
+    pub journal_bytes: u64,
     /// A torn tail that was cut off: (file, offset).
     pub truncated: Option<(String, usize)>,
 }
@@ -78,6 +83,7 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
 
     let mut expected = snapshot_lsn.unwrap_or(0) + 1;
     let mut replayed = 0u64;
+    let mut journal_bytes = 0u64;
     let mut truncated = None;
     let last_index = segments.len().saturating_sub(1);
     for (i, (first_lsn, name)) in segments.iter().enumerate() {
@@ -155,12 +161,14 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
         let (next, n) = replay(&mut state, &records, *first_lsn, expected, &file)?;
         expected = next;
         replayed += n;
+        journal_bytes += (end - format::SEGMENT_HEADER_LEN) as u64;
     }
     Ok(Recovered {
         state,
         last_lsn: expected - 1,
         snapshot_lsn,
         records_replayed: replayed,
+        journal_bytes,
         truncated,
     })
 }

@@ -146,11 +146,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl JournalHandle {
     /// Starts a writer on a new segment whose first record is
-    /// `last_lsn + 1`.
+    /// `last_lsn + 1`; `journal_bytes` of records are already behind the
+    /// last snapshot (they count towards the next one).
     pub(crate) fn start(
         storage: Arc<dyn Storage>,
         config: JournalConfig,
         last_lsn: u64,
+        journal_bytes: u64,
         notify: Notify,
     ) -> std::io::Result<Self> {
         let first = last_lsn + 1;
@@ -176,7 +178,7 @@ impl JournalHandle {
             progress: Mutex::new(progress),
             progressed: Condvar::new(),
             notify,
-            bytes_since_rotate: AtomicU64::new(0),
+            bytes_since_rotate: AtomicU64::new(journal_bytes),
         });
         let writer_shared = shared.clone();
         let thread = std::thread::Builder::new()

@@ -88,3 +88,52 @@ fn records_land_in_zeroed_space_and_a_closed_segment_ends_with_its_last_record()
     assert_eq!(std::fs::metadata(&segment).unwrap().len(), end as u64);
     journal.close();
 }
+
+/// A server that keeps crashing before it writes `snapshot_after_bytes`
+/// anew must still snapshot: the journal it replayed at start counts.
+#[test]
+fn the_journal_replayed_at_start_counts_towards_the_next_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(DiskStorage::open(dir.path()).unwrap());
+    let open_with = |after: u64| {
+        let config = JournalConfig {
+            prealloc_bytes: PREALLOC,
+            snapshot_after_bytes: after,
+            ..JournalConfig::default()
+        };
+        open(
+            storage.clone(),
+            LedgerConfig::default(),
+            config,
+            Box::new(|_| {}),
+        )
+        .unwrap()
+    };
+    // Each life below writes 30 records of about 40 bytes.
+    let threshold = 2500;
+    let mut written = 0;
+    // Three lives, each stopping without a snapshot (as after a crash)
+    // after about half the threshold: none writes it on its own.
+    for life in 0..3 {
+        let (rec, journal) = open_with(threshold);
+        assert_eq!(rec.records_replayed, written as u64);
+        assert_eq!(journal.snapshot_wanted(), rec.journal_bytes >= threshold);
+        let ledger = Ledger::with_journal(rec.state, Box::new(journal.clone()));
+        let mut last = 0;
+        for i in written..written + 30 {
+            let (result, ticket) = ledger.apply(owns(i));
+            result.unwrap();
+            last = ticket.0;
+        }
+        written += 30;
+        assert!(journal.wait_durable(last, Duration::from_secs(30)));
+        if life == 0 {
+            assert!(!journal.snapshot_wanted(), "one life is below the threshold");
+        }
+        journal.close();
+    }
+    let (rec, journal) = open_with(threshold);
+    assert!(rec.journal_bytes >= threshold, "{} bytes", rec.journal_bytes);
+    assert!(journal.snapshot_wanted(), "the replayed journal must count");
+    journal.close();
+}
