@@ -171,6 +171,10 @@ async fn eventually(within: Duration, mut f: impl AsyncFnMut() -> bool) -> bool 
 }
 
 async fn serving(endpoint: &str) -> bool {
+    serving_as(endpoint, "interlock.v1.PreTradeService").await
+}
+
+async fn serving_as(endpoint: &str, service: &str) -> bool {
     let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
         .unwrap()
         .connect()
@@ -179,7 +183,7 @@ async fn serving(endpoint: &str) -> bool {
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     let r = health
         .check(tonic_health::pb::HealthCheckRequest {
-            service: "interlock.v1.PreTradeService".into(),
+            service: service.into(),
         })
         .await
         .unwrap()
@@ -269,6 +273,18 @@ async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
         .unwrap_err();
     assert!(message(&e).contains("disk is full"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(1));
+    // Health sends writers elsewhere: the services that change state (and
+    // the server as a whole) are NOT_SERVING; admins' reads still serve.
+    assert!(
+        eventually(Duration::from_secs(2), async || {
+            !serving(&s.endpoint).await
+                && !serving_as(&s.endpoint, "").await
+                && !serving_as(&s.endpoint, "interlock.v1.PositionService").await
+        })
+        .await,
+        "health still SERVING with a full disk"
+    );
+    assert!(serving_as(&s.endpoint, "interlock.v1.AdminService").await);
     // Reads still work.
     s.admin().await.exposure("fund").await.unwrap();
     s.admin().await.list_limits().await.unwrap();
@@ -284,6 +300,10 @@ async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
     );
     let retried = venue.check(check("full-1", "fund", "10")).await.unwrap();
     assert_eq!(retried.verdict(), pb::Verdict::Approved);
+    assert!(
+        eventually(Duration::from_secs(2), async || serving(&s.endpoint).await).await,
+        "health must come back once space is freed"
+    );
     s.abort().await;
     let s = start_on(
         interlock_server::Config::dev_for_tests(),
@@ -293,4 +313,36 @@ async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
     let exp = s.admin().await.exposure("fund").await.unwrap();
     assert_eq!(exp.assets[0].committed, "21", "before + full-1 + after");
     s.stop().await;
+}
+
+/// A graceful stop (SIGTERM) while the disk is full cannot write its
+/// snapshot: the server must say so with an error (a non-zero exit), not
+/// stop as if all were well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_a_full_disk_is_an_error() {
+    use interlock_journal::sim::{Fault, SimStorage};
+    let disk = SimStorage::new();
+    let s = start_on(
+        interlock_server::Config::dev_for_tests(),
+        std::sync::Arc::new(disk.clone()),
+    )
+    .await;
+    own(&s, "fund", "100").await;
+    let venue = s.client("dev-venue-a").await;
+    venue.check(check("before", "fund", "10")).await.unwrap();
+    disk.inject(Fault::DiskFull);
+    let e = venue.check(check("full", "fund", "10")).await.unwrap_err();
+    assert_eq!(code(e), Code::Unavailable);
+    drop(venue);
+    let e = s.stop_result().await.unwrap_err();
+    assert!(e.to_string().contains("did not close cleanly"), "{e:#}");
+
+    // A clean stop is still Ok.
+    let s = start_on(
+        interlock_server::Config::dev_for_tests(),
+        std::sync::Arc::new(SimStorage::new()),
+    )
+    .await;
+    own(&s, "fund", "100").await;
+    s.stop_result().await.unwrap();
 }

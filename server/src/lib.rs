@@ -49,11 +49,10 @@ use crate::clock::Clock;
 use crate::durable::Waiters;
 
 /// gRPC service names, for health checks.
-pub const SERVICE_NAMES: [&str; 3] = [
-    "interlock.v1.PreTradeService",
-    "interlock.v1.PositionService",
-    "interlock.v1.AdminService",
-];
+pub const SERVICE_NAMES: [&str; 3] = [PRETRADE_SERVICE, POSITION_SERVICE, ADMIN_SERVICE];
+const PRETRADE_SERVICE: &str = "interlock.v1.PreTradeService";
+const POSITION_SERVICE: &str = "interlock.v1.PositionService";
+const ADMIN_SERVICE: &str = "interlock.v1.AdminService";
 
 /// Reflection that lists what is served: Interlock's services and health
 /// (the descriptor set also holds the benchmark's echo service, served only
@@ -271,21 +270,29 @@ pub async fn serve_on(
         // Every request has drained: write a snapshot so the next start
         // replays nothing, then stop the writer.
         let ledger = shared.ledger.clone();
-        let done = tokio::task::spawn_blocking(move || {
+        let (done, closed) = tokio::task::spawn_blocking(move || {
             let snap = interlock_journal::snapshot(&ledger, &journal);
             journal.close();
-            snap
+            (snap, journal.progress().status)
         })
         .await?;
-        match done {
-            Ok(info) => tracing::info!(
+        match (done, closed) {
+            (Ok(info), JournalStatus::Closed) => tracing::info!(
                 lsn = info.lsn,
                 bytes = info.bytes,
                 "snapshot written at shutdown"
             ),
-            Err(e) => {
-                tracing::error!(error = %e, "no snapshot at shutdown; the journal has everything")
+            // A supervisor must be able to tell this from a clean stop.
+            (Err(e), JournalStatus::Closed) => {
+                anyhow::bail!("no snapshot at shutdown ({e}); every acknowledged change is in the journal, which the next start replays")
             }
+            (snapshot, status) => anyhow::bail!(
+                "the journal did not close cleanly ({status:?}; snapshot: {}): changes applied but never acknowledged are lost, every acknowledged one is on disk",
+                match snapshot {
+                    Ok(_) => "written".to_owned(),
+                    Err(e) => e.to_string(),
+                }
+            ),
         }
     }
     tracing::info!("interlock stopped");
@@ -366,19 +373,41 @@ async fn open_ledger(
 /// nothing more, and load balancers should stop sending to it.
 async fn watch_journal(durable: Arc<Waiters>, health: tonic_health::server::HealthReporter) {
     let mut every = tokio::time::interval(JOURNAL_HEALTH_POLL);
+    let mut shown = JournalStatus::Ok;
     loop {
         every.tick().await;
-        if durable.progress().status == JournalStatus::Failed {
-            break;
+        let status = durable.progress().status;
+        if status == shown {
+            continue;
         }
-    }
-    tracing::error!(
-        "journal failed: health is NOT_SERVING; restart the server once the disk is fixed"
-    );
-    for name in std::iter::once("").chain(SERVICE_NAMES) {
-        health
-            .set_service_status(name, ServingStatus::NotServing)
-            .await;
+        let (changes, all) = match status {
+            JournalStatus::Ok => {
+                tracing::info!("journal writing again: health is SERVING");
+                (ServingStatus::Serving, ServingStatus::Serving)
+            }
+            JournalStatus::DiskFull => {
+                tracing::error!(
+                    "journal disk full: health is NOT_SERVING for the services that change state (and the server as a whole) until space is freed; AdminService still serves reads"
+                );
+                (ServingStatus::NotServing, ServingStatus::Serving)
+            }
+            JournalStatus::Failed => {
+                tracing::error!(
+                    "journal failed: health is NOT_SERVING; restart the server once the disk is fixed"
+                );
+                (ServingStatus::NotServing, ServingStatus::NotServing)
+            }
+            // Shutting down: serving stops anyway.
+            JournalStatus::Closed => return,
+        };
+        for name in ["", PRETRADE_SERVICE, POSITION_SERVICE] {
+            health.set_service_status(name, changes).await;
+        }
+        health.set_service_status(ADMIN_SERVICE, all).await;
+        if status == JournalStatus::Failed {
+            return;
+        }
+        shown = status;
     }
 }
 

@@ -90,6 +90,18 @@ impl TestServer {
         }
     }
 
+    /// A graceful stop, returning what the server returned (what its
+    /// process's exit status would say).
+    pub async fn stop_result(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.handle.take() {
+            Some(h) => h.await.unwrap(),
+            None => Ok(()),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

@@ -74,10 +74,10 @@ pub fn open(
         recovered.journal_bytes,
         notify,
     )
-        .map_err(|error| JournalError::Io {
-            file: storage.describe(&name),
-            error,
-        })?;
+    .map_err(|error| JournalError::Io {
+        file: storage.describe(&name),
+        error,
+    })?;
     Ok((recovered, journal))
 }
 

@@ -128,12 +128,19 @@ fn the_journal_replayed_at_start_counts_towards_the_next_snapshot() {
         written += 30;
         assert!(journal.wait_durable(last, Duration::from_secs(30)));
         if life == 0 {
-            assert!(!journal.snapshot_wanted(), "one life is below the threshold");
+            assert!(
+                !journal.snapshot_wanted(),
+                "one life is below the threshold"
+            );
         }
         journal.close();
     }
     let (rec, journal) = open_with(threshold);
-    assert!(rec.journal_bytes >= threshold, "{} bytes", rec.journal_bytes);
+    assert!(
+        rec.journal_bytes >= threshold,
+        "{} bytes",
+        rec.journal_bytes
+    );
     assert!(journal.snapshot_wanted(), "the replayed journal must count");
     journal.close();
 }
