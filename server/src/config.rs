@@ -87,6 +87,28 @@ pub struct Config {
     )]
     pub tls_handshake_timeout_ms: u64,
 
+    /// A connection whose client has not sent its first 24 bytes (the
+    /// HTTP/2 preface, or the start of a TLS handshake) within this time is
+    /// closed, so sockets that never speak cannot pile up.
+    #[arg(
+        long,
+        env = "INTERLOCK_PREFACE_TIMEOUT_MS",
+        default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..=600_000)
+    )]
+    pub preface_timeout_ms: u64,
+
+    /// Most client connections open at once. Beyond it a new connection is
+    /// accepted and closed at once (and the server logs it), so idle
+    /// sockets cannot use up the process's file descriptors.
+    #[arg(
+        long,
+        env = "INTERLOCK_MAX_CONNECTIONS",
+        default_value_t = 4_096,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    pub max_connections: u64,
+
     /// Development mode: well-known demo tokens (printed at start-up), loopback
     /// only. Never use in production.
     #[arg(long, env = "INTERLOCK_DEV")]

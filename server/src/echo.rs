@@ -69,7 +69,7 @@ pub async fn serve_floor(
         .add_service(pb::bench_echo_service_server::BenchEchoServiceServer::new(
             Echo,
         ))
-        .serve_with_incoming_shutdown(crate::incoming(listener), shutdown)
+        .serve_with_incoming_shutdown(crate::incoming(listener, config), shutdown)
         .await?;
     Ok(())
 }

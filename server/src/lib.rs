@@ -22,6 +22,7 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod convert;
 pub mod durable;
 pub mod echo;
@@ -71,11 +72,21 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 /// The standard health service's name.
 const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
 
-/// Accepted connections with TCP_NODELAY: the builder's `tcp_nodelay`
-/// applies only to listeners tonic binds itself, and without it small
-/// answers wait for the peer's delayed ACK (~40 ms).
-pub fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+/// Accepted connections ([`conn::incoming`]) within the configured limits,
+/// with TCP_NODELAY: the builder's `tcp_nodelay` applies only to listeners
+/// tonic binds itself, and without it small answers wait for the peer's
+/// delayed ACK (~40 ms).
+pub fn incoming(
+    listener: TcpListener,
+    config: &Config,
+) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<conn::Conn>> {
+    conn::incoming(
+        listener,
+        conn::ConnLimits {
+            preface_timeout: Duration::from_millis(config.preface_timeout_ms),
+            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        },
+    )
 }
 
 /// Loads the principals the configuration names (or the demo ones). With
@@ -261,7 +272,7 @@ pub async fn serve_on(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(incoming(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener, &config), shutdown)
         .await;
     ticker.abort();
     let _ = ticker.await;
