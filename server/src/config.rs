@@ -208,6 +208,24 @@ pub struct Config {
     )]
     pub max_streams_per_connection: u32,
 
+    /// HTTP/2 flow-control window of each call, in bytes: what a client may
+    /// send on one stream beyond what the server has read. A stream client
+    /// that stops reading its answers stops being read, and then waits on
+    /// this window. Each small DATA frame the server holds costs framing
+    /// overhead that h2 budgets per connection (half the 1 MiB connection
+    /// window); past the budget h2 closes the whole connection. With 32 KiB a
+    /// stalled stream of the smallest checks stays well inside it (about
+    /// 1,300 frames), where 1 MiB let h2 cut the connection after about 2,400
+    /// frames. Larger windows speed up large sync messages over long
+    /// round trips.
+    #[arg(
+        long,
+        env = "INTERLOCK_STREAM_WINDOW_BYTES",
+        default_value_t = 32 * 1024,
+        value_parser = clap::value_parser!(u32).range(16_384..=1_048_576)
+    )]
+    pub stream_window_bytes: u32,
+
     /// A connection is closed (after a grace period for open calls) once
     /// it is this old, so idle and forgotten connections do not pile up;
     /// clients reconnect transparently. 0: no limit.

@@ -140,6 +140,8 @@ pub fn transport(config: &Config) -> Server {
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)))
         .max_concurrent_streams(Some(config.max_streams_per_connection))
+        .initial_stream_window_size(Some(config.stream_window_bytes))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
         .http2_max_header_list_size(Some(config.max_header_bytes))
         .max_connection_age_grace(Duration::from_secs(30));
     if config.max_connection_age_secs > 0 {
@@ -147,6 +149,11 @@ pub fn transport(config: &Config) -> Server {
     }
     builder
 }
+
+/// HTTP/2 flow-control window of a whole connection (hyper's default, set
+/// here because h2's budget for buffered frames is half of it; see
+/// `Config::stream_window_bytes`).
+pub const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
 /// Serves Interlock on `listener` until `shutdown` completes.
 pub async fn serve(
