@@ -40,7 +40,9 @@ async fn a_silent_socket_is_closed_after_the_preface_timeout() {
     // A few bytes short of the preface do not stop the clock.
     let mut partial = TcpStream::connect(s.addr).await.unwrap();
     partial.write_all(b"PRI * HTTP/2.0").await.unwrap();
-    assert!(closed_within(&mut partial, Duration::from_secs(5)).await.is_some());
+    assert!(closed_within(&mut partial, Duration::from_secs(5))
+        .await
+        .is_some());
 
     // A real client outlives the deadline on one connection.
     own(&s, "fund", "10").await;
@@ -65,7 +67,9 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut fourth = TcpStream::connect(s.addr).await.unwrap();
     assert!(
-        closed_within(&mut fourth, Duration::from_secs(2)).await.is_some(),
+        closed_within(&mut fourth, Duration::from_secs(2))
+            .await
+            .is_some(),
         "a fourth connection was kept open"
     );
     for h in &mut held {

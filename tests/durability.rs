@@ -64,8 +64,10 @@ async fn a_restart_keeps_reservations_limits_audit_and_answers() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    // Besides the empty one the data directory started with.
+    let first = interlock_journal::format::snapshot_name(0);
     assert!(
-        files.iter().any(|f| f.starts_with("snapshot-")),
+        files.iter().any(|f| f.starts_with("snapshot-") && *f != first),
         "a snapshot at shutdown: {files:?}"
     );
 
@@ -345,4 +347,46 @@ async fn a_stop_with_a_full_disk_is_an_error() {
     .await;
     own(&s, "fund", "100").await;
     s.stop_result().await.unwrap();
+}
+
+/// Snapshots taken while serving (by journal size) are rebuilt from the
+/// files, off the ledger's lock; checks go on meanwhile, and a server
+/// killed afterwards recovers the state it had, digest for digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_taken_while_serving_recover_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.snapshot_after_bytes = 4096;
+    config.tick_interval_ms = 20;
+    let s = start_with(config.clone()).await;
+    own(&s, "fund", "1000000").await;
+    let venue = s.client("dev-venue-a").await;
+    let snapshots = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                match interlock_journal::format::parse_name(&name) {
+                    Some((interlock_journal::format::FileKind::Snapshot, lsn)) => Some(lsn),
+                    _ => None,
+                }
+            })
+            .max()
+    };
+    let mut last = 0;
+    let mut taken = 0;
+    for i in 0..400 {
+        let a = venue.check(check(&format!("o{i}"), "fund", "1")).await.unwrap();
+        assert_eq!(a.verdict(), pb::Verdict::Approved);
+        if let Some(lsn) = snapshots().filter(|&l| l > last) {
+            last = lsn;
+            taken += 1;
+        }
+    }
+    assert!(taken >= 2, "only {taken} snapshots while serving");
+    let digest = s.admin().await.state_digest().await.unwrap();
+    s.abort().await;
+    let s = start_with(config).await;
+    assert_eq!(s.admin().await.state_digest().await.unwrap(), digest);
+    s.stop().await;
 }

@@ -131,6 +131,13 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_FSYNC_PER_REQUEST")]
     pub fsync_per_request: bool,
 
+    /// Benchmark only: encode snapshots taken while serving from the live
+    /// state under the ledger's lock (every check waits for the encoding,
+    /// ~1 s at 1M participants), as before `snapshot_replayed`, instead of
+    /// rebuilding the state at the cut from the files on another thread.
+    #[arg(long, env = "INTERLOCK_SNAPSHOT_UNDER_LOCK")]
+    pub snapshot_under_lock: bool,
+
     /// Microseconds the journal writer waits for more changes before each
     /// fdatasync: fewer, larger syncs for a little latency.
     #[arg(long, env = "INTERLOCK_COMMIT_DELAY_US", default_value_t = 0)]

@@ -247,6 +247,7 @@ pub async fn serve_on(
         shared.clone(),
         journal.clone(),
         Duration::from_millis(config.tick_interval_ms.max(1)),
+        config.snapshot_under_lock,
     ));
     if let Some(durable) = durable {
         tokio::spawn(watch_journal(durable, health.clone()));
@@ -433,8 +434,10 @@ async fn watch_journal(durable: Arc<Waiters>, health: tonic_health::server::Heal
 pub const JOURNAL_HEALTH_POLL: Duration = Duration::from_millis(250);
 
 /// Drives time inside the ledger (expiry, stale brokers, retention) and
-/// writes a snapshot when the journal has grown enough.
-async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration) {
+/// writes a snapshot when the journal has grown enough: rebuilt from the
+/// files on a blocking thread (`snapshot_replayed`), so checks never wait
+/// for it, unless `under_lock` (benchmarks only).
+async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration, under_lock: bool) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut snapshotting: Option<tokio::task::JoinHandle<()>> = None;
@@ -449,8 +452,12 @@ async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration) {
             continue;
         }
         let (ledger, journal) = (shared.ledger.clone(), journal.clone());
-        snapshotting = Some(tokio::task::spawn_blocking(
-            move || match interlock_journal::snapshot(&ledger, &journal) {
+        snapshotting = Some(tokio::task::spawn_blocking(move || {
+            match if under_lock {
+                interlock_journal::snapshot(&ledger, &journal)
+            } else {
+                interlock_journal::snapshot_replayed(&ledger, &journal)
+            } {
                 Ok(info) => tracing::info!(
                     lsn = info.lsn,
                     bytes = info.bytes,
@@ -460,7 +467,7 @@ async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration) {
                 Err(e) => {
                     tracing::error!(error = %e, "snapshot failed; the journal keeps growing until one succeeds")
                 }
-            },
-        ));
+            }
+        }));
     }
 }

@@ -65,7 +65,19 @@ pub fn open(
     config: JournalConfig,
     notify: Box<dyn Fn(Progress) + Send + Sync>,
 ) -> Result<(Recovered, JournalHandle), JournalError> {
-    let recovered = recover::recover(storage.as_ref(), cfg)?;
+    let mut recovered = recover::recover(storage.as_ref(), cfg)?;
+    if recovered.snapshot_lsn.is_none() {
+        // The settings a journal was written under live only in a
+        // snapshot (and in the settings changes journaled after it): with
+        // none, a later recovery would judge the first records under the
+        // settings of that later start. A fresh data directory gets its
+        // (empty) snapshot here, before the first record; snapshots taken
+        // while serving replay onto it (`snapshot_replayed`).
+        let lsn = recovered.last_lsn;
+        write_snapshot_file(&storage, lsn, &recovered.state.to_snapshot())?;
+        recovered.snapshot_lsn = Some(lsn);
+        recovered.journal_bytes = 0;
+    }
     let name = format::segment_name(recovered.last_lsn + 1);
     let journal = JournalHandle::start(
         storage.clone(),
@@ -109,6 +121,50 @@ pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo
     write_snapshot(journal, lsn, &body)
 }
 
+/// [`snapshot`] without encoding under the ledger's lock: under it only the
+/// journal is cut (a new segment is started after the last record); the
+/// state at the cut is then rebuilt from the files (the last snapshot and
+/// the segments after it, [`recover::replayed_upto`]) and encoded, while
+/// checks go on. Recovery is replay, so the rebuilt state is the state the
+/// ledger had at the cut, byte for byte (the crash and model tests hold
+/// recovery to that). It costs another core the replay and the memory of a
+/// second state while it runs.
+pub fn snapshot_replayed(
+    ledger: &Ledger,
+    journal: &JournalHandle,
+) -> Result<SnapshotInfo, JournalError> {
+    accepting(journal)?;
+    let lsn = ledger.read(|_| journal.rotate())?;
+    encode_replayed(journal, lsn)
+}
+
+/// [`snapshot_replayed`] for a caller that owns the state outright (no
+/// concurrent appends to the journal), such as a single-threaded test.
+pub fn snapshot_state_replayed(
+    _owned: &State,
+    journal: &JournalHandle,
+) -> Result<SnapshotInfo, JournalError> {
+    accepting(journal)?;
+    encode_replayed(journal, journal.rotate())
+}
+
+fn accepting(journal: &JournalHandle) -> Result<(), JournalError> {
+    match journal.progress().status {
+        JournalStatus::Ok => Ok(()),
+        status => Err(JournalError::Stopped(status)),
+    }
+}
+
+/// Rebuilds the state after record `lsn` from the files once the journal
+/// has moved past it, and writes its snapshot.
+fn encode_replayed(journal: &JournalHandle, lsn: u64) -> Result<SnapshotInfo, JournalError> {
+    if !journal.wait_rotated(lsn + 1) {
+        return Err(JournalError::Stopped(journal.progress().status));
+    }
+    let body = recover::replayed_upto(journal.storage().as_ref(), lsn)?.to_snapshot();
+    write_snapshot(journal, lsn, &body)
+}
+
 /// [`snapshot`] for a caller that owns the state outright (no concurrent
 /// appends to the journal), such as a single-threaded test.
 pub fn snapshot_state(
@@ -135,16 +191,26 @@ fn write_snapshot(
     lsn: u64,
     body: &[u8],
 ) -> Result<SnapshotInfo, JournalError> {
-    let storage = journal.storage().clone();
-    let io = |name: &str| {
-        let file = storage.describe(name);
-        move |error| JournalError::Io { file, error }
-    };
     // The new segment exists before the snapshot does, so the snapshot
     // never refers to a journal position that has no segment.
     if !journal.wait_rotated(lsn + 1) {
         return Err(JournalError::Stopped(journal.progress().status));
     }
+    write_snapshot_file(journal.storage(), lsn, body)
+}
+
+/// Writes the snapshot of the state after record `lsn` (temporary file,
+/// sync, rename, directory sync), then removes the segments and snapshots
+/// it makes obsolete.
+fn write_snapshot_file(
+    storage: &Arc<dyn Storage>,
+    lsn: u64,
+    body: &[u8],
+) -> Result<SnapshotInfo, JournalError> {
+    let io = |name: &str| {
+        let file = storage.describe(name);
+        move |error| JournalError::Io { file, error }
+    };
     let tmp = format::snapshot_tmp_name(lsn);
     let name = format::snapshot_name(lsn);
     let file = format::snapshot_file(lsn, body);

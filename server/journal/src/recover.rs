@@ -40,6 +40,35 @@ pub struct Recovered {
 /// snapshot (a snapshot carries the settings it was taken under, and the
 /// journal carries every change of them).
 pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, JournalError> {
+    load(storage, Some(cfg), None)
+}
+
+/// The state as it was after record `lsn`, rebuilt from the newest snapshot
+/// and the finished segments after it (those that start at or before
+/// `lsn`), changing no file: what a snapshot taken while the server runs
+/// encodes, so that the server's lock is never held for the encoding.
+/// Refuses anything recovery would repair (a torn or zeroed tail, a
+/// leftover temporary file is only skipped) and a missing base snapshot.
+pub fn replayed_upto(storage: &dyn Storage, lsn: u64) -> Result<State, JournalError> {
+    let r = load(storage, None, Some(lsn))?;
+    if r.last_lsn != lsn {
+        return Err(JournalError::Missing {
+            file: storage.describe("."),
+            expected: lsn,
+            found: r.last_lsn,
+        });
+    }
+    Ok(r.state)
+}
+
+/// [`recover`] (`upto` is `None`: repairs allowed, `cfg` for a journal
+/// without a snapshot) or [`replayed_upto`] (read-only, up to a record).
+fn load(
+    storage: &dyn Storage,
+    cfg: Option<LedgerConfig>,
+    upto: Option<u64>,
+) -> Result<Recovered, JournalError> {
+    let read_only = upto.is_some();
     let io = |name: &str| {
         let file = storage.describe(name);
         move |error| JournalError::Io { file, error }
@@ -48,8 +77,15 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
     let mut segments = Vec::new();
     for name in storage.list().map_err(io("."))? {
         match format::parse_name(&name) {
-            Some((FileKind::Snapshot, lsn)) => snapshots.push((lsn, name)),
-            Some((FileKind::Segment, lsn)) => segments.push((lsn, name)),
+            Some((FileKind::Snapshot, lsn)) if upto.is_none_or(|u| lsn <= u) => {
+                snapshots.push((lsn, name))
+            }
+            Some((FileKind::Snapshot, _)) => {}
+            Some((FileKind::Segment, lsn)) if upto.is_none_or(|u| lsn <= u) => {
+                segments.push((lsn, name))
+            }
+            Some((FileKind::Segment, _)) => {}
+            Some((FileKind::Temp, _)) if read_only => {}
             Some((FileKind::Temp, _)) => {
                 // A snapshot that was never completed (renamed) is garbage.
                 storage.remove(&name).map_err(io(&name))?;
@@ -78,7 +114,18 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
             let state = State::from_snapshot(body).map_err(|e| corrupt(e.to_string()))?;
             (state, Some(*lsn))
         }
-        None => (State::new(cfg), None),
+        None => match cfg {
+            Some(cfg) => (State::new(cfg), None),
+            // The settings the journal started under are only in a
+            // snapshot (the server writes one at its first start).
+            None => {
+                return Err(JournalError::Corrupt {
+                    file: storage.describe("."),
+                    offset: 0,
+                    what: "no snapshot to replay the journal onto".into(),
+                })
+            }
+        },
     };
 
     let mut expected = snapshot_lsn.unwrap_or(0) + 1;
@@ -106,6 +153,7 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
             // it holds no record yet.
             Err(_)
                 if is_last
+                    && !read_only
                     && bytes
                         .iter()
                         .skip(format::SEGMENT_HEADER_LEN)
@@ -118,6 +166,12 @@ pub fn recover(storage: &dyn Storage, cfg: LedgerConfig) -> Result<Recovered, Jo
             Err(what) => return Err(corrupt(0, what.into())),
         }
         let (records, end) = format::scan_records(&bytes, format::SEGMENT_HEADER_LEN);
+        if end < bytes.len() && read_only {
+            return Err(corrupt(
+                end,
+                "bytes after the last record of a finished segment".into(),
+            ));
+        }
         if end < bytes.len() {
             if bytes[end..].iter().all(|&b| b == 0) {
                 // Space the writer allocated ahead and never wrote. (A

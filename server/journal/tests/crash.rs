@@ -238,7 +238,17 @@ fn zeroed_space_after_the_last_record_is_cut_quietly() {
         assert!(journal.wait_durable(ticket.0, Duration::from_secs(10)));
     }
     let want = ledger.read(|s| s.to_snapshot()).unwrap();
-    let name = storage.list_names().pop().unwrap();
+    // The segment (beside it, the snapshot a fresh journal starts with).
+    let name = storage
+        .list_names()
+        .into_iter()
+        .rfind(|n| {
+            matches!(
+                interlock_journal::format::parse_name(n),
+                Some((interlock_journal::format::FileKind::Segment, _))
+            )
+        })
+        .unwrap();
     let bytes = interlock_journal::Storage::read(&storage, &name).unwrap();
     let (_, end) = interlock_journal::format::scan_records(
         &bytes,

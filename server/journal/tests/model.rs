@@ -9,7 +9,7 @@
 //! before, byte for byte, and go on matching the model.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +67,10 @@ enum Op {
         state: u8,
     },
     Restart {
-        snapshot: bool,
+        /// 0: none; 1: encoded from the state; 2: rebuilt by replaying
+        /// the files (`snapshot_state_replayed`, as the server does while
+        /// it serves).
+        snapshot: u8,
     },
 }
 
@@ -98,7 +101,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..3usize, 1..12u64).prop_map(|(v, res)| Op::Release { v, res }),
         (0..20_000u32).prop_map(|ms| Op::Advance { ms }),
         (0..2usize, 0..3u8).prop_map(|(p, state)| Op::State { p, state }),
-        any::<bool>().prop_map(|snapshot| Op::Restart { snapshot }),
+        (0u8..3).prop_map(|snapshot| Op::Restart { snapshot }),
     ]
 }
 
@@ -201,8 +204,8 @@ struct Run {
     w: World,
     m: Model,
     seq: u64,
-    /// Whether the next restart takes a snapshot first.
-    snapshot_next: Arc<AtomicBool>,
+    /// Which snapshot the next restart takes first (see `Op::Restart`).
+    snapshot_next: Arc<AtomicU8>,
 }
 
 /// The journal on a real disk: every change synced before the test goes
@@ -210,7 +213,7 @@ struct Run {
 struct Disk {
     dir: tempfile::TempDir,
     journal: JournalHandle,
-    snapshot_next: Arc<AtomicBool>,
+    snapshot_next: Arc<AtomicU8>,
 }
 
 fn open(dir: &std::path::Path) -> (State, JournalHandle) {
@@ -232,8 +235,14 @@ impl Durability for Disk {
     }
 
     fn restart(&mut self, current: &State) -> State {
-        if self.snapshot_next.load(Ordering::Relaxed) {
-            interlock_journal::snapshot_state(current, &self.journal).unwrap();
+        match self.snapshot_next.load(Ordering::Relaxed) {
+            0 => {}
+            1 => {
+                interlock_journal::snapshot_state(current, &self.journal).unwrap();
+            }
+            _ => {
+                interlock_journal::snapshot_state_replayed(current, &self.journal).unwrap();
+            }
         }
         self.journal.close();
         let (state, journal) = open(self.dir.path());
@@ -248,10 +257,10 @@ impl Drop for Disk {
     }
 }
 
-fn journaled_world() -> (World, Arc<AtomicBool>) {
+fn journaled_world() -> (World, Arc<AtomicU8>) {
     let dir = tempfile::tempdir().unwrap();
     let (state, journal) = open(dir.path());
-    let flag = Arc::new(AtomicBool::new(false));
+    let flag = Arc::new(AtomicU8::new(0));
     let disk = Disk {
         dir,
         journal,

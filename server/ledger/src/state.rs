@@ -1054,7 +1054,7 @@ impl State {
         })?;
         // Stable: among equal slack the order of evaluation stays, as in
         // `judge`, so the first is the limit the venue was told of.
-        over.sort_by(|x, y| x.0.cmp(&y.0));
+        over.sort_by_key(|x| x.0);
         Ok(over.into_iter().map(|(_, l, u)| (l, u)).collect())
     }
 
