@@ -228,3 +228,82 @@ async fn loosening_past_the_step_is_refused_unless_forced_and_flagged() {
     admin.delete_limit(&l.id, "retired").await.unwrap();
     s.stop().await;
 }
+
+/// The audit log past its memory cap: the oldest records move to archive
+/// files, admin changes go on, a halt is never refused, and the whole chain
+/// (archive and memory) reads back through ListAudit and verifies, across a
+/// restart. An archive that does not match refuses start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_audit_log_archives_and_a_halt_still_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.audit_records_max = 100;
+    config.tick_interval_ms = 5;
+    let s = start_with(config.clone()).await;
+    let admin = s.admin().await;
+    let changes = 400u64;
+    for i in 0..changes {
+        // Paced so that archiving (every tick) keeps up with the desk.
+        if i % 20 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        admin.set_limit(ratio(&format!("fund-{i}"))).await.unwrap();
+    }
+    admin
+        .set_trading_state("fund-1", pb::TradingState::Halted, "margin call")
+        .await
+        .unwrap();
+    let archived = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("audit-")
+        })
+        .count();
+    assert!(archived > 0, "no archive file");
+    // The first records come from the archive.
+    let first = admin.audit(0, 3).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    // The limits and the halt.
+    let (n, head) = admin.audit_verify().await.unwrap();
+    assert_eq!(n, changes + 1);
+    drop(admin);
+    s.stop().await;
+
+    let s = start_with(config.clone()).await;
+    let admin = s.admin().await;
+    let (n2, head2) = admin.audit_verify().await.unwrap();
+    assert_eq!((n2, head2), (n, head), "the same chain after a restart");
+    drop(admin);
+    s.stop().await;
+
+    // Damage the newest archive file, which holds the record the ledger's
+    // memory chains on from: start-up is refused, naming the archive.
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit-")
+        })
+        .collect();
+    files.sort();
+    let newest = files.last().unwrap();
+    let mut bytes = std::fs::read(newest).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0xff;
+    std::fs::write(newest, bytes).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let e = interlock_server::serve(config, listener, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("audit archive"), "{e:#}");
+}

@@ -67,7 +67,9 @@ async fn a_restart_keeps_reservations_limits_audit_and_answers() {
     // Besides the empty one the data directory started with.
     let first = interlock_journal::format::snapshot_name(0);
     assert!(
-        files.iter().any(|f| f.starts_with("snapshot-") && *f != first),
+        files
+            .iter()
+            .any(|f| f.starts_with("snapshot-") && *f != first),
         "a snapshot at shutdown: {files:?}"
     );
 
@@ -376,7 +378,10 @@ async fn snapshots_taken_while_serving_recover_the_same_state() {
     let mut last = 0;
     let mut taken = 0;
     for i in 0..400 {
-        let a = venue.check(check(&format!("o{i}"), "fund", "1")).await.unwrap();
+        let a = venue
+            .check(check(&format!("o{i}"), "fund", "1"))
+            .await
+            .unwrap();
         assert_eq!(a.verdict(), pb::Verdict::Approved);
         if let Some(lsn) = snapshots().filter(|&l| l > last) {
             last = lsn;

@@ -51,6 +51,8 @@ pub struct Shared {
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// What each broker may sync.
     pub broker_scopes: Arc<crate::scopes::BrokerScopes>,
+    /// Audit records that left memory; `None` with `--durability none`.
+    pub archive: Option<Arc<interlock_journal::audit::AuditArchive>>,
 }
 
 /// A command applied to the ledger whose answer may not leave yet.
@@ -89,6 +91,33 @@ impl Shared {
             Some(waiters) => waiters.wait(ticket.0).await,
             None => Ok(()),
         }
+    }
+
+    /// Audit records with `seq > after`, at most `n`: from the archive on
+    /// disk, then from memory. What memory holds and how far the archive
+    /// goes are read together, so no record falls between the two.
+    pub async fn audit_page(
+        &self,
+        after: u64,
+        n: usize,
+    ) -> Result<Vec<domain::AuditRecord>, Status> {
+        let (archived, in_memory) =
+            self.read(|s| (s.audit_archived(), s.audit_records(after, n)))?;
+        if after >= archived {
+            return Ok(in_memory);
+        }
+        let Some(archive) = self.archive.clone() else {
+            return Err(Status::internal(
+                "audit records archived, but no archive is open",
+            ));
+        };
+        let mut out = tokio::task::spawn_blocking(move || archive.read(after, archived, n))
+            .await
+            .map_err(|e| Status::internal(format!("reading the audit archive: {e}")))?
+            .map_err(|e| Status::data_loss(format!("the audit archive: {e}")))?;
+        let room = n - out.len();
+        out.extend(in_memory.into_iter().take(room));
+        Ok(out)
     }
 
     fn read<R>(&self, f: impl FnOnce(&domain::State) -> R) -> Result<R, Status> {
@@ -564,7 +593,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 )))
             }
         };
-        let records = self.0.read(|s| s.audit_records(r.after_seq, n as usize))?;
+        let records = self.0.audit_page(r.after_seq, n as usize).await?;
         Ok(Response::new(pb::ListAuditResponse {
             records: records.into_iter().map(convert::audit_record_pb).collect(),
         }))

@@ -289,11 +289,15 @@ pub struct Config {
     )]
     pub reservations_per_participant_max: usize,
 
-    /// Most audit records kept. The audit log is append-only: every admin
-    /// change and every refused call stays in it (and in memory). Refused
-    /// calls may fill 90% of it, the rest is kept for admin changes; when it
-    /// is full, admin changes (halts included) are refused until this is
-    /// raised. It may not be set below the records held.
+    /// Most audit records kept in memory. The audit log is append-only:
+    /// every admin change and every refused call stays in it. Once memory
+    /// holds half of this, the oldest records move to archive files in
+    /// --data-dir (audit-*.log, kept for good; ListAudit and `interlockctl
+    /// audit` read through them), down to a quarter. Refused calls may fill
+    /// 90% of it, the rest is kept for admin changes; should it fill all the
+    /// same (--durability none has no archive), admin changes are refused
+    /// except halts, reduce-only and resumes, which have a reserve of 10,000
+    /// beyond it. It may not be set below the records held.
     #[arg(long, env = "INTERLOCK_AUDIT_RECORDS_MAX", default_value_t = 1_000_000)]
     pub audit_records_max: usize,
 }

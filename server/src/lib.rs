@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use interlock::v1 as pb;
+use interlock_journal::audit::AuditArchive;
 use interlock_journal::{DiskStorage, JournalHandle, JournalStatus, Progress, Storage};
 use interlock_ledger::{Command, Ledger};
 use tokio::net::TcpListener;
@@ -222,7 +223,13 @@ pub async fn serve_on(
         limiter: limiter.clone(),
         broker_scopes: Arc::new(broker_scopes),
         durable: durable.clone(),
+        archive: journal
+            .as_ref()
+            .map(|j| Arc::new(AuditArchive::new(j.storage().clone()))),
     };
+    if let Some(archive) = &shared.archive {
+        check_audit_archive(&shared.ledger, archive)?;
+    }
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in SERVICE_NAMES {
@@ -433,6 +440,69 @@ async fn watch_journal(durable: Arc<Waiters>, health: tonic_health::server::Heal
 /// How often health looks at the journal.
 pub const JOURNAL_HEALTH_POLL: Duration = Duration::from_millis(250);
 
+/// Refuses to start if the archive does not end where the ledger says it
+/// does: its last record must be the ledger's anchor (the hash the audit
+/// records in memory chain on from).
+fn check_audit_archive(ledger: &Ledger, archive: &AuditArchive) -> anyhow::Result<()> {
+    let (archived, anchor) = ledger
+        .read(|s| (s.audit_archived(), s.audit_anchor()))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if archived == 0 {
+        return Ok(());
+    }
+    let last = archive
+        .read(archived - 1, archived, 1)
+        .map_err(|e| anyhow::anyhow!("the audit archive: {e}"))?;
+    anyhow::ensure!(
+        last.first().is_some_and(|r| r.hash == anchor),
+        "the audit archive's record {archived} is not the one the ledger chains on from: restore the audit-*.log files from a backup"
+    );
+    Ok(())
+}
+
+/// Audit records memory may hold before the oldest go to the archive (a
+/// share of `--audit-records-max`, in percent), and down to which share
+/// archiving goes.
+pub const AUDIT_ARCHIVE_AT_PCT: usize = 50;
+pub const AUDIT_ARCHIVE_DOWN_TO_PCT: usize = 25;
+/// Most audit records archived at once: they are copied under the ledger's
+/// lock (about 0.3 µs each), so a batch holds it for about a millisecond.
+pub const AUDIT_ARCHIVE_BATCH_MAX: usize = 4096;
+
+/// Moves the oldest audit records to the archive while memory holds more
+/// than `AUDIT_ARCHIVE_AT_PCT` of the cap: written and synced first, then
+/// `Command::ArchiveAudit` takes them out of memory.
+async fn archive_audit(shared: &Shared, archive: &Arc<AuditArchive>) -> anyhow::Result<()> {
+    loop {
+        let (held, max) = shared
+            .ledger
+            .read(|s| (s.audit_len(), s.config().audit_records_max))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (at, down_to) = (
+            max / 100 * AUDIT_ARCHIVE_AT_PCT,
+            max / 100 * AUDIT_ARCHIVE_DOWN_TO_PCT,
+        );
+        if held < at.max(1) {
+            return Ok(());
+        }
+        let n = (held - down_to).min(AUDIT_ARCHIVE_BATCH_MAX);
+        let batch = shared
+            .ledger
+            .read(|s| s.audit_oldest(n))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let archive = archive.clone();
+        let through_seq = tokio::task::spawn_blocking(move || archive.write(&batch)).await??;
+        let at_ms = shared.clock.now_ms();
+        shared
+            .apply(Command::ArchiveAudit { at_ms, through_seq })
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        if held - n < at {
+            return Ok(());
+        }
+    }
+}
+
 /// Drives time inside the ledger (expiry, stale brokers, retention) and
 /// writes a snapshot when the journal has grown enough: rebuilt from the
 /// files on a blocking thread (`snapshot_replayed`), so checks never wait
@@ -441,11 +511,22 @@ async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration, u
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut snapshotting: Option<tokio::task::JoinHandle<()>> = None;
+    let mut archiving: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         interval.tick().await;
         let at_ms = shared.clock.now_ms();
         if let Err(e) = shared.apply(Command::Tick { at_ms }).await {
             tracing::warn!(error = %e.message(), "tick not applied");
+        }
+        if let Some(archive) = &shared.archive {
+            if archiving.as_ref().is_none_or(|t| t.is_finished()) {
+                let (shared, archive) = (shared.clone(), archive.clone());
+                archiving = Some(tokio::spawn(async move {
+                    if let Err(e) = archive_audit(&shared, &archive).await {
+                        tracing::error!(error = %e, "archiving audit records failed; they stay in memory");
+                    }
+                }));
+            }
         }
         let Some(journal) = &journal else { continue };
         if snapshotting.as_ref().is_some_and(|t| !t.is_finished()) || !journal.snapshot_wanted() {
@@ -462,6 +543,7 @@ async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration, u
                     lsn = info.lsn,
                     bytes = info.bytes,
                     removed = info.removed_files,
+                    lock_held_us = info.lock_held.as_micros() as u64,
                     "snapshot written"
                 ),
                 Err(e) => {

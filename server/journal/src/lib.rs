@@ -12,12 +12,14 @@
 //! - [`format`]: segment, record and snapshot layouts, with checksums.
 //! - [`writer`]: the writer thread (group commit, fail-stop, disk full).
 //! - [`recover`]: snapshot + replay, torn tails cut, corruption refused.
+//! - [`audit`]: the audit archive (records that left the ledger's memory).
 //! - [`open`] and [`snapshot`]: what the server calls.
 //!
 //! Synchronous like the ledger: one writer thread, std I/O, no runtime.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod format;
 pub mod recover;
 pub mod sim;
@@ -25,6 +27,7 @@ pub mod storage;
 pub mod writer;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use interlock_ledger::{Ledger, LedgerConfig, State};
 
@@ -101,6 +104,10 @@ pub struct SnapshotInfo {
     pub bytes: u64,
     /// Old segments and snapshots removed after it.
     pub removed_files: usize,
+    /// How long it held the ledger's lock (every check waited at most
+    /// this long for it): the encoding for [`snapshot`], only the cut of
+    /// the journal for [`snapshot_replayed`].
+    pub lock_held: std::time::Duration,
 }
 
 /// Writes a snapshot of `ledger` and cuts the journal behind it.
@@ -117,8 +124,13 @@ pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo
     if status != JournalStatus::Ok {
         return Err(JournalError::Stopped(status));
     }
-    let (body, lsn) = ledger.read(|state: &State| cut(state, journal))?;
-    write_snapshot(journal, lsn, &body)
+    let (body, lsn, lock_held) = ledger.read(|state: &State| {
+        let started = Instant::now();
+        let (body, lsn) = cut(state, journal);
+        (body, lsn, started.elapsed())
+    })?;
+    let info = write_snapshot(journal, lsn, &body)?;
+    Ok(SnapshotInfo { lock_held, ..info })
 }
 
 /// [`snapshot`] without encoding under the ledger's lock: under it only the
@@ -134,8 +146,12 @@ pub fn snapshot_replayed(
     journal: &JournalHandle,
 ) -> Result<SnapshotInfo, JournalError> {
     accepting(journal)?;
-    let lsn = ledger.read(|_| journal.rotate())?;
-    encode_replayed(journal, lsn)
+    let (lsn, lock_held) = ledger.read(|_| {
+        let started = Instant::now();
+        (journal.rotate(), started.elapsed())
+    })?;
+    let info = encode_replayed(journal, lsn)?;
+    Ok(SnapshotInfo { lock_held, ..info })
 }
 
 /// [`snapshot_replayed`] for a caller that owns the state outright (no
@@ -243,5 +259,6 @@ fn write_snapshot_file(
         lsn,
         bytes: file.len() as u64,
         removed_files: removed,
+        lock_held: Duration::ZERO,
     })
 }

@@ -212,7 +212,9 @@ fn load(
         }
         state.reserve_for_replay(records.len());
         let file = storage.describe(name);
-        let (next, n) = replay(&mut state, &records, *first_lsn, expected, &file)?;
+        let (next, n) = replay(
+            &mut state, &records, *first_lsn, expected, &file, !read_only,
+        )?;
         expected = next;
         replayed += n;
         journal_bytes += (end - format::SEGMENT_HEADER_LEN) as u64;
@@ -235,81 +237,121 @@ const REPLAY_BATCH: usize = 1024;
 const REPLAY_BATCHES_AHEAD: usize = 8;
 
 /// Applies one segment's records from `expected` on; returns the next
-/// expected lsn and how many were applied. A second thread checks and
-/// decodes the records while this one applies them, in order.
+/// expected lsn and how many were applied. With `parallel` (recovery at
+/// start, when the server waits for it) a second thread checks and decodes
+/// the records while this one applies them, in order, and a third frees
+/// them; without (a snapshot taken while serving), one thread does it all,
+/// leaving the other cores to the server.
 fn replay(
     state: &mut State,
     records: &[RecordAt<'_>],
     first_lsn: u64,
     expected: u64,
     file: &str,
+    parallel: bool,
 ) -> Result<(u64, u64), JournalError> {
-    let corrupt = |offset: usize, what: String| JournalError::Corrupt {
-        file: file.to_owned(),
-        offset,
-        what,
+    let mut applied = 0u64;
+    let mut apply = |batch: &[Command]| {
+        for cmd in batch {
+            // The answer was given (or not) when the command was first
+            // applied; replay only rebuilds the state.
+            let _ = state.apply(cmd);
+        }
+        applied += batch.len() as u64;
+        applied
     };
+    if !parallel {
+        let mut failed = None;
+        decode_batches(records, first_lsn, expected, file, |batch| match batch {
+            Ok(batch) => {
+                apply(&batch);
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
+        let applied = apply(&[]);
+        return match failed {
+            Some(e) => Err(e),
+            None => Ok((expected + applied, applied)),
+        };
+    }
     std::thread::scope(|scope| {
         let (tx, rx) =
             mpsc::sync_channel::<Result<Vec<Command>, JournalError>>(REPLAY_BATCHES_AHEAD);
         scope.spawn(move || {
-            let mut expected = expected;
-            let mut batch = Vec::with_capacity(REPLAY_BATCH);
-            for (k, rec) in records.iter().enumerate() {
-                let due = first_lsn + k as u64;
-                let step = if rec.lsn != due {
-                    Err(corrupt(
-                        rec.offset,
-                        format!("record lsn {} where {due} was due", rec.lsn),
-                    ))
-                } else if rec.lsn < expected {
-                    continue; // already in the snapshot
-                } else if rec.lsn > expected {
-                    Err(JournalError::Missing {
-                        file: file.to_owned(),
-                        expected,
-                        found: rec.lsn,
-                    })
-                } else {
-                    from_bytes::<Command>(rec.payload)
-                        .map_err(|e| corrupt(rec.offset, format!("record {}: {e}", rec.lsn)))
-                };
-                match step {
-                    Ok(cmd) => {
-                        expected += 1;
-                        batch.push(cmd);
-                        if batch.len() == REPLAY_BATCH {
-                            let full =
-                                std::mem::replace(&mut batch, Vec::with_capacity(REPLAY_BATCH));
-                            if tx.send(Ok(full)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Ok(std::mem::take(&mut batch)));
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            }
-            let _ = tx.send(Ok(batch));
+            decode_batches(records, first_lsn, expected, file, |b| tx.send(b).is_ok());
         });
         // Applied commands are dropped on a third thread: freeing them is
         // work the applying thread need not wait for.
         let (done_tx, done_rx) = mpsc::sync_channel::<Vec<Command>>(REPLAY_BATCHES_AHEAD);
         scope.spawn(move || done_rx.into_iter().for_each(drop));
-        let mut applied = 0u64;
         for batch in rx {
             let batch = batch?;
-            for cmd in &batch {
-                // The answer was given (or not) when the command was first
-                // applied; replay only rebuilds the state.
-                let _ = state.apply(cmd);
-                applied += 1;
-            }
+            apply(&batch);
             let _ = done_tx.send(batch);
         }
+        let applied = apply(&[]);
         Ok((expected + applied, applied))
     })
+}
+
+/// Checks and decodes a segment's records from `expected` on, handing
+/// batches of [`REPLAY_BATCH`] commands to `sink` (which says whether to go
+/// on); an error is handed on after the commands before it.
+fn decode_batches(
+    records: &[RecordAt<'_>],
+    first_lsn: u64,
+    expected: u64,
+    file: &str,
+    mut sink: impl FnMut(Result<Vec<Command>, JournalError>) -> bool,
+) {
+    let corrupt = |offset: usize, what: String| JournalError::Corrupt {
+        file: file.to_owned(),
+        offset,
+        what,
+    };
+    let mut expected = expected;
+    let mut batch = Vec::with_capacity(REPLAY_BATCH);
+    for (k, rec) in records.iter().enumerate() {
+        let due = first_lsn + k as u64;
+        let step = if rec.lsn != due {
+            Err(corrupt(
+                rec.offset,
+                format!("record lsn {} where {due} was due", rec.lsn),
+            ))
+        } else if rec.lsn < expected {
+            continue; // already in the snapshot
+        } else if rec.lsn > expected {
+            Err(JournalError::Missing {
+                file: file.to_owned(),
+                expected,
+                found: rec.lsn,
+            })
+        } else {
+            from_bytes::<Command>(rec.payload)
+                .map_err(|e| corrupt(rec.offset, format!("record {}: {e}", rec.lsn)))
+        };
+        match step {
+            Ok(cmd) => {
+                expected += 1;
+                batch.push(cmd);
+                if batch.len() == REPLAY_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(REPLAY_BATCH));
+                    if !sink(Ok(full)) {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                if sink(Ok(std::mem::take(&mut batch))) {
+                    sink(Err(e));
+                }
+                return;
+            }
+        }
+    }
+    sink(Ok(batch));
 }

@@ -252,7 +252,8 @@ impl JournalHandle {
         p.segment_first_lsn >= first_lsn
     }
 
-    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+    /// The data directory.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.shared.storage
     }
 

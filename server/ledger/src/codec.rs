@@ -911,6 +911,11 @@ impl Encode for Command {
                 w.i64(*at_ms);
                 w.put(config);
             }
+            Command::ArchiveAudit { at_ms, through_seq } => {
+                w.u8(11);
+                w.i64(*at_ms);
+                w.u64(*through_seq);
+            }
             Command::RecordDenial {
                 at_ms,
                 principal,
@@ -982,6 +987,10 @@ impl Decode for Command {
                 principal: r.text()?,
                 action: r.text()?,
                 reason: r.text()?,
+            },
+            11 => Command::ArchiveAudit {
+                at_ms,
+                through_seq: r.u64()?,
             },
             _ => return Err(r.error("bad command tag")),
         })

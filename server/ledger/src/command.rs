@@ -71,6 +71,11 @@ pub enum Command {
     /// Time passes: expire reservations, notice stale brokers, forget old
     /// idempotency records.
     Tick { at_ms: UnixMs },
+    /// The audit records up to `through_seq` are in the audit archive on
+    /// disk (written and synced before this command is applied): they
+    /// leave memory, and the hash of the last becomes the anchor the
+    /// records kept in memory chain on from.
+    ArchiveAudit { at_ms: UnixMs, through_seq: u64 },
     /// A call was refused (authentication or authorization): recorded in
     /// the audit log.
     RecordDenial {
@@ -99,6 +104,7 @@ impl Command {
             | Command::DeleteLimit { at_ms, .. }
             | Command::SetTradingState { at_ms, .. }
             | Command::Tick { at_ms }
+            | Command::ArchiveAudit { at_ms, .. }
             | Command::RecordDenial { at_ms, .. }
             | Command::Configure { at_ms, .. } => *at_ms,
         }
@@ -116,6 +122,7 @@ impl Command {
             | Command::DeleteLimit { at_ms, .. }
             | Command::SetTradingState { at_ms, .. }
             | Command::Tick { at_ms }
+            | Command::ArchiveAudit { at_ms, .. }
             | Command::RecordDenial { at_ms, .. }
             | Command::Configure { at_ms, .. } => *at_ms = at,
         }
@@ -350,6 +357,10 @@ pub enum Outcome {
     DenialRecorded {
         seq: u64,
     },
+    /// Audit records up to this one left memory for the archive.
+    AuditArchived {
+        through_seq: u64,
+    },
 }
 
 /// The kinds of alert. See `AlertKind` in `admin.proto`.
@@ -443,7 +454,10 @@ impl AuditRecord {
 /// Checks a run of audit records: each hash is right and links to the one
 /// before (`anchor` is the `prev_hash` the first must carry). Returns the
 /// sequence number of the first bad record.
-pub fn verify_audit_chain(records: &[AuditRecord], anchor: [u8; 32]) -> Result<(), u64> {
+pub fn verify_audit_chain<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+    anchor: [u8; 32],
+) -> Result<(), u64> {
     let mut prev = anchor;
     for r in records {
         if r.prev_hash != prev || r.compute_hash() != r.hash {

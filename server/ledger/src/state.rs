@@ -371,7 +371,14 @@ pub struct State {
     idempotency: IdempotencyTable,
     asset_totals: HashMap<AssetId, Decimal>,
     brokers: HashMap<BrokerId, Broker>,
-    audit: Vec<AuditRecord>,
+    /// The audit records still in memory, oldest first: those after
+    /// `audit_archived` (the ones before are in the archive on disk).
+    audit: VecDeque<AuditRecord>,
+    /// How many audit records (seq 1..=this) were moved to the archive.
+    audit_archived: u64,
+    /// The hash of the last archived record (zeros if none): the first
+    /// record in memory chains on from it.
+    audit_anchor: [u8; 32],
     next_reservation: u64,
     commit_seq: u64,
     alerts: Vec<Alert>,
@@ -474,7 +481,9 @@ impl State {
             idempotency: IdempotencyTable::default(),
             asset_totals: HashMap::default(),
             brokers: HashMap::default(),
-            audit: Vec::new(),
+            audit: VecDeque::new(),
+            audit_archived: 0,
+            audit_anchor: [0u8; 32],
             next_reservation: 0,
             commit_seq: 0,
             alerts: Vec::new(),
@@ -558,6 +567,7 @@ impl State {
                 reason,
                 ..
             } => self.record_denial(at, principal, action, reason),
+            Command::ArchiveAudit { through_seq, .. } => self.archive_audit(*through_seq),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
@@ -603,31 +613,6 @@ impl State {
             || self.ended.front().is_some_and(|&(t, _)| {
                 at.saturating_sub(t) > self.cfg.reservation_retention_ms as i64
             })
-    }
-
-    /// Records a refused call in the audit log.
-    fn record_denial(
-        &mut self,
-        at: UnixMs,
-        principal: &str,
-        action: &str,
-        reason: &str,
-    ) -> Result<Outcome, LedgerError> {
-        self.ensure_capacity(
-            self.audit.len(),
-            audit_denials_max(self.cfg.audit_records_max),
-            "audit log's share for refused calls",
-        )?;
-        let seq = self.audit_with_outcome(
-            at,
-            principal,
-            action,
-            String::new(),
-            String::new(),
-            String::new(),
-            format!("denied: {reason}"),
-        );
-        Ok(Outcome::DenialRecorded { seq })
     }
 
     /// Takes new settings; an admin-visible audit record says what changed.
@@ -1628,57 +1613,6 @@ impl State {
 
     // ---- admin --------------------------------------------------------
 
-    fn audit(
-        &mut self,
-        at: UnixMs,
-        by: &str,
-        action: &str,
-        target: String,
-        old_value: String,
-        new_value: String,
-    ) {
-        self.audit_with_outcome(
-            at,
-            by,
-            action,
-            target,
-            old_value,
-            new_value,
-            "ok".to_owned(),
-        );
-    }
-
-    /// Appends an audit record, chained to the one before.
-    #[allow(clippy::too_many_arguments)]
-    fn audit_with_outcome(
-        &mut self,
-        at: UnixMs,
-        by: &str,
-        action: &str,
-        target: String,
-        old_value: String,
-        new_value: String,
-        outcome: String,
-    ) -> u64 {
-        let seq = self.audit.len() as u64 + 1;
-        let prev_hash = self.audit.last().map_or([0u8; 32], |r| r.hash);
-        let mut record = AuditRecord {
-            seq,
-            at_ms: at,
-            principal: by.to_owned(),
-            action: action.to_owned(),
-            target,
-            old_value,
-            new_value,
-            outcome,
-            prev_hash,
-            hash: [0u8; 32],
-        };
-        record.hash = record.compute_hash();
-        self.audit.push(record);
-        seq
-    }
-
     fn set_limit(
         &mut self,
         at: UnixMs,
@@ -1778,7 +1712,13 @@ impl State {
                 "participant table",
             )?;
         }
-        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        // A halt, reduce-only or resume is never refused for lack of audit
+        // room: it may use a reserve beyond the cap that nothing else may.
+        self.ensure_capacity(
+            self.audit.len(),
+            audit_records_hard_max(self.cfg.audit_records_max),
+            "audit log (with its reserve for trading-state changes)",
+        )?;
         let p = self.participants.entry(participant);
         let previous = p.trading_state;
         p.trading_state = state;
@@ -1902,8 +1842,10 @@ fn describe_limit(l: &Limit) -> String {
     }
 }
 
+mod audit;
 mod snapshot;
 mod view;
+pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use snapshot::SnapshotError;
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
 

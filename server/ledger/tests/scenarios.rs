@@ -756,8 +756,21 @@ fn refused_calls_leave_room_in_the_audit_log_for_admin_changes() {
     // The tenth record is the halt's.
     w.try_trading("fund", TradingState::Halted).unwrap();
     assert_eq!(w.state.audit_len(), 10);
+    // A full log refuses other admin changes...
     let before = w.state.to_snapshot();
-    let r = w.try_trading("fund", TradingState::Active);
+    let spec = LimitSpec {
+        kind: LimitKind::ReuseRatio,
+        scope: Scope::default(),
+        value: d("2"),
+        warn_levels_pct: vec![],
+    };
+    let r = w.apply(Command::SetLimit {
+        at_ms: w.now,
+        by: "admin".into(),
+        spec,
+        expected_version: None,
+        force: Some("test".into()),
+    });
     assert!(
         matches!(r, Err(LedgerError::CapacityExhausted { max: 10, .. })),
         "{r:?}"
@@ -767,10 +780,67 @@ fn refused_calls_leave_room_in_the_audit_log_for_admin_changes() {
         before,
         "a refused change changes nothing"
     );
+    // ...but never a halt, reduce-only or resume: they have a reserve.
+    w.try_trading("fund", TradingState::Active).unwrap();
+    w.try_trading("fund", TradingState::ReduceOnly).unwrap();
+    assert_eq!(w.state.audit_len(), 12);
 
     configure_audit_cap(&mut w, 20).unwrap();
     w.try_trading("fund", TradingState::Active).unwrap();
-    assert_eq!(w.state.audit_len(), 12);
+    assert_eq!(w.state.audit_len(), 14);
+}
+
+/// Archived audit records leave memory; the records after them chain on
+/// from the last one's hash, across snapshots, and the whole chain checks.
+#[test]
+fn archived_audit_records_leave_memory_and_the_chain_goes_on() {
+    let mut w = World::new();
+    for state in [
+        TradingState::Halted,
+        TradingState::Active,
+        TradingState::Halted,
+    ] {
+        w.try_trading("fund", state).unwrap();
+    }
+    let all_before = w.state.audit_records(0, 100);
+    assert_eq!(all_before.len(), 3);
+    let r = w.apply(Command::ArchiveAudit {
+        at_ms: w.now,
+        through_seq: 2,
+    });
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!((w.state.audit_len(), w.state.audit_archived()), (1, 2));
+    assert_eq!(w.state.audit_anchor(), all_before[1].hash);
+    // Memory answers from the first record it still holds.
+    assert_eq!(w.state.audit_records(0, 100), all_before[2..].to_vec());
+    w.try_trading("fund", TradingState::Active).unwrap();
+    let kept = w.state.audit_records(0, 100);
+    assert_eq!(kept.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(kept[1].prev_hash, kept[0].hash);
+    // The whole chain, archive then memory, checks from the start.
+    let whole: Vec<AuditRecord> = all_before[..2].iter().chain(&kept).cloned().collect();
+    assert_eq!(verify_audit_chain(&whole, [0u8; 32]), Ok(()));
+    // A snapshot keeps the archived count and the anchor.
+    let back = State::from_snapshot(&w.state.to_snapshot()).unwrap();
+    assert_eq!(back.to_snapshot(), w.state.to_snapshot());
+    assert_eq!(back.audit_anchor(), all_before[1].hash);
+    // Archiving what is gone, or what does not exist yet, is refused.
+    for through_seq in [2, 5] {
+        let r = w.apply(Command::ArchiveAudit {
+            at_ms: w.now,
+            through_seq,
+        });
+        assert!(
+            matches!(
+                r,
+                Err(LedgerError::InvalidArgument {
+                    field: "through_seq",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
 }
 
 /// Capping the audit log below what it holds would leave a snapshot that
@@ -972,4 +1042,18 @@ fn a_retry_is_judged_on_the_ttl_it_gets_and_bad_ttls_come_first() {
             ..
         })
     ));
+}
+
+/// A snapshot written before the audit archive existed (no archived count
+/// and anchor after the records) still reads, as nothing archived.
+#[test]
+fn a_snapshot_without_the_archive_fields_still_reads() {
+    let mut w = World::new();
+    w.try_trading("fund", TradingState::Halted).unwrap();
+    let bytes = w.state.to_snapshot();
+    // The count 0 is one byte (a varint), the anchor 32.
+    let older = &bytes[..bytes.len() - 1 - 32];
+    let back = State::from_snapshot(older).unwrap();
+    assert_eq!(back.to_snapshot(), bytes);
+    assert_eq!(back.audit_archived(), 0);
 }

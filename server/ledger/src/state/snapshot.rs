@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use super::{Broker, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
-use crate::command::ReservationState;
+use crate::command::{AuditRecord, ReservationState};
 use crate::idempotency::IdemRecord;
 use crate::ids::{ParticipantId, ReservationId};
 use crate::limits::{LimitSet, LIMITS_MAX};
@@ -163,6 +163,10 @@ impl Encode for State {
     fn encode(&self, w: &mut Writer) {
         self.encode_parts(w, true);
         encode_seq(w, self.audit.len(), &self.audit);
+        // After the records, so that a snapshot written before the archive
+        // existed (nothing archived) still reads.
+        w.u64(self.audit_archived);
+        w.buf.extend_from_slice(&self.audit_anchor);
     }
 }
 
@@ -234,7 +238,7 @@ impl State {
         Sha256::digest(&w.buf).into()
     }
 
-    /// How many audit records there are.
+    /// How many audit records are in memory.
     pub fn audit_len(&self) -> usize {
         self.audit.len()
     }
@@ -352,7 +356,13 @@ impl Decode for State {
             let b = r.get()?;
             s.brokers.insert(id, b);
         }
-        s.audit = r.vec(s.cfg.audit_records_max)?;
+        let audit: Vec<AuditRecord> =
+            r.vec(super::audit_records_hard_max(s.cfg.audit_records_max))?;
+        s.audit = audit.into();
+        if r.remaining() > 0 {
+            s.audit_archived = r.u64()?;
+            s.audit_anchor.copy_from_slice(r.bytes(32)?);
+        }
         Ok(s)
     }
 }

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::{Broker, Participant, Reservation, State, VenuePosition};
 use crate::amount;
-use crate::command::{AuditRecord, ReservationState, TradingState, UnixMs};
+use crate::command::{ReservationState, TradingState, UnixMs};
 use crate::error::LedgerError;
 use crate::ids::{AssetId, BrokerId, ParticipantId, ReservationId, VenueId};
 use crate::limits::Limit;
@@ -134,14 +134,6 @@ impl State {
     /// Every limit, by id.
     pub fn limits(&self) -> Vec<Limit> {
         self.limits.iter().cloned().collect()
-    }
-
-    /// Audit records with `seq > after`, at most `n`.
-    pub fn audit_records(&self, after: u64, n: usize) -> Vec<AuditRecord> {
-        let start = usize::try_from(after)
-            .unwrap_or(usize::MAX)
-            .min(self.audit.len());
-        self.audit[start..].iter().take(n).cloned().collect()
     }
 
     pub fn broker(&self, id: &BrokerId) -> Option<&Broker> {
@@ -275,11 +267,11 @@ impl State {
                 *t = add(*t, committed)?;
             }
         }
-        if let Err(seq) = crate::command::verify_audit_chain(&self.audit, [0u8; 32]) {
+        if let Err(seq) = crate::command::verify_audit_chain(&self.audit, self.audit_anchor) {
             return Err(format!("audit record {seq} breaks the hash chain"));
         }
         for (i, r) in self.audit.iter().enumerate() {
-            if r.seq != i as u64 + 1 {
+            if r.seq != self.audit_archived + i as u64 + 1 {
                 return Err(format!("audit record {} out of sequence", r.seq));
             }
         }
