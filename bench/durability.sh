@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Durability benchmarks (issue 3), in one run on one machine:
+# Durability benchmarks, in one run on one machine:
 #   1. group commit vs one fdatasync per request (durable check throughput);
 #   2. durable (the default) vs --durability none, at 16 and 64 clients;
 #   3. recovery time: 1,000,000 journal records, and a snapshot of

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Interlock against the gRPC floor (issue 5), in one run on one machine:
+# Interlock against the gRPC floor, in one run on one machine:
 # the same load generator against `interlock-server --echo-floor` (tonic,
 # same messages, no work), Interlock with --durability none, and Interlock
 # durable (the default), under two runtime settings (2 worker threads;

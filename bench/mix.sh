@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Contention and the realistic mix (issue 5), in one run on one machine,
+# Contention and the realistic mix, in one run on one machine,
 # against the default server (durable journal, current-thread runtime):
 #  - contention: 64 unary clients checking (then releasing) on 100,000
 #    participants uniformly, then all on ONE participant; the hot/uniform

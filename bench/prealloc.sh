@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The journal's zeroed space ahead (issue 5, durable path): a durable server
+# The journal's zeroed space ahead (the durable path): a durable server
 # writing records in place (the default) against one appending them
 # (--journal-prealloc-bytes 0), at 16 and 64 clients, the two alternated
 # RUNS times so that the machine's drift hits both alike. Prints server CPU
