@@ -131,6 +131,13 @@ fn main() {
         replay_secs,
         rec.records_replayed as f64 / replay_secs
     );
+    let started = Instant::now();
+    let snapshot_bytes = rec.state.to_snapshot().len();
+    println!(
+        "the state after them as a snapshot body: {:.1} MiB, encoded in {:.2} s",
+        snapshot_bytes as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
     drop(rec);
     drop(ledger);
     if std::env::var_os("RECOVERY_BENCH_PHASES").is_some() {

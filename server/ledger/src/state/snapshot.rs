@@ -19,7 +19,70 @@ use crate::participants::ParticipantTable;
 use crate::state::{BROKERS_MAX, BROKERS_PER_PARTICIPANT_MAX, PENDING_COMMITS_PER_POSITION_MAX};
 
 /// Tags the snapshot body so a journal record can never be mistaken for one.
+/// The first layout; still read.
 const SNAPSHOT_MAGIC: u32 = 0x534e_4150; // "SNAP"
+/// The layout written since `SNAPSHOT_MAGIC`: an idempotency entry holds its
+/// order id once (the first layout held it three times: the key, the
+/// request's and the answer's) and not the dry-run flags (stored orders are
+/// never dry runs): 99.2 → 81.3 MiB for the state after 1,000,000 checks
+/// with 7-byte order ids (`recovery_bench 1000000 1000`), more with longer
+/// ids.
+const SNAPSHOT_MAGIC_V2: u32 = 0x534e_5032; // "SNP2"
+
+/// Which layout a snapshot body is written in: always the second, except
+/// in the test that the first still reads.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    #[cfg_attr(not(test), allow(dead_code))]
+    V1,
+    V2,
+}
+
+/// An idempotency entry in the second layout: the request and the answer
+/// without their order id (the key's) and dry-run flags (false).
+fn encode_idem(w: &mut Writer, record: &IdemRecord) {
+    let (q, a) = (&record.request, &record.answer);
+    debug_assert!(!q.dry_run && !a.dry_run && a.order_id == q.order_id);
+    w.put(&q.participant);
+    w.put(&q.asset);
+    w.decimal(q.quantity);
+    w.put(&q.ttl_ms);
+    w.bool(q.risk_reducing);
+    w.bool(q.allow_partial);
+    w.put(&a.verdict);
+    w.put(&a.reservation);
+    w.decimal(a.approved);
+    w.put(&a.expires_at_ms);
+    w.put(&a.reason);
+    w.put(&a.headroom);
+}
+
+fn decode_idem(
+    r: &mut Reader<'_>,
+    order_id: &crate::ids::OrderId,
+) -> Result<IdemRecord, DecodeError> {
+    let request = crate::command::CheckRequest {
+        order_id: order_id.clone(),
+        participant: r.get()?,
+        asset: r.get()?,
+        quantity: r.decimal()?,
+        ttl_ms: r.get()?,
+        risk_reducing: r.bool()?,
+        dry_run: false,
+        allow_partial: r.bool()?,
+    };
+    let answer = crate::command::CheckAnswer {
+        order_id: order_id.clone(),
+        verdict: r.get()?,
+        reservation: r.get()?,
+        approved: r.decimal()?,
+        expires_at_ms: r.get()?,
+        reason: r.get()?,
+        headroom: r.get()?,
+        dry_run: false,
+    };
+    Ok(IdemRecord { request, answer })
+}
 
 impl Encode for VenuePosition {
     fn encode(&self, w: &mut Writer) {
@@ -161,7 +224,7 @@ fn sorted<'a, K: Ord + 'a, V: 'a>(
 
 impl Encode for State {
     fn encode(&self, w: &mut Writer) {
-        self.encode_parts(w, true);
+        self.encode_parts(w, true, Layout::V2);
         encode_seq(w, self.audit.len(), &self.audit);
         // After the records, so that a snapshot written before the archive
         // existed (nothing archived) still reads.
@@ -173,8 +236,11 @@ impl Encode for State {
 impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
-    fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC));
+    fn encode_parts(&self, w: &mut Writer, clock: bool, layout: Layout) {
+        w.u64(u64::from(match layout {
+            Layout::V1 => SNAPSHOT_MAGIC,
+            Layout::V2 => SNAPSHOT_MAGIC_V2,
+        }));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -211,8 +277,11 @@ impl State {
             w.i64(t);
             w.put(venue);
             w.put(&record.request.order_id);
-            // Optional in the format; every key has its record.
-            w.put(&Some(record));
+            match layout {
+                // Optional in that layout; every key has its record.
+                Layout::V1 => w.put(&Some(record)),
+                Layout::V2 => encode_idem(w, record),
+            }
         }
 
         let totals = sorted(&self.asset_totals);
@@ -234,7 +303,7 @@ impl State {
     pub fn digest_without_audit(&self) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         let mut w = Writer::new();
-        self.encode_parts(&mut w, false);
+        self.encode_parts(&mut w, false, Layout::V2);
         Sha256::digest(&w.buf).into()
     }
 
@@ -246,9 +315,11 @@ impl State {
 
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        if r.u64()? != u64::from(SNAPSHOT_MAGIC) {
-            return Err(r.error("not a snapshot"));
-        }
+        let v2 = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V2) => true,
+            m if m == u64::from(SNAPSHOT_MAGIC) => false,
+            _ => return Err(r.error("not a snapshot")),
+        };
         let cfg: super::LedgerConfig = r.get()?;
         let mut s = State::new(cfg);
         s.last_at_ms = r.i64()?;
@@ -329,7 +400,11 @@ impl Decode for State {
             let t = r.i64()?;
             let venue: crate::ids::VenueId = r.get()?;
             let order: crate::ids::OrderId = r.get()?;
-            let rec: Option<IdemRecord> = r.get()?;
+            let rec: Option<IdemRecord> = if v2 {
+                Some(decode_idem(r, &order)?)
+            } else {
+                r.get()?
+            };
             // A key without its record (never written) is nothing to keep.
             if let Some(rec) = rec {
                 if rec.request.order_id != order {
@@ -396,6 +471,23 @@ pub enum SnapshotError {
 mod tests {
     use super::*;
     use crate::testkit::{req, World};
+
+    /// A snapshot in the first layout (order ids three times per
+    /// idempotency entry) reads back as the same state.
+    #[test]
+    fn the_first_layout_still_reads() {
+        let w = two_open_reservations();
+        let mut v1 = Writer::new();
+        w.state.encode_parts(&mut v1, true, Layout::V1);
+        encode_seq(&mut v1, w.state.audit.len(), &w.state.audit);
+        let back = State::from_snapshot(&v1.buf).unwrap();
+        assert_eq!(back.to_snapshot(), w.state.to_snapshot());
+        let mut v2 = Writer::new();
+        w.state.encode_parts(&mut v2, true, Layout::V2);
+        let mut v1_parts = Writer::new();
+        w.state.encode_parts(&mut v1_parts, true, Layout::V1);
+        assert!(v1_parts.buf.len() > v2.buf.len());
+    }
 
     /// A ledger holding reservations 1 and 2, both open, of one participant.
     fn two_open_reservations() -> World {
