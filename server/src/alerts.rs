@@ -6,7 +6,10 @@ use std::sync::Arc;
 use interlock::v1 as pb;
 use tokio::sync::broadcast;
 
+use interlock_ledger::AlertKind;
+
 use crate::convert;
+use crate::lograte::LogRate;
 
 /// Alerts buffered per watcher; a watcher further behind is told how many it
 /// missed (an ALERTS_DROPPED alert) and carries on.
@@ -17,6 +20,24 @@ pub const ALERT_BUFFER: usize = 4096;
 pub struct AlertHub {
     tx: broadcast::Sender<pb::Alert>,
     seq: Arc<AtomicU64>,
+    /// A log budget per alert kind, so that a flood of one kind (a
+    /// rejection per check while a broker is silent) neither fills the log
+    /// nor hides the others.
+    log: Arc<[LogRate; ALERT_KINDS]>,
+}
+
+/// How many kinds of ledger alert there are (`interlock_ledger::AlertKind`).
+const ALERT_KINDS: usize = 6;
+
+fn kind_index(k: AlertKind) -> usize {
+    match k {
+        AlertKind::WarningLevelCrossed => 0,
+        AlertKind::LimitRejection => 1,
+        AlertKind::Breach => 2,
+        AlertKind::TradingStateChanged => 3,
+        AlertKind::BrokerStale => 4,
+        AlertKind::SyncGap => 5,
+    }
 }
 
 impl AlertHub {
@@ -25,14 +46,25 @@ impl AlertHub {
         AlertHub {
             tx,
             seq: Arc::new(AtomicU64::new(0)),
+            log: Arc::new(Default::default()),
         }
     }
 
-    /// Publishes alerts; with nobody watching they are only logged.
+    /// Publishes alerts to every watcher, and logs them within a budget
+    /// ([`LogRate`]: at most `LOG_LINES_PER_SEC` a second per kind, the rest
+    /// counted and reported with the next line logged).
     pub fn publish(&self, alerts: Vec<interlock_ledger::Alert>) {
         for a in alerts {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::info!(kind = ?a.kind, message = %a.message, "alert");
+            let v = self.log[kind_index(a.kind)].admit();
+            if v.log {
+                tracing::info!(
+                    kind = ?a.kind,
+                    message = %a.message,
+                    not_logged_before = v.suppressed_before,
+                    "alert"
+                );
+            }
             // An error only means no watcher is subscribed right now.
             let _ = self.tx.send(convert::alert(seq, a));
         }

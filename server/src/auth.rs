@@ -60,6 +60,8 @@ pub struct DenialLog {
     clock: crate::clock::Clock,
     /// source → (second, records this second, suppressed).
     window: std::sync::Arc<DashMap<String, (i64, u32, u64)>>,
+    /// Bounds the log when recording fails for many sources at once.
+    log: std::sync::Arc<crate::lograte::LogRate>,
 }
 
 impl std::fmt::Debug for DenialLog {
@@ -77,6 +79,7 @@ impl DenialLog {
             ledger,
             clock,
             window: std::sync::Arc::new(DashMap::new()),
+            log: Default::default(),
         }
     }
 
@@ -112,7 +115,10 @@ impl DenialLog {
             reason,
         });
         if let Err(e) = result {
-            tracing::warn!(error = %e, "a denied call could not be audited");
+            let v = self.log.admit();
+            if v.log {
+                tracing::warn!(error = %e, not_logged_before = v.suppressed_before, "a denied call could not be audited");
+            }
         }
     }
 }

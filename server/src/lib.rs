@@ -26,6 +26,7 @@ pub mod conn;
 pub mod convert;
 pub mod durable;
 pub mod echo;
+pub mod lograte;
 pub mod oversize;
 pub mod ratelimit;
 pub mod scopes;
