@@ -245,10 +245,14 @@ async fn after_an_fsync_error_nothing_is_acknowledged_and_health_says_so() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
-    use interlock_journal::sim::{Fault, SimStorage};
-    let disk = SimStorage::new();
+/// A server on a simulated disk, "fund" owning 100 ETH and one check of 10
+/// acknowledged ("before"): the start of the disk-fault tests.
+async fn on_a_simulated_disk() -> (
+    TestServer,
+    interlock_journal::sim::SimStorage,
+    interlock_client::Client,
+) {
+    let disk = interlock_journal::sim::SimStorage::new();
     let s = start_on(
         interlock_server::Config::dev_for_tests(),
         std::sync::Arc::new(disk.clone()),
@@ -257,6 +261,13 @@ async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
     own(&s, "fund", "100").await;
     let venue = s.client("dev-venue-a").await;
     venue.check(check("before", "fund", "10")).await.unwrap();
+    (s, disk, venue)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
+    use interlock_journal::sim::Fault;
+    let (s, disk, venue) = on_a_simulated_disk().await;
 
     disk.inject(Fault::DiskFull);
     let started = std::time::Instant::now();
@@ -325,15 +336,7 @@ async fn a_full_disk_answers_unavailable_within_a_second_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_with_a_full_disk_is_an_error() {
     use interlock_journal::sim::{Fault, SimStorage};
-    let disk = SimStorage::new();
-    let s = start_on(
-        interlock_server::Config::dev_for_tests(),
-        std::sync::Arc::new(disk.clone()),
-    )
-    .await;
-    own(&s, "fund", "100").await;
-    let venue = s.client("dev-venue-a").await;
-    venue.check(check("before", "fund", "10")).await.unwrap();
+    let (s, disk, venue) = on_a_simulated_disk().await;
     disk.inject(Fault::DiskFull);
     let e = venue.check(check("full", "fund", "10")).await.unwrap_err();
     assert_eq!(code(e), Code::Unavailable);

@@ -28,8 +28,13 @@ fn owns(i: usize) -> Command {
 }
 
 fn start(storage: &Arc<DiskStorage>) -> (Recovered, JournalHandle) {
+    start_with(storage, JournalConfig::default().snapshot_after_bytes)
+}
+
+fn start_with(storage: &Arc<DiskStorage>, snapshot_after_bytes: u64) -> (Recovered, JournalHandle) {
     let config = JournalConfig {
         prealloc_bytes: PREALLOC,
+        snapshot_after_bytes,
         ..JournalConfig::default()
     };
     open(
@@ -95,20 +100,7 @@ fn records_land_in_zeroed_space_and_a_closed_segment_ends_with_its_last_record()
 fn the_journal_replayed_at_start_counts_towards_the_next_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(DiskStorage::open(dir.path()).unwrap());
-    let open_with = |after: u64| {
-        let config = JournalConfig {
-            prealloc_bytes: PREALLOC,
-            snapshot_after_bytes: after,
-            ..JournalConfig::default()
-        };
-        open(
-            storage.clone(),
-            LedgerConfig::default(),
-            config,
-            Box::new(|_| {}),
-        )
-        .unwrap()
-    };
+    let open_with = |after: u64| start_with(&storage, after);
     // Each life below writes 30 records of about 40 bytes.
     let threshold = 2500;
     let mut written = 0;

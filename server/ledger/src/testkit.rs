@@ -135,6 +135,21 @@ impl World {
         }
     }
 
+    /// A check's answer and the alerts it raised.
+    pub fn check_alerts(&mut self, venue: &str, r: CheckRequest) -> (CheckAnswer, Vec<Alert>) {
+        let applied = self
+            .apply(Command::Check {
+                at_ms: self.now,
+                venue: v(venue),
+                request: r,
+            })
+            .unwrap();
+        match applied.outcome {
+            Outcome::Check(c) => (c, applied.alerts),
+            o => panic!("unexpected {o:?}"),
+        }
+    }
+
     pub fn try_check(&mut self, venue: &str, r: CheckRequest) -> Result<CheckAnswer, LedgerError> {
         self.apply(Command::Check {
             at_ms: self.now,

@@ -29,16 +29,7 @@ fn reuse_ratio_is_enforced_across_venues() {
         w.check("v2", req("o1", "fund", "ETH", "100")).verdict,
         Verdict::Approved
     );
-    let out = w
-        .apply(Command::Check {
-            at_ms: w.now,
-            venue: v("v3"),
-            request: req("o1", "fund", "ETH", "100"),
-        })
-        .unwrap();
-    let Outcome::Check(c) = out.outcome else {
-        panic!("a check answer")
-    };
+    let (c, alerts) = w.check_alerts("v3", req("o1", "fund", "ETH", "100"));
     assert_eq!(c.verdict, Verdict::Rejected);
     let r = reason(&c);
     assert_eq!(r.code, RejectCode::LimitExceeded);
@@ -50,8 +41,8 @@ fn reuse_ratio_is_enforced_across_venues() {
     // and v2 hold, so only the admins' alert carries it.
     assert_eq!(r.utilization, None);
     assert_eq!(c.headroom, HeadroomBucket::None);
-    assert_eq!(out.alerts.len(), 1);
-    assert_eq!(out.alerts[0].utilization, Some(d("1.5")));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].utilization, Some(d("1.5")));
     assert_eq!(w.committed("fund", "ETH"), d("200"));
 }
 
@@ -895,22 +886,13 @@ fn the_rejection_names_the_limit_furthest_over() {
         "20",
         &[],
     );
-    let out = w
-        .apply(Command::Check {
-            at_ms: w.now,
-            venue: v("venue-b"),
-            request: req("o2", "fund", "ETH", "1"),
-        })
-        .unwrap();
-    let Outcome::Check(c) = out.outcome else {
-        panic!("a check answer")
-    };
+    let (c, alerts) = w.check_alerts("venue-b", req("o2", "fund", "ETH", "1"));
     let named = reason(&c).limit.as_ref().unwrap();
     assert_eq!(named.kind, LimitKind::MaxCommitment);
     assert_eq!(named.id.as_ref(), Some(&mc.id));
     // The admins' alert lists every limit exceeded, hardest first, with
     // exact utilizations.
-    let alert = &out.alerts[0];
+    let alert = &alerts[0];
     assert_eq!(alert.kind, AlertKind::LimitRejection);
     assert_eq!(alert.limit_id.as_ref(), Some(&mc.id));
     assert_eq!(alert.utilization, Some(d("5.05")));
@@ -933,14 +915,8 @@ fn a_breach_by_the_smallest_quantity_is_not_rounded_to_the_limit() {
     let mut w = World::new();
     w.own("fund", "ETH", "100");
     w.check("v1", req("o1", "fund", "ETH", "100"));
-    let out = w
-        .apply(Command::Check {
-            at_ms: w.now,
-            venue: v("v1"),
-            request: req("o2", "fund", "ETH", "0.0000000001"),
-        })
-        .unwrap();
-    assert_eq!(out.alerts[0].utilization, Some(d("1.000001")));
+    let (_, alerts) = w.check_alerts("v1", req("o2", "fund", "ETH", "0.0000000001"));
+    assert_eq!(alerts[0].utilization, Some(d("1.000001")));
 }
 
 #[test]
