@@ -269,7 +269,11 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_PARTICIPANTS_MAX", default_value_t = 2_000_000)]
     pub participants_max: usize,
 
-    /// Most order ids remembered for idempotency.
+    /// Most order ids remembered for idempotency. Full, the table forgets
+    /// its oldest answer once that order's reservation has ended; a retry
+    /// of a forgotten order is judged as a new one. Answers whose
+    /// reservations are still open are never forgotten: a table full of
+    /// them refuses new checks.
     #[arg(
         long,
         env = "INTERLOCK_IDEMPOTENCY_KEYS_MAX",

@@ -136,6 +136,11 @@ impl IdempotencyTable {
         self.ring.capacity()
     }
 
+    /// The oldest record.
+    pub fn oldest(&self) -> Option<&IdemRecord> {
+        self.ring.front().map(|e| &e.record)
+    }
+
     /// When the oldest record was made.
     pub fn oldest_at(&self) -> Option<UnixMs> {
         self.ring.front().map(|e| e.at)

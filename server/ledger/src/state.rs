@@ -64,16 +64,18 @@ pub struct LedgerConfig {
     /// closed.
     pub broker_stale_after_ms: u64,
     /// How long an order id's answer is remembered, at most: a full
-    /// idempotency table forgets its oldest answer early once that is older
-    /// than `max_ttl_ms` (size the table for the traffic of this window).
+    /// idempotency table forgets its oldest answer early once that order's
+    /// reservation has ended.
     pub idempotency_retention_ms: u64,
     /// How long an ended reservation is remembered (for repeated commits
     /// and releases), at most: a full reservation table forgets the one
     /// that ended first.
     pub reservation_retention_ms: u64,
     pub participants_max: usize,
-    /// Idempotency records kept. Full of records younger than `max_ttl_ms`,
-    /// the table refuses new checks (RESOURCE_EXHAUSTED, fail closed).
+    /// Idempotency records kept. Full, it forgets its oldest record once
+    /// that order's reservation has ended; full of records whose
+    /// reservations are all open, it refuses new checks (RESOURCE_EXHAUSTED,
+    /// fail closed).
     pub idempotency_keys_max: usize,
     pub reservations_max: usize,
     pub reservations_per_participant_max: usize,
@@ -730,7 +732,7 @@ impl State {
         req: &CheckRequest,
         ttl_ms: u64,
     ) -> Result<Outcome, LedgerError> {
-        if !req.dry_run && !self.idempotency_has_room(at) {
+        if !req.dry_run && !self.idempotency_has_room() {
             return Err(LedgerError::CapacityExhausted {
                 what: "idempotency table",
                 max: self.cfg.idempotency_keys_max,
@@ -757,7 +759,7 @@ impl State {
         }
         // Nothing can fail from here on: making room changes the state
         // only for a command that succeeds.
-        self.make_idempotency_room(at);
+        self.make_idempotency_room();
         // `check` looked the key up and answered a repeat before this.
         self.idempotency.push(
             at,
@@ -776,21 +778,32 @@ impl State {
     }
 
     /// Whether one more idempotency record fits. A full table makes room
-    /// by forgetting its oldest record early, but only one older than the
-    /// longest reservation TTL: that order's reservation has ended, so a
-    /// late retry cannot hold headroom twice. A table full of younger
-    /// records is too small for the traffic: checks are refused (fail
-    /// closed) rather than answers forgotten while they still matter.
-    fn idempotency_has_room(&self, at: UnixMs) -> bool {
+    /// by forgetting its oldest record early, once that order's reservation
+    /// has ended (or it had none): a late retry then cannot hold headroom
+    /// twice. Only the open reservations' answers must stay, so the table
+    /// takes the server's full rate for as long as it runs; a table full of
+    /// answers whose reservations are all open is too small for the
+    /// traffic, and new checks are refused (fail closed) rather than such an
+    /// answer forgotten.
+    fn idempotency_has_room(&self) -> bool {
         self.idempotency.len() < self.cfg.idempotency_keys_max
-            || self.idempotency.oldest_at().is_some_and(|t| {
-                at.saturating_sub(t) > i64::try_from(self.cfg.max_ttl_ms).unwrap_or(i64::MAX)
-            })
+            || self
+                .idempotency
+                .oldest()
+                .is_some_and(|r| !self.holds_open_reservation(r))
     }
 
-    fn make_idempotency_room(&mut self, at: UnixMs) {
-        if self.idempotency.len() < self.cfg.idempotency_keys_max || !self.idempotency_has_room(at)
-        {
+    /// Whether a remembered order's reservation is still open (open
+    /// reservations are never forgotten, so a missing one has ended).
+    fn holds_open_reservation(&self, r: &IdemRecord) -> bool {
+        r.answer
+            .reservation
+            .and_then(|id| self.reservations.get(&id))
+            .is_some_and(|res| res.state == ReservationState::Open)
+    }
+
+    fn make_idempotency_room(&mut self) {
+        if self.idempotency.len() < self.cfg.idempotency_keys_max || !self.idempotency_has_room() {
             return;
         }
         self.idempotency.pop_oldest();

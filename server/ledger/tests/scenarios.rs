@@ -614,9 +614,12 @@ fn loosening_beyond_the_step_needs_a_forced_reason_and_is_flagged() {
 }
 
 /// Full tables of remembered answers do not stop trading: the oldest
-/// idempotency record (older than the longest TTL) and the reservation
-/// that ended first make room; open reservations and young records are
-/// never forgotten, and a table full of them refuses (fail closed).
+/// idempotency record makes room once its order's reservation has ended
+/// (released, committed, expired, or none: a rejection), whatever its age,
+/// and the reservation that ended first makes room in the reservation
+/// table. An answer whose reservation is still open is never forgotten (a
+/// retry could reserve beside it), and a table full of them refuses (fail
+/// closed).
 #[test]
 fn full_tables_forget_the_oldest_ended_records_not_open_ones() {
     let mut w = World::new();
@@ -637,34 +640,37 @@ fn full_tables_forget_the_oldest_ended_records_not_open_ones() {
     w.release("v1", r1.reservation.unwrap()).unwrap();
     w.check("v1", req("o2", "fund", "ETH", "1"));
     w.check("v1", req("o3", "fund", "ETH", "1"));
-    // Three open or young: a fourth is refused, nothing is forgotten.
-    let full = w.try_check("v1", req("o4", "fund", "ETH", "1"));
-    assert!(
-        matches!(
-            full,
-            Err(LedgerError::CapacityExhausted {
-                what: "idempotency table",
-                ..
-            })
-        ),
-        "{full:?}"
-    );
-    assert_eq!(
-        w.check("v1", req("o1", "fund", "ETH", "1")),
-        r1,
-        "o1 still remembered"
-    );
-    w.state.check_invariants().unwrap();
-    // Past the longest TTL the oldest record may go; o2 and o3 expired.
-    w.now += 10_001;
-    w.sync(vec![]);
+    // o1's reservation ended: its answer makes room at once, long before
+    // the longest TTL.
     let r4 = w.check("v1", req("o4", "fund", "ETH", "1"));
     assert_eq!(r4.verdict, Verdict::Approved);
-    assert_ne!(
-        w.check("v1", req("o1", "fund", "ETH", "1")).reservation,
-        r1.reservation,
-        "o1 was forgotten to make room, so it is judged anew"
+    w.state.check_invariants().unwrap();
+    // Three open reservations: a fifth order is refused, nothing is
+    // forgotten; o1, forgotten, is judged anew, and refused the same way.
+    for order in ["o5", "o1"] {
+        let full = w.try_check("v1", req(order, "fund", "ETH", "1"));
+        assert!(
+            matches!(
+                full,
+                Err(LedgerError::CapacityExhausted {
+                    what: "idempotency table",
+                    ..
+                })
+            ),
+            "{order}: {full:?}"
+        );
+    }
+    assert_eq!(
+        w.check("v1", req("o4", "fund", "ETH", "1")),
+        r4,
+        "o4 remembered"
     );
+    // Past the TTL o2 to o4 expire, and their answers may go too.
+    w.now += 10_001;
+    w.sync(vec![]);
+    let again = w.check("v1", req("o1", "fund", "ETH", "1"));
+    assert_eq!(again.verdict, Verdict::Approved);
+    assert_ne!(again.reservation, r1.reservation, "o1 was judged anew");
     w.state.check_invariants().unwrap();
     // The reservation table made room by forgetting ended reservations.
     assert_eq!(
