@@ -722,7 +722,7 @@ impl State {
             && req.quantity == stored.quantity
             && req.risk_reducing == stored.risk_reducing
             && req.allow_partial == stored.allow_partial
-            && self.ttl_ms(stored.ttl_ms).ok() == Some(ttl_ms)
+            && stored.ttl_ms.unwrap_or(self.cfg.default_ttl_ms) == ttl_ms
     }
 
     fn check_new(
