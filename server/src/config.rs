@@ -199,7 +199,11 @@ pub struct Config {
     pub concurrency_per_connection: usize,
 
     /// Requests per second one principal may make (each CheckStream message
-    /// counts); beyond it, RESOURCE_EXHAUSTED with a retry hint. 0: no limit.
+    /// counts); beyond it, RESOURCE_EXHAUSTED with a retry hint. It keeps
+    /// one principal's runaway client from taking the server from the
+    /// others; the default is about what a 2-core server takes in unary
+    /// checks, so raise it on bigger machines or for venues that stream
+    /// (README, "Secure setup"). 0: no limit.
     #[arg(long, env = "INTERLOCK_RATE_LIMIT_PER_SEC", default_value_t = 50_000)]
     pub rate_limit_per_sec: u64,
 
