@@ -120,6 +120,7 @@ pub struct SnapshotInfo {
 /// any point leaves either the old snapshot with its full journal, or the
 /// new one with the records after it.
 pub fn snapshot(ledger: &Ledger, journal: &JournalHandle) -> Result<SnapshotInfo, JournalError> {
+    let _turn = journal.snapshot_turn();
     let status = journal.progress().status;
     if status != JournalStatus::Ok {
         return Err(JournalError::Stopped(status));
@@ -145,6 +146,7 @@ pub fn snapshot_replayed(
     ledger: &Ledger,
     journal: &JournalHandle,
 ) -> Result<SnapshotInfo, JournalError> {
+    let _turn = journal.snapshot_turn();
     accepting(journal)?;
     let (lsn, lock_held) = ledger.read(|_| {
         let started = Instant::now();
@@ -160,6 +162,7 @@ pub fn snapshot_state_replayed(
     _owned: &State,
     journal: &JournalHandle,
 ) -> Result<SnapshotInfo, JournalError> {
+    let _turn = journal.snapshot_turn();
     accepting(journal)?;
     encode_replayed(journal, journal.rotate())
 }
@@ -187,6 +190,7 @@ pub fn snapshot_state(
     state: &State,
     journal: &JournalHandle,
 ) -> Result<SnapshotInfo, JournalError> {
+    let _turn = journal.snapshot_turn();
     let status = journal.progress().status;
     if status != JournalStatus::Ok {
         return Err(JournalError::Stopped(status));

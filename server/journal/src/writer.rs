@@ -121,6 +121,10 @@ struct Shared {
     progressed: Condvar,
     notify: Notify,
     bytes_since_rotate: AtomicU64,
+    /// Held for the whole of a snapshot: one at a time, so that the one at
+    /// shutdown waits for one still being taken in the background rather
+    /// than removing the files it reads.
+    snapshotting: Mutex<()>,
 }
 
 /// The ledger's side of the journal: cheap to clone, shared by the server.
@@ -179,6 +183,7 @@ impl JournalHandle {
             progressed: Condvar::new(),
             notify,
             bytes_since_rotate: AtomicU64::new(journal_bytes),
+            snapshotting: Mutex::new(()),
         });
         let writer_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -218,6 +223,11 @@ impl JournalHandle {
             })
             .unwrap_or_else(|e| e.into_inner());
         p.durable_lsn >= lsn
+    }
+
+    /// Taken for the whole of a snapshot (see `Shared::snapshotting`).
+    pub(crate) fn snapshot_turn(&self) -> MutexGuard<'_, ()> {
+        lock(&self.shared.snapshotting)
     }
 
     /// Has the journal grown enough since the last snapshot to want one?

@@ -158,8 +158,19 @@ fn a_snapshot_replayed_from_the_files_is_the_state_at_its_cut() {
             }
         })
     };
+    // Snapshots encoded under the lock at the same time, as the one at
+    // shutdown may be while a replayed one is still being written: they
+    // take turns, so neither removes files the other reads.
+    let encoder = {
+        let (ledger, journal) = (ledger.clone(), journal.clone());
+        std::thread::spawn(move || {
+            for _ in 0..5 {
+                interlock_journal::snapshot(&ledger, &journal).unwrap();
+            }
+        })
+    };
     let mut taken = Vec::new();
-    while !writer.is_finished() {
+    while !writer.is_finished() || !encoder.is_finished() {
         taken.push(
             interlock_journal::snapshot_replayed(&ledger, &journal)
                 .unwrap()
@@ -167,6 +178,7 @@ fn a_snapshot_replayed_from_the_files_is_the_state_at_its_cut() {
         );
     }
     writer.join().unwrap();
+    encoder.join().unwrap();
     assert!(!taken.is_empty());
     // With nothing applied meanwhile, the snapshot's body is the ledger's.
     let info = interlock_journal::snapshot_replayed(&ledger, &journal).unwrap();
