@@ -226,7 +226,7 @@ pub struct Config {
     /// this window. Each small DATA frame the server holds costs framing
     /// overhead that h2 budgets per connection (half the 1 MiB connection
     /// window); past the budget h2 closes the whole connection. With 32 KiB a
-    /// stalled stream of the smallest checks stays well inside it (about
+    /// stalled stream of the smallest checks stays inside it (about
     /// 1,300 frames), where 1 MiB let h2 cut the connection after about 2,400
     /// frames. Larger windows speed up large sync messages over long
     /// round trips.
