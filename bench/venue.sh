@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Interlock against the gRPC floor the way a venue's load test runs it: one
+# HTTP/2 connection for all clients, unique order ids, 10,000 participants,
+# TTL 1 s, unary checks at 16 and 64 clients, `--durability none`, echo
+# floor and Interlock alternated RUNS times. Prints server CPU per request
+# and the ratio to the floor (the target is 1.2).
+# Usage: bench/venue.sh [SECONDS_PER_RUN] [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+RUNS_TOTAL=${2:-3}
+RUNS=1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_build
+bench_machine
+for _ in $(seq 1 "$RUNS_TOTAL"); do
+  for c in 16 64; do
+    bench_run "echo u$c" "--rate-limit-per-sec 0 --echo-floor" --target echo \
+      --clients "$c" --connections 1
+    bench_run "none u$c" "--rate-limit-per-sec 0 --durability none" --clients "$c" \
+      --connections 1 --participants 10000 --ttl-ms 1000
+  done
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["label"], []).append(r)
+def med(label, key):
+    return statistics.median(x[key] or 0 for x in by[label])
+print(f"{'run':<12}{'cpu us/req min/med/max':>26}{'req/s':>10}{'p50 us':>8}{'p99 us':>8}{'errors':>8}")
+for label in by:
+    v = sorted(x["server_cpu_us_per_request"] or 0 for x in by[label])
+    print(f"{label:<12}{v[0]:>8.1f}/{med(label,'server_cpu_us_per_request'):.1f}/{v[-1]:<8.1f}{med(label,'throughput_per_sec'):>10.0f}{med(label,'p50_us'):>8.0f}{med(label,'p99_us'):>8.0f}{sum(x['errors'] for x in by[label]):>8}")
+for c in (16, 64):
+    e = med(f"echo u{c}", "server_cpu_us_per_request"); n = med(f"none u{c}", "server_cpu_us_per_request")
+    print(f"{c} clients, one connection: CPU/request none/echo = {n/e:.2f} (target <= 1.2)")
+PY
