@@ -4,7 +4,7 @@
 # TTL 1 s, 10,000 participants) against the same server, so its tables
 # fill and stay full. Prints per window: checks/s, refusals (errors), p99
 # and the server's RSS. Extra arguments go to the server (for example
-# `--idempotency-keys-max 200000` to fill the idempotency table in
+# `--idempotency-memory 32MiB` to fill the idempotency table in
 # seconds rather than minutes). SERVER=path picks another server binary.
 # Usage: bench/sustained.sh [SECS] [WINDOWS] [SERVER FLAGS...]
 set -euo pipefail

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use interlock_ledger::amount::parse_ratio;
-use interlock_ledger::LedgerConfig;
+use interlock_ledger::{LedgerConfig, IDEMPOTENCY_BYTES_PER_RECORD};
 use rust_decimal::Decimal;
 
 /// Which tokio runtime serves requests.
@@ -274,17 +274,21 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_PARTICIPANTS_MAX", default_value_t = 2_000_000)]
     pub participants_max: usize,
 
-    /// Most order ids remembered for idempotency. Full, the table forgets
-    /// its oldest answer once that order's reservation has ended; a retry
-    /// of a forgotten order is judged as a new one. Answers whose
-    /// reservations are still open are never forgotten: a table full of
-    /// them refuses new checks.
+    /// Memory for remembered answers (idempotency), in bytes, or with a
+    /// KiB, MiB or GiB suffix. Each answer takes a fixed 165 bytes, so the
+    /// default 1 GiB remembers 6,507,526. Full, the table forgets its oldest
+    /// answer once that order's reservation has ended (committed, released
+    /// or expired; at once for a rejection); a retry of a forgotten order is
+    /// judged as a new one. Answers whose reservations are still open are
+    /// never forgotten: a table full of them refuses new checks, so hold at
+    /// least one answer per open reservation the traffic keeps (rate × TTL).
     #[arg(
         long,
-        env = "INTERLOCK_IDEMPOTENCY_KEYS_MAX",
-        default_value_t = 4_000_000
+        env = "INTERLOCK_IDEMPOTENCY_MEMORY",
+        default_value = "1GiB",
+        value_parser = parse_memory_arg
     )]
-    pub idempotency_keys_max: usize,
+    pub idempotency_memory: usize,
 
     /// How long an order id's answer is remembered.
     #[arg(long, env = "INTERLOCK_IDEMPOTENCY_RETENTION_MS", default_value_t = 24 * 3600 * 1000)]
@@ -324,6 +328,41 @@ fn parse_step_arg(s: &str) -> Result<Decimal, String> {
     interlock_ledger::amount::parse_decimal(s, 2, 6).map_err(|e| format!("step {e}"))
 }
 
+/// A size in bytes: digits, optionally followed by KiB, MiB or GiB.
+fn parse_memory_arg(s: &str) -> Result<usize, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => {
+            return Err(format!(
+                "{s:?}: expected bytes, or a number with KiB, MiB or GiB"
+            ))
+        }
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected bytes, or a number with KiB, MiB or GiB"))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .filter(|&b| b <= IDEMPOTENCY_MEMORY_MAX)
+        .ok_or_else(|| format!("{s:?}: at most 1024GiB"))?;
+    if bytes < IDEMPOTENCY_BYTES_PER_RECORD {
+        return Err(format!(
+            "{s:?}: at least {IDEMPOTENCY_BYTES_PER_RECORD} bytes (one answer)"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The most memory `--idempotency-memory` may name.
+const IDEMPOTENCY_MEMORY_MAX: usize = 1 << 40;
+
 fn parse_ratio_arg(s: &str) -> Result<Decimal, String> {
     parse_ratio(s).map_err(|e| format!("reuse ratio {e}"))
 }
@@ -338,7 +377,7 @@ impl Config {
             broker_stale_after_ms: self.broker_stale_after_ms,
             idempotency_retention_ms: self.idempotency_retention_ms,
             participants_max: self.participants_max,
-            idempotency_keys_max: self.idempotency_keys_max,
+            idempotency_keys_max: self.idempotency_memory / IDEMPOTENCY_BYTES_PER_RECORD,
             reservations_per_participant_max: self.reservations_per_participant_max,
             audit_records_max: self.audit_records_max,
             limit_loosen_step_pct: self.limit_loosen_step_pct,
@@ -385,5 +424,30 @@ mod tests {
         assert_eq!(c.ledger(), LedgerConfig::default());
         let c = Config::try_parse_from(["x", "--dev", "--audit-records-max", "5000000"]).unwrap();
         assert_eq!(c.ledger().audit_records_max, 5_000_000);
+        let c = Config::try_parse_from(["x", "--dev", "--idempotency-memory", "33000"]).unwrap();
+        assert_eq!(c.ledger().idempotency_keys_max, 200);
+        // The figures --idempotency-memory's help quotes.
+        assert_eq!(IDEMPOTENCY_BYTES_PER_RECORD, 165);
+        assert_eq!(LedgerConfig::default().idempotency_keys_max, 6_507_526);
+    }
+
+    #[test]
+    fn memory_sizes_parse_with_units() {
+        assert_eq!(parse_memory_arg("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_memory_arg("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_memory_arg("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_memory_arg("100000"), Ok(100_000));
+        for bad in [
+            "",
+            "1GB",
+            "1.5GiB",
+            "-1",
+            "GiB",
+            "2000GiB",
+            "99999999999999999999",
+            "10",
+        ] {
+            assert!(parse_memory_arg(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,52 +1,220 @@
 //! The idempotency table: the answer to every check, by (venue, order id),
-//! kept in the order the checks arrived.
+//! kept in the order the checks arrived, in a fixed number of bytes each.
 //!
-//! The records themselves sit in a ring, oldest first, each numbered by a
-//! sequence number that only grows. A hash index leads from a key's hash to
-//! its record's sequence number. Each record keeps its key's hash, so
-//! forgetting the oldest record (the common case of a full table) finds
-//! its index entry by that hash and sequence number: it reads none of the
-//! key's text and hashes nothing. A record costs no allocation of its own
-//! (the ring grows by doubling up to the table's cap, like the
-//! reservation ring).
+//! A record holds no text and owns no heap memory: the key is a 128-bit
+//! digest of the venue and the order id ([`Key`]), the request a 64-bit
+//! fingerprint of what a repeat must match ([`fingerprint`]), and the
+//! answer its numbers and codes ([`Remembered`]). Everything else in the
+//! answer (the order id, the scope of the limit that bound it) is in the
+//! repeat itself, so the whole answer is rebuilt from the record and the
+//! repeat ([`Remembered::answer`]). A record owns no heap memory, so the
+//! table's memory is [`BYTES_PER_RECORD`] per record, and a budget in
+//! bytes is a count.
 //!
-//! The hash is foldhash, seeded per process, as for the ledger's other maps
-//! (order ids are chosen by clients).
+//! The records sit in a ring, oldest first, each numbered by a sequence
+//! number that only grows. A hash index leads from a key to its record's
+//! sequence number. The index hashes the digest again with a per-process
+//! seed (foldhash, as for the ledger's other maps): the digest's keys are
+//! fixed, since snapshots hold digests, so a venue could compute it and
+//! choose order ids that pile up in one bucket of an index keyed by the
+//! digest alone.
+//!
+//! Digests collide with probability about n² / 2¹²⁹ (n records: below
+//! 10⁻²⁴ at 10⁷); fingerprints, about 2⁻⁶⁴ per repeat with another request.
+//! A venue that computes the digest could make its own order ids collide;
+//! it would only answer its own orders with its own earlier answers.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
+use rust_decimal::Decimal;
+use siphasher::sip128::{Hasher128, SipHasher13};
 
-use crate::command::{CheckAnswer, CheckRequest, UnixMs};
-use crate::ids::{OrderId, VenueId};
+use crate::command::{
+    CheckAnswer, CheckRequest, HeadroomBucket, LimitRef, RejectCode, RejectReason, UnixMs, Verdict,
+};
+use crate::ids::{LimitId, OrderId, ReservationId, VenueId, ID_LEN_MAX};
+use crate::limits::{LimitKind, Scope};
 use crate::ring::make_room;
 
-/// A check's request and the answer it got, to answer a repeat the same way.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IdemRecord {
-    pub request: CheckRequest,
-    pub answer: CheckAnswer,
+/// SipHash-1-3 keys of the key digest and the request fingerprint. Part of
+/// the snapshot format: changing them makes stored digests unreadable.
+const KEY_DIGEST_KEYS: (u64, u64) = (0x496e_7465_726c_6f63, 0x6b2d_6964_656d_706f);
+const FINGERPRINT_KEYS: (u64, u64) = (0x496e_7465_726c_6f63, 0x6b2d_7265_7175_6573);
+
+/// A (venue, order id) key: SipHash-1-3-128 of the venue's length, the
+/// venue and the order id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(pub u64, pub u64);
+
+impl Key {
+    pub fn of(venue: &VenueId, order: &OrderId) -> Key {
+        let (v, o) = (venue.as_str().as_bytes(), order.as_str().as_bytes());
+        let mut buf = [0u8; 1 + 2 * ID_LEN_MAX];
+        // Ids are at most ID_LEN_MAX bytes, so the length fits in a byte.
+        buf[0] = v.len() as u8;
+        buf[1..1 + v.len()].copy_from_slice(v);
+        buf[1 + v.len()..1 + v.len() + o.len()].copy_from_slice(o);
+        let h = SipHasher13::new_with_keys(KEY_DIGEST_KEYS.0, KEY_DIGEST_KEYS.1)
+            .hash(&buf[..1 + v.len() + o.len()]);
+        Key(h.h1, h.h2)
+    }
+}
+
+/// What a repeat of a check must match, as one number: SipHash-1-3 of the
+/// participant, the asset, the quantity (normalised: 1.0 and 1 are the
+/// same), the flags and the TTL as judged. The order id is the key's, and
+/// `dry_run` is not part of it (stored orders are never dry runs).
+pub fn fingerprint(req: &CheckRequest, ttl_ms: u64) -> u64 {
+    use std::hash::Hasher;
+    let mut h = SipHasher13::new_with_keys(FINGERPRINT_KEYS.0, FINGERPRINT_KEYS.1);
+    for id in [req.participant.as_str(), req.asset.as_str()] {
+        h.write_u8(id.len() as u8);
+        h.write(id.as_bytes());
+    }
+    h.write(&req.quantity.normalize().serialize());
+    h.write_u8(u8::from(req.risk_reducing) | u8::from(req.allow_partial) << 1);
+    h.write_u64(ttl_ms);
+    h.finish128().h1
+}
+
+/// Which of the request's own ids a limit's scope names: a limit binds a
+/// check only when each id it names is the check's, so the scope is the
+/// check's participant, venue and asset, some of them left out.
+const SCOPE_PARTICIPANT: u8 = 1;
+const SCOPE_VENUE: u8 = 2;
+const SCOPE_ASSET: u8 = 4;
+
+/// The limit that bound a rejection, without its scope's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedLimit {
+    pub kind: LimitKind,
+    pub scope: u8,
+    /// Shares the limit's own text: a long id is reference-counted.
+    pub id: Option<LimitId>,
+    pub value: Decimal,
+}
+
+/// A rejection's reason, without text of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedReason {
+    pub code: RejectCode,
+    pub utilization: Option<Decimal>,
+    pub limit: Option<RememberedLimit>,
+}
+
+/// A check's answer as remembered: with the repeat's order id, venue,
+/// participant and asset it is the whole answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    /// The request's [`fingerprint`].
+    pub request: u64,
+    pub verdict: Verdict,
+    pub headroom: HeadroomBucket,
+    /// The reservation's id, 0 for none (ids start at 1).
+    pub reservation: u64,
+    /// When the reservation expires (meaningless without one).
+    pub expires_at_ms: UnixMs,
+    pub approved: Decimal,
+    /// Inline, not boxed: every record then has the same size and owns no
+    /// heap memory, so a budget in bytes is a count of records.
+    pub reason: Option<RememberedReason>,
+}
+
+impl Remembered {
+    /// Remembers `answer`, the answer to `req` (judged with `ttl_ms`) on
+    /// `venue`.
+    pub fn new(venue: &VenueId, req: &CheckRequest, ttl_ms: u64, answer: &CheckAnswer) -> Self {
+        debug_assert_eq!(answer.reservation.is_some(), answer.expires_at_ms.is_some());
+        debug_assert!(answer.reservation.is_none_or(|id| id.0 != 0));
+        Remembered {
+            request: fingerprint(req, ttl_ms),
+            verdict: answer.verdict,
+            headroom: answer.headroom,
+            reservation: answer.reservation.map_or(0, |id| id.0),
+            expires_at_ms: answer.expires_at_ms.unwrap_or(0),
+            approved: answer.approved,
+            reason: answer.reason.as_ref().map(|r| RememberedReason {
+                code: r.code,
+                utilization: r.utilization,
+                limit: r.limit.as_ref().map(|l| remember_limit(l, venue, req)),
+            }),
+        }
+    }
+
+    /// The reservation the check made, if any.
+    pub fn reservation(&self) -> Option<ReservationId> {
+        (self.reservation != 0).then_some(ReservationId(self.reservation))
+    }
+
+    /// The answer, rebuilt for a repeat `req` on `venue` (whose fingerprint
+    /// matched).
+    pub fn answer(&self, venue: &VenueId, req: &CheckRequest) -> CheckAnswer {
+        let reservation = self.reservation();
+        CheckAnswer {
+            order_id: req.order_id.clone(),
+            verdict: self.verdict,
+            reservation,
+            approved: self.approved,
+            expires_at_ms: reservation.map(|_| self.expires_at_ms),
+            reason: self.reason.as_ref().map(|r| {
+                Box::new(RejectReason {
+                    code: r.code,
+                    utilization: r.utilization,
+                    limit: r.limit.as_ref().map(|l| LimitRef {
+                        kind: l.kind,
+                        id: l.id.clone(),
+                        scope: Scope {
+                            participant: (l.scope & SCOPE_PARTICIPANT != 0)
+                                .then(|| req.participant.clone()),
+                            venue: (l.scope & SCOPE_VENUE != 0).then(|| venue.clone()),
+                            asset: (l.scope & SCOPE_ASSET != 0).then(|| req.asset.clone()),
+                        },
+                        value: l.value,
+                    }),
+                })
+            }),
+            headroom: self.headroom,
+            dry_run: false,
+        }
+    }
+}
+
+fn remember_limit(l: &LimitRef, venue: &VenueId, req: &CheckRequest) -> RememberedLimit {
+    // A limit binds a check only if each id its scope names is the check's.
+    debug_assert!(l.scope.matches(&req.participant, venue, &req.asset));
+    RememberedLimit {
+        kind: l.kind,
+        scope: u8::from(l.scope.participant.is_some()) * SCOPE_PARTICIPANT
+            | u8::from(l.scope.venue.is_some()) * SCOPE_VENUE
+            | u8::from(l.scope.asset.is_some()) * SCOPE_ASSET,
+        id: l.id.clone(),
+        value: l.value,
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    hash: u64,
+    key: Key,
     at: UnixMs,
-    venue: VenueId,
-    record: IdemRecord,
+    remembered: Remembered,
 }
 
-impl Entry {
-    fn is(&self, venue: &VenueId, order: &OrderId) -> bool {
-        self.record.request.order_id == *order && self.venue == *venue
-    }
-}
+/// The index's bytes per record, at most: a sequence number and a control
+/// byte per bucket, with buckets a power of two at most 7/8 full, so up to
+/// 2 × 8/7 buckets per record just after the index grows.
+const INDEX_BYTES_PER_RECORD: usize = (std::mem::size_of::<u64>() + 1) * 16 / 7 + 1;
+
+/// Bytes one record costs, at most, in the ring and the index. A record
+/// owns no heap memory (a long limit id shares the limit's own text), so
+/// the table's memory is this times its cap.
+pub const BYTES_PER_RECORD: usize = std::mem::size_of::<Entry>() + INDEX_BYTES_PER_RECORD;
 
 /// Every remembered answer, by key and in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct IdempotencyTable {
-    /// Sequence numbers of the records in `ring`, by their key's hash.
+    /// Sequence numbers of the records in `ring`, by their key.
     index: HashTable<u64>,
     /// The records, oldest first; `ring[i]` has sequence number `first + i`.
     ring: VecDeque<Entry>,
@@ -67,52 +235,53 @@ impl IdempotencyTable {
     /// within the table's cap).
     pub fn reserve(&mut self, additional: usize) {
         let Self {
-            index, ring, first, ..
+            index,
+            ring,
+            first,
+            hasher,
+            ..
         } = self;
-        index.reserve(additional, |&seq| ring[(seq - *first) as usize].hash);
+        index.reserve(additional, |&seq| {
+            hasher.hash_one(ring[(seq - *first) as usize].key)
+        });
         ring.reserve_exact(additional);
     }
 
-    fn hash(&self, venue: &VenueId, order: &OrderId) -> u64 {
-        self.hasher.hash_one((venue.as_str(), order.as_str()))
-    }
-
     /// The record for a key.
-    pub fn get(&self, venue: &VenueId, order: &OrderId) -> Option<&IdemRecord> {
-        let hash = self.hash(venue, order);
-        let seq = self
-            .index
-            .find(hash, |&seq| self.entry(seq).is(venue, order))?;
-        Some(&self.entry(*seq).record)
+    pub fn get(&self, key: &Key) -> Option<&Remembered> {
+        let seq = self.index.find(self.hasher.hash_one(key), |&seq| {
+            self.entry(seq).key == *key
+        })?;
+        Some(&self.entry(*seq).remembered)
     }
 
     fn entry(&self, seq: u64) -> &Entry {
         &self.ring[(seq - self.first) as usize]
     }
 
-    /// Remembers the answer to a check on `venue` (its order id is the
-    /// request's) whose key the caller has just looked up and not found:
-    /// the check path looks each key up once. `cap` is the most records
-    /// the table holds: the ring's allocation stops growing there
-    /// (`ring::make_room`).
-    pub fn push(&mut self, at: UnixMs, venue: VenueId, record: IdemRecord, cap: usize) {
-        debug_assert!(
-            self.get(&venue, &record.request.order_id).is_none(),
-            "order id already remembered"
-        );
-        let hash = self.hash(&venue, &record.request.order_id);
+    /// Remembers the answer to a check whose key the caller has just looked
+    /// up and not found: the check path looks each key up once. `cap` is
+    /// the most records the table holds: the ring's allocation stops
+    /// growing there (`ring::make_room`).
+    pub fn push(&mut self, at: UnixMs, key: Key, remembered: Remembered, cap: usize) {
+        debug_assert!(self.get(&key).is_none(), "key already remembered");
         let seq = self.first + self.ring.len() as u64;
         make_room(&mut self.ring, 1, cap);
         self.ring.push_back(Entry {
-            hash,
+            key,
             at,
-            venue,
-            record,
+            remembered,
         });
         let Self {
-            index, ring, first, ..
+            index,
+            ring,
+            first,
+            hasher,
+            ..
         } = self;
-        index.insert_unique(hash, seq, |&s| ring[(s - *first) as usize].hash);
+        index.insert_unique(hasher.hash_one(key), seq, |&s| {
+            hasher.hash_one(ring[(s - *first) as usize].key)
+        });
     }
 
     /// [`IdempotencyTable::push`] for a key not yet looked up (a decoded
@@ -120,14 +289,14 @@ impl IdempotencyTable {
     pub fn insert(
         &mut self,
         at: UnixMs,
-        venue: VenueId,
-        record: IdemRecord,
+        key: Key,
+        remembered: Remembered,
         cap: usize,
     ) -> Result<(), Duplicate> {
-        if self.get(&venue, &record.request.order_id).is_some() {
+        if self.get(&key).is_some() {
             return Err(Duplicate);
         }
-        self.push(at, venue, record, cap);
+        self.push(at, key, remembered, cap);
         Ok(())
     }
 
@@ -137,8 +306,8 @@ impl IdempotencyTable {
     }
 
     /// The oldest record.
-    pub fn oldest(&self) -> Option<&IdemRecord> {
-        self.ring.front().map(|e| &e.record)
+    pub fn oldest(&self) -> Option<&Remembered> {
+        self.ring.front().map(|e| &e.remembered)
     }
 
     /// When the oldest record was made.
@@ -153,14 +322,17 @@ impl IdempotencyTable {
         };
         let seq = self.first;
         self.first += 1;
-        if let Ok(slot) = self.index.find_entry(oldest.hash, |&s| s == seq) {
+        if let Ok(slot) = self
+            .index
+            .find_entry(self.hasher.hash_one(oldest.key), |&s| s == seq)
+        {
             slot.remove();
         }
     }
 
-    /// Every record, oldest first, with its time and venue.
-    pub fn iter(&self) -> impl Iterator<Item = (UnixMs, &VenueId, &IdemRecord)> {
-        self.ring.iter().map(|e| (e.at, &e.venue, &e.record))
+    /// Every record, oldest first, with its time and key.
+    pub fn iter(&self) -> impl Iterator<Item = (UnixMs, &Key, &Remembered)> {
+        self.ring.iter().map(|e| (e.at, &e.key, &e.remembered))
     }
 
     /// Whether the index and the ring agree: every record is found by its
@@ -168,11 +340,9 @@ impl IdempotencyTable {
     pub fn is_consistent(&self) -> bool {
         self.index.len() == self.ring.len()
             && self.ring.iter().enumerate().all(|(i, e)| {
-                let hash = self.hash(&e.venue, &e.record.request.order_id);
-                hash == e.hash
-                    && self.index.find(hash, |&seq| {
-                        self.entry(seq).is(&e.venue, &e.record.request.order_id)
-                    }) == Some(&(self.first + i as u64))
+                self.index.find(self.hasher.hash_one(e.key), |&seq| {
+                    self.entry(seq).key == e.key
+                }) == Some(&(self.first + i as u64))
             })
     }
 }
@@ -180,80 +350,77 @@ impl IdempotencyTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{HeadroomBucket, Verdict};
     use crate::ids::{AssetId, ParticipantId};
-    use rust_decimal::Decimal;
 
-    fn record(order: &str) -> IdemRecord {
-        let order_id = OrderId::new(order).unwrap();
-        IdemRecord {
-            request: CheckRequest {
-                order_id: order_id.clone(),
-                participant: ParticipantId::new("p").unwrap(),
-                asset: AssetId::new("BTC").unwrap(),
-                quantity: Decimal::ONE,
-                ttl_ms: None,
-                risk_reducing: false,
-                dry_run: false,
-                allow_partial: false,
-            },
-            answer: CheckAnswer {
-                order_id,
-                verdict: Verdict::Approved,
-                reservation: None,
-                approved: Decimal::ONE,
-                expires_at_ms: None,
-                reason: None,
-                headroom: HeadroomBucket::None,
-                dry_run: false,
-            },
+    fn request(order: &str, quantity: &str) -> CheckRequest {
+        CheckRequest {
+            order_id: OrderId::new(order).unwrap(),
+            participant: ParticipantId::new("p").unwrap(),
+            asset: AssetId::new("BTC").unwrap(),
+            quantity: quantity.parse().unwrap(),
+            ttl_ms: None,
+            risk_reducing: false,
+            dry_run: false,
+            allow_partial: false,
         }
     }
 
+    fn approved(order: &str, reservation: u64) -> CheckAnswer {
+        CheckAnswer {
+            order_id: OrderId::new(order).unwrap(),
+            verdict: Verdict::Approved,
+            reservation: Some(ReservationId(reservation)),
+            approved: Decimal::ONE,
+            expires_at_ms: Some(1_000 + reservation as i64),
+            reason: None,
+            headroom: HeadroomBucket::High,
+            dry_run: false,
+        }
+    }
+
+    fn remembered(venue: &str, order: &str) -> (Key, Remembered) {
+        let (v, r) = (VenueId::new(venue).unwrap(), request(order, "1"));
+        (
+            Key::of(&v, &r.order_id),
+            Remembered::new(&v, &r, 1000, &approved(order, 7)),
+        )
+    }
+
     const CAP: usize = 1000;
-
-    fn venue(v: &str) -> VenueId {
-        VenueId::new(v).unwrap()
-    }
-
-    fn order(o: &str) -> OrderId {
-        OrderId::new(o).unwrap()
-    }
 
     #[test]
     fn finds_by_key_forgets_oldest_first_and_refuses_duplicates() {
         let mut t = IdempotencyTable::default();
         for i in 0..100 {
-            t.insert(
-                i,
-                venue(&format!("v{}", i % 3)),
-                record(&format!("o{i}")),
-                CAP,
-            )
-            .unwrap();
+            let (k, r) = remembered(&format!("v{}", i % 3), &format!("o{i}"));
+            t.insert(i, k, r, CAP).unwrap();
         }
         // The same order id on another venue is another key.
-        t.push(100, venue("v9"), record("o0"), CAP);
+        let (k, r) = remembered("v9", "o0");
+        t.push(100, k, r, CAP);
+        let (k, r) = remembered("v0", "o0");
         assert_eq!(
-            t.insert(101, venue("v0"), record("o0"), CAP),
+            t.insert(101, k, r, CAP),
             Err(Duplicate),
             "a key is held once"
         );
         assert_eq!(t.len(), 101);
         assert!(t.is_consistent());
-        assert_eq!(t.get(&venue("v1"), &order("o1")), Some(&record("o1")));
-        assert_eq!(t.get(&venue("v0"), &order("o1")), None);
+        let key = |v: &str, o: &str| Key::of(&VenueId::new(v).unwrap(), &OrderId::new(o).unwrap());
+        assert_eq!(t.get(&key("v1", "o1")), Some(&remembered("v1", "o1").1));
+        assert_eq!(t.get(&key("v0", "o1")), None);
         for _ in 0..50 {
             t.pop_oldest();
         }
         assert_eq!(t.len(), 51);
         assert_eq!(t.oldest_at(), Some(50));
-        assert_eq!(t.get(&venue("v1"), &order("o1")), None);
-        assert!(t.get(&venue("v2"), &order("o50")).is_some());
-        assert!(t.get(&venue("v9"), &order("o0")).is_some());
+        assert_eq!(t.get(&key("v1", "o1")), None);
+        assert!(t.get(&key("v2", "o50")).is_some());
+        assert!(t.get(&key("v9", "o0")).is_some());
         assert!(t.is_consistent());
         // A forgotten key can be remembered again, as the newest.
-        t.insert(200, venue("v1"), record("o1"), CAP).unwrap();
+        let (k, r) = remembered("v1", "o1");
+        t.insert(200, k, r, CAP).unwrap();
         assert_eq!(t.iter().last().map(|(at, _, _)| at), Some(200));
         t.reserve(1000);
         assert!(t.is_consistent());
@@ -262,5 +429,92 @@ mod tests {
         }
         assert!(t.is_consistent());
         assert_eq!(t.oldest_at(), None);
+    }
+
+    /// The key separates the venue from the order id; the fingerprint sees
+    /// every field a repeat must match, and quantities by value.
+    #[test]
+    fn keys_and_fingerprints_tell_requests_apart() {
+        let id = |s: &str| VenueId::new(s).unwrap();
+        let order = |s: &str| OrderId::new(s).unwrap();
+        assert_ne!(
+            Key::of(&id("ab"), &order("c")),
+            Key::of(&id("a"), &order("bc"))
+        );
+        assert_eq!(
+            Key::of(&id("a"), &order("b")),
+            Key::of(&id("a"), &order("b"))
+        );
+
+        let base = request("o", "1");
+        let fp = fingerprint(&base, 1000);
+        assert_eq!(fp, fingerprint(&request("o", "1.000"), 1000));
+        assert_eq!(fp, fingerprint(&request("other", "1"), 1000), "the key's");
+        let variants = [
+            CheckRequest {
+                participant: ParticipantId::new("q").unwrap(),
+                ..base.clone()
+            },
+            CheckRequest {
+                asset: AssetId::new("ETH").unwrap(),
+                ..base.clone()
+            },
+            request("o", "1.0001"),
+            CheckRequest {
+                risk_reducing: true,
+                ..base.clone()
+            },
+            CheckRequest {
+                allow_partial: true,
+                ..base.clone()
+            },
+        ];
+        for v in &variants {
+            assert_ne!(fingerprint(v, 1000), fp, "{v:?}");
+        }
+        assert_ne!(fingerprint(&base, 1001), fp);
+    }
+
+    /// A rejection's answer comes back whole, its limit's scope rebuilt
+    /// from the repeat.
+    #[test]
+    fn a_rejection_is_rebuilt_whole() {
+        let venue = VenueId::new("v1").unwrap();
+        let req = request("o", "5");
+        let answer = CheckAnswer {
+            order_id: req.order_id.clone(),
+            verdict: Verdict::Rejected,
+            reservation: None,
+            approved: Decimal::ZERO,
+            expires_at_ms: None,
+            reason: Some(Box::new(RejectReason {
+                code: RejectCode::LimitExceeded,
+                utilization: Some("1.25".parse().unwrap()),
+                limit: Some(LimitRef {
+                    kind: LimitKind::MaxCommitment,
+                    id: Some(LimitId::new("a-limit-id-longer-than-twenty-three").unwrap()),
+                    scope: Scope {
+                        participant: Some(req.participant.clone()),
+                        venue: Some(venue.clone()),
+                        asset: None,
+                    },
+                    value: "4".parse().unwrap(),
+                }),
+            })),
+            headroom: HeadroomBucket::None,
+            dry_run: false,
+        };
+        let r = Remembered::new(&venue, &req, 1000, &answer);
+        assert_eq!(r.answer(&venue, &req), answer);
+    }
+
+    /// The figure the memory budget is divided by: a record stays small.
+    #[test]
+    fn a_record_is_small() {
+        println!(
+            "BYTES_PER_RECORD={BYTES_PER_RECORD} entry={}",
+            std::mem::size_of::<Entry>()
+        );
+        assert!(BYTES_PER_RECORD <= 176, "{BYTES_PER_RECORD}");
     }
 }

@@ -38,6 +38,7 @@ mod ledger;
 
 pub use command::*;
 pub use error::LedgerError;
+pub use idempotency::BYTES_PER_RECORD as IDEMPOTENCY_BYTES_PER_RECORD;
 pub use ids::*;
 pub use ledger::{Journal, Ledger, Ticket};
 pub use limits::{Limit, LimitKind, LimitSet, LimitSpec, Scope};

@@ -12,7 +12,7 @@ use crate::amount::{self, Overflow, QUANTITY_SCALE_MAX};
 use crate::command::*;
 use crate::error::LedgerError;
 use crate::expiry::ExpiryQueue;
-use crate::idempotency::{IdemRecord, IdempotencyTable};
+use crate::idempotency::{fingerprint, IdempotencyTable, Key, Remembered};
 use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
 use crate::participants::ParticipantTable;
@@ -52,6 +52,10 @@ pub fn audit_denials_max(audit_records_max: usize) -> usize {
 }
 
 /// The ledger's settings. Every bound is named and has a default.
+/// The memory the idempotency table takes by default: 1 GiB, 6,507,526
+/// answers.
+pub const IDEMPOTENCY_MEMORY_DEFAULT: usize = 1 << 30;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerConfig {
     /// The reuse ratio in force where no REUSE_RATIO limit applies.
@@ -72,7 +76,9 @@ pub struct LedgerConfig {
     /// that ended first.
     pub reservation_retention_ms: u64,
     pub participants_max: usize,
-    /// Idempotency records kept. Full, it forgets its oldest record once
+    /// Idempotency records kept, each [`crate::IDEMPOTENCY_BYTES_PER_RECORD`]
+    /// bytes (the server sets it from a memory budget,
+    /// [`IDEMPOTENCY_MEMORY_DEFAULT`] by default). Full, it forgets its oldest record once
     /// that order's reservation has ended; full of records whose
     /// reservations are all open, it refuses new checks (RESOURCE_EXHAUSTED,
     /// fail closed).
@@ -149,7 +155,7 @@ impl Default for LedgerConfig {
             idempotency_retention_ms: 24 * 3600 * 1000,
             reservation_retention_ms: 3600 * 1000,
             participants_max: 2_000_000,
-            idempotency_keys_max: 4_000_000,
+            idempotency_keys_max: IDEMPOTENCY_MEMORY_DEFAULT / crate::IDEMPOTENCY_BYTES_PER_RECORD,
             reservations_max: 4_000_000,
             reservations_per_participant_max: 10_000,
             audit_records_max: 1_000_000,
@@ -696,11 +702,13 @@ impl State {
             Ok(t) => t,
             Err(e) => return (Err(e), false),
         };
+        let key = Key::of(venue, &req.order_id);
         if !req.dry_run {
-            if let Some(rec) = self.idempotency.get(venue, &req.order_id) {
-                let same = self.same_order(req, ttl_ms, &rec.request);
-                let answer = if same {
-                    Ok(Outcome::Check(rec.answer.clone()))
+            if let Some(rec) = self.idempotency.get(&key) {
+                // TTLs are compared as judged, so the default asked for by
+                // name (0 on the wire) and by value are the same request.
+                let answer = if rec.request == fingerprint(req, ttl_ms) {
+                    Ok(Outcome::Check(rec.answer(venue, req)))
                 } else {
                     Err(LedgerError::IdempotencyConflict {
                         order_id: req.order_id.to_string(),
@@ -709,20 +717,7 @@ impl State {
                 return (answer, true);
             }
         }
-        (self.check_new(at, venue, req, ttl_ms), false)
-    }
-
-    /// Whether `req`, whose TTL is `ttl_ms`, repeats the stored request
-    /// (`dry_run` aside). TTLs are compared as judged, so the default asked
-    /// for by name (0 on the wire) and by value are the same request.
-    fn same_order(&self, req: &CheckRequest, ttl_ms: u64, stored: &CheckRequest) -> bool {
-        req.order_id == stored.order_id
-            && req.participant == stored.participant
-            && req.asset == stored.asset
-            && req.quantity == stored.quantity
-            && req.risk_reducing == stored.risk_reducing
-            && req.allow_partial == stored.allow_partial
-            && stored.ttl_ms.unwrap_or(self.cfg.default_ttl_ms) == ttl_ms
+        (self.check_new(at, venue, req, ttl_ms, key), false)
     }
 
     fn check_new(
@@ -731,6 +726,7 @@ impl State {
         venue: &VenueId,
         req: &CheckRequest,
         ttl_ms: u64,
+        key: Key,
     ) -> Result<Outcome, LedgerError> {
         if !req.dry_run && !self.idempotency_has_room() {
             return Err(LedgerError::CapacityExhausted {
@@ -763,15 +759,8 @@ impl State {
         // `check` looked the key up and answered a repeat before this.
         self.idempotency.push(
             at,
-            venue.clone(),
-            IdemRecord {
-                // Stored with the TTL it was judged with.
-                request: CheckRequest {
-                    ttl_ms: Some(ttl_ms),
-                    ..req.clone()
-                },
-                answer: answer.clone(),
-            },
+            key,
+            Remembered::new(venue, req, ttl_ms, &answer),
             self.cfg.idempotency_keys_max,
         );
         Ok(Outcome::Check(answer))
@@ -795,9 +784,8 @@ impl State {
 
     /// Whether a remembered order's reservation is still open (open
     /// reservations are never forgotten, so a missing one has ended).
-    fn holds_open_reservation(&self, r: &IdemRecord) -> bool {
-        r.answer
-            .reservation
+    fn holds_open_reservation(&self, r: &Remembered) -> bool {
+        r.reservation()
             .and_then(|id| self.reservations.get(&id))
             .is_some_and(|res| res.state == ReservationState::Open)
     }

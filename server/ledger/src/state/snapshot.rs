@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use super::{Broker, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
 use crate::command::{AuditRecord, ReservationState};
-use crate::idempotency::IdemRecord;
+use crate::idempotency::{Key, Remembered, RememberedLimit, RememberedReason};
 use crate::ids::{ParticipantId, ReservationId};
 use crate::limits::{LimitSet, LIMITS_MAX};
 use crate::participants::ParticipantTable;
@@ -21,67 +21,134 @@ use crate::state::{BROKERS_MAX, BROKERS_PER_PARTICIPANT_MAX, PENDING_COMMITS_PER
 /// Tags the snapshot body so a journal record can never be mistaken for one.
 /// The first layout; still read.
 const SNAPSHOT_MAGIC: u32 = 0x534e_4150; // "SNAP"
-/// The layout written since `SNAPSHOT_MAGIC`: an idempotency entry holds its
-/// order id once (the first layout held it three times: the key, the
-/// request's and the answer's) and not the dry-run flags (stored orders are
-/// never dry runs): 99.2 → 81.3 MiB for the state after 1,000,000 checks
-/// with 7-byte order ids (`recovery_bench 1000000 1000`), more with longer
-/// ids.
+/// The second layout: an idempotency entry held its order id once (the
+/// first held it three times: the key, the request's and the answer's) and
+/// not the dry-run flags (stored orders are never dry runs): 99.2 → 81.3
+/// MiB for the state after 1,000,000 checks with 7-byte order ids
+/// (`recovery_bench 1000000 1000`), more with longer ids. Still read.
 const SNAPSHOT_MAGIC_V2: u32 = 0x534e_5032; // "SNP2"
+/// The layout written since `SNAPSHOT_MAGIC_V2`: an idempotency entry is
+/// its key digest, its request fingerprint and the answer's numbers
+/// (`idempotency::Remembered`), with no text.
+const SNAPSHOT_MAGIC_V3: u32 = 0x534e_5033; // "SNP3"
 
-/// Which layout a snapshot body is written in: always the second, except
-/// in the test that the first still reads.
-#[derive(Debug, Clone, Copy)]
-enum Layout {
-    #[cfg_attr(not(test), allow(dead_code))]
-    V1,
-    V2,
-}
-
-/// An idempotency entry in the second layout: the request and the answer
-/// without their order id (the key's) and dry-run flags (false).
-fn encode_idem(w: &mut Writer, record: &IdemRecord) {
-    let (q, a) = (&record.request, &record.answer);
-    debug_assert!(!q.dry_run && !a.dry_run && a.order_id == q.order_id);
-    w.put(&q.participant);
-    w.put(&q.asset);
-    w.decimal(q.quantity);
-    w.put(&q.ttl_ms);
-    w.bool(q.risk_reducing);
-    w.bool(q.allow_partial);
-    w.put(&a.verdict);
-    w.put(&a.reservation);
-    w.decimal(a.approved);
-    w.put(&a.expires_at_ms);
-    w.put(&a.reason);
-    w.put(&a.headroom);
-}
-
-fn decode_idem(
+/// Idempotency entries of the first two layouts: the whole request and
+/// answer, read into the compact form. The TTL a stored request was judged
+/// with is its own, or the default's when it asked for none.
+fn decode_old_idem(
     r: &mut Reader<'_>,
+    venue: &crate::ids::VenueId,
     order_id: &crate::ids::OrderId,
-) -> Result<IdemRecord, DecodeError> {
-    let request = crate::command::CheckRequest {
-        order_id: order_id.clone(),
-        participant: r.get()?,
-        asset: r.get()?,
-        quantity: r.decimal()?,
-        ttl_ms: r.get()?,
-        risk_reducing: r.bool()?,
-        dry_run: false,
-        allow_partial: r.bool()?,
+    v2: bool,
+    default_ttl_ms: u64,
+) -> Result<Option<Remembered>, DecodeError> {
+    let record = if v2 {
+        let request = crate::command::CheckRequest {
+            order_id: order_id.clone(),
+            participant: r.get()?,
+            asset: r.get()?,
+            quantity: r.decimal()?,
+            ttl_ms: r.get()?,
+            risk_reducing: r.bool()?,
+            dry_run: false,
+            allow_partial: r.bool()?,
+        };
+        let answer = crate::command::CheckAnswer {
+            order_id: order_id.clone(),
+            verdict: r.get()?,
+            reservation: r.get()?,
+            approved: r.decimal()?,
+            expires_at_ms: r.get()?,
+            reason: r.get()?,
+            headroom: r.get()?,
+            dry_run: false,
+        };
+        Some((request, answer))
+    } else {
+        // Optional in that layout; every key had its record.
+        r.get::<Option<(crate::command::CheckRequest, crate::command::CheckAnswer)>>()?
     };
-    let answer = crate::command::CheckAnswer {
-        order_id: order_id.clone(),
-        verdict: r.get()?,
-        reservation: r.get()?,
-        approved: r.decimal()?,
-        expires_at_ms: r.get()?,
-        reason: r.get()?,
-        headroom: r.get()?,
-        dry_run: false,
+    let Some((request, answer)) = record else {
+        return Ok(None);
     };
-    Ok(IdemRecord { request, answer })
+    if request.order_id != *order_id || answer.order_id != *order_id {
+        return Err(r.error("idempotency record under another order id"));
+    }
+    if answer.reservation.is_some() != answer.expires_at_ms.is_some()
+        || answer.reservation.is_some_and(|id| id.0 == 0)
+    {
+        return Err(r.error("idempotency record with a bad reservation"));
+    }
+    let ttl_ms = request.ttl_ms.unwrap_or(default_ttl_ms);
+    Ok(Some(Remembered::new(venue, &request, ttl_ms, &answer)))
+}
+
+fn encode_remembered(w: &mut Writer, r: &Remembered) {
+    w.u64(r.request);
+    w.put(&r.verdict);
+    w.put(&r.headroom);
+    w.u64(r.reservation);
+    w.i64(r.expires_at_ms);
+    w.decimal(r.approved);
+    w.bool(r.reason.is_some());
+    if let Some(reason) = &r.reason {
+        w.put(&reason.code);
+        w.bool(reason.utilization.is_some());
+        if let Some(u) = reason.utilization {
+            w.decimal(u);
+        }
+        w.bool(reason.limit.is_some());
+        if let Some(l) = &reason.limit {
+            w.put(&l.kind);
+            w.u8(l.scope);
+            w.put(&l.id);
+            w.decimal(l.value);
+        }
+    }
+}
+
+fn decode_remembered(r: &mut Reader<'_>) -> Result<Remembered, DecodeError> {
+    let request = r.u64()?;
+    let verdict = r.get()?;
+    let headroom = r.get()?;
+    let reservation = r.u64()?;
+    let expires_at_ms = r.i64()?;
+    let approved = r.decimal()?;
+    let reason = if r.bool()? {
+        let code = r.get()?;
+        let utilization = if r.bool()? { Some(r.decimal()?) } else { None };
+        let limit = if r.bool()? {
+            let kind = r.get()?;
+            let scope = r.u8()?;
+            if scope > 7 {
+                return Err(r.error("bad limit scope"));
+            }
+            Some(RememberedLimit {
+                kind,
+                scope,
+                id: r.get()?,
+                value: r.decimal()?,
+            })
+        } else {
+            None
+        };
+        Some(RememberedReason {
+            code,
+            utilization,
+            limit,
+        })
+    } else {
+        None
+    };
+    Ok(Remembered {
+        request,
+        verdict,
+        headroom,
+        reservation,
+        expires_at_ms,
+        approved,
+        reason,
+    })
 }
 
 impl Encode for VenuePosition {
@@ -198,22 +265,6 @@ impl Decode for Broker {
     }
 }
 
-impl Encode for IdemRecord {
-    fn encode(&self, w: &mut Writer) {
-        w.put(&self.request);
-        w.put(&self.answer);
-    }
-}
-
-impl Decode for IdemRecord {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(IdemRecord {
-            request: r.get()?,
-            answer: r.get()?,
-        })
-    }
-}
-
 fn sorted<'a, K: Ord + 'a, V: 'a>(
     entries: impl IntoIterator<Item = (&'a K, &'a V)>,
 ) -> Vec<(&'a K, &'a V)> {
@@ -224,7 +275,7 @@ fn sorted<'a, K: Ord + 'a, V: 'a>(
 
 impl Encode for State {
     fn encode(&self, w: &mut Writer) {
-        self.encode_parts(w, true, Layout::V2);
+        self.encode_parts(w, true);
         encode_seq(w, self.audit.len(), &self.audit);
         // After the records, so that a snapshot written before the archive
         // existed (nothing archived) still reads.
@@ -236,11 +287,8 @@ impl Encode for State {
 impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
-    fn encode_parts(&self, w: &mut Writer, clock: bool, layout: Layout) {
-        w.u64(u64::from(match layout {
-            Layout::V1 => SNAPSHOT_MAGIC,
-            Layout::V2 => SNAPSHOT_MAGIC_V2,
-        }));
+    fn encode_parts(&self, w: &mut Writer, clock: bool) {
+        w.u64(u64::from(SNAPSHOT_MAGIC_V3));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -273,15 +321,11 @@ impl State {
 
         // The idempotency table, oldest first.
         w.usize(self.idempotency.len());
-        for (t, venue, record) in self.idempotency.iter() {
+        for (t, key, remembered) in self.idempotency.iter() {
             w.i64(t);
-            w.put(venue);
-            w.put(&record.request.order_id);
-            match layout {
-                // Optional in that layout; every key has its record.
-                Layout::V1 => w.put(&Some(record)),
-                Layout::V2 => encode_idem(w, record),
-            }
+            w.u64(key.0);
+            w.u64(key.1);
+            encode_remembered(w, remembered);
         }
 
         let totals = sorted(&self.asset_totals);
@@ -303,7 +347,7 @@ impl State {
     pub fn digest_without_audit(&self) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         let mut w = Writer::new();
-        self.encode_parts(&mut w, false, Layout::V2);
+        self.encode_parts(&mut w, false);
         Sha256::digest(&w.buf).into()
     }
 
@@ -315,9 +359,10 @@ impl State {
 
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let v2 = match r.u64()? {
-            m if m == u64::from(SNAPSHOT_MAGIC_V2) => true,
-            m if m == u64::from(SNAPSHOT_MAGIC) => false,
+        let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V3) => 3,
+            m if m == u64::from(SNAPSHOT_MAGIC_V2) => 2,
+            m if m == u64::from(SNAPSHOT_MAGIC) => 1,
             _ => return Err(r.error("not a snapshot")),
         };
         let cfg: super::LedgerConfig = r.get()?;
@@ -398,24 +443,25 @@ impl Decode for State {
         let n = r.len(s.cfg.idempotency_keys_max)?;
         for _ in 0..n {
             let t = r.i64()?;
-            let venue: crate::ids::VenueId = r.get()?;
-            let order: crate::ids::OrderId = r.get()?;
-            let rec: Option<IdemRecord> = if v2 {
-                Some(decode_idem(r, &order)?)
+            let (key, remembered) = if layout == 3 {
+                let key = Key(r.u64()?, r.u64()?);
+                (key, decode_remembered(r)?)
             } else {
-                r.get()?
+                let venue: crate::ids::VenueId = r.get()?;
+                let order: crate::ids::OrderId = r.get()?;
+                let default_ttl = s.cfg.default_ttl_ms;
+                match decode_old_idem(r, &venue, &order, layout == 2, default_ttl)? {
+                    Some(rec) => (Key::of(&venue, &order), rec),
+                    // A key without its record (never written) is nothing
+                    // to keep.
+                    None => continue,
+                }
             };
-            // A key without its record (never written) is nothing to keep.
-            if let Some(rec) = rec {
-                if rec.request.order_id != order {
-                    return Err(r.error("idempotency record under another order id"));
-                }
-                if s.idempotency
-                    .insert(t, venue, rec, s.cfg.idempotency_keys_max)
-                    .is_err()
-                {
-                    return Err(r.error("duplicate order id"));
-                }
+            if s.idempotency
+                .insert(t, key, remembered, s.cfg.idempotency_keys_max)
+                .is_err()
+            {
+                return Err(r.error("duplicate order id"));
             }
         }
 
@@ -472,21 +518,33 @@ mod tests {
     use super::*;
     use crate::testkit::{req, World};
 
-    /// A snapshot in the first layout (order ids three times per
-    /// idempotency entry) reads back as the same state.
+    /// Snapshots in the first two layouts (written by the code of
+    /// `6ad3607` for the state below: two open reservations and a
+    /// rejection) read back as the same state, their idempotency entries in
+    /// the compact form, answering repeats as they did.
     #[test]
-    fn the_first_layout_still_reads() {
-        let w = two_open_reservations();
-        let mut v1 = Writer::new();
-        w.state.encode_parts(&mut v1, true, Layout::V1);
-        encode_seq(&mut v1, w.state.audit.len(), &w.state.audit);
-        let back = State::from_snapshot(&v1.buf).unwrap();
-        assert_eq!(back.to_snapshot(), w.state.to_snapshot());
-        let mut v2 = Writer::new();
-        w.state.encode_parts(&mut v2, true, Layout::V2);
-        let mut v1_parts = Writer::new();
-        w.state.encode_parts(&mut v1_parts, true, Layout::V1);
-        assert!(v1_parts.buf.len() > v2.buf.len());
+    fn the_earlier_layouts_still_read() {
+        let mut w = two_open_reservations();
+        // The default when those were written.
+        w.state.cfg.idempotency_keys_max = 4_000_000;
+        w.check("v1", req("o3", "fund", "ETH", "100"));
+        let rejected = w.check("v1", req("o3", "fund", "ETH", "100"));
+        for file in ["snapshot-snap.bin", "snapshot-snp2.bin"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data")
+                .join(file);
+            let old = std::fs::read(&path).unwrap();
+            let back = State::from_snapshot(&old).unwrap();
+            assert_eq!(back.to_snapshot(), w.state.to_snapshot(), "{file}");
+            let mut again = World::new();
+            again.state = back;
+            again.now = w.now;
+            assert_eq!(
+                again.check("v1", req("o3", "fund", "ETH", "100")),
+                rejected,
+                "{file}"
+            );
+        }
     }
 
     /// A ledger holding reservations 1 and 2, both open, of one participant.
