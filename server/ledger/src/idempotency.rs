@@ -186,9 +186,14 @@ fn remember_limit(l: &LimitRef, venue: &VenueId, req: &CheckRequest) -> Remember
     debug_assert!(l.scope.matches(&req.participant, venue, &req.asset));
     RememberedLimit {
         kind: l.kind,
-        scope: u8::from(l.scope.participant.is_some()) * SCOPE_PARTICIPANT
-            | u8::from(l.scope.venue.is_some()) * SCOPE_VENUE
-            | u8::from(l.scope.asset.is_some()) * SCOPE_ASSET,
+        scope: [
+            (l.scope.participant.is_some(), SCOPE_PARTICIPANT),
+            (l.scope.venue.is_some(), SCOPE_VENUE),
+            (l.scope.asset.is_some(), SCOPE_ASSET),
+        ]
+        .iter()
+        .filter(|(named, _)| *named)
+        .fold(0, |mask, (_, bit)| mask | bit),
         id: l.id.clone(),
         value: l.value,
     }
