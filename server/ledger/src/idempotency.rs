@@ -215,6 +215,7 @@ const INDEX_BYTES_PER_RECORD: usize = (std::mem::size_of::<u64>() + 1) * 16 / 7 
 /// owns no heap memory (a long limit id shares the limit's own text), so
 /// the table's memory is this times its cap.
 pub const BYTES_PER_RECORD: usize = std::mem::size_of::<Entry>() + INDEX_BYTES_PER_RECORD;
+const _: () = assert!(BYTES_PER_RECORD <= 176, "a record stays small");
 
 /// Every remembered answer, by key and in arrival order.
 #[derive(Debug, Clone, Default)]
@@ -512,14 +513,3 @@ mod tests {
         let r = Remembered::new(&venue, &req, 1000, &answer);
         assert_eq!(r.answer(&venue, &req), answer);
     }
-
-    /// The figure the memory budget is divided by: a record stays small.
-    #[test]
-    fn a_record_is_small() {
-        println!(
-            "BYTES_PER_RECORD={BYTES_PER_RECORD} entry={}",
-            std::mem::size_of::<Entry>()
-        );
-        assert!(BYTES_PER_RECORD <= 176, "{BYTES_PER_RECORD}");
-    }
-}
