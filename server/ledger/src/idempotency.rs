@@ -513,3 +513,4 @@ mod tests {
         let r = Remembered::new(&venue, &req, 1000, &answer);
         assert_eq!(r.answer(&venue, &req), answer);
     }
+}
