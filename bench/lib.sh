@@ -4,6 +4,7 @@
 #   bench_run LABEL "SERVER FLAGS" [BENCH ARGS...]
 #       RUNS times: a fresh server on loopback with an empty data dir,
 #       `interlockctl bench` against it, one JSON line per run into $OUT.
+#       SERVER=path runs another server binary (an older build, for A/B).
 # Data goes under target/bench-data (the build's disk, not a tmpfs) and is
 # removed on exit, as is $OUT.
 BIN=target/release
@@ -25,7 +26,7 @@ bench_run() {
   for _ in $(seq 1 "$RUNS"); do
     rm -rf "$DATA"; mkdir -p "$DATA"
     # shellcheck disable=SC2086
-    "$BIN/interlock-server" --dev --listen "127.0.0.1:$PORT" --data-dir "$DATA" $srv >/dev/null 2>&1 &
+    "${SERVER:-$BIN/interlock-server}" --dev --listen "127.0.0.1:$PORT" --data-dir "$DATA" $srv >/dev/null 2>&1 &
     local pid=$!
     # Wait (at most 10 s) until the server accepts connections.
     for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
