@@ -31,6 +31,7 @@ pub mod limits;
 mod participants;
 mod reservations;
 mod ring;
+pub mod small_map;
 pub mod state;
 pub mod testkit;
 

@@ -4,7 +4,7 @@
 //! anything, so a command that fails leaves the state as it was (time still
 //! passes: reservations that are due expire first).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -18,6 +18,7 @@ use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
 use crate::participants::ParticipantTable;
 pub use crate::participants::{OpenReservations, ParticipantSlot};
 use crate::reservations::ReservationTable;
+use crate::small_map::SmallMap;
 
 /// The ledger's hash maps: foldhash, seeded per process (so ids chosen by
 /// clients cannot be aimed at collisions), several times faster than SipHash
@@ -190,7 +191,7 @@ pub struct Position {
     pub custody: Vec<(BrokerId, Decimal)>,
     /// Σ custody.
     pub owned: Decimal,
-    pub venues: BTreeMap<VenueId, VenuePosition>,
+    pub venues: SmallMap<VenueId, VenuePosition>,
     /// Σ over venues of `counted()`.
     pub committed: Decimal,
 }
@@ -203,7 +204,7 @@ pub const OPEN_RESERVATIONS_PRESIZED: usize = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
     pub trading_state: TradingState,
-    pub assets: BTreeMap<AssetId, Position>,
+    pub assets: SmallMap<AssetId, Position>,
     /// Brokers that report on this participant.
     pub brokers: Vec<BrokerId>,
     /// Open reservations, in id order.
@@ -215,7 +216,7 @@ impl Default for Participant {
     fn default() -> Self {
         Participant {
             trading_state: TradingState::default(),
-            assets: BTreeMap::new(),
+            assets: SmallMap::new(),
             brokers: Vec::new(),
             open: OpenReservations::with_capacity(OPEN_RESERVATIONS_PRESIZED),
         }
@@ -443,12 +444,12 @@ fn add_reserved_in(
     // A new position takes the ledger's shared copies of the ids.
     let pos = match p.assets.get_mut(asset) {
         Some(pos) => pos,
-        None => p.assets.entry(ids.asset(asset)).or_default(),
+        None => p.assets.get_or_default(ids.asset(asset)),
     };
     let new_committed = amount::add(pos.committed, delta)?;
     let venue_pos = match pos.venues.get_mut(venue) {
         Some(v) => v,
-        None => pos.venues.entry(ids.venue(venue)).or_default(),
+        None => pos.venues.get_or_default(ids.venue(venue)),
     };
     venue_pos.reserved = amount::add(venue_pos.reserved, delta)?;
     pos.committed = new_committed;
@@ -1272,9 +1273,9 @@ impl State {
         let total = self.asset_totals.get(asset).copied().unwrap_or_default();
         let new_total = amount::add(total, qty)?;
         let p = self.participants.at_mut(participant);
-        let pos = p.assets.entry(asset.clone()).or_default();
+        let pos = p.assets.get_or_default(asset.clone());
         let new_committed = amount::add(pos.committed, qty)?;
-        let vp = pos.venues.entry(venue.clone()).or_default();
+        let vp = pos.venues.get_or_default(venue.clone());
         vp.pending_total = amount::add(vp.pending_total, qty)?;
         if vp.pending.len() >= PENDING_COMMITS_PER_POSITION_MAX {
             // Merge the two oldest under the newer sequence: they stay
@@ -1535,7 +1536,7 @@ impl State {
                 if !p.brokers.contains(&broker) {
                     p.brokers.push(broker.clone());
                 }
-                let pos = p.assets.entry(asset).or_default();
+                let pos = p.assets.get_or_default(asset);
                 match pos.custody.iter_mut().find(|(b, _)| *b == broker) {
                     Some((_, q)) => *q = *quantity,
                     None => pos.custody.push((broker, *quantity)),
@@ -1559,8 +1560,8 @@ impl State {
                 if !p.brokers.contains(&broker) {
                     p.brokers.push(broker);
                 }
-                let pos = p.assets.entry(asset.clone()).or_default();
-                let vp = pos.venues.entry(venue).or_default();
+                let pos = p.assets.get_or_default(asset.clone());
+                let vp = pos.venues.get_or_default(venue);
                 let before = vp.counted()?;
                 vp.posted = *quantity;
                 while vp

@@ -189,7 +189,7 @@ impl Decode for Position {
         let custody = r.vec(BROKERS_PER_PARTICIPANT_MAX)?;
         let owned = r.decimal()?;
         let n = r.len(usize::MAX)?;
-        let mut venues = std::collections::BTreeMap::new();
+        let mut venues = crate::small_map::SmallMap::new();
         for _ in 0..n {
             let venue = r.get()?;
             let vp = r.get()?;
@@ -379,7 +379,7 @@ impl Decode for State {
             let brokers: Vec<_> = r.vec(BROKERS_PER_PARTICIPANT_MAX)?;
             let brokers = brokers.iter().map(|b| s.ids.broker(b)).collect();
             let assets_n = r.len(usize::MAX)?;
-            let mut assets = std::collections::BTreeMap::new();
+            let mut assets = crate::small_map::SmallMap::new();
             for _ in 0..assets_n {
                 let asset = s.ids.asset(&r.get()?);
                 let pos = s.ids.position(r.get()?);
