@@ -31,10 +31,8 @@ fn main() {
     let r0 = rss_kib();
     let mut state = State::new(LedgerConfig::default());
     let broker = BrokerId::new("dev-broker").unwrap();
-    let mut seq = 0;
     let ids: Vec<usize> = (0..n).collect();
-    for chunk in ids.chunks(SYNC_BATCH_MAX) {
-        seq += 1;
+    for (seq, chunk) in (1..).zip(ids.chunks(SYNC_BATCH_MAX)) {
         let updates = chunk
             .iter()
             .map(|i| SyncUpdate::Collateral {
