@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use interlock_ledger::amount::parse_ratio;
-use interlock_ledger::{LedgerConfig, IDEMPOTENCY_BYTES_PER_RECORD};
+use interlock_ledger::{idempotency_bytes_for, idempotency_records_for, LedgerConfig};
 use rust_decimal::Decimal;
 
 /// Which tokio runtime serves requests.
@@ -275,8 +275,9 @@ pub struct Config {
     pub participants_max: usize,
 
     /// Memory for remembered answers (idempotency), in bytes, or with a
-    /// KiB, MiB or GiB suffix. Each answer takes a fixed 165 bytes, so the
-    /// default 1 GiB remembers 6,507,526. Full, the table forgets its oldest
+    /// KiB, MiB or GiB suffix. An answer takes 144 bytes and its index
+    /// slots about 20 more, so the default 1 GiB remembers 6,407,964. Full,
+    /// the table forgets its oldest
     /// answer once that order's reservation has ended (committed, released
     /// or expired; at once for a rejection); a retry of a forgotten order is
     /// judged as a new one. Answers whose reservations are still open are
@@ -352,9 +353,10 @@ fn parse_memory_arg(s: &str) -> Result<usize, String> {
         .checked_mul(1 << shift)
         .filter(|&b| b <= IDEMPOTENCY_MEMORY_MAX)
         .ok_or_else(|| format!("{s:?}: at most 1024GiB"))?;
-    if bytes < IDEMPOTENCY_BYTES_PER_RECORD {
+    if idempotency_records_for(bytes) == 0 {
         return Err(format!(
-            "{s:?}: at least {IDEMPOTENCY_BYTES_PER_RECORD} bytes (one answer)"
+            "{s:?}: at least {} bytes (one answer)",
+            idempotency_bytes_for(1)
         ));
     }
     Ok(bytes)
@@ -377,7 +379,7 @@ impl Config {
             broker_stale_after_ms: self.broker_stale_after_ms,
             idempotency_retention_ms: self.idempotency_retention_ms,
             participants_max: self.participants_max,
-            idempotency_keys_max: self.idempotency_memory / IDEMPOTENCY_BYTES_PER_RECORD,
+            idempotency_keys_max: idempotency_records_for(self.idempotency_memory),
             reservations_per_participant_max: self.reservations_per_participant_max,
             audit_records_max: self.audit_records_max,
             limit_loosen_step_pct: self.limit_loosen_step_pct,
@@ -424,11 +426,13 @@ mod tests {
         assert_eq!(c.ledger(), LedgerConfig::default());
         let c = Config::try_parse_from(["x", "--dev", "--audit-records-max", "5000000"]).unwrap();
         assert_eq!(c.ledger().audit_records_max, 5_000_000);
-        let c = Config::try_parse_from(["x", "--dev", "--idempotency-memory", "33000"]).unwrap();
-        assert_eq!(c.ledger().idempotency_keys_max, 200);
+        let c = Config::try_parse_from(["x", "--dev", "--idempotency-memory", "64KiB"]).unwrap();
+        let records = c.ledger().idempotency_keys_max;
+        assert!(idempotency_bytes_for(records) <= 64 << 10);
+        assert!(idempotency_bytes_for(records + 1) > 64 << 10);
         // The figures --idempotency-memory's help quotes.
-        assert_eq!(IDEMPOTENCY_BYTES_PER_RECORD, 165);
-        assert_eq!(LedgerConfig::default().idempotency_keys_max, 6_507_526);
+        assert_eq!(interlock_ledger::IDEMPOTENCY_RECORD_BYTES, 144);
+        assert_eq!(LedgerConfig::default().idempotency_keys_max, 6_407_964);
     }
 
     #[test]

@@ -206,16 +206,52 @@ struct Entry {
     remembered: Remembered,
 }
 
-/// The index's bytes per record, at most: a sequence number and a control
-/// byte per bucket, with buckets a power of two at most 7/8 full, so up to
-/// 2 × 8/7 buckets per record just after the index grows.
-const INDEX_BYTES_PER_RECORD: usize = (std::mem::size_of::<u64>() + 1) * 16 / 7 + 1;
+/// Bytes of a hash index (`HashTable<u64>`) with room for `n` entries:
+/// hashbrown's bucket count for `n` (a power of two at least 8/7 of it),
+/// a sequence number and a control byte per bucket, and a group's worth of
+/// trailing control bytes.
+fn index_bytes(n: usize) -> usize {
+    const GROUP_WIDTH: usize = 16;
+    let buckets = if n < 15 {
+        16
+    } else {
+        (n.saturating_mul(8) / 7).next_power_of_two()
+    };
+    buckets * (std::mem::size_of::<u64>() + 1) + GROUP_WIDTH
+}
 
-/// Bytes one record costs, at most, in the ring and the index. A record
-/// owns no heap memory (a long limit id shares the limit's own text), so
-/// the table's memory is this times its cap.
-pub const BYTES_PER_RECORD: usize = std::mem::size_of::<Entry>() + INDEX_BYTES_PER_RECORD;
-const _: () = assert!(BYTES_PER_RECORD <= 176, "a record stays small");
+/// The memory, in bytes, of a full table of `cap` records: the ring holds
+/// exactly `cap` (`ring::make_room`), and the index room for `2 × cap`
+/// ([`IdempotencyTable::push`] grows it there once the table is full). A
+/// record owns no heap memory (a long limit id shares the limit's own
+/// text), so this is all of it.
+pub fn bytes_for(cap: usize) -> usize {
+    if cap == 0 {
+        return 0;
+    }
+    cap.saturating_mul(std::mem::size_of::<Entry>())
+        .saturating_add(index_bytes(cap.saturating_mul(2).saturating_add(1)))
+}
+
+/// The most records a table of at most `budget` bytes holds
+/// ([`bytes_for`] is monotonic: a binary search).
+pub fn records_for(budget: usize) -> usize {
+    let (mut lo, mut hi) = (0, budget / std::mem::size_of::<Entry>());
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if bytes_for(mid) <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// A record's own bytes in the ring (its share of the index comes on top:
+/// [`bytes_for`]).
+pub const RECORD_BYTES: usize = std::mem::size_of::<Entry>();
+const _: () = assert!(RECORD_BYTES <= 144, "a record stays small");
 
 /// Every remembered answer, by key and in arrival order.
 #[derive(Debug, Clone, Default)]
@@ -225,6 +261,8 @@ pub struct IdempotencyTable {
     /// The records, oldest first; `ring[i]` has sequence number `first + i`.
     ring: VecDeque<Entry>,
     first: u64,
+    /// The cap the index was last grown for (see `push`).
+    index_grown_for: usize,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -283,11 +321,24 @@ impl IdempotencyTable {
             ring,
             first,
             hasher,
-            ..
+            index_grown_for,
         } = self;
         index.insert_unique(hasher.hash_one(key), seq, |&s| {
             hasher.hash_one(ring[(s - *first) as usize].key)
         });
+        // Full, the table forgets a record for each new one, and the
+        // index's deleted slots build up. hashbrown then rehashes in place
+        // when the index holds at most half its room, and otherwise
+        // doubles: left alone, a full index near 7/8 load would double at
+        // some later moment, a step in memory long after the table filled.
+        // Grown once to room for twice the cap, it never doubles again, and
+        // its memory is known ([`bytes_for`]).
+        if ring.len() >= cap && *index_grown_for != cap {
+            *index_grown_for = cap;
+            index.reserve(cap + 1, |&s| {
+                hasher.hash_one(ring[(s - *first) as usize].key)
+            });
+        }
     }
 
     /// [`IdempotencyTable::push`] for a key not yet looked up (a decoded
@@ -435,6 +486,38 @@ mod tests {
         }
         assert!(t.is_consistent());
         assert_eq!(t.oldest_at(), None);
+    }
+
+    /// A table filled to its cap and then churned holds exactly the memory
+    /// `bytes_for` says, and `records_for` inverts it.
+    #[test]
+    fn a_full_table_takes_the_memory_computed_for_it() {
+        for cap in [1, 14, 15, 100, 1000, 5000, 20_000] {
+            let mut t = IdempotencyTable::default();
+            for i in 0..4 * cap {
+                if t.len() == cap {
+                    t.pop_oldest();
+                }
+                let (k, r) = remembered("v", &format!("o{i}"));
+                t.push(i as i64, k, r, cap);
+            }
+            let bytes = t.ring.capacity() * RECORD_BYTES + t.index.allocation_size();
+            assert_eq!(t.ring.capacity(), cap, "cap {cap}");
+            assert!(
+                bytes <= bytes_for(cap),
+                "cap {cap}: {bytes} > {}",
+                bytes_for(cap)
+            );
+            assert!(t.index.capacity() >= 2 * cap, "cap {cap}");
+            assert!(t.is_consistent());
+        }
+        for budget in [0, 1000, 1 << 20, 1 << 30] {
+            let n = records_for(budget);
+            assert!(
+                bytes_for(n) <= budget && bytes_for(n + 1) > budget,
+                "{budget}"
+            );
+        }
     }
 
     /// The key separates the venue from the order id; the fingerprint sees

@@ -39,7 +39,10 @@ mod ledger;
 
 pub use command::*;
 pub use error::LedgerError;
-pub use idempotency::BYTES_PER_RECORD as IDEMPOTENCY_BYTES_PER_RECORD;
+pub use idempotency::{
+    bytes_for as idempotency_bytes_for, records_for as idempotency_records_for,
+    RECORD_BYTES as IDEMPOTENCY_RECORD_BYTES,
+};
 pub use ids::*;
 pub use ledger::{Journal, Ledger, Ticket};
 pub use limits::{Limit, LimitKind, LimitSet, LimitSpec, Scope};

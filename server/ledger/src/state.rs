@@ -52,11 +52,11 @@ pub fn audit_denials_max(audit_records_max: usize) -> usize {
         + audit_records_max % 100 * AUDIT_DENIALS_SHARE_PCT / 100
 }
 
-/// The ledger's settings. Every bound is named and has a default.
-/// The memory the idempotency table takes by default: 1 GiB, 6,507,526
+/// The memory the idempotency table takes by default: 1 GiB, 6,407,964
 /// answers.
 pub const IDEMPOTENCY_MEMORY_DEFAULT: usize = 1 << 30;
 
+/// The ledger's settings. Every bound is named and has a default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerConfig {
     /// The reuse ratio in force where no REUSE_RATIO limit applies.
@@ -77,9 +77,9 @@ pub struct LedgerConfig {
     /// that ended first.
     pub reservation_retention_ms: u64,
     pub participants_max: usize,
-    /// Idempotency records kept, each [`crate::IDEMPOTENCY_BYTES_PER_RECORD`]
-    /// bytes (the server sets it from a memory budget,
-    /// [`IDEMPOTENCY_MEMORY_DEFAULT`] by default). Full, it forgets its oldest record once
+    /// Idempotency records kept (the server sets it from a memory budget,
+    /// [`IDEMPOTENCY_MEMORY_DEFAULT`] by default: see
+    /// [`crate::idempotency_records_for`]). Full, it forgets its oldest record once
     /// that order's reservation has ended; full of records whose
     /// reservations are all open, it refuses new checks (RESOURCE_EXHAUSTED,
     /// fail closed).
@@ -156,7 +156,7 @@ impl Default for LedgerConfig {
             idempotency_retention_ms: 24 * 3600 * 1000,
             reservation_retention_ms: 3600 * 1000,
             participants_max: 2_000_000,
-            idempotency_keys_max: IDEMPOTENCY_MEMORY_DEFAULT / crate::IDEMPOTENCY_BYTES_PER_RECORD,
+            idempotency_keys_max: crate::idempotency_records_for(IDEMPOTENCY_MEMORY_DEFAULT),
             reservations_max: 4_000_000,
             reservations_per_participant_max: 10_000,
             audit_records_max: 1_000_000,
