@@ -34,6 +34,7 @@ mod ring;
 pub mod small_map;
 pub mod state;
 pub mod testkit;
+pub mod value;
 
 mod ledger;
 
