@@ -78,6 +78,6 @@ icpu, i = split("interlock")
 print(f"{'class':<44}{'echo us/req':>12}{'interlock':>12}{'extra':>10}")
 for c, _ in CLASSES:
     print(f"{c:<44}{e[c]:>12.2f}{i[c]:>12.2f}{i[c]-e[c]:>+10.2f}")
-print(f"{'total (the bench's server CPU per request)':<44}{ecpu:>12.2f}{icpu:>12.2f}{icpu-ecpu:>+10.2f}")
+print(f"{'total (server CPU per request)':<44}{ecpu:>12.2f}{icpu:>12.2f}{icpu-ecpu:>+10.2f}")
 print(f"interlock / floor: {icpu/ecpu:.2f}")
 PY
