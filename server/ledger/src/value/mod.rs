@@ -19,5 +19,6 @@
 pub mod haircut;
 pub mod health;
 pub mod liquidation;
+pub mod prices;
 
 pub use crate::amount::Overflow;
