@@ -27,7 +27,7 @@ pub struct AlertHub {
 }
 
 /// How many kinds of ledger alert there are (`interlock_ledger::AlertKind`).
-const ALERT_KINDS: usize = 6;
+const ALERT_KINDS: usize = 9;
 
 fn kind_index(k: AlertKind) -> usize {
     match k {
@@ -37,6 +37,9 @@ fn kind_index(k: AlertKind) -> usize {
         AlertKind::TradingStateChanged => 3,
         AlertKind::BrokerStale => 4,
         AlertKind::SyncGap => 5,
+        AlertKind::PriceHeld => 6,
+        AlertKind::PriceStale => 7,
+        AlertKind::PriceFresh => 8,
     }
 }
 

@@ -457,6 +457,9 @@ pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
         domain::AlertKind::TradingStateChanged => pb::AlertKind::TradingStateChanged,
         domain::AlertKind::BrokerStale => pb::AlertKind::BrokerStale,
         domain::AlertKind::SyncGap => pb::AlertKind::SyncGap,
+        domain::AlertKind::PriceHeld => pb::AlertKind::PriceHeld,
+        domain::AlertKind::PriceStale => pb::AlertKind::PriceStale,
+        domain::AlertKind::PriceFresh => pb::AlertKind::PriceFresh,
     };
     pb::Alert {
         seq,

@@ -16,7 +16,9 @@
 use rust_decimal::Decimal;
 
 use crate::command::*;
-use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
+use crate::ids::{
+    AssetId, BrokerId, LimitId, OracleId, OrderId, ParticipantId, ReservationId, VenueId,
+};
 use crate::limits::{Limit, LimitKind, LimitSpec, Scope, WARN_LEVELS_MAX};
 use crate::state::LedgerConfig;
 
@@ -410,7 +412,15 @@ macro_rules! id_codec {
         }
     )*};
 }
-id_codec!(ParticipantId, VenueId, AssetId, BrokerId, OrderId, LimitId);
+id_codec!(
+    ParticipantId,
+    VenueId,
+    AssetId,
+    BrokerId,
+    OrderId,
+    LimitId,
+    OracleId
+);
 
 impl Encode for ReservationId {
     fn encode(&self, w: &mut Writer) {
@@ -491,6 +501,11 @@ enum_codec!(
         HeadroomBucket::Medium,
         HeadroomBucket::High
     ]
+);
+enum_codec!(
+    AssetClass,
+    "bad asset class",
+    [AssetClass::Stable, AssetClass::Major, AssetClass::Alt]
 );
 enum_codec!(
     ReservationState,
@@ -736,6 +751,70 @@ impl Decode for SyncBatch {
     }
 }
 
+// ---- prices ------------------------------------------------------------
+
+impl Encode for PriceQuote {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.asset);
+        w.decimal(self.price);
+        w.i64(self.published_ms);
+    }
+}
+
+impl Decode for PriceQuote {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PriceQuote {
+            asset: r.get()?,
+            price: r.decimal()?,
+            published_ms: r.i64()?,
+        })
+    }
+}
+
+impl Encode for PriceBatch {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.sequence);
+        encode_seq(w, self.quotes.len(), &self.quotes);
+    }
+}
+
+impl Decode for PriceBatch {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PriceBatch {
+            sequence: r.u64()?,
+            quotes: r.vec(PRICE_BATCH_MAX)?,
+        })
+    }
+}
+
+impl Encode for PriceRules {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.max_age_stable_ms);
+        w.u64(self.max_age_major_ms);
+        w.u64(self.max_age_alt_ms);
+        w.u64(self.future_skew_ms);
+        w.decimal(self.jump);
+        w.usize(self.agree_oracles);
+        w.decimal(self.agree);
+        w.u64(self.grace_ms);
+    }
+}
+
+impl Decode for PriceRules {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PriceRules {
+            max_age_stable_ms: r.u64()?,
+            max_age_major_ms: r.u64()?,
+            max_age_alt_ms: r.u64()?,
+            future_skew_ms: r.u64()?,
+            jump: r.decimal()?,
+            agree_oracles: read_usize(r)?,
+            agree: r.decimal()?,
+            grace_ms: r.u64()?,
+        })
+    }
+}
+
 // ---- admin -------------------------------------------------------------
 
 impl Encode for AuditRecord {
@@ -928,6 +1007,33 @@ impl Encode for Command {
                 w.str(action);
                 w.str(reason);
             }
+            Command::PublishPrices {
+                at_ms,
+                oracle,
+                batch,
+            } => {
+                w.u8(12);
+                w.i64(*at_ms);
+                w.put(oracle);
+                w.put(batch);
+            }
+            Command::SetAssetClass {
+                at_ms,
+                by,
+                asset,
+                class,
+            } => {
+                w.u8(13);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(asset);
+                w.put(class);
+            }
+            Command::ConfigurePrices { at_ms, rules } => {
+                w.u8(14);
+                w.i64(*at_ms);
+                w.put(rules);
+            }
         }
     }
 }
@@ -991,6 +1097,21 @@ impl Decode for Command {
             11 => Command::ArchiveAudit {
                 at_ms,
                 through_seq: r.u64()?,
+            },
+            12 => Command::PublishPrices {
+                at_ms,
+                oracle: r.get()?,
+                batch: r.get()?,
+            },
+            13 => Command::SetAssetClass {
+                at_ms,
+                by: r.text()?,
+                asset: r.get()?,
+                class: r.get()?,
+            },
+            14 => Command::ConfigurePrices {
+                at_ms,
+                rules: r.get()?,
             },
             _ => return Err(r.error("bad command tag")),
         })

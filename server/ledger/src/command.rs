@@ -7,14 +7,20 @@
 
 use rust_decimal::Decimal;
 
-use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
+use crate::ids::{
+    AssetId, BrokerId, LimitId, OracleId, OrderId, ParticipantId, ReservationId, VenueId,
+};
 use crate::limits::{Limit, LimitKind, LimitSpec, Scope};
+pub use crate::value::prices::{AssetClass, PriceRules, PriceState, QuoteOutcome, Refused};
 
 /// Milliseconds since the Unix epoch, on the server's clock.
 pub type UnixMs = i64;
 
 /// Most updates in one sync message.
 pub const SYNC_BATCH_MAX: usize = 1000;
+
+/// Most quotes in one price message.
+pub const PRICE_BATCH_MAX: usize = 256;
 
 /// Every state change the ledger knows.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +96,23 @@ pub enum Command {
         at_ms: UnixMs,
         config: crate::state::LedgerConfig,
     },
+    /// One message of an oracle's price stream.
+    PublishPrices {
+        at_ms: UnixMs,
+        oracle: OracleId,
+        batch: PriceBatch,
+    },
+    /// An admin sets an asset's class (which prices it takes, later its
+    /// haircut). An asset takes prices only once it has a class.
+    SetAssetClass {
+        at_ms: UnixMs,
+        by: String,
+        asset: AssetId,
+        class: AssetClass,
+    },
+    /// The server started with these price rules (journaled, as
+    /// `Configure`). A ledger that never had one uses the defaults.
+    ConfigurePrices { at_ms: UnixMs, rules: PriceRules },
 }
 
 impl Command {
@@ -106,7 +129,10 @@ impl Command {
             | Command::Tick { at_ms }
             | Command::ArchiveAudit { at_ms, .. }
             | Command::RecordDenial { at_ms, .. }
-            | Command::Configure { at_ms, .. } => *at_ms,
+            | Command::Configure { at_ms, .. }
+            | Command::PublishPrices { at_ms, .. }
+            | Command::SetAssetClass { at_ms, .. }
+            | Command::ConfigurePrices { at_ms, .. } => *at_ms,
         }
     }
 
@@ -124,7 +150,10 @@ impl Command {
             | Command::Tick { at_ms }
             | Command::ArchiveAudit { at_ms, .. }
             | Command::RecordDenial { at_ms, .. }
-            | Command::Configure { at_ms, .. } => *at_ms = at,
+            | Command::Configure { at_ms, .. }
+            | Command::PublishPrices { at_ms, .. }
+            | Command::SetAssetClass { at_ms, .. }
+            | Command::ConfigurePrices { at_ms, .. } => *at_ms = at,
         }
     }
 }
@@ -319,6 +348,55 @@ pub enum SyncUpdate {
     },
 }
 
+/// One message of an oracle's stream: a sequence number and quotes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceBatch {
+    pub sequence: u64,
+    /// At most [`PRICE_BATCH_MAX`]; empty is a heartbeat.
+    pub quotes: Vec<PriceQuote>,
+}
+
+/// One quote: an asset's price in the numeraire, as the oracle published it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceQuote {
+    pub asset: AssetId,
+    /// Positive.
+    pub price: Decimal,
+    /// When the oracle's source published it.
+    pub published_ms: UnixMs,
+}
+
+/// What became of one quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteVerdict {
+    /// The asset's price is now this (the median of the fresh quotes).
+    Accepted {
+        price: Decimal,
+    },
+    /// The median moved past the jump guard and too few oracles agree: the
+    /// last price stays (admins are alerted).
+    Held {
+        median: Decimal,
+        last: Decimal,
+    },
+    Refused(Refused),
+    /// No class is set for the asset: it takes no prices.
+    UnknownAsset,
+}
+
+/// The answer to a price message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceAnswer {
+    /// Applied: one verdict per quote, in order.
+    Applied {
+        sequence: u64,
+        verdicts: Vec<QuoteVerdict>,
+    },
+    /// The message skipped sequences: nothing applied; resend from
+    /// `expected`.
+    Gap { expected: u64, got: u64 },
+}
+
 /// The answer to a sync message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncAnswer {
@@ -361,6 +439,11 @@ pub enum Outcome {
     AuditArchived {
         through_seq: u64,
     },
+    Prices(PriceAnswer),
+    AssetClassSet {
+        previous: Option<AssetClass>,
+        class: AssetClass,
+    },
 }
 
 /// The kinds of alert. See `AlertKind` in `admin.proto`.
@@ -372,6 +455,12 @@ pub enum AlertKind {
     TradingStateChanged,
     BrokerStale,
     SyncGap,
+    /// A price move past the jump guard was held.
+    PriceHeld,
+    /// An asset's price went stale: new risk that needs it fails closed.
+    PriceStale,
+    /// An asset's price is fresh again after its grace period.
+    PriceFresh,
 }
 
 /// Something the risk desk should see. Alerts go to admins only.

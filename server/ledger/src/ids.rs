@@ -107,6 +107,10 @@ id_type!(
     BrokerId
 );
 id_type!(
+    /// An authenticated source of prices.
+    OracleId
+);
+id_type!(
     /// A venue's order id: the idempotency key of a check, unique per venue.
     OrderId
 );

@@ -20,7 +20,9 @@ use crate::command::*;
 use crate::error::LedgerError;
 use crate::expiry::ExpiryQueue;
 use crate::idempotency::{fingerprint, IdempotencyTable, Key, Remembered};
-use crate::ids::{AssetId, BrokerId, LimitId, OrderId, ParticipantId, ReservationId, VenueId};
+use crate::ids::{
+    AssetId, BrokerId, LimitId, OracleId, OrderId, ParticipantId, ReservationId, VenueId,
+};
 use crate::limits::{Limit, LimitKind, LimitSet, LimitSpec, LIMITS_MAX};
 use crate::participants::ParticipantTable;
 pub use crate::participants::{OpenReservations, ParticipantSlot};
@@ -336,6 +338,11 @@ pub struct State {
     audit_anchor: [u8; 32],
     next_reservation: u64,
     commit_seq: u64,
+    /// Prices of the assets that have a class (`state/prices.rs`).
+    prices: HashMap<AssetId, crate::value::prices::AssetPrice<OracleId>>,
+    /// Each oracle's last applied sequence.
+    oracles: HashMap<OracleId, u64>,
+    price_rules: PriceRules,
     alerts: Vec<Alert>,
 }
 
@@ -359,6 +366,9 @@ impl State {
             audit_anchor: [0u8; 32],
             next_reservation: 0,
             commit_seq: 0,
+            prices: HashMap::default(),
+            oracles: HashMap::default(),
+            price_rules: PriceRules::default(),
             alerts: Vec::new(),
         }
     }
@@ -441,12 +451,23 @@ impl State {
                 ..
             } => self.record_denial(at, principal, action, reason),
             Command::ArchiveAudit { through_seq, .. } => self.archive_audit(*through_seq),
+            Command::PublishPrices { oracle, batch, .. } => self.publish_prices(at, oracle, batch),
+            Command::SetAssetClass {
+                by, asset, class, ..
+            } => self.set_asset_class(at, by, asset, *class),
+            Command::ConfigurePrices { rules, .. } => Ok(self.configure_prices(rules)),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
                 (_, Err(_)) => false,
                 (Command::Check { request, .. }, Ok(_)) => !request.dry_run && !repeated,
-                (Command::Configure { .. }, Ok(Outcome::Configured { changed })) => *changed,
+                (Command::Configure { .. }, Ok(Outcome::Configured { changed }))
+                | (Command::ConfigurePrices { .. }, Ok(Outcome::Configured { changed })) => {
+                    *changed
+                }
+                (Command::PublishPrices { .. }, Ok(Outcome::Prices(PriceAnswer::Gap { .. }))) => {
+                    false
+                }
                 (Command::Tick { .. }, Ok(_)) => ticked,
                 (_, Ok(_)) => true,
             };
@@ -486,6 +507,7 @@ impl State {
             || self.ended.front().is_some_and(|&(t, _)| {
                 at.saturating_sub(t) > self.cfg.reservation_retention_ms as i64
             })
+            || self.prices_due(at)
     }
 
     // ---- time ---------------------------------------------------------
@@ -505,6 +527,7 @@ impl State {
             .collect();
         newly_stale.sort();
         let mut changed = expired > 0 || !newly_stale.is_empty();
+        changed |= self.tick_prices(at);
         for id in newly_stale {
             if let Some(b) = self.brokers.get_mut(&id) {
                 b.stale_alerted = true;
@@ -544,10 +567,12 @@ mod admin;
 mod audit;
 mod check;
 mod lifecycle;
+mod prices;
 mod snapshot;
 mod sync;
 mod view;
 pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
+pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};
 pub use snapshot::SnapshotError;
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
 

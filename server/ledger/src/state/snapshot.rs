@@ -13,10 +13,12 @@ use super::{Broker, Participant, Position, Reservation, State, VenuePosition};
 use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
 use crate::command::{AuditRecord, ReservationState};
 use crate::idempotency::{Key, Remembered, RememberedLimit, RememberedReason};
+use crate::ids::OracleId;
 use crate::ids::{ParticipantId, ReservationId};
 use crate::limits::{LimitSet, LIMITS_MAX};
 use crate::participants::ParticipantTable;
 use crate::state::{BROKERS_MAX, BROKERS_PER_PARTICIPANT_MAX, PENDING_COMMITS_PER_POSITION_MAX};
+use crate::value::prices::{AssetPrice, PriceState, Quote, ORACLES_PER_ASSET_MAX};
 
 /// Tags the snapshot body so a journal record can never be mistaken for one.
 /// The first layout; still read.
@@ -31,6 +33,10 @@ const SNAPSHOT_MAGIC_V2: u32 = 0x534e_5032; // "SNP2"
 /// its key digest, its request fingerprint and the answer's numbers
 /// (`idempotency::Remembered`), with no text.
 const SNAPSHOT_MAGIC_V3: u32 = 0x534e_5033; // "SNP3"
+/// The layout written since `SNAPSHOT_MAGIC_V3`: the third, then the
+/// prices (each priced asset's class, quotes, accepted price and state),
+/// the oracles' sequences and the price rules.
+const SNAPSHOT_MAGIC_V4: u32 = 0x534e_5034; // "SNP4"
 
 /// Idempotency entries of the first two layouts: the whole request and
 /// answer, read into the compact form. The TTL a stored request was judged
@@ -81,6 +87,57 @@ fn decode_old_idem(
     }
     let ttl_ms = request.ttl_ms.unwrap_or(default_ttl_ms);
     Ok(Some(Remembered::new(venue, &request, ttl_ms, &answer)))
+}
+
+fn encode_price(w: &mut Writer, p: &AssetPrice<OracleId>) {
+    w.put(&p.class);
+    w.usize(p.quotes.len());
+    for q in &p.quotes {
+        w.put(&q.oracle);
+        w.decimal(q.price);
+        w.i64(q.published_ms);
+    }
+    w.bool(p.accepted.is_some());
+    if let Some((price, at)) = p.accepted {
+        w.decimal(price);
+        w.i64(at);
+    }
+    match p.state {
+        PriceState::Fresh => w.u8(0),
+        PriceState::Stale => w.u8(1),
+        PriceState::Recovering { since_ms } => {
+            w.u8(2);
+            w.i64(since_ms);
+        }
+    }
+}
+
+fn decode_price(r: &mut Reader<'_>) -> Result<AssetPrice<OracleId>, DecodeError> {
+    let mut p = AssetPrice::new(r.get()?);
+    let n = r.len(ORACLES_PER_ASSET_MAX)?;
+    for _ in 0..n {
+        let oracle: OracleId = r.get()?;
+        if p.quotes.iter().any(|q| q.oracle == oracle) {
+            return Err(r.error("duplicate oracle quote"));
+        }
+        p.quotes.push(Quote {
+            oracle,
+            price: r.decimal()?,
+            published_ms: r.i64()?,
+        });
+    }
+    p.accepted = if r.bool()? {
+        Some((r.decimal()?, r.i64()?))
+    } else {
+        None
+    };
+    p.state = match r.u8()? {
+        0 => PriceState::Fresh,
+        1 => PriceState::Stale,
+        2 => PriceState::Recovering { since_ms: r.i64()? },
+        _ => return Err(r.error("bad price state")),
+    };
+    Ok(p)
 }
 
 fn encode_remembered(w: &mut Writer, r: &Remembered) {
@@ -288,7 +345,7 @@ impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
     fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC_V3));
+        w.u64(u64::from(SNAPSHOT_MAGIC_V4));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -340,6 +397,20 @@ impl State {
             w.put(id);
             w.put(b);
         }
+
+        let prices = sorted(&self.prices);
+        w.usize(prices.len());
+        for (asset, p) in prices {
+            w.put(asset);
+            encode_price(w, p);
+        }
+        let oracles = sorted(&self.oracles);
+        w.usize(oracles.len());
+        for (id, seq) in oracles {
+            w.put(id);
+            w.u64(*seq);
+        }
+        w.put(&self.price_rules);
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -360,6 +431,7 @@ impl State {
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V4) => 4,
             m if m == u64::from(SNAPSHOT_MAGIC_V3) => 3,
             m if m == u64::from(SNAPSHOT_MAGIC_V2) => 2,
             m if m == u64::from(SNAPSHOT_MAGIC) => 1,
@@ -443,7 +515,7 @@ impl Decode for State {
         let n = r.len(s.cfg.idempotency_keys_max)?;
         for _ in 0..n {
             let t = r.i64()?;
-            let (key, remembered) = if layout == 3 {
+            let (key, remembered) = if layout >= 3 {
                 let key = Key(r.u64()?, r.u64()?);
                 (key, decode_remembered(r)?)
             } else {
@@ -476,6 +548,25 @@ impl Decode for State {
             let id = r.get()?;
             let b = r.get()?;
             s.brokers.insert(id, b);
+        }
+        if layout >= 4 {
+            let n = r.len(super::PRICED_ASSETS_MAX)?;
+            for _ in 0..n {
+                let asset = r.get()?;
+                let p = decode_price(r)?;
+                if s.prices.insert(asset, p).is_some() {
+                    return Err(r.error("duplicate priced asset"));
+                }
+            }
+            let n = r.len(super::ORACLES_MAX)?;
+            for _ in 0..n {
+                let id = r.get()?;
+                let seq = r.u64()?;
+                if s.oracles.insert(id, seq).is_some() {
+                    return Err(r.error("duplicate oracle"));
+                }
+            }
+            s.price_rules = r.get()?;
         }
         let audit: Vec<AuditRecord> =
             r.vec(super::audit_records_hard_max(s.cfg.audit_records_max))?;

@@ -130,10 +130,10 @@ pub enum QuoteOutcome {
 pub struct AssetPrice<O> {
     pub class: AssetClass,
     /// The newest quote of each oracle, at most [`ORACLES_PER_ASSET_MAX`].
-    quotes: Vec<Quote<O>>,
+    pub(crate) quotes: Vec<Quote<O>>,
     /// The last accepted price and when it was accepted.
-    accepted: Option<(Decimal, UnixMs)>,
-    state: PriceState,
+    pub(crate) accepted: Option<(Decimal, UnixMs)>,
+    pub(crate) state: PriceState,
 }
 
 impl<O: Clone + Eq> AssetPrice<O> {
@@ -237,6 +237,25 @@ impl<O: Clone + Eq> AssetPrice<O> {
         (self.state != before).then_some(self.state)
     }
 
+    /// When [`AssetPrice::tick`] would next change the state, if ever:
+    /// the newest quote's ageing out, or a recovery's grace ending.
+    pub fn next_change_ms(&self, rules: &PriceRules) -> Option<UnixMs> {
+        let max_age = rules.max_age_ms(self.class) as i64;
+        let ages_out = self
+            .quotes
+            .iter()
+            .map(|q| q.published_ms.saturating_add(max_age).saturating_add(1))
+            .max();
+        match self.state {
+            PriceState::Stale => None,
+            PriceState::Fresh => ages_out,
+            PriceState::Recovering { since_ms } => {
+                let fresh_at = since_ms.saturating_add(rules.grace_ms as i64);
+                ages_out.map(|t| t.min(fresh_at))
+            }
+        }
+    }
+
     fn fresh_quotes(&self, rules: &PriceRules, at_ms: UnixMs) -> Vec<Decimal> {
         let max_age = rules.max_age_ms(self.class) as i64;
         self.quotes
@@ -320,6 +339,31 @@ mod tests {
             Ok(accepted("2010"))
         );
         assert_eq!(eth.state(), PriceState::Recovering { since_ms: 61_000 });
+    }
+
+    /// A tick changes the state exactly at `next_change_ms`.
+    #[test]
+    fn the_next_change_is_when_a_tick_changes_the_state() {
+        let rules = PriceRules::default();
+        let mut eth = AssetPrice::new(AssetClass::Major);
+        assert_eq!(eth.next_change_ms(&rules), None);
+        eth.quote(&rules, 1_000, q("a", "2000", 1_000)).unwrap();
+        let mut at = 1_000;
+        let mut states = vec![];
+        while let Some(next) = eth.next_change_ms(&rules) {
+            assert_eq!(
+                eth.clone().tick(&rules, next - 1),
+                None,
+                "not before {next}"
+            );
+            at = next;
+            states.push((at, eth.tick(&rules, at).unwrap()));
+        }
+        assert_eq!(
+            states,
+            vec![(31_000, PriceState::Fresh), (61_001, PriceState::Stale)]
+        );
+        assert_eq!(at, 61_001);
     }
 
     #[test]
