@@ -23,10 +23,30 @@ fn sample_state() -> State {
         "2",
         &["80"],
     );
-    let a = w.check("v1", req("o1", "fund", "ETH", "120"));
+    let first = w.check("v1", req("o1", "fund", "ETH", "120"));
     w.check("v2", req("o2", "fund", "ETH", "500"));
-    w.commit("v1", a.reservation.unwrap()).unwrap();
+    w.commit("v1", first.reservation.unwrap()).unwrap();
     w.trading("fund", TradingState::ReduceOnly);
+    w.apply(Command::SetAssetClass {
+        at_ms: w.now,
+        by: "admin".into(),
+        asset: a("ETH"),
+        class: AssetClass::Major,
+    })
+    .unwrap();
+    w.apply(Command::PublishPrices {
+        at_ms: w.now,
+        oracle: OracleId::new("pyth").unwrap(),
+        batch: PriceBatch {
+            sequence: 1,
+            quotes: vec![PriceQuote {
+                asset: a("ETH"),
+                price: d("2000"),
+                published_ms: w.now,
+            }],
+        },
+    })
+    .unwrap();
     w.state
 }
 
@@ -48,6 +68,28 @@ fn sample_commands() -> Vec<Command> {
         Command::Configure {
             at_ms: 1,
             config: LedgerConfig::default(),
+        },
+        Command::PublishPrices {
+            at_ms: 7,
+            oracle: OracleId::new("pyth").unwrap(),
+            batch: PriceBatch {
+                sequence: 3,
+                quotes: vec![PriceQuote {
+                    asset: a("ETH"),
+                    price: d("2000.5"),
+                    published_ms: 6,
+                }],
+            },
+        },
+        Command::SetAssetClass {
+            at_ms: 8,
+            by: "admin".into(),
+            asset: a("USDC"),
+            class: AssetClass::Stable,
+        },
+        Command::ConfigurePrices {
+            at_ms: 2,
+            rules: PriceRules::default(),
         },
     ]
 }
