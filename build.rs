@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/interlock/v1/common.proto",
     "proto/interlock/v1/pretrade.proto",
     "proto/interlock/v1/position.proto",
+    "proto/interlock/v1/price.proto",
     "proto/interlock/v1/admin.proto",
     "proto/interlock/v1/bench.proto",
 ];

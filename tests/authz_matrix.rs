@@ -27,9 +27,13 @@ enum Rpc {
     WatchAlerts,
     ListAudit,
     GetStateDigest,
+    Publish,
+    GetPublishState,
+    SetAssetClass,
+    ListPrices,
 }
 
-const RPCS: [Rpc; 15] = [
+const RPCS: [Rpc; 19] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -45,6 +49,10 @@ const RPCS: [Rpc; 15] = [
     Rpc::WatchAlerts,
     Rpc::ListAudit,
     Rpc::GetStateDigest,
+    Rpc::Publish,
+    Rpc::GetPublishState,
+    Rpc::SetAssetClass,
+    Rpc::ListPrices,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,6 +68,7 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
     match who {
         "venue-a" | "venue-b" => matches!(rpc, Check | CheckStream | Commit | Release),
         "broker" => matches!(rpc, Sync | GetSyncState),
+        "oracle" => matches!(rpc, Publish | GetPublishState),
         "admin" => matches!(
             rpc,
             SetLimit
@@ -71,10 +80,12 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | WatchAlerts
                 | ListAudit
                 | GetStateDigest
+                | SetAssetClass
+                | ListPrices
         ),
         "auditor" => matches!(
             rpc,
-            ListLimits | GetExposure | Top | WatchAlerts | ListAudit | GetStateDigest
+            ListLimits | GetExposure | Top | WatchAlerts | ListAudit | GetStateDigest | ListPrices
         ),
         _ => false,
     }
@@ -146,6 +157,23 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
         Rpc::WatchAlerts => c.watch_alerts().await.map(|_| "stream".to_owned()),
         Rpc::ListAudit => c.audit(0, 10).await.map(|r| format!("{r:?}")),
         Rpc::GetStateDigest => c.state_digest().await.map(|r| format!("{r:?}")),
+        Rpc::Publish => c
+            .publish(vec![pb::PublishRequest {
+                sequence: 99,
+                quotes: vec![pb::Quote {
+                    asset: "ETH".into(),
+                    price: "1".into(),
+                    published_ms: 0,
+                }],
+            }])
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::GetPublishState => c.publish_state().await.map(|r| format!("{r:?}")),
+        Rpc::SetAssetClass => c
+            .set_asset_class("ETH", pb::AssetClass::Major)
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::ListPrices => c.list_prices().await.map(|r| format!("{r:?}")),
     }
 }
 
@@ -179,6 +207,7 @@ async fn every_deny_cell_is_denied_changes_nothing_and_leaks_nothing() {
         ("broker", tls(Some(&cert("broker", "prime-1")))),
         ("admin", tls(Some(&cert("admin", "admin")))),
         ("auditor", tls(Some(&cert("auditor", "auditor")))),
+        ("oracle", tls(Some(&cert("oracle", "oracle-1")))),
         ("none", tls(None)),
         (
             "wrong-ca",

@@ -144,7 +144,58 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         Shape::Unary,
         None,
     ),
+    (
+        "/interlock.v1.AdminService/SetAssetClass",
+        "dev-admin",
+        Shape::Unary,
+        Some(1),
+    ),
+    (
+        "/interlock.v1.AdminService/ListPrices",
+        "dev-admin",
+        Shape::Unary,
+        None,
+    ),
+    (
+        "/interlock.v1.PriceService/Publish",
+        "dev-oracle",
+        Shape::ClientStream,
+        None,
+    ),
+    (
+        "/interlock.v1.PriceService/GetPublishState",
+        "dev-oracle",
+        Shape::Unary,
+        None,
+    ),
 ];
+
+/// The list above is every method of every service the server serves
+/// (the bench echo service is served only with `--echo-floor`): a new
+/// method cannot be left out of this test.
+#[test]
+fn every_served_method_is_listed() {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(interlock::FILE_DESCRIPTOR_SET).unwrap();
+    let mut served: Vec<String> = set
+        .file
+        .iter()
+        .flat_map(|f| {
+            let package = f.package().to_owned();
+            f.service.iter().flat_map(move |svc| {
+                let package = package.clone();
+                svc.method
+                    .iter()
+                    .map(move |m| format!("/{package}.{}/{}", svc.name(), m.name()))
+            })
+        })
+        .filter(|m| !m.contains("BenchEchoService"))
+        .collect();
+    served.sort();
+    let mut listed: Vec<String> = METHODS.iter().map(|m| m.0.to_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, served);
+}
 
 /// A participant id that is not UTF-8, inside a sync's collateral update
 /// (SyncRequest.updates → SyncUpdate.collateral → participant).

@@ -28,6 +28,7 @@ pub use interlock::v1 as pb;
 use pb::admin_service_client::AdminServiceClient;
 use pb::position_service_client::PositionServiceClient;
 use pb::pre_trade_service_client::PreTradeServiceClient;
+use pb::price_service_client::PriceServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Request, Status, Streaming};
@@ -201,6 +202,10 @@ impl Client {
         PositionServiceClient::new(self.channel.clone())
     }
 
+    pub fn price(&self) -> PriceServiceClient<Channel> {
+        PriceServiceClient::new(self.channel.clone())
+    }
+
     pub fn admin(&self) -> AdminServiceClient<Channel> {
         AdminServiceClient::new(self.channel.clone())
     }
@@ -257,7 +262,59 @@ impl Client {
         Ok(out)
     }
 
+    // ---- oracle ----
+
+    pub async fn publish_state(&self) -> Result<pb::PublishState, ClientError> {
+        Ok(self
+            .price()
+            .get_publish_state(self.unary(pb::GetPublishStateRequest {}))
+            .await?
+            .into_inner())
+    }
+
+    /// Sends price messages and collects the acks; stops at the first error.
+    pub async fn publish(
+        &self,
+        messages: Vec<pb::PublishRequest>,
+    ) -> Result<Vec<pb::PublishAck>, ClientError> {
+        let n = messages.len();
+        let mut acks: Streaming<pb::PublishAck> = self
+            .price()
+            .publish(self.request(tokio_stream::iter(messages)))
+            .await?
+            .into_inner();
+        let mut out = Vec::with_capacity(n);
+        while let Some(ack) = acks.message().await? {
+            out.push(ack);
+        }
+        Ok(out)
+    }
+
     // ---- admin ----
+
+    pub async fn set_asset_class(
+        &self,
+        asset: &str,
+        class: pb::AssetClass,
+    ) -> Result<pb::SetAssetClassResponse, ClientError> {
+        Ok(self
+            .admin()
+            .set_asset_class(self.unary(pb::SetAssetClassRequest {
+                asset: asset.into(),
+                class: class.into(),
+            }))
+            .await?
+            .into_inner())
+    }
+
+    pub async fn list_prices(&self) -> Result<Vec<pb::AssetPrice>, ClientError> {
+        Ok(self
+            .admin()
+            .list_prices(self.unary(pb::ListPricesRequest {}))
+            .await?
+            .into_inner()
+            .assets)
+    }
 
     pub async fn set_limit(&self, r: pb::SetLimitRequest) -> Result<pb::Limit, ClientError> {
         Ok(self.admin().set_limit(self.unary(r)).await?.into_inner())

@@ -400,6 +400,81 @@ impl pb::position_service_server::PositionService for PositionApi {
     }
 }
 
+// ---- oracles -----------------------------------------------------------
+
+/// `PriceService`.
+#[derive(Debug, Clone)]
+pub struct PriceApi(pub Shared);
+
+fn oracle_of<T>(req: &Request<T>) -> Result<domain::OracleId, Status> {
+    domain::OracleId::new(&principal(req)?.id)
+        .map_err(|_| Status::permission_denied("principal id is not an oracle id"))
+}
+
+impl PriceApi {
+    /// Applies a price message now; the ack waits for the journal.
+    fn publish_one(
+        &self,
+        oracle: &domain::OracleId,
+        msg: pb::PublishRequest,
+    ) -> Answer<pb::PublishAck> {
+        let pending = convert::price_batch(msg)
+            .map_err(Status::from)
+            .map(|batch| {
+                self.0.apply_now(Command::PublishPrices {
+                    at_ms: self.0.clock.now_ms(),
+                    oracle: oracle.clone(),
+                    batch,
+                })
+            });
+        let shared = self.0.clone();
+        Box::pin(async move {
+            match shared.finish(pending?).await? {
+                Outcome::Prices(domain::PriceAnswer::Applied { sequence, verdicts }) => {
+                    Ok(convert::publish_ack(sequence, verdicts))
+                }
+                Outcome::Prices(domain::PriceAnswer::Gap { expected, got }) => {
+                    Err(Status::failed_precondition(format!(
+                        "sequence gap: expected sequence {expected}, got {got}; nothing of this message was applied"
+                    )))
+                }
+                _ => Err(mismatch()),
+            }
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::price_service_server::PriceService for PriceApi {
+    type PublishStream = BoxStream<pb::PublishAck>;
+
+    async fn publish(
+        &self,
+        req: Request<Streaming<pb::PublishRequest>>,
+    ) -> Result<Response<Self::PublishStream>, Status> {
+        let oracle = oracle_of(&req)?;
+        let api = self.clone();
+        // Any error ends the stream: the oracle resumes from the sequence
+        // the error names.
+        let acks = pump(req.into_inner(), &self.0, move |m| {
+            api.publish_one(&oracle, m)
+        });
+        Ok(Response::new(acks))
+    }
+
+    async fn get_publish_state(
+        &self,
+        req: Request<pb::GetPublishStateRequest>,
+    ) -> Result<Response<pb::PublishState>, Status> {
+        let oracle = oracle_of(&req)?;
+        let last = self.0.read(|s| s.oracle_sequence(&oracle))?;
+        Ok(Response::new(pb::PublishState {
+            oracle: oracle.to_string(),
+            last_applied_sequence: last,
+        }))
+    }
+}
+
 // ---- admins ------------------------------------------------------------
 
 /// `AdminService`.
@@ -425,6 +500,46 @@ impl AdminApi {
 
 #[tonic::async_trait]
 impl pb::admin_service_server::AdminService for AdminApi {
+    async fn set_asset_class(
+        &self,
+        req: Request<pb::SetAssetClassRequest>,
+    ) -> Result<Response<pb::SetAssetClassResponse>, Status> {
+        let by = self.admin_of(&req)?;
+        let r = req.into_inner();
+        let asset = convert::asset(&r.asset)?;
+        let class = convert::asset_class(r.class)?;
+        let cmd = Command::SetAssetClass {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            asset,
+            class,
+        };
+        match self.0.apply(cmd).await? {
+            Outcome::AssetClassSet { previous, class } => {
+                Ok(Response::new(pb::SetAssetClassResponse {
+                    previous: previous
+                        .map_or(pb::AssetClass::Unspecified, convert::asset_class_pb)
+                        .into(),
+                    class: convert::asset_class_pb(class).into(),
+                }))
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn list_prices(
+        &self,
+        _req: Request<pb::ListPricesRequest>,
+    ) -> Result<Response<pb::ListPricesResponse>, Status> {
+        let assets = self.0.read(|s| {
+            s.prices()
+                .into_iter()
+                .map(|(a, p)| convert::asset_price_pb(a, p))
+                .collect()
+        })?;
+        Ok(Response::new(pb::ListPricesResponse { assets }))
+    }
+
     async fn set_limit(
         &self,
         req: Request<pb::SetLimitRequest>,

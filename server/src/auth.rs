@@ -22,6 +22,8 @@ pub enum Role {
     Admin,
     /// Read-only admin: exposure, limits, alerts and audit, no changes.
     Auditor,
+    /// A price source: publishes quotes.
+    Oracle,
 }
 
 impl Role {
@@ -31,6 +33,7 @@ impl Role {
             "broker" => Some(Role::Broker),
             "admin" => Some(Role::Admin),
             "auditor" => Some(Role::Auditor),
+            "oracle" => Some(Role::Oracle),
             _ => None,
         }
     }
@@ -41,6 +44,7 @@ impl Role {
             Role::Broker => "broker",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
+            Role::Oracle => "oracle",
         }
     }
 }
@@ -258,6 +262,7 @@ pub const DEV_TOKENS: &[(&str, Role, &str)] = &[
     ("dev-venue-a", Role::Venue, "venue-a"),
     ("dev-venue-b", Role::Venue, "venue-b"),
     ("dev-venue-c", Role::Venue, "venue-c"),
+    ("dev-oracle", Role::Oracle, "oracle-1"),
 ];
 
 /// Most principals in a principals file.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use interlock_ledger::amount::parse_ratio;
-use interlock_ledger::{idempotency_bytes_for, idempotency_records_for, LedgerConfig};
+use interlock_ledger::{idempotency_bytes_for, idempotency_records_for, LedgerConfig, PriceRules};
 use rust_decimal::Decimal;
 
 /// Which tokio runtime serves requests.
@@ -314,6 +314,47 @@ pub struct Config {
     /// beyond it. It may not be set below the records held.
     #[arg(long, env = "INTERLOCK_AUDIT_RECORDS_MAX", default_value_t = 1_000_000)]
     pub audit_records_max: usize,
+
+    /// Oldest quote accepted for a STABLE asset, and how long its price
+    /// stays fresh without a new one.
+    #[arg(long, env = "INTERLOCK_PRICE_MAX_AGE_STABLE_MS", default_value_t = 300_000,
+          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub price_max_age_stable_ms: u64,
+
+    /// The same for a MAJOR asset.
+    #[arg(long, env = "INTERLOCK_PRICE_MAX_AGE_MAJOR_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub price_max_age_major_ms: u64,
+
+    /// The same for an ALT asset.
+    #[arg(long, env = "INTERLOCK_PRICE_MAX_AGE_ALT_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub price_max_age_alt_ms: u64,
+
+    /// How far ahead of the server's clock a quote may be published.
+    #[arg(long, env = "INTERLOCK_PRICE_FUTURE_SKEW_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub price_future_skew_ms: u64,
+
+    /// Jump guard: a move of more than this percentage from the last
+    /// accepted price is held (and alerted) unless --price-agree-oracles
+    /// oracles agree within --price-agree-pct.
+    #[arg(long, env = "INTERLOCK_PRICE_JUMP_PCT", default_value = "25", value_parser = parse_pct_arg)]
+    pub price_jump_pct: Decimal,
+
+    /// How many oracles must agree for a jump to be accepted.
+    #[arg(long, env = "INTERLOCK_PRICE_AGREE_ORACLES", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub price_agree_oracles: u64,
+
+    /// How close (percent of the new price) their quotes must be.
+    #[arg(long, env = "INTERLOCK_PRICE_AGREE_PCT", default_value = "1", value_parser = parse_pct_arg)]
+    pub price_agree_pct: Decimal,
+
+    /// How long a price that recovered from STALE waits before it is FRESH.
+    #[arg(long, env = "INTERLOCK_PRICE_GRACE_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub price_grace_ms: u64,
 }
 
 /// Whether changes are journaled before they are acknowledged.
@@ -365,6 +406,16 @@ fn parse_memory_arg(s: &str) -> Result<usize, String> {
 /// The most memory `--idempotency-memory` may name.
 const IDEMPOTENCY_MEMORY_MAX: usize = 1 << 40;
 
+/// A percentage: above 0, at most 100, up to 4 decimals.
+fn parse_pct_arg(s: &str) -> Result<Decimal, String> {
+    let pct =
+        interlock_ledger::amount::parse_decimal(s, 4, 3).map_err(|e| format!("percentage {e}"))?;
+    if pct <= Decimal::ZERO || pct > Decimal::ONE_HUNDRED {
+        return Err(format!("{s:?}: a percentage above 0 and at most 100"));
+    }
+    Ok(pct)
+}
+
 fn parse_ratio_arg(s: &str) -> Result<Decimal, String> {
     parse_ratio(s).map_err(|e| format!("reuse ratio {e}"))
 }
@@ -384,6 +435,20 @@ impl Config {
             audit_records_max: self.audit_records_max,
             limit_loosen_step_pct: self.limit_loosen_step_pct,
             ..LedgerConfig::default()
+        }
+    }
+
+    /// The price rules.
+    pub fn price_rules(&self) -> PriceRules {
+        PriceRules {
+            max_age_stable_ms: self.price_max_age_stable_ms,
+            max_age_major_ms: self.price_max_age_major_ms,
+            max_age_alt_ms: self.price_max_age_alt_ms,
+            future_skew_ms: self.price_future_skew_ms,
+            jump: self.price_jump_pct / Decimal::ONE_HUNDRED,
+            agree_oracles: self.price_agree_oracles as usize,
+            agree: self.price_agree_pct / Decimal::ONE_HUNDRED,
+            grace_ms: self.price_grace_ms,
         }
     }
 
@@ -424,6 +489,7 @@ mod tests {
     fn the_ledger_takes_the_servers_settings() {
         let c = Config::try_parse_from(["x", "--dev"]).unwrap();
         assert_eq!(c.ledger(), LedgerConfig::default());
+        assert_eq!(c.price_rules(), PriceRules::default());
         let c = Config::try_parse_from(["x", "--dev", "--audit-records-max", "5000000"]).unwrap();
         assert_eq!(c.ledger().audit_records_max, 5_000_000);
         let c = Config::try_parse_from(["x", "--dev", "--idempotency-memory", "64KiB"]).unwrap();

@@ -245,6 +245,119 @@ fn sync_update(u: pb::SyncUpdate) -> Result<domain::SyncUpdate, InvalidField> {
 
 // ---- outbound --------------------------------------------------------
 
+pub fn price_batch(r: pb::PublishRequest) -> Result<domain::PriceBatch, InvalidField> {
+    if r.sequence == 0 {
+        return Err(bad("sequence", "must be at least 1"));
+    }
+    if r.quotes.len() > domain::PRICE_BATCH_MAX {
+        return Err(bad(
+            "quotes",
+            format!("at most {} per message", domain::PRICE_BATCH_MAX),
+        ));
+    }
+    let quotes = r
+        .quotes
+        .into_iter()
+        .map(|q| {
+            Ok(domain::PriceQuote {
+                asset: id("quotes.asset", &q.asset, domain::AssetId::new)?,
+                // Zero is a quote the ledger refuses (REFUSED_NOT_POSITIVE);
+                // a malformed or negative one is a bad message.
+                price: quantity("quotes.price", &q.price, amount::parse_quantity)?,
+                published_ms: q.published_ms,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(domain::PriceBatch {
+        sequence: r.sequence,
+        quotes,
+    })
+}
+
+pub fn publish_ack(sequence: u64, verdicts: Vec<domain::QuoteVerdict>) -> pb::PublishAck {
+    use domain::QuoteVerdict as V;
+    use pb::QuoteStatus as S;
+    let verdicts = verdicts
+        .into_iter()
+        .map(|v| {
+            let (status, price, median) = match v {
+                V::Accepted { price } => (S::Accepted, dec(price), String::new()),
+                V::Held { median, last } => (S::Held, dec(last), dec(median)),
+                V::Refused(r) => (
+                    match r {
+                        domain::Refused::NotPositive => S::RefusedNotPositive,
+                        domain::Refused::TooOld => S::RefusedTooOld,
+                        domain::Refused::FromTheFuture => S::RefusedFromTheFuture,
+                        domain::Refused::OutOfOrder => S::RefusedOutOfOrder,
+                        domain::Refused::TooManyOracles => S::RefusedTooManyOracles,
+                    },
+                    String::new(),
+                    String::new(),
+                ),
+                V::UnknownAsset => (S::UnknownAsset, String::new(), String::new()),
+            };
+            pb::QuoteVerdict {
+                status: status.into(),
+                price,
+                median,
+            }
+        })
+        .collect();
+    pb::PublishAck {
+        applied_sequence: sequence,
+        verdicts,
+    }
+}
+
+pub fn asset_class(c: i32) -> Result<domain::AssetClass, InvalidField> {
+    match pb::AssetClass::try_from(c) {
+        Ok(pb::AssetClass::Stable) => Ok(domain::AssetClass::Stable),
+        Ok(pb::AssetClass::Major) => Ok(domain::AssetClass::Major),
+        Ok(pb::AssetClass::Alt) => Ok(domain::AssetClass::Alt),
+        _ => Err(bad("class", "must be STABLE, MAJOR or ALT")),
+    }
+}
+
+pub fn asset_class_pb(c: domain::AssetClass) -> pb::AssetClass {
+    match c {
+        domain::AssetClass::Stable => pb::AssetClass::Stable,
+        domain::AssetClass::Major => pb::AssetClass::Major,
+        domain::AssetClass::Alt => pb::AssetClass::Alt,
+    }
+}
+
+pub fn asset(s: &str) -> Result<domain::AssetId, InvalidField> {
+    id("asset", s, domain::AssetId::new)
+}
+
+pub fn asset_price_pb(
+    asset: &domain::AssetId,
+    p: &domain::value::prices::AssetPrice<domain::OracleId>,
+) -> pb::AssetPrice {
+    let (state, since) = match p.state() {
+        domain::PriceState::Fresh => (pb::PriceState::Fresh, 0),
+        domain::PriceState::Stale => (pb::PriceState::Stale, 0),
+        domain::PriceState::Recovering { since_ms } => (pb::PriceState::Recovering, since_ms),
+    };
+    pb::AssetPrice {
+        asset: asset.to_string(),
+        class: asset_class_pb(p.class).into(),
+        price: p.last_price().map(dec).unwrap_or_default(),
+        state: state.into(),
+        accepted_at_ms: p.accepted_at_ms().unwrap_or(0),
+        recovering_since_ms: since,
+        quotes: p
+            .quotes()
+            .iter()
+            .map(|q| pb::OracleQuote {
+                oracle: q.oracle.to_string(),
+                price: dec(q.price),
+                published_ms: q.published_ms,
+            })
+            .collect(),
+    }
+}
+
 fn dec(d: Decimal) -> String {
     d.normalize().to_string()
 }

@@ -46,7 +46,7 @@ use tonic_health::ServingStatus;
 pub use config::{Config, Durability};
 
 use crate::alerts::AlertHub;
-use crate::api::{AdminApi, PositionApi, PreTradeApi, Shared};
+use crate::api::{AdminApi, PositionApi, PreTradeApi, PriceApi, Shared};
 use crate::auth::{Principals, Role};
 use crate::clock::Clock;
 use crate::durable::Waiters;
@@ -250,6 +250,8 @@ pub async fn serve_on(
             .max_decoding_message_size(max);
     let admin = pb::admin_service_server::AdminServiceServer::new(AdminApi(shared.clone()))
         .max_decoding_message_size(max);
+    let prices = pb::price_service_server::PriceServiceServer::new(PriceApi(shared.clone()))
+        .max_decoding_message_size(max);
 
     let ticker = tokio::spawn(tick(
         shared.clone(),
@@ -276,6 +278,10 @@ pub async fn serve_on(
         .add_service(tonic::service::interceptor::InterceptedService::new(
             position,
             principals.require(&[Role::Broker], Some(denials.clone()), limiter.clone()),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            prices,
+            principals.require(&[Role::Oracle], Some(denials.clone()), limiter.clone()),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             admin,
@@ -337,7 +343,13 @@ async fn open_ledger(
         tracing::warn!(
             "DURABILITY NONE: nothing is written to disk; every reservation, limit and sync is lost on exit. Benchmarks only."
         );
-        return Ok((Arc::new(Ledger::new(config.ledger())), None, None));
+        let ledger = Ledger::new(config.ledger());
+        let (result, _) = ledger.apply(Command::ConfigurePrices {
+            at_ms: clock.now_ms(),
+            rules: config.price_rules(),
+        });
+        result.map_err(|e| anyhow::anyhow!("applying the price rules: {e}"))?;
+        return Ok((Arc::new(ledger), None, None));
     }
     let storage: Arc<dyn Storage> =
         match storage {
@@ -382,6 +394,10 @@ async fn open_ledger(
         Command::Configure {
             at_ms: now,
             config: config.ledger(),
+        },
+        Command::ConfigurePrices {
+            at_ms: now,
+            rules: config.price_rules(),
         },
         Command::Tick { at_ms: now },
     ] {

@@ -161,6 +161,23 @@ impl State {
     pub fn price(&self, asset: &AssetId) -> Option<&AssetPrice<OracleId>> {
         self.prices.get(asset)
     }
+
+    /// Every asset with a class, in asset order.
+    pub fn prices(&self) -> Vec<(&AssetId, &AssetPrice<OracleId>)> {
+        let mut v: Vec<_> = self.prices.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
+
+    /// The last sequence applied for an oracle (0: none yet).
+    pub fn oracle_sequence(&self, oracle: &OracleId) -> u64 {
+        self.oracles.get(oracle).copied().unwrap_or(0)
+    }
+
+    /// The price rules in force.
+    pub fn price_rules(&self) -> &PriceRules {
+        &self.price_rules
+    }
 }
 
 pub fn class_name(c: AssetClass) -> &'static str {

@@ -169,6 +169,11 @@ impl<O: Clone + Eq> AssetPrice<O> {
         &self.quotes
     }
 
+    /// When the last price was accepted.
+    pub fn accepted_at_ms(&self) -> Option<UnixMs> {
+        self.accepted.map(|(_, at)| at)
+    }
+
     /// Takes a quote at `at_ms` (the ledger's clock).
     pub fn quote(
         &mut self,
