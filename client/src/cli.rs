@@ -26,7 +26,7 @@ pub struct Cli {
     pub endpoint: String,
 
     /// Bearer token of the principal you act as (dev mode: dev-admin,
-    /// dev-broker, dev-venue-a, dev-venue-b, dev-venue-c).
+    /// dev-broker, dev-oracle, dev-venue-a, dev-venue-b, dev-venue-c).
     #[arg(long, global = true, env = "INTERLOCK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
@@ -95,6 +95,24 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },
+    /// (oracle) Publish quotes: `ASSET=PRICE` pairs, published now, as the
+    /// oracle's next sequence. Prints each quote's verdict.
+    Publish {
+        /// For example `ETH=2000.5 BTC=64000`.
+        #[arg(required = true, value_parser = parse_quote_arg)]
+        quotes: Vec<(String, String)>,
+    },
+    /// (admin) Set an asset's class: STABLE, MAJOR or ALT. An asset takes
+    /// prices only once it has a class; the class sets how old its quotes
+    /// may be.
+    AssetClass {
+        asset: String,
+        #[arg(value_parser = ["STABLE", "MAJOR", "ALT"], ignore_case = true)]
+        class: String,
+    },
+    /// (admin, auditor) Every asset with a class: its price, state (FRESH,
+    /// STALE, RECOVERING) and how many oracles quote it.
+    Prices,
     /// (admin) Limits: set, delete, list.
     #[command(subcommand)]
     Limit(LimitCommand),
@@ -424,6 +442,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?
         }
+        Command::Publish { quotes } => {
+            let last = client.publish_state().await?.last_applied_sequence;
+            let published_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis() as i64;
+            let msg = pb::PublishRequest {
+                sequence: last + 1,
+                quotes: quotes
+                    .iter()
+                    .map(|(asset, price)| pb::Quote {
+                        asset: asset.clone(),
+                        price: price.clone(),
+                        published_ms,
+                    })
+                    .collect(),
+            };
+            let acks = client.publish(vec![msg]).await?;
+            let ack = acks.first().ok_or_else(|| anyhow::anyhow!("no ack"))?;
+            if json {
+                print_json(&output::publish_json(&quotes, ack));
+            } else {
+                output::publish_table(&quotes, ack);
+            }
+        }
+        Command::AssetClass { asset, class } => {
+            let class = match class.to_ascii_uppercase().as_str() {
+                "STABLE" => pb::AssetClass::Stable,
+                "MAJOR" => pb::AssetClass::Major,
+                _ => pb::AssetClass::Alt,
+            };
+            let r = client.set_asset_class(&asset, class).await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "asset": asset,
+                    "previous": output::class_name(r.previous()),
+                    "class": output::class_name(r.class()),
+                }));
+            } else {
+                println!(
+                    "{asset}: {} -> {}",
+                    output::class_name(r.previous()),
+                    output::class_name(r.class())
+                );
+            }
+        }
+        Command::Prices => {
+            let prices = client.list_prices().await?;
+            if json {
+                print_json(&output::prices_json(&prices));
+            } else {
+                output::prices_table(&prices);
+            }
+        }
         Command::Exposure { participant } => {
             let e = client.exposure(&participant).await?;
             if json {
@@ -617,4 +688,14 @@ async fn health(
     }
     anyhow::ensure!(all_ok, "not every service is serving");
     Ok(())
+}
+
+/// `ASSET=PRICE`.
+fn parse_quote_arg(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((asset, price)) if !asset.is_empty() && !price.is_empty() => {
+            Ok((asset.to_owned(), price.to_owned()))
+        }
+        _ => Err(format!("{s:?}: expected ASSET=PRICE, e.g. ETH=2000.5")),
+    }
 }

@@ -329,3 +329,100 @@ pub fn write_line(line: std::fmt::Arguments<'_>) {
         std::process::exit(1);
     }
 }
+
+pub fn class_name(c: pb::AssetClass) -> &'static str {
+    match c {
+        pb::AssetClass::Stable => "STABLE",
+        pb::AssetClass::Major => "MAJOR",
+        pb::AssetClass::Alt => "ALT",
+        pb::AssetClass::Unspecified => "-",
+    }
+}
+
+fn price_state_name(s: pb::PriceState) -> &'static str {
+    match s {
+        pb::PriceState::Fresh => "FRESH",
+        pb::PriceState::Stale => "STALE",
+        pb::PriceState::Recovering => "RECOVERING",
+        pb::PriceState::Unspecified => "-",
+    }
+}
+
+fn quote_status_name(s: pb::QuoteStatus) -> &'static str {
+    use pb::QuoteStatus::*;
+    match s {
+        Accepted => "ACCEPTED",
+        Held => "HELD (jump guard)",
+        RefusedNotPositive => "REFUSED: not positive",
+        RefusedTooOld => "REFUSED: too old",
+        RefusedFromTheFuture => "REFUSED: from the future",
+        RefusedOutOfOrder => "REFUSED: older than this oracle's last",
+        RefusedTooManyOracles => "REFUSED: too many oracles for the asset",
+        UnknownAsset => "REFUSED: the asset has no class",
+        Unspecified => "-",
+    }
+}
+
+pub fn publish_json(quotes: &[(String, String)], ack: &pb::PublishAck) -> Value {
+    json!({
+        "sequence": ack.applied_sequence,
+        "quotes": quotes.iter().zip(&ack.verdicts).map(|((asset, quoted), v)| json!({
+            "asset": asset, "quoted": quoted, "status": quote_status_name(v.status()),
+            "price": v.price, "median": v.median,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn publish_table(quotes: &[(String, String)], ack: &pb::PublishAck) {
+    println!("sequence {}", ack.applied_sequence);
+    let rows: Vec<Vec<String>> = quotes
+        .iter()
+        .zip(&ack.verdicts)
+        .map(|((asset, quoted), v)| {
+            vec![
+                asset.clone(),
+                quoted.clone(),
+                quote_status_name(v.status()).to_owned(),
+                v.price.clone(),
+            ]
+        })
+        .collect();
+    table(&["ASSET", "QUOTED", "VERDICT", "PRICE NOW"], &rows);
+}
+
+pub fn prices_json(prices: &[pb::AssetPrice]) -> Value {
+    Value::Array(
+        prices
+            .iter()
+            .map(|p| {
+                json!({
+                    "asset": p.asset, "class": class_name(p.class()), "price": p.price,
+                    "state": price_state_name(p.state()), "accepted_at_ms": p.accepted_at_ms,
+                    "recovering_since_ms": p.recovering_since_ms,
+                    "quotes": p.quotes.iter().map(|q| json!({"oracle": q.oracle, "price": q.price,
+                        "published_ms": q.published_ms})).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+pub fn prices_table(prices: &[pb::AssetPrice]) {
+    let rows: Vec<Vec<String>> = prices
+        .iter()
+        .map(|p| {
+            vec![
+                p.asset.clone(),
+                class_name(p.class()).to_owned(),
+                if p.price.is_empty() {
+                    "-".to_owned()
+                } else {
+                    p.price.clone()
+                },
+                price_state_name(p.state()).to_owned(),
+                p.quotes.len().to_string(),
+            ]
+        })
+        .collect();
+    table(&["ASSET", "CLASS", "PRICE", "STATE", "ORACLES"], &rows);
+}
