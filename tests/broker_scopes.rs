@@ -18,6 +18,17 @@ fn commitment(participant: &str, venue: &str, qty: &str) -> pb::SyncUpdate {
     }
 }
 
+fn liability(participant: &str, venue: &str, qty: &str) -> pb::SyncUpdate {
+    pb::SyncUpdate {
+        update: Some(pb::sync_update::Update::Liability(pb::LiabilityUpdate {
+            participant: participant.into(),
+            venue: venue.into(),
+            asset: "USDC".into(),
+            quantity: qty.into(),
+        })),
+    }
+}
+
 #[tokio::test]
 async fn a_broker_syncs_only_its_own_participants_and_venues() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,6 +60,10 @@ async fn a_broker_syncs_only_its_own_participants_and_venues() {
         ("another participant", vec![collateral("other", "5")]),
         ("another venue", vec![commitment("fund-1", "venue-b", "1")]),
         (
+            "a liability on another venue",
+            vec![liability("fund-1", "venue-b", "1000")],
+        ),
+        (
             "one bad update in a batch",
             vec![collateral("fund-1", "99"), collateral("rival", "1")],
         ),
@@ -72,9 +87,22 @@ async fn a_broker_syncs_only_its_own_participants_and_venues() {
         Code::NotFound
     );
     broker
-        .sync(vec![sync(2, vec![collateral("desk-7", "3")])])
+        .sync(vec![sync(
+            2,
+            vec![
+                collateral("desk-7", "3"),
+                liability("fund-1", "venue-a", "2500.5"),
+            ],
+        )])
         .await
         .unwrap();
+    // A liability is shown where it is owed; never reported is empty.
+    let e = admin.exposure("fund-1").await.unwrap();
+    let usdc = e.assets.iter().find(|a| a.asset == "USDC").unwrap();
+    assert_eq!(usdc.venues[0].venue, "venue-a");
+    assert_eq!(usdc.venues[0].owed, "2500.5");
+    let eth = e.assets.iter().find(|a| a.asset == "ETH").unwrap();
+    assert_eq!(eth.venues[0].owed, "");
     // The refusals are in the audit log.
     let audit = admin.audit(0, 100).await.unwrap();
     let refused = audit
@@ -83,6 +111,6 @@ async fn a_broker_syncs_only_its_own_participants_and_venues() {
             r.principal == "broker:prime-1" && r.outcome.contains("outside this broker's scope")
         })
         .count();
-    assert_eq!(refused, 3, "{audit:#?}");
+    assert_eq!(refused, 4, "{audit:#?}");
     s.stop().await;
 }

@@ -86,9 +86,11 @@ pub enum Command {
     /// (broker) Stream a CSV or JSON file of absolute positions to the server.
     ///
     /// CSV lines: `collateral,PARTICIPANT,ASSET,QUANTITY` or
-    /// `commitment,PARTICIPANT,VENUE,ASSET,QUANTITY[,COVERS_COMMIT_SEQ]`
-    /// (`#` starts a comment). JSON: an array of objects with "type"
-    /// ("collateral" or "commitment") and the same fields in lower case.
+    /// `commitment,PARTICIPANT,VENUE,ASSET,QUANTITY[,COVERS_COMMIT_SEQ]` or
+    /// `liability,PARTICIPANT,VENUE,ASSET,QUANTITY` (owed to the venue, in
+    /// the asset; `#` starts a comment). JSON: an array of objects with
+    /// "type" ("collateral", "commitment" or "liability") and the same
+    /// fields in lower case.
     Sync {
         file: std::path::PathBuf,
         /// Updates per sync message (at most 1000).

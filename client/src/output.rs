@@ -156,7 +156,7 @@ pub fn exposure_json(e: &pb::Exposure) -> Value {
         "assets": e.assets.iter().map(|a| json!({
             "asset": a.asset, "owned": a.owned, "committed": a.committed, "reuse_ratio": a.reuse_ratio,
             "reuse_limit": a.reuse_limit, "effective_limit": a.effective_limit, "utilization": a.utilization,
-            "venues": a.venues.iter().map(|v| json!({"venue": v.venue, "posted": v.posted, "reserved": v.reserved})).collect::<Vec<_>>(),
+            "venues": a.venues.iter().map(|v| json!({"venue": v.venue, "posted": v.posted, "reserved": v.reserved, "owed": v.owed})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -181,6 +181,11 @@ pub fn exposure_text(e: &pb::Exposure) {
                 v.venue.clone(),
                 v.posted.clone(),
                 v.reserved.clone(),
+                if v.owed.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.owed.clone()
+                },
                 String::new(),
                 String::new(),
                 String::new(),
@@ -189,6 +194,7 @@ pub fn exposure_text(e: &pb::Exposure) {
         rows.push(vec![
             a.asset.clone(),
             "TOTAL".to_owned(),
+            String::new(),
             String::new(),
             String::new(),
             format!("{} of {} owned", a.committed, a.owned),
@@ -210,6 +216,7 @@ pub fn exposure_text(e: &pb::Exposure) {
             "VENUE",
             "POSTED",
             "RESERVED",
+            "OWED",
             "COMMITTED",
             "REUSE",
             "UTILIZATION",

@@ -28,6 +28,12 @@ enum JsonUpdate {
         #[serde(default)]
         covers_commit_seq: u64,
     },
+    Liability {
+        participant: String,
+        venue: String,
+        asset: String,
+        quantity: String,
+    },
 }
 
 fn update(u: JsonUpdate) -> pb::SyncUpdate {
@@ -54,6 +60,17 @@ fn update(u: JsonUpdate) -> pb::SyncUpdate {
             asset,
             quantity,
             covers_commit_seq,
+        }),
+        JsonUpdate::Liability {
+            participant,
+            venue,
+            asset,
+            quantity,
+        } => Update::Liability(pb::LiabilityUpdate {
+            participant,
+            venue,
+            asset,
+            quantity,
         }),
     };
     pb::SyncUpdate {
@@ -88,8 +105,14 @@ pub fn parse_csv(text: &str) -> anyhow::Result<Vec<pb::SyncUpdate>> {
                     None => 0,
                 },
             },
+            ("liability", 5) => JsonUpdate::Liability {
+                participant: f[1].clone(),
+                venue: f[2].clone(),
+                asset: f[3].clone(),
+                quantity: f[4].clone(),
+            },
             _ => bail!(
-                "line {}: expected `collateral,P,A,Q` or `commitment,P,V,A,Q[,SEQ]`, got {line:?}",
+                "line {}: expected `collateral,P,A,Q`, `commitment,P,V,A,Q[,SEQ]` or `liability,P,V,A,Q`, got {line:?}",
                 n + 1
             ),
         };

@@ -239,11 +239,25 @@ fn sync_update(u: pb::SyncUpdate) -> Result<domain::SyncUpdate, InvalidField> {
             )?,
             covers_commit_seq: c.covers_commit_seq,
         }),
+        Some(Update::Liability(l)) => Ok(domain::SyncUpdate::Liability {
+            participant: id(
+                "updates.liability.participant",
+                &l.participant,
+                domain::ParticipantId::new,
+            )?,
+            venue: id("updates.liability.venue", &l.venue, domain::VenueId::new)?,
+            asset: id("updates.liability.asset", &l.asset, domain::AssetId::new)?,
+            quantity: quantity(
+                "updates.liability.quantity",
+                &l.quantity,
+                amount::parse_quantity,
+            )?,
+        }),
         None => Err(bad("updates.update", "must be set")),
     }
 }
 
-// ---- outbound --------------------------------------------------------
+// ---- prices (both ways) ------------------------------------------------
 
 pub fn price_batch(r: pb::PublishRequest) -> Result<domain::PriceBatch, InvalidField> {
     if r.sequence == 0 {
@@ -357,6 +371,8 @@ pub fn asset_price_pb(
             .collect(),
     }
 }
+
+// ---- outbound --------------------------------------------------------
 
 fn dec(d: Decimal) -> String {
     d.normalize().to_string()
@@ -521,6 +537,7 @@ pub fn exposure_pb(e: domain::state::Exposure) -> pb::Exposure {
                         venue: v.venue.to_string(),
                         posted: dec(v.posted),
                         reserved: dec(v.reserved),
+                        owed: opt_dec(v.owed),
                     })
                     .collect(),
                 committed: dec(a.committed),

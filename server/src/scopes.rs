@@ -107,6 +107,9 @@ impl BrokerScopes {
                 SyncUpdate::Collateral { participant, .. } => (participant, None),
                 SyncUpdate::Commitment {
                     participant, venue, ..
+                }
+                | SyncUpdate::Liability {
+                    participant, venue, ..
                 } => (participant, Some(venue)),
             };
             if !matches(&scope.participants, participant.as_str()) {

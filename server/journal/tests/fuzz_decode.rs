@@ -27,6 +27,12 @@ fn sample_state() -> State {
     w.check("v2", req("o2", "fund", "ETH", "500"));
     w.commit("v1", first.reservation.unwrap()).unwrap();
     w.trading("fund", TradingState::ReduceOnly);
+    w.sync(vec![SyncUpdate::Liability {
+        participant: p("fund"),
+        venue: v("aave"),
+        asset: a("USDC"),
+        quantity: d("1000"),
+    }]);
     w.apply(Command::SetAssetClass {
         at_ms: w.now,
         by: "admin".into(),
@@ -58,6 +64,19 @@ fn sample_commands() -> Vec<Command> {
             request: req("o1", "fund", "ETH", "1.5"),
         },
         Command::Tick { at_ms: -3 },
+        Command::Sync {
+            at_ms: 4,
+            broker: b("prime-1"),
+            batch: SyncBatch {
+                sequence: 2,
+                updates: vec![SyncUpdate::Liability {
+                    participant: p("fund"),
+                    venue: v("aave"),
+                    asset: a("USDC"),
+                    quantity: d("1000"),
+                }],
+            },
+        },
         Command::SetTradingState {
             at_ms: 9,
             by: "admin".into(),

@@ -711,6 +711,18 @@ impl Encode for SyncUpdate {
                 w.decimal(*quantity);
                 w.u64(*covers_commit_seq);
             }
+            SyncUpdate::Liability {
+                participant,
+                venue,
+                asset,
+                quantity,
+            } => {
+                w.u8(2);
+                w.put(participant);
+                w.put(venue);
+                w.put(asset);
+                w.decimal(*quantity);
+            }
         }
     }
 }
@@ -729,6 +741,12 @@ impl Decode for SyncUpdate {
                 asset: r.get()?,
                 quantity: r.decimal()?,
                 covers_commit_seq: r.u64()?,
+            }),
+            2 => Ok(SyncUpdate::Liability {
+                participant: r.get()?,
+                venue: r.get()?,
+                asset: r.get()?,
+                quantity: r.decimal()?,
             }),
             _ => Err(r.error("bad sync update tag")),
         }

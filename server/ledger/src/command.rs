@@ -346,6 +346,14 @@ pub enum SyncUpdate {
         quantity: Decimal,
         covers_commit_seq: u64,
     },
+    /// What the participant owes a venue in an asset (absolute; 0 is "no
+    /// debt", which is not the same as never reported).
+    Liability {
+        participant: ParticipantId,
+        venue: VenueId,
+        asset: AssetId,
+        quantity: Decimal,
+    },
 }
 
 /// One message of an oracle's stream: a sequence number and quotes.

@@ -184,6 +184,10 @@ pub struct VenuePosition {
     pub pending_total: Decimal,
     /// Held by open reservations.
     pub reserved: Decimal,
+    /// What the participant owes this venue in this asset, as last
+    /// reported by a broker; `None` if never reported (unknown, which the
+    /// value layer counts conservatively, never as zero).
+    pub owed: Option<Decimal>,
 }
 
 impl VenuePosition {

@@ -14,7 +14,7 @@ use crate::codec::{encode_seq, Decode, DecodeError, Encode, Reader, Writer};
 use crate::command::{AuditRecord, ReservationState};
 use crate::idempotency::{Key, Remembered, RememberedLimit, RememberedReason};
 use crate::ids::OracleId;
-use crate::ids::{ParticipantId, ReservationId};
+use crate::ids::{AssetId, ParticipantId, ReservationId, VenueId};
 use crate::limits::{LimitSet, LIMITS_MAX};
 use crate::participants::ParticipantTable;
 use crate::state::{BROKERS_MAX, BROKERS_PER_PARTICIPANT_MAX, PENDING_COMMITS_PER_POSITION_MAX};
@@ -35,7 +35,8 @@ const SNAPSHOT_MAGIC_V2: u32 = 0x534e_5032; // "SNP2"
 const SNAPSHOT_MAGIC_V3: u32 = 0x534e_5033; // "SNP3"
 /// The layout written since `SNAPSHOT_MAGIC_V3`: the third, then the
 /// prices (each priced asset's class, quotes, accepted price and state),
-/// the oracles' sequences and the price rules.
+/// the oracles' sequences, the price rules, and the liabilities reported
+/// ((participant, asset, venue, owed), in that order).
 const SNAPSHOT_MAGIC_V4: u32 = 0x534e_5034; // "SNP4"
 
 /// Idempotency entries of the first two layouts: the whole request and
@@ -224,6 +225,8 @@ impl Decode for VenuePosition {
             pending: VecDeque::from(r.vec(PENDING_COMMITS_PER_POSITION_MAX)?),
             pending_total: r.decimal()?,
             reserved: r.decimal()?,
+            // Read from the liabilities section (layout 4).
+            owed: None,
         })
     }
 }
@@ -411,6 +414,24 @@ impl State {
             w.u64(*seq);
         }
         w.put(&self.price_rules);
+
+        let mut owed = Vec::new();
+        for (id, p) in sorted(self.participants.iter()) {
+            for (asset, pos) in &p.assets {
+                for (venue, vp) in &pos.venues {
+                    if let Some(q) = vp.owed {
+                        owed.push((id, asset, venue, q));
+                    }
+                }
+            }
+        }
+        w.usize(owed.len());
+        for (id, asset, venue, q) in owed {
+            w.put(id);
+            w.put(asset);
+            w.put(venue);
+            w.decimal(q);
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -567,6 +588,23 @@ impl Decode for State {
                 }
             }
             s.price_rules = r.get()?;
+            let n = r.len(usize::MAX)?;
+            let mut previous: Option<(ParticipantId, AssetId, VenueId)> = None;
+            for _ in 0..n {
+                let key: (ParticipantId, AssetId, VenueId) = (r.get()?, r.get()?, r.get()?);
+                let q = r.decimal()?;
+                // In key order, so none repeats.
+                if previous.as_ref().is_some_and(|p| *p >= key) {
+                    return Err(r.error("liabilities not in key order"));
+                }
+                let slot = s.participants.slot(&key.0);
+                let vp = slot
+                    .and_then(|slot| s.participants.at_mut(slot).assets.get_mut(&key.1))
+                    .and_then(|pos| pos.venues.get_mut(&key.2))
+                    .ok_or_else(|| r.error("a liability without its position"))?;
+                vp.owed = Some(q);
+                previous = Some(key);
+            }
         }
         let audit: Vec<AuditRecord> =
             r.vec(super::audit_records_hard_max(s.cfg.audit_records_max))?;

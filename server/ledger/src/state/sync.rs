@@ -41,6 +41,9 @@ impl State {
                 }
                 | SyncUpdate::Commitment {
                     participant, asset, ..
+                }
+                | SyncUpdate::Liability {
+                    participant, asset, ..
                 } => (participant, asset),
             };
             if !touched.iter().any(|(tp, ta)| tp == p && ta == a) {
@@ -87,7 +90,8 @@ impl State {
         for u in &batch.updates {
             let p = match u {
                 SyncUpdate::Collateral { participant, .. }
-                | SyncUpdate::Commitment { participant, .. } => participant,
+                | SyncUpdate::Commitment { participant, .. }
+                | SyncUpdate::Liability { participant, .. } => participant,
             };
             match self.participants.get(p) {
                 None => new_participants += 1,
@@ -169,6 +173,21 @@ impl State {
                 pos.committed = amount::add(pos.committed, delta)?;
                 self.asset_totals
                     .insert(asset.clone(), amount::add(total, delta)?);
+            }
+            SyncUpdate::Liability {
+                participant,
+                venue,
+                asset,
+                quantity,
+            } => {
+                let (broker, venue) = (self.ids.broker(broker), self.ids.venue(venue));
+                let asset = self.ids.asset(asset);
+                let p = self.participants.entry(participant);
+                if !p.brokers.contains(&broker) {
+                    p.brokers.push(broker);
+                }
+                let vp = p.assets.get_or_default(asset).venues.get_or_default(venue);
+                vp.owed = Some(*quantity);
             }
         }
         Ok(())

@@ -18,6 +18,8 @@ pub struct VenueExposure {
     /// Broker-reported posted plus venue commits not yet covered.
     pub posted: Decimal,
     pub reserved: Decimal,
+    /// Owed to the venue in this asset, as reported; `None` if never.
+    pub owed: Option<Decimal>,
 }
 
 /// A participant's exposure in one asset, across venues.
@@ -78,6 +80,7 @@ impl State {
                         venue: v.clone(),
                         posted: amount::add(vp.posted, vp.pending_total)?,
                         reserved: vp.reserved,
+                        owed: vp.owed,
                     })
                 })
                 .collect::<Result<Vec<_>, amount::Overflow>>()?;
