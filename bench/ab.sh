@@ -26,18 +26,12 @@ for _ in $(seq 1 "$RUNS_TOTAL"); do
   done
 done
 python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["label"], []).append(r)
-def med(label, key):
-    return statistics.median(x[key] or 0 for x in by[label])
-print(f"{'run':<10}{'cpu us/req min/med/max':>26}{'req/s':>10}{'p99 us':>8}{'errors':>8}")
-for label in by:
-    v = sorted(x["server_cpu_us_per_request"] or 0 for x in by[label])
-    print(f"{label:<10}{v[0]:>8.1f}/{med(label,'server_cpu_us_per_request'):.1f}/{v[-1]:<8.1f}{med(label,'throughput_per_sec'):>10.0f}{med(label,'p99_us'):>8.0f}{sum(x['errors'] for x in by[label]):>8}")
+import sys
+sys.path.insert(0, "bench")
+from summary import load, med, rng, table
+by = load(sys.argv[1])
+table(by, 10)
 for c in (16, 64):
-    o = med(f"old u{c}", "server_cpu_us_per_request"); n = med(f"new u{c}", "server_cpu_us_per_request")
+    o = med(by, f"old u{c}", "server_cpu_us_per_request"); n = med(by, f"new u{c}", "server_cpu_us_per_request")
     print(f"{c} clients: CPU/request new/old = {n/o:.3f}")
 PY

@@ -26,23 +26,18 @@ for c in 16 64; do
   run "none-$c" "$c" --durability none
 done
 python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["label"], []).append(r)
-def stat(label, key):
-    v = sorted(x[key] for x in by[label])
-    return v[0], statistics.median(v), v[-1]
+import sys
+sys.path.insert(0, "bench")
+from summary import load, med, rng, table
+by = load(sys.argv[1])
 print(f"{'run':<18}{'req/s min/med/max':>30}{'p50 us':>9}{'p99 us':>9}{'cpu us/req (med)':>18}")
 for label in by:
-    lo, med, hi = stat(label, "throughput_per_sec")
-    cpu = statistics.median(x["server_cpu_us_per_request"] or 0 for x in by[label])
-    print(f"{label:<18}{lo:>10.0f}{med:>10.0f}{hi:>10.0f}{stat(label,'p50_us')[1]:>9.0f}{stat(label,'p99_us')[1]:>9.0f}{cpu:>18.1f}")
+    print(f"{label:<18}{rng(by, label, 'throughput_per_sec', '{:.0f}'):>30}{med(by, label, 'p50_us'):>9.0f}"
+          f"{med(by, label, 'p99_us'):>9.0f}{med(by, label, 'server_cpu_us_per_request'):>18.1f}")
 for c in (16, 64):
-    g = stat(f"group-{c}", "throughput_per_sec")[1]
-    p = stat(f"per-request-{c}", "throughput_per_sec")[1]
-    n = stat(f"none-{c}", "throughput_per_sec")[1]
+    g = med(by, f"group-{c}", "throughput_per_sec")
+    p = med(by, f"per-request-{c}", "throughput_per_sec")
+    n = med(by, f"none-{c}", "throughput_per_sec")
     print(f"{c} clients: group commit / fsync per request = {g/p:.1f}x (target >= 8x); "
           f"durable costs {100*(1-g/n):.1f}% of --durability none throughput (target < 30%)")
 PY

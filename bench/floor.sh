@@ -29,27 +29,19 @@ for rt in "mt2:--runtime multi-thread --worker-threads 2" "ct:--runtime current-
   run "$name none s4x64" interlock "$flags" "--durability none" --clients 4 --mode stream --in-flight 64
 done
 python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["label"], []).append(r)
-def med(label, key):
-    return statistics.median(x[key] or 0 for x in by[label])
-def rng(label, key):
-    v = sorted(x[key] or 0 for x in by[label])
-    return f"{v[0]:.1f}/{statistics.median(v):.1f}/{v[-1]:.1f}"
-print(f"{'run':<20}{'cpu us/req min/med/max':>26}{'req/s':>10}{'p50 us':>8}{'p99 us':>8}{'errors':>8}")
-for label in by:
-    print(f"{label:<20}{rng(label,'server_cpu_us_per_request'):>26}{med(label,'throughput_per_sec'):>10.0f}{med(label,'p50_us'):>8.0f}{med(label,'p99_us'):>8.0f}{sum(x['errors'] for x in by[label]):>8}")
+import sys
+sys.path.insert(0, "bench")
+from summary import load, med, rng, table
+by = load(sys.argv[1])
+table(by, 20)
 for rt in ("mt2", "ct"):
     for c in (1, 16, 64):
-        e = med(f"{rt} echo u{c}", "server_cpu_us_per_request")
-        n = med(f"{rt} none u{c}", "server_cpu_us_per_request")
-        d = med(f"{rt} durable u{c}", "server_cpu_us_per_request")
+        e = med(by, f"{rt} echo u{c}", "server_cpu_us_per_request")
+        n = med(by, f"{rt} none u{c}", "server_cpu_us_per_request")
+        d = med(by, f"{rt} durable u{c}", "server_cpu_us_per_request")
         print(f"{rt} unary {c:>2} clients: CPU/req none/echo = {n/e:.2f} (target <= 1.15), durable/echo = {d/e:.2f} (target <= 1.5)")
-    e1 = med(f"{rt} echo u1", "p50_us"); n1 = med(f"{rt} none u1", "p50_us")
+    e1 = med(by, f"{rt} echo u1", "p50_us"); n1 = med(by, f"{rt} none u1", "p50_us")
     print(f"{rt} p50 at 1 client: none/echo = {n1/e1:.2f} (target <= 1.1)")
-    s = med(f"{rt} none s4x64", "server_cpu_us_per_request"); u = med(f"{rt} none u16", "server_cpu_us_per_request")
-    print(f"{rt} CheckStream CPU/check vs unary (16 clients) = {s/u:.2f} (target <= 0.25); stream p99 = {med(f'{rt} none s4x64','p99_us'):.0f} us (target <= 2000)")
+    s = med(by, f"{rt} none s4x64", "server_cpu_us_per_request"); u = med(by, f"{rt} none u16", "server_cpu_us_per_request")
+    print(f"{rt} CheckStream CPU/check vs unary (16 clients) = {s/u:.2f} (target <= 0.25); stream p99 = {med(by, f'{rt} none s4x64', 'p99_us'):.0f} us (target <= 2000)")
 PY

@@ -31,27 +31,21 @@ MIX=(--participants 100000 --skew zipf --zipf-s 1 --reject-pct 5 --commit-pct 60
 run "mix unary" "" --clients 64 "${MIX[@]}"
 run "mix stream" "" --clients 4 --mode stream --in-flight 64 "${MIX[@]}"
 python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["label"], []).append(r)
-def med(label, key):
-    return statistics.median(x[key] or 0 for x in by[label])
-def rng(label, key, f="{:.1f}"):
-    v = sorted(x[key] or 0 for x in by[label])
-    return "/".join(f.format(x) for x in (v[0], statistics.median(v), v[-1]))
+import sys
+sys.path.insert(0, "bench")
+from summary import load, med, rng, table
+by = load(sys.argv[1])
 print(f"{'run':<14}{'req/s min/med/max':>26}{'cpu us/req min/med/max':>24}{'p50':>7}{'p99':>7}{'p99.9':>7}{'appr':>8}{'rej':>7}{'commit':>8}{'release':>8}{'syncs':>6}{'errors':>7}")
 for label in by:
-    print(f"{label:<14}{rng(label,'throughput_per_sec','{:.0f}'):>26}{rng(label,'server_cpu_us_per_request'):>24}"
-          f"{med(label,'p50_us'):>7.0f}{med(label,'p99_us'):>7.0f}{med(label,'p999_us'):>7.0f}"
-          f"{med(label,'approved'):>8.0f}{med(label,'rejected'):>7.0f}{med(label,'commits'):>8.0f}{med(label,'releases'):>8.0f}"
-          f"{med(label,'sync_messages'):>6.0f}{sum(x['errors'] for x in by[label]):>7}")
+    print(f"{label:<14}{rng(by, label, 'throughput_per_sec', '{:.0f}'):>26}{rng(by, label, 'server_cpu_us_per_request'):>24}"
+          f"{med(by, label, 'p50_us'):>7.0f}{med(by, label, 'p99_us'):>7.0f}{med(by, label, 'p999_us'):>7.0f}"
+          f"{med(by, label, 'approved'):>8.0f}{med(by, label, 'rejected'):>7.0f}{med(by, label, 'commits'):>8.0f}{med(by, label, 'releases'):>8.0f}"
+          f"{med(by, label, 'sync_messages'):>6.0f}{sum(x['errors'] for x in by[label]):>7}")
     for x in by[label]:
         if x.get("first_error"):
             print(f"  first error: {x['first_error']}")
             break
 for d in ("durable", "none"):
-    h = med(f"{d} hot", "throughput_per_sec"); u = med(f"{d} uniform", "throughput_per_sec")
+    h = med(by, f"{d} hot", "throughput_per_sec"); u = med(by, f"{d} uniform", "throughput_per_sec")
     print(f"contention ({d}): one hot participant / uniform throughput = {h/u:.2f} (target >= 0.5)")
 PY

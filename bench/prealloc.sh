@@ -22,21 +22,13 @@ for _ in $(seq 1 "$ALTERNATIONS"); do
   done
 done
 python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["label"], []).append(r)
-def rng(label, key):
-    v = sorted(x[key] or 0 for x in by[label])
-    return v[0], statistics.median(v), v[-1]
-print(f"{'run':<14}{'cpu us/req min/med/max':>26}{'req/s':>9}{'p50 us':>8}{'p99 us':>8}")
-for label in by:
-    lo, med, hi = rng(label, "server_cpu_us_per_request")
-    print(f"{label:<14}{lo:>10.1f}/{med:.1f}/{hi:.1f}{rng(label,'throughput_per_sec')[1]:>11.0f}"
-          f"{rng(label,'p50_us')[1]:>8.0f}{rng(label,'p99_us')[1]:>8.0f}")
+import sys
+sys.path.insert(0, "bench")
+from summary import load, med, rng, table
+by = load(sys.argv[1])
+table(by, 14)
 for c in (16, 64):
-    a = rng(f"append-{c}", "server_cpu_us_per_request")[1]
-    p = rng(f"in-place-{c}", "server_cpu_us_per_request")[1]
+    a = med(by, f"append-{c}", "server_cpu_us_per_request")
+    p = med(by, f"in-place-{c}", "server_cpu_us_per_request")
     print(f"{c} clients: CPU/request in place / append = {p/a:.2f}")
 PY

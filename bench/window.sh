@@ -22,17 +22,12 @@ for _ in $(seq 1 "$RUNS"); do
   done
 done
 python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-by = {}
-for r in rows:
-    by.setdefault(r["label"], []).append(r)
-def med(label, key):
-    return statistics.median(x[key] or 0 for x in by[label])
-print(f"{'run':<20}{'cpu us/req (med)':>18}{'req/s':>10}{'p50 us':>8}{'p99 us':>8}{'errors':>8}")
-for label in by:
-    print(f"{label:<20}{med(label,'server_cpu_us_per_request'):>18.2f}{med(label,'throughput_per_sec'):>10.0f}{med(label,'p50_us'):>8.0f}{med(label,'p99_us'):>8.0f}{sum(x['errors'] for x in by[label]):>8}")
+import sys
+sys.path.insert(0, "bench")
+from summary import load, med, rng, table
+by = load(sys.argv[1])
+table(by, 20)
 for case in ("s4x64", "s1x256", "u16"):
     a, b = f"w32768 {case}", f"w1048576 {case}"
-    print(f"{case}: 32 KiB / 1 MiB: CPU per request {med(a,'server_cpu_us_per_request')/med(b,'server_cpu_us_per_request'):.2f}, throughput {med(a,'throughput_per_sec')/med(b,'throughput_per_sec'):.2f}")
+    print(f"{case}: 32 KiB / 1 MiB: CPU per request {med(by, a, 'server_cpu_us_per_request')/med(by, b, 'server_cpu_us_per_request'):.2f}, throughput {med(by, a, 'throughput_per_sec')/med(by, b, 'throughput_per_sec'):.2f}")
 PY
