@@ -110,6 +110,22 @@ fn sample_commands() -> Vec<Command> {
             at_ms: 2,
             rules: PriceRules::default(),
         },
+        Command::SetVenueAsset {
+            at_ms: 3,
+            by: "admin".into(),
+            venue: v("aave"),
+            asset: a("ETH"),
+            params: VenueAssetParams {
+                threshold: d("0.83"),
+                ltv: Some(d("0.8")),
+            },
+        },
+        Command::SetHaircut {
+            at_ms: 4,
+            by: "admin".into(),
+            asset: a("ETH"),
+            haircut: Some(d("0.17")),
+        },
     ]
 }
 

@@ -833,6 +833,25 @@ impl Decode for PriceRules {
     }
 }
 
+impl Encode for VenueAssetParams {
+    fn encode(&self, w: &mut Writer) {
+        w.decimal(self.threshold);
+        w.bool(self.ltv.is_some());
+        if let Some(l) = self.ltv {
+            w.decimal(l);
+        }
+    }
+}
+
+impl Decode for VenueAssetParams {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(VenueAssetParams {
+            threshold: r.decimal()?,
+            ltv: if r.bool()? { Some(r.decimal()?) } else { None },
+        })
+    }
+}
+
 // ---- admin -------------------------------------------------------------
 
 impl Encode for AuditRecord {
@@ -1052,6 +1071,35 @@ impl Encode for Command {
                 w.i64(*at_ms);
                 w.put(rules);
             }
+            Command::SetVenueAsset {
+                at_ms,
+                by,
+                venue,
+                asset,
+                params,
+            } => {
+                w.u8(15);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(venue);
+                w.put(asset);
+                w.put(params);
+            }
+            Command::SetHaircut {
+                at_ms,
+                by,
+                asset,
+                haircut,
+            } => {
+                w.u8(16);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(asset);
+                w.bool(haircut.is_some());
+                if let Some(h) = haircut {
+                    w.decimal(*h);
+                }
+            }
         }
     }
 }
@@ -1130,6 +1178,19 @@ impl Decode for Command {
             14 => Command::ConfigurePrices {
                 at_ms,
                 rules: r.get()?,
+            },
+            15 => Command::SetVenueAsset {
+                at_ms,
+                by: r.text()?,
+                venue: r.get()?,
+                asset: r.get()?,
+                params: r.get()?,
+            },
+            16 => Command::SetHaircut {
+                at_ms,
+                by: r.text()?,
+                asset: r.get()?,
+                haircut: if r.bool()? { Some(r.decimal()?) } else { None },
             },
             _ => return Err(r.error("bad command tag")),
         })

@@ -113,6 +113,40 @@ pub enum Command {
     /// The server started with these price rules (journaled, as
     /// `Configure`). A ledger that never had one uses the defaults.
     ConfigurePrices { at_ms: UnixMs, rules: PriceRules },
+    /// An admin sets how a venue values an asset as collateral: its
+    /// liquidation threshold and, where it has one, its loan-to-value.
+    SetVenueAsset {
+        at_ms: UnixMs,
+        by: String,
+        venue: VenueId,
+        asset: AssetId,
+        params: VenueAssetParams,
+    },
+    /// An admin pins Interlock's haircut for a classed asset (`None`
+    /// unpins it: an asset without a haircut counts for nothing in HF^eco).
+    SetHaircut {
+        at_ms: UnixMs,
+        by: String,
+        asset: AssetId,
+        haircut: Option<Decimal>,
+    },
+}
+
+/// How a venue values an asset as collateral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueAssetParams {
+    /// Liquidation threshold (Aave LT, Morpho LLTV), in (0, 1].
+    pub threshold: Decimal,
+    /// Loan-to-value, in (0, threshold]; `None` for a venue with none
+    /// (Morpho-style): the threshold stands in for it.
+    pub ltv: Option<Decimal>,
+}
+
+impl VenueAssetParams {
+    /// The LTV the implied liability uses.
+    pub fn ltv_or_threshold(&self) -> Decimal {
+        self.ltv.unwrap_or(self.threshold)
+    }
 }
 
 impl Command {
@@ -132,7 +166,9 @@ impl Command {
             | Command::Configure { at_ms, .. }
             | Command::PublishPrices { at_ms, .. }
             | Command::SetAssetClass { at_ms, .. }
-            | Command::ConfigurePrices { at_ms, .. } => *at_ms,
+            | Command::ConfigurePrices { at_ms, .. }
+            | Command::SetVenueAsset { at_ms, .. }
+            | Command::SetHaircut { at_ms, .. } => *at_ms,
         }
     }
 
@@ -153,7 +189,9 @@ impl Command {
             | Command::Configure { at_ms, .. }
             | Command::PublishPrices { at_ms, .. }
             | Command::SetAssetClass { at_ms, .. }
-            | Command::ConfigurePrices { at_ms, .. } => *at_ms = at,
+            | Command::ConfigurePrices { at_ms, .. }
+            | Command::SetVenueAsset { at_ms, .. }
+            | Command::SetHaircut { at_ms, .. } => *at_ms = at,
         }
     }
 }
@@ -451,6 +489,14 @@ pub enum Outcome {
     AssetClassSet {
         previous: Option<AssetClass>,
         class: AssetClass,
+    },
+    VenueAssetSet {
+        previous: Option<VenueAssetParams>,
+        params: VenueAssetParams,
+    },
+    HaircutSet {
+        previous: Option<Decimal>,
+        haircut: Option<Decimal>,
     },
 }
 

@@ -347,6 +347,10 @@ pub struct State {
     /// Each oracle's last applied sequence.
     oracles: HashMap<OracleId, u64>,
     price_rules: PriceRules,
+    /// How each venue values each asset (`state/value.rs`).
+    venue_assets: HashMap<(VenueId, AssetId), VenueAssetParams>,
+    /// Interlock's pinned haircuts, by classed asset.
+    haircuts: HashMap<AssetId, Decimal>,
     alerts: Vec<Alert>,
 }
 
@@ -373,6 +377,8 @@ impl State {
             prices: HashMap::default(),
             oracles: HashMap::default(),
             price_rules: PriceRules::default(),
+            venue_assets: HashMap::default(),
+            haircuts: HashMap::default(),
             alerts: Vec::new(),
         }
     }
@@ -460,6 +466,16 @@ impl State {
                 by, asset, class, ..
             } => self.set_asset_class(at, by, asset, *class),
             Command::ConfigurePrices { rules, .. } => Ok(self.configure_prices(rules)),
+            Command::SetVenueAsset {
+                by,
+                venue,
+                asset,
+                params,
+                ..
+            } => self.set_venue_asset(at, by, venue, asset, *params),
+            Command::SetHaircut {
+                by, asset, haircut, ..
+            } => self.set_haircut(at, by, asset, *haircut),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
@@ -574,10 +590,12 @@ mod lifecycle;
 mod prices;
 mod snapshot;
 mod sync;
+mod value;
 mod view;
 pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};
 pub use snapshot::SnapshotError;
+pub use value::{HealthView, VenueHealth, VENUE_ASSETS_MAX};
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
 
 #[cfg(test)]

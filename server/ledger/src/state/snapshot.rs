@@ -35,8 +35,9 @@ const SNAPSHOT_MAGIC_V2: u32 = 0x534e_5032; // "SNP2"
 const SNAPSHOT_MAGIC_V3: u32 = 0x534e_5033; // "SNP3"
 /// The layout written since `SNAPSHOT_MAGIC_V3`: the third, then the
 /// prices (each priced asset's class, quotes, accepted price and state),
-/// the oracles' sequences, the price rules, and the liabilities reported
-/// ((participant, asset, venue, owed), in that order).
+/// the oracles' sequences, the price rules, the liabilities reported
+/// ((participant, asset, venue, owed), in that order), each venue's
+/// parameters per asset and the pinned haircuts.
 const SNAPSHOT_MAGIC_V4: u32 = 0x534e_5034; // "SNP4"
 
 /// Idempotency entries of the first two layouts: the whole request and
@@ -432,6 +433,20 @@ impl State {
             w.put(venue);
             w.decimal(q);
         }
+
+        let venue_assets = sorted(&self.venue_assets);
+        w.usize(venue_assets.len());
+        for ((venue, asset), params) in venue_assets {
+            w.put(venue);
+            w.put(asset);
+            w.put(params);
+        }
+        let haircuts = sorted(&self.haircuts);
+        w.usize(haircuts.len());
+        for (asset, h) in haircuts {
+            w.put(asset);
+            w.decimal(*h);
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -604,6 +619,22 @@ impl Decode for State {
                     .ok_or_else(|| r.error("a liability without its position"))?;
                 vp.owed = Some(q);
                 previous = Some(key);
+            }
+            let n = r.len(super::VENUE_ASSETS_MAX)?;
+            for _ in 0..n {
+                let key = (r.get()?, r.get()?);
+                let params = r.get()?;
+                if s.venue_assets.insert(key, params).is_some() {
+                    return Err(r.error("duplicate venue asset"));
+                }
+            }
+            let n = r.len(super::PRICED_ASSETS_MAX)?;
+            for _ in 0..n {
+                let asset = r.get()?;
+                let h = r.decimal()?;
+                if s.haircuts.insert(asset, h).is_some() {
+                    return Err(r.error("duplicate haircut"));
+                }
             }
         }
         let audit: Vec<AuditRecord> =

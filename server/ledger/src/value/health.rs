@@ -22,6 +22,9 @@ pub enum Health {
     Ratio(Decimal),
     /// No debt: +∞ ("no debt", never a division by zero).
     NoDebt,
+    /// A price the figure needs is missing: not computable (never taken
+    /// as healthy).
+    Unknown,
 }
 
 impl Health {
@@ -41,6 +44,15 @@ impl Health {
     /// (Interlock's).
     pub fn is_below_one(self) -> bool {
         matches!(self, Health::Ratio(r) if r < Decimal::ONE)
+    }
+
+    /// The figure, unless `unknown`.
+    pub fn unless(self, unknown: bool) -> Health {
+        if unknown {
+            Health::Unknown
+        } else {
+            self
+        }
     }
 }
 
@@ -175,7 +187,7 @@ mod tests {
     fn r6(h: Health) -> Decimal {
         match h {
             Health::Ratio(r) => r.round_dp(6),
-            Health::NoDebt => panic!("expected a ratio"),
+            other => panic!("expected a ratio, got {other:?}"),
         }
     }
 

@@ -1,0 +1,262 @@
+//! The value layer in the ledger: how each venue values each asset
+//! (threshold, LTV), Interlock's haircuts, and a participant's health
+//! figures across venues (`value::health` does the arithmetic).
+//!
+//! Unknowns are conservative: an asset without a price counts for nothing
+//! as collateral, and a figure that needs the value of a debt or of an
+//! implied liability it cannot price is [`Health::Unknown`]; a venue
+//! without parameters for an asset gives it no collateral value (threshold
+//! 0) and implies a liability of its full value (LTV 1); an asset without
+//! a haircut counts for nothing in HF^eco.
+
+use super::*;
+use crate::value::health::{self, Health, Owned, Pledged};
+
+/// Most (venue, asset) parameter entries.
+pub const VENUE_ASSETS_MAX: usize = 100_000;
+
+/// One venue's figures for a participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenueHealth {
+    pub venue: VenueId,
+    /// D_{p,v}: the reported debt valued at today's prices, or the implied
+    /// one where nothing is reported (`None` if it cannot be priced).
+    pub debt: Option<Decimal>,
+    pub debt_implied: bool,
+    /// What the venue itself sees.
+    pub claim: Health,
+    /// With over-pledged collateral shared pro rata across venues.
+    pub true_health: Health,
+}
+
+/// A participant's health across venues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthView {
+    pub participant: ParticipantId,
+    /// Σ O·P·(1 − h): HF^eco's numerator.
+    pub collateral_value: Decimal,
+    /// Σ_v D_{p,v} (`None` if a venue's debt cannot be priced).
+    pub total_debt: Option<Decimal>,
+    pub eco: Health,
+    pub venues: Vec<VenueHealth>,
+    /// Assets of the participant with no price at all.
+    pub unpriced: Vec<AssetId>,
+    /// Assets valued at a price that is not FRESH.
+    pub stale: Vec<AssetId>,
+}
+
+#[derive(Default)]
+struct VenueLines {
+    claim: Vec<Pledged>,
+    seizable: Vec<Pledged>,
+    implied: Vec<Pledged>,
+    reported: Option<Decimal>,
+    debt_unpriced: bool,
+    collateral_unpriced: bool,
+}
+
+impl State {
+    pub(super) fn set_venue_asset(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        venue: &VenueId,
+        asset: &AssetId,
+        params: VenueAssetParams,
+    ) -> Result<Outcome, LedgerError> {
+        let unit = |d: Decimal| d > Decimal::ZERO && d <= Decimal::ONE;
+        if !unit(params.threshold) {
+            return Err(LedgerError::InvalidArgument {
+                field: "threshold",
+                reason: "must be above 0 and at most 1".into(),
+            });
+        }
+        if params
+            .ltv
+            .is_some_and(|l| l <= Decimal::ZERO || l > params.threshold)
+        {
+            return Err(LedgerError::InvalidArgument {
+                field: "ltv",
+                reason: "must be above 0 and at most the threshold".into(),
+            });
+        }
+        let key = (venue.clone(), asset.clone());
+        let previous = self.venue_assets.get(&key).copied();
+        if previous.is_none() {
+            self.ensure_capacity(
+                self.venue_assets.len(),
+                VENUE_ASSETS_MAX,
+                "venue asset table",
+            )?;
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        self.venue_assets.insert(key, params);
+        let show = |p: Option<VenueAssetParams>| {
+            p.map_or_else(
+                || "-".to_owned(),
+                |p| match p.ltv {
+                    Some(l) => format!("threshold={} ltv={l}", p.threshold),
+                    None => format!("threshold={}", p.threshold),
+                },
+            )
+        };
+        self.audit(
+            at,
+            by,
+            "set_venue_asset",
+            format!("{venue}/{asset}"),
+            show(previous),
+            show(Some(params)),
+        );
+        Ok(Outcome::VenueAssetSet { previous, params })
+    }
+
+    pub(super) fn set_haircut(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        asset: &AssetId,
+        haircut: Option<Decimal>,
+    ) -> Result<Outcome, LedgerError> {
+        if haircut.is_some_and(|h| h < Decimal::ZERO || h >= Decimal::ONE) {
+            return Err(LedgerError::InvalidArgument {
+                field: "haircut",
+                reason: "must be at least 0 and below 1".into(),
+            });
+        }
+        if !self.prices.contains_key(asset) {
+            return Err(LedgerError::InvalidArgument {
+                field: "asset",
+                reason: format!("{asset} has no class: set its class first"),
+            });
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        let previous = match haircut {
+            Some(h) => self.haircuts.insert(asset.clone(), h),
+            None => self.haircuts.remove(asset),
+        };
+        let show = |h: Option<Decimal>| h.map_or_else(|| "-".to_owned(), |h| h.to_string());
+        self.audit(
+            at,
+            by,
+            "set_haircut",
+            asset.to_string(),
+            show(previous),
+            show(haircut),
+        );
+        Ok(Outcome::HaircutSet { previous, haircut })
+    }
+
+    /// A participant's health figures, or `None` if the ledger never heard
+    /// of it. Prices are the last accepted ones; those not FRESH are listed.
+    pub fn health(&self, participant: &ParticipantId) -> Result<Option<HealthView>, LedgerError> {
+        let Some(p) = self.participants.get(participant) else {
+            return Ok(None);
+        };
+        let price = |a: &AssetId| self.prices.get(a).and_then(|x| x.last_price());
+        let (mut unpriced, mut stale) = (Vec::new(), Vec::new());
+        let mut venues: std::collections::BTreeMap<VenueId, VenueLines> = Default::default();
+        let mut owned = Vec::new();
+        for (asset, pos) in &p.assets {
+            match self.prices.get(asset) {
+                Some(x) if x.last_price().is_some() => {
+                    if x.state() != PriceState::Fresh {
+                        stale.push(asset.clone());
+                    }
+                }
+                _ => unpriced.push(asset.clone()),
+            }
+            let pa = price(asset);
+            let committed_everywhere = pos.committed;
+            for (venue, vp) in &pos.venues {
+                let lines = venues.entry(venue.clone()).or_default();
+                if let Some(q) = vp.owed {
+                    match pa {
+                        Some(pb) => {
+                            let value = amount::mul(q, pb)?;
+                            lines.reported =
+                                Some(amount::add(lines.reported.unwrap_or_default(), value)?);
+                        }
+                        None if q > Decimal::ZERO => lines.debt_unpriced = true,
+                        None => lines.reported = Some(lines.reported.unwrap_or_default()),
+                    }
+                }
+                let c = vp.counted()?;
+                if c <= Decimal::ZERO {
+                    continue;
+                }
+                lines.collateral_unpriced |= pa.is_none();
+                let params = self.venue_assets.get(&(venue.clone(), asset.clone()));
+                let (lt, ltv) = params.map_or((Decimal::ZERO, Decimal::ONE), |x| {
+                    (x.threshold, x.ltv_or_threshold())
+                });
+                let price = pa.unwrap_or_default();
+                lines.claim.push(Pledged {
+                    quantity: c,
+                    price,
+                    threshold: lt,
+                });
+                lines.seizable.push(Pledged {
+                    quantity: health::seizable(c, pos.owned, committed_everywhere)?,
+                    price,
+                    threshold: lt,
+                });
+                lines.implied.push(Pledged {
+                    quantity: c,
+                    price,
+                    threshold: ltv,
+                });
+            }
+            if pos.owned > Decimal::ZERO {
+                owned.push(Owned {
+                    quantity: pos.owned,
+                    price: pa.unwrap_or_default(),
+                    // No haircut: counts for nothing.
+                    haircut: self.haircuts.get(asset).copied().unwrap_or(Decimal::ONE),
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(venues.len());
+        let mut total: Option<Decimal> = Some(Decimal::ZERO);
+        for (venue, lines) in venues {
+            let (debt, implied) = match lines.reported {
+                _ if lines.debt_unpriced => (None, false),
+                Some(d) => (Some(d), false),
+                None if lines.collateral_unpriced => (None, true),
+                None => (Some(health::implied_liability(&lines.implied)?), true),
+            };
+            let (claim, true_health) = match debt {
+                Some(d) => (
+                    health::hf_claim(&lines.claim, d)?,
+                    health::hf_claim(&lines.seizable, d)?,
+                ),
+                None => (Health::Unknown, Health::Unknown),
+            };
+            total = match (total, debt) {
+                (Some(t), Some(d)) => Some(amount::add(t, d)?),
+                _ => None,
+            };
+            out.push(VenueHealth {
+                venue,
+                debt,
+                debt_implied: implied,
+                claim,
+                true_health,
+            });
+        }
+        let collateral_value = health::owned_value(&owned)?;
+        let eco = match total {
+            Some(t) => Health::of(collateral_value, t)?,
+            None => Health::Unknown,
+        };
+        Ok(Some(HealthView {
+            participant: participant.clone(),
+            collateral_value,
+            total_debt: total,
+            eco,
+            venues: out,
+            unpriced,
+            stale,
+        }))
+    }
+}

@@ -1,0 +1,192 @@
+//! Health figures through the ledger, on the value layer's worked case W2:
+//! the double pledge that fools every venue but not Interlock.
+
+mod common;
+use common::*;
+use interlock_ledger::value::health::Health;
+use interlock_ledger::*;
+
+fn admin(w: &mut World, cmd: impl FnOnce(UnixMs) -> Command) -> Outcome {
+    let at = w.now;
+    w.apply(cmd(at)).unwrap().outcome
+}
+
+fn r6(h: Health) -> Decimal {
+    match h {
+        Health::Ratio(r) => r.round_dp(6),
+        other => panic!("expected a ratio, got {other:?}"),
+    }
+}
+
+use rust_decimal::Decimal;
+
+/// P owns 100 ETH at 2,000 and pledges all of it on venue A (LT 0.83,
+/// debt 100,000 USDC) and all of it on venue B (LLTV 0.86, debt 100,000);
+/// Interlock's haircut on ETH is 0.17.
+fn w2() -> World {
+    let mut w = World::new();
+    for (asset, class) in [("ETH", AssetClass::Major), ("USDC", AssetClass::Stable)] {
+        admin(&mut w, |at| Command::SetAssetClass {
+            at_ms: at,
+            by: "admin".into(),
+            asset: a(asset),
+            class,
+        });
+    }
+    for (venue, lt) in [("A", "0.83"), ("B", "0.86")] {
+        admin(&mut w, |at| Command::SetVenueAsset {
+            at_ms: at,
+            by: "admin".into(),
+            venue: v(venue),
+            asset: a("ETH"),
+            params: VenueAssetParams {
+                threshold: d(lt),
+                ltv: None,
+            },
+        });
+    }
+    admin(&mut w, |at| Command::SetHaircut {
+        at_ms: at,
+        by: "admin".into(),
+        asset: a("ETH"),
+        haircut: Some(d("0.17")),
+    });
+    let now = w.now;
+    w.apply(Command::PublishPrices {
+        at_ms: now,
+        oracle: OracleId::new("pyth").unwrap(),
+        batch: PriceBatch {
+            sequence: 1,
+            quotes: vec![
+                PriceQuote {
+                    asset: a("ETH"),
+                    price: d("2000"),
+                    published_ms: now,
+                },
+                PriceQuote {
+                    asset: a("USDC"),
+                    price: d("1"),
+                    published_ms: now,
+                },
+            ],
+        },
+    })
+    .unwrap();
+    w.own("P", "ETH", "100");
+    let mut updates = Vec::new();
+    for venue in ["A", "B"] {
+        updates.push(SyncUpdate::Commitment {
+            participant: p("P"),
+            venue: v(venue),
+            asset: a("ETH"),
+            quantity: d("100"),
+            covers_commit_seq: 0,
+        });
+        updates.push(SyncUpdate::Liability {
+            participant: p("P"),
+            venue: v(venue),
+            asset: a("USDC"),
+            quantity: d("100000"),
+        });
+    }
+    w.sync(updates);
+    w
+}
+
+#[test]
+fn w2_every_venue_is_fooled_interlock_is_not() {
+    let w = w2();
+    let h = w.state.health(&p("P")).unwrap().unwrap();
+    let by: Vec<(String, Decimal, Decimal)> = h
+        .venues
+        .iter()
+        .map(|v| (v.venue.to_string(), r6(v.claim), r6(v.true_health)))
+        .collect();
+    assert_eq!(
+        by,
+        vec![
+            ("A".to_owned(), d("1.66"), d("0.83")),
+            ("B".to_owned(), d("1.72"), d("0.86")),
+        ]
+    );
+    assert_eq!(r6(h.eco), d("0.83"));
+    assert_eq!(h.collateral_value, d("166000"));
+    assert_eq!(h.total_debt, Some(d("200000")));
+    assert!(h.venues.iter().all(|v| !v.debt_implied));
+    assert!(h.unpriced.is_empty());
+    // The prices are RECOVERING (within the grace), so listed as not fresh.
+    assert_eq!(h.stale, vec![a("ETH"), a("USDC")]);
+    // The figures survive a snapshot.
+    let back = State::from_snapshot(&w.state.to_snapshot()).unwrap();
+    assert_eq!(back.health(&p("P")).unwrap(), Some(h));
+}
+
+#[test]
+fn unknowns_are_conservative() {
+    let mut w = w2();
+    // No liability reported on a third venue: the implied one, at its LTV
+    // (no parameters: LTV 1, the full value of what is committed there).
+    w.sync(vec![SyncUpdate::Commitment {
+        participant: p("P"),
+        venue: v("C"),
+        asset: a("ETH"),
+        quantity: d("10"),
+        covers_commit_seq: 0,
+    }]);
+    let h = w.state.health(&p("P")).unwrap().unwrap();
+    let c = h.venues.iter().find(|x| x.venue == v("C")).unwrap();
+    assert!(c.debt_implied);
+    assert_eq!(c.debt, Some(d("20000")));
+    assert_eq!(
+        c.claim,
+        Health::Ratio(Decimal::ZERO),
+        "no threshold: no value"
+    );
+    assert_eq!(h.total_debt, Some(d("220000")));
+    // Unpinning the haircut: ETH counts for nothing in HF^eco.
+    admin(&mut w, |at| Command::SetHaircut {
+        at_ms: at,
+        by: "admin".into(),
+        asset: a("ETH"),
+        haircut: None,
+    });
+    let h = w.state.health(&p("P")).unwrap().unwrap();
+    assert_eq!(h.collateral_value, Decimal::ZERO);
+    // A debt in an asset with no price: its venue's figures are unknown.
+    w.sync(vec![SyncUpdate::Liability {
+        participant: p("P"),
+        venue: v("A"),
+        asset: a("DOGE"),
+        quantity: d("5"),
+    }]);
+    let h = w.state.health(&p("P")).unwrap().unwrap();
+    let a_ = h.venues.iter().find(|x| x.venue == v("A")).unwrap();
+    assert_eq!(a_.claim, Health::Unknown);
+    assert_eq!(h.eco, Health::Unknown);
+    assert_eq!(h.unpriced, vec![a("DOGE")]);
+    // Bad parameters are refused.
+    let bad = w.apply(Command::SetVenueAsset {
+        at_ms: w.now,
+        by: "admin".into(),
+        venue: v("A"),
+        asset: a("ETH"),
+        params: VenueAssetParams {
+            threshold: d("0.8"),
+            ltv: Some(d("0.9")),
+        },
+    });
+    assert!(matches!(
+        bad,
+        Err(LedgerError::InvalidArgument { field: "ltv", .. })
+    ));
+    let bad = w.apply(Command::SetHaircut {
+        at_ms: w.now,
+        by: "admin".into(),
+        asset: a("BTC"),
+        haircut: Some(d("0.1")),
+    });
+    assert!(matches!(
+        bad,
+        Err(LedgerError::InvalidArgument { field: "asset", .. })
+    ));
+}
