@@ -31,9 +31,12 @@ enum Rpc {
     GetPublishState,
     SetAssetClass,
     ListPrices,
+    SetVenueAsset,
+    SetHaircut,
+    GetHealth,
 }
 
-const RPCS: [Rpc; 19] = [
+const RPCS: [Rpc; 22] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -53,6 +56,9 @@ const RPCS: [Rpc; 19] = [
     Rpc::GetPublishState,
     Rpc::SetAssetClass,
     Rpc::ListPrices,
+    Rpc::SetVenueAsset,
+    Rpc::SetHaircut,
+    Rpc::GetHealth,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,10 +88,20 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | GetStateDigest
                 | SetAssetClass
                 | ListPrices
+                | SetVenueAsset
+                | SetHaircut
+                | GetHealth
         ),
         "auditor" => matches!(
             rpc,
-            ListLimits | GetExposure | Top | WatchAlerts | ListAudit | GetStateDigest | ListPrices
+            ListLimits
+                | GetExposure
+                | Top
+                | WatchAlerts
+                | ListAudit
+                | GetStateDigest
+                | ListPrices
+                | GetHealth
         ),
         _ => false,
     }
@@ -174,6 +190,17 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             .await
             .map(|r| format!("{r:?}")),
         Rpc::ListPrices => c.list_prices().await.map(|r| format!("{r:?}")),
+        Rpc::SetVenueAsset => c
+            .set_venue_asset(pb::SetVenueAssetRequest {
+                venue: "venue-a".into(),
+                asset: "ETH".into(),
+                threshold: "0.8".into(),
+                ltv: String::new(),
+            })
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::SetHaircut => c.set_haircut("ETH", "0.1").await.map(|r| format!("{r:?}")),
+        Rpc::GetHealth => c.health_of(participant).await.map(|r| format!("{r:?}")),
     }
 }
 

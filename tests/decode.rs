@@ -157,6 +157,24 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         None,
     ),
     (
+        "/interlock.v1.AdminService/SetVenueAsset",
+        "dev-admin",
+        Shape::Unary,
+        Some(1),
+    ),
+    (
+        "/interlock.v1.AdminService/SetHaircut",
+        "dev-admin",
+        Shape::Unary,
+        Some(1),
+    ),
+    (
+        "/interlock.v1.AdminService/GetHealth",
+        "dev-admin",
+        Shape::Unary,
+        Some(1),
+    ),
+    (
         "/interlock.v1.PriceService/Publish",
         "dev-oracle",
         Shape::ClientStream,

@@ -132,3 +132,100 @@ async fn only_oracles_publish_and_only_admins_class_assets() {
     );
     s.stop().await;
 }
+
+/// The value layer's worked case W2 over gRPC: 100 ETH at 2,000 pledged
+/// whole on venue-a (LT 0.83) and on venue-b (LLTV 0.86), 100,000 USDC owed
+/// on each, Interlock's haircut 0.17.
+#[tokio::test]
+async fn the_desk_sees_the_double_pledge_no_venue_can() {
+    let s = start_server().await;
+    let admin = s.admin().await;
+    let oracle = s.client("dev-oracle").await;
+    let broker = s.client("dev-broker").await;
+    admin
+        .set_asset_class("ETH", pb::AssetClass::Major)
+        .await
+        .unwrap();
+    admin
+        .set_asset_class("USDC", pb::AssetClass::Stable)
+        .await
+        .unwrap();
+    for (venue, lt) in [("venue-a", "0.83"), ("venue-b", "0.86")] {
+        admin
+            .set_venue_asset(pb::SetVenueAssetRequest {
+                venue: venue.into(),
+                asset: "ETH".into(),
+                threshold: lt.into(),
+                ltv: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(admin.set_haircut("ETH", "0.17").await.unwrap().previous, "");
+    let now = now_ms();
+    oracle
+        .publish(vec![pb::PublishRequest {
+            sequence: 1,
+            quotes: vec![quote("ETH", "2000", now), quote("USDC", "1", now)],
+        }])
+        .await
+        .unwrap();
+    let commitment = |venue: &str| pb::SyncUpdate {
+        update: Some(pb::sync_update::Update::Commitment(pb::CommitmentUpdate {
+            participant: "P".into(),
+            venue: venue.into(),
+            asset: "ETH".into(),
+            quantity: "100".into(),
+            covers_commit_seq: 0,
+        })),
+    };
+    let liability = |venue: &str| pb::SyncUpdate {
+        update: Some(pb::sync_update::Update::Liability(pb::LiabilityUpdate {
+            participant: "P".into(),
+            venue: venue.into(),
+            asset: "USDC".into(),
+            quantity: "100000".into(),
+        })),
+    };
+    broker
+        .sync(vec![pb::SyncRequest {
+            sequence: 1,
+            updates: vec![
+                collateral("P", "100"),
+                commitment("venue-a"),
+                liability("venue-a"),
+                commitment("venue-b"),
+                liability("venue-b"),
+            ],
+        }])
+        .await
+        .unwrap();
+    let h = admin.health_of("P").await.unwrap();
+    assert_eq!(h.hf_eco, "0.83");
+    assert_eq!(h.collateral_value, "166000");
+    assert_eq!(h.total_debt, "200000");
+    let figures: Vec<_> = h
+        .venues
+        .iter()
+        .map(|v| (v.venue.as_str(), v.hf_claim.as_str(), v.hf_true.as_str()))
+        .collect();
+    assert_eq!(
+        figures,
+        vec![("venue-a", "1.66", "0.83"), ("venue-b", "1.72", "0.86")]
+    );
+    assert_eq!(
+        code(admin.health_of("nobody").await.unwrap_err()),
+        Code::NotFound
+    );
+    let bad = admin
+        .set_venue_asset(pb::SetVenueAssetRequest {
+            venue: "venue-a".into(),
+            asset: "ETH".into(),
+            threshold: "1.5".into(),
+            ltv: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(bad), Code::InvalidArgument);
+    s.stop().await;
+}

@@ -115,6 +115,28 @@ pub enum Command {
     /// (admin, auditor) Every asset with a class: its price, state (FRESH,
     /// STALE, RECOVERING) and how many oracles quote it.
     Prices,
+    /// (admin) How a venue values an asset as collateral.
+    VenueAsset {
+        venue: String,
+        asset: String,
+        /// Liquidation threshold (Aave LT, Morpho LLTV), above 0 and at most 1.
+        #[arg(long)]
+        threshold: String,
+        /// Loan-to-value, at most the threshold (omit for a venue with none).
+        #[arg(long, default_value = "")]
+        ltv: String,
+    },
+    /// (admin) Pin Interlock's haircut for a classed asset, in [0, 1);
+    /// without a value, unpin it (the asset then counts for nothing in
+    /// HF^eco).
+    Haircut {
+        asset: String,
+        haircut: Option<String>,
+    },
+    /// (admin, auditor) A participant's health across venues: HF^claim
+    /// (what each venue sees), HF^true (if every venue called at once) and
+    /// HF^eco (Interlock's: collateral after haircuts over all debt).
+    Risk { participant: String },
     /// (admin) Limits: set, delete, list.
     #[command(subcommand)]
     Limit(LimitCommand),
@@ -487,6 +509,62 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     output::class_name(r.previous()),
                     output::class_name(r.class())
                 );
+            }
+        }
+        Command::VenueAsset {
+            venue,
+            asset,
+            threshold,
+            ltv,
+        } => {
+            let r = client
+                .set_venue_asset(pb::SetVenueAssetRequest {
+                    venue: venue.clone(),
+                    asset: asset.clone(),
+                    threshold: threshold.clone(),
+                    ltv: ltv.clone(),
+                })
+                .await?;
+            let was = if r.previous_threshold.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("threshold {} ltv {}", r.previous_threshold, r.previous_ltv)
+            };
+            if json {
+                print_json(&serde_json::json!({"venue": venue, "asset": asset,
+                    "threshold": threshold, "ltv": ltv, "previous_threshold": r.previous_threshold,
+                    "previous_ltv": r.previous_ltv}));
+            } else {
+                println!(
+                    "{venue}/{asset}: {was} -> threshold {threshold} ltv {}",
+                    if ltv.is_empty() { "-" } else { &ltv }
+                );
+            }
+        }
+        Command::Haircut { asset, haircut } => {
+            let h = haircut.unwrap_or_default();
+            let r = client.set_haircut(&asset, &h).await?;
+            if json {
+                print_json(
+                    &serde_json::json!({"asset": asset, "haircut": h, "previous": r.previous}),
+                );
+            } else {
+                let show = |s: &str| {
+                    if s.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                };
+                println!("{asset}: haircut {} -> {}", show(&r.previous), show(&h));
+            }
+        }
+        Command::Risk { participant } => {
+            let h = client.health_of(&participant).await?;
+            if json {
+                print_json(&output::health_json(&h));
+            } else {
+                output::health_text(&h);
             }
         }
         Command::Prices => {

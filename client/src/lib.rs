@@ -307,6 +307,43 @@ impl Client {
             .into_inner())
     }
 
+    pub async fn set_venue_asset(
+        &self,
+        r: pb::SetVenueAssetRequest,
+    ) -> Result<pb::SetVenueAssetResponse, ClientError> {
+        Ok(self
+            .admin()
+            .set_venue_asset(self.unary(r))
+            .await?
+            .into_inner())
+    }
+
+    /// Pins `haircut` for `asset`; an empty string unpins it.
+    pub async fn set_haircut(
+        &self,
+        asset: &str,
+        haircut: &str,
+    ) -> Result<pb::SetHaircutResponse, ClientError> {
+        Ok(self
+            .admin()
+            .set_haircut(self.unary(pb::SetHaircutRequest {
+                asset: asset.into(),
+                haircut: haircut.into(),
+            }))
+            .await?
+            .into_inner())
+    }
+
+    pub async fn health_of(&self, participant: &str) -> Result<pb::ParticipantHealth, ClientError> {
+        Ok(self
+            .admin()
+            .get_health(self.unary(pb::GetHealthRequest {
+                participant: participant.into(),
+            }))
+            .await?
+            .into_inner())
+    }
+
     pub async fn list_prices(&self) -> Result<Vec<pb::AssetPrice>, ClientError> {
         Ok(self
             .admin()

@@ -433,3 +433,60 @@ pub fn prices_table(prices: &[pb::AssetPrice]) {
         .collect();
     table(&["ASSET", "CLASS", "PRICE", "STATE", "ORACLES"], &rows);
 }
+
+pub fn health_json(h: &pb::ParticipantHealth) -> Value {
+    json!({
+        "participant": h.participant, "hf_eco": h.hf_eco, "collateral_value": h.collateral_value,
+        "total_debt": h.total_debt, "unpriced": h.unpriced, "stale": h.stale,
+        "venues": h.venues.iter().map(|v| json!({"venue": v.venue, "debt": v.debt,
+            "debt_implied": v.debt_implied, "hf_claim": v.hf_claim, "hf_true": v.hf_true})).collect::<Vec<_>>(),
+    })
+}
+
+pub fn health_text(h: &pb::ParticipantHealth) {
+    outln!(
+        "participant {}  HF^eco {}  (collateral after haircuts {} / debt everywhere {})",
+        h.participant,
+        h.hf_eco,
+        h.collateral_value,
+        if h.total_debt.is_empty() {
+            "unknown"
+        } else {
+            &h.total_debt
+        }
+    );
+    let rows: Vec<Vec<String>> = h
+        .venues
+        .iter()
+        .map(|v| {
+            vec![
+                v.venue.clone(),
+                if v.debt.is_empty() {
+                    "unknown".to_owned()
+                } else {
+                    v.debt.clone()
+                },
+                if v.debt_implied {
+                    "implied".to_owned()
+                } else {
+                    "reported".to_owned()
+                },
+                v.hf_claim.clone(),
+                v.hf_true.clone(),
+            ]
+        })
+        .collect();
+    table(&["VENUE", "DEBT", "", "HF^CLAIM", "HF^TRUE"], &rows);
+    if !h.unpriced.is_empty() {
+        outln!(
+            "no price (counted as worth nothing): {}",
+            h.unpriced.join(", ")
+        );
+    }
+    if !h.stale.is_empty() {
+        outln!(
+            "valued at a price that is not fresh: {}",
+            h.stale.join(", ")
+        );
+    }
+}

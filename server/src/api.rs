@@ -527,6 +527,71 @@ impl pb::admin_service_server::AdminService for AdminApi {
         }
     }
 
+    async fn set_venue_asset(
+        &self,
+        req: Request<pb::SetVenueAssetRequest>,
+    ) -> Result<Response<pb::SetVenueAssetResponse>, Status> {
+        let by = self.admin_of(&req)?;
+        let r = req.into_inner();
+        let cmd = Command::SetVenueAsset {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            venue: convert::venue(&r.venue)?,
+            asset: convert::asset(&r.asset)?,
+            params: convert::venue_asset_params(&r)?,
+        };
+        match self.0.apply(cmd).await? {
+            Outcome::VenueAssetSet { previous, .. } => {
+                Ok(Response::new(pb::SetVenueAssetResponse {
+                    previous_threshold: previous
+                        .map(|p| p.threshold.normalize().to_string())
+                        .unwrap_or_default(),
+                    previous_ltv: previous
+                        .and_then(|p| p.ltv)
+                        .map(|l| l.normalize().to_string())
+                        .unwrap_or_default(),
+                }))
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn set_haircut(
+        &self,
+        req: Request<pb::SetHaircutRequest>,
+    ) -> Result<Response<pb::SetHaircutResponse>, Status> {
+        let by = self.admin_of(&req)?;
+        let r = req.into_inner();
+        let cmd = Command::SetHaircut {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            asset: convert::asset(&r.asset)?,
+            haircut: convert::haircut(&r.haircut)?,
+        };
+        match self.0.apply(cmd).await? {
+            Outcome::HaircutSet { previous, .. } => Ok(Response::new(pb::SetHaircutResponse {
+                previous: previous
+                    .map(|h| h.normalize().to_string())
+                    .unwrap_or_default(),
+            })),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn get_health(
+        &self,
+        req: Request<pb::GetHealthRequest>,
+    ) -> Result<Response<pb::ParticipantHealth>, Status> {
+        let participant = convert::participant(&req.get_ref().participant)?;
+        match self.0.read(|s| s.health(&participant))? {
+            Ok(Some(h)) => Ok(Response::new(convert::health_pb(h))),
+            Ok(None) => Err(Status::not_found(format!(
+                "participant {participant} not found"
+            ))),
+            Err(e) => Err(convert::status(e)),
+        }
+    }
+
     async fn list_prices(
         &self,
         _req: Request<pb::ListPricesRequest>,

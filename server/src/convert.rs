@@ -374,6 +374,66 @@ pub fn asset_price_pb(
 
 // ---- outbound --------------------------------------------------------
 
+pub fn venue_asset_params(
+    r: &pb::SetVenueAssetRequest,
+) -> Result<domain::VenueAssetParams, InvalidField> {
+    let ratio = |field: &'static str, s: &str| {
+        amount::parse_decimal(s, amount::RATIO_SCALE_MAX, 1).map_err(|e| bad(field, e))
+    };
+    Ok(domain::VenueAssetParams {
+        threshold: ratio("threshold", &r.threshold)?,
+        ltv: if r.ltv.is_empty() {
+            None
+        } else {
+            Some(ratio("ltv", &r.ltv)?)
+        },
+    })
+}
+
+pub fn haircut(s: &str) -> Result<Option<Decimal>, InvalidField> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    amount::parse_decimal(s, amount::RATIO_SCALE_MAX, 1)
+        .map(Some)
+        .map_err(|e| bad("haircut", e))
+}
+
+pub fn venue(s: &str) -> Result<domain::VenueId, InvalidField> {
+    id("venue", s, domain::VenueId::new)
+}
+
+fn health_str(h: domain::value::health::Health) -> String {
+    use domain::value::health::Health;
+    match h {
+        Health::Ratio(r) => dec(r),
+        Health::NoDebt => "no debt".to_owned(),
+        Health::Unknown => "unknown".to_owned(),
+    }
+}
+
+pub fn health_pb(h: domain::state::HealthView) -> pb::ParticipantHealth {
+    pb::ParticipantHealth {
+        participant: h.participant.to_string(),
+        hf_eco: health_str(h.eco),
+        collateral_value: dec(h.collateral_value),
+        total_debt: opt_dec(h.total_debt),
+        venues: h
+            .venues
+            .into_iter()
+            .map(|v| pb::VenueHealth {
+                venue: v.venue.to_string(),
+                debt: opt_dec(v.debt),
+                debt_implied: v.debt_implied,
+                hf_claim: health_str(v.claim),
+                hf_true: health_str(v.true_health),
+            })
+            .collect(),
+        unpriced: h.unpriced.iter().map(|a| a.to_string()).collect(),
+        stale: h.stale.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
 fn dec(d: Decimal) -> String {
     d.normalize().to_string()
 }
