@@ -63,6 +63,15 @@ impl From<Status> for ClientError {
     }
 }
 
+/// Every ack of a stream, in order (`n` expected); the first error ends it.
+async fn collect<T>(mut acks: Streaming<T>, n: usize) -> Result<Vec<T>, ClientError> {
+    let mut out = Vec::with_capacity(n);
+    while let Some(ack) = acks.message().await? {
+        out.push(ack);
+    }
+    Ok(out)
+}
+
 /// The canonical upper-case name of a gRPC code ("INVALID_ARGUMENT").
 pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
@@ -250,16 +259,11 @@ impl Client {
         messages: Vec<pb::SyncRequest>,
     ) -> Result<Vec<pb::SyncAck>, ClientError> {
         let n = messages.len();
-        let mut acks: Streaming<pb::SyncAck> = self
+        let acks = self
             .position()
             .sync(self.request(tokio_stream::iter(messages)))
-            .await?
-            .into_inner();
-        let mut out = Vec::with_capacity(n);
-        while let Some(ack) = acks.message().await? {
-            out.push(ack);
-        }
-        Ok(out)
+            .await?;
+        collect(acks.into_inner(), n).await
     }
 
     // ---- oracle ----
@@ -278,16 +282,11 @@ impl Client {
         messages: Vec<pb::PublishRequest>,
     ) -> Result<Vec<pb::PublishAck>, ClientError> {
         let n = messages.len();
-        let mut acks: Streaming<pb::PublishAck> = self
+        let acks = self
             .price()
             .publish(self.request(tokio_stream::iter(messages)))
-            .await?
-            .into_inner();
-        let mut out = Vec::with_capacity(n);
-        while let Some(ack) = acks.message().await? {
-            out.push(ack);
-        }
-        Ok(out)
+            .await?;
+        collect(acks.into_inner(), n).await
     }
 
     // ---- admin ----

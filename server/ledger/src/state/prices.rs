@@ -27,14 +27,7 @@ impl State {
         if last.is_none() {
             self.ensure_capacity(self.oracles.len(), ORACLES_MAX, "oracle table")?;
         }
-        let expected = last.unwrap_or(0) + 1;
-        if batch.sequence < expected {
-            return Err(LedgerError::SequenceReplayed {
-                expected,
-                got: batch.sequence,
-            });
-        }
-        if batch.sequence > expected {
+        if let Some(expected) = super::sync::next_in_sequence(last, batch.sequence)? {
             return Ok(Outcome::Prices(PriceAnswer::Gap {
                 expected,
                 got: batch.sequence,

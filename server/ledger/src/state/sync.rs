@@ -3,6 +3,18 @@
 use super::check::Usage;
 use super::*;
 
+/// Where a stream's message stands against the last sequence applied:
+/// `Ok(None)` when it is the next, `Ok(Some(expected))` when it skipped
+/// ahead (a gap), an error when it repeats one already applied.
+pub(super) fn next_in_sequence(last: Option<u64>, got: u64) -> Result<Option<u64>, LedgerError> {
+    let expected = last.unwrap_or(0) + 1;
+    match got.cmp(&expected) {
+        std::cmp::Ordering::Less => Err(LedgerError::SequenceReplayed { expected, got }),
+        std::cmp::Ordering::Equal => Ok(None),
+        std::cmp::Ordering::Greater => Ok(Some(expected)),
+    }
+}
+
 impl State {
     pub(super) fn sync(
         &mut self,
@@ -14,14 +26,7 @@ impl State {
         if last.is_none() {
             self.ensure_capacity(self.brokers.len(), BROKERS_MAX, "broker table")?;
         }
-        let expected = last.unwrap_or(0) + 1;
-        if batch.sequence < expected {
-            return Err(LedgerError::SequenceReplayed {
-                expected,
-                got: batch.sequence,
-            });
-        }
-        if batch.sequence > expected {
+        if let Some(expected) = next_in_sequence(last, batch.sequence)? {
             let broker = self.brokers.entry(broker_id.clone()).or_default();
             broker.gapped = true;
             let mut alert = Alert::new(at, AlertKind::SyncGap, format!("broker {broker_id} skipped to sequence {}; expected {expected}: its participants fail closed", batch.sequence));
