@@ -2,8 +2,9 @@
 # Sustained order flow against one server: WINDOWS back-to-back runs of
 # SECS seconds each of `interlockctl bench` (unique order ids, 64 clients,
 # TTL 1 s, 10,000 participants) against the same server, so its tables
-# fill and stay full. Prints per window: checks/s, refusals (errors), p99
-# and the server's RSS. Extra arguments go to the server (for example
+# fill and stay full. Prints per window: checks/s, refusals (errors), p99,
+# the server's RSS and its CPU per check (with full tables once they fill).
+# Extra arguments go to the server (for example
 # `--idempotency-memory 32MiB` to fill the idempotency table in
 # seconds rather than minutes). SERVER=path picks another server binary.
 # Usage: bench/sustained.sh [SECS] [WINDOWS] [SERVER FLAGS...]
@@ -24,7 +25,7 @@ rm -rf "$DATA"; mkdir -p "$DATA"
 pid=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 echo "server: $SERVER $*"
-printf '%-8s%12s%10s%10s%12s\n' window checks/s errors "p99 us" "RSS KiB"
+printf '%-8s%12s%10s%10s%12s%14s\n' window checks/s errors "p99 us" "RSS KiB" "cpu us/check"
 for w in $(seq 1 "$WINDOWS"); do
   "$BIN/interlockctl" --endpoint "http://127.0.0.1:$PORT" --json bench --duration-secs "$SECS" \
     --warmup-secs 0 --server-pid "$pid" --clients 64 --participants 10000 --ttl-ms 1000 \
@@ -33,7 +34,7 @@ for w in $(seq 1 "$WINDOWS"); do
   python3 - "$OUT" "$w" "$rss" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read())
-print(f"{sys.argv[2]:<8}{r['throughput_per_sec']:>12.0f}{r['errors']:>10}{r['p99_us']:>10}{sys.argv[3]:>12}")
+print(f"{sys.argv[2]:<8}{r['throughput_per_sec']:>12.0f}{r['errors']:>10}{r['p99_us']:>10}{sys.argv[3]:>12}{r['server_cpu_us_per_request'] or 0:>14.1f}")
 PY
 done
 kill "$pid"; wait "$pid" || true
