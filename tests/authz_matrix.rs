@@ -199,7 +199,10 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             })
             .await
             .map(|r| format!("{r:?}")),
-        Rpc::SetHaircut => c.set_haircut("ETH", "0.1").await.map(|r| format!("{r:?}")),
+        Rpc::SetHaircut => c
+            .set_haircut("ETH", "0.1", "")
+            .await
+            .map(|r| format!("{r:?}")),
         Rpc::GetHealth => c.health_of(participant).await.map(|r| format!("{r:?}")),
     }
 }

@@ -161,7 +161,22 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
             .await
             .unwrap();
     }
-    assert_eq!(admin.set_haircut("ETH", "0.17").await.unwrap().previous, "");
+    assert_eq!(
+        admin.set_haircut("ETH", "0.17", "").await.unwrap().previous,
+        ""
+    );
+    // Lowering it past the step (50%) needs a reason, which is audited.
+    let e = admin.set_haircut("ETH", "0.08", "").await.unwrap_err();
+    assert_eq!(code(e), Code::FailedPrecondition);
+    admin
+        .set_haircut("ETH", "0.08", "model review")
+        .await
+        .unwrap();
+    assert_eq!(
+        admin.set_haircut("ETH", "0.17", "").await.unwrap().previous,
+        "0.08",
+        "raising is never a loosening"
+    );
     let now = now_ms();
     oracle
         .publish(vec![pb::PublishRequest {

@@ -132,6 +132,9 @@ pub enum Command {
     Haircut {
         asset: String,
         haircut: Option<String>,
+        /// Why: required to lower a haircut past the loosening step. Audited.
+        #[arg(long, default_value = "")]
+        force_reason: String,
     },
     /// (admin, auditor) A participant's health across venues: HF^claim
     /// (what each venue sees), HF^true (if every venue called at once) and
@@ -541,9 +544,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Haircut { asset, haircut } => {
+        Command::Haircut {
+            asset,
+            haircut,
+            force_reason,
+        } => {
             let h = haircut.unwrap_or_default();
-            let r = client.set_haircut(&asset, &h).await?;
+            let r = client.set_haircut(&asset, &h, &force_reason).await?;
             if json {
                 print_json(
                     &serde_json::json!({"asset": asset, "haircut": h, "previous": r.previous}),

@@ -317,17 +317,20 @@ impl Client {
             .into_inner())
     }
 
-    /// Pins `haircut` for `asset`; an empty string unpins it.
+    /// Pins `haircut` for `asset`; an empty string unpins it. Lowering it
+    /// past the loosening step needs `force_reason`.
     pub async fn set_haircut(
         &self,
         asset: &str,
         haircut: &str,
+        force_reason: &str,
     ) -> Result<pb::SetHaircutResponse, ClientError> {
         Ok(self
             .admin()
             .set_haircut(self.unary(pb::SetHaircutRequest {
                 asset: asset.into(),
                 haircut: haircut.into(),
+                force_reason: force_reason.into(),
             }))
             .await?
             .into_inner())

@@ -567,6 +567,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             by,
             asset: convert::asset(&r.asset)?,
             haircut: convert::haircut(&r.haircut)?,
+            force: convert::force_reason(&r.force_reason)?,
         };
         match self.0.apply(cmd).await? {
             Outcome::HaircutSet { previous, .. } => Ok(Response::new(pb::SetHaircutResponse {

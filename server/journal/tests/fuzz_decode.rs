@@ -125,6 +125,7 @@ fn sample_commands() -> Vec<Command> {
             by: "admin".into(),
             asset: a("ETH"),
             haircut: Some(d("0.17")),
+            force: None,
         },
     ]
 }

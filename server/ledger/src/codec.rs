@@ -1090,6 +1090,7 @@ impl Encode for Command {
                 by,
                 asset,
                 haircut,
+                force,
             } => {
                 w.u8(16);
                 w.i64(*at_ms);
@@ -1099,6 +1100,7 @@ impl Encode for Command {
                 if let Some(h) = haircut {
                     w.decimal(*h);
                 }
+                w.put(force);
             }
         }
     }
@@ -1191,6 +1193,7 @@ impl Decode for Command {
                 by: r.text()?,
                 asset: r.get()?,
                 haircut: if r.bool()? { Some(r.decimal()?) } else { None },
+                force: r.get()?,
             },
             _ => return Err(r.error("bad command tag")),
         })

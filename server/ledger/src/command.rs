@@ -124,11 +124,14 @@ pub enum Command {
     },
     /// An admin pins Interlock's haircut for a classed asset (`None`
     /// unpins it: an asset without a haircut counts for nothing in HF^eco).
+    /// Lowering a haircut is a loosening: by more than the loosening step
+    /// it needs `force`, a reason.
     SetHaircut {
         at_ms: UnixMs,
         by: String,
         asset: AssetId,
         haircut: Option<Decimal>,
+        force: Option<String>,
     },
 }
 

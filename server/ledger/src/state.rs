@@ -474,8 +474,12 @@ impl State {
                 ..
             } => self.set_venue_asset(at, by, venue, asset, *params),
             Command::SetHaircut {
-                by, asset, haircut, ..
-            } => self.set_haircut(at, by, asset, *haircut),
+                by,
+                asset,
+                haircut,
+                force,
+                ..
+            } => self.set_haircut(at, by, asset, *haircut, force.as_deref()),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {

@@ -50,6 +50,7 @@ fn w2() -> World {
         by: "admin".into(),
         asset: a("ETH"),
         haircut: Some(d("0.17")),
+        force: None,
     });
     let now = w.now;
     w.apply(Command::PublishPrices {
@@ -149,6 +150,7 @@ fn unknowns_are_conservative() {
         by: "admin".into(),
         asset: a("ETH"),
         haircut: None,
+        force: None,
     });
     let h = w.state.health(&p("P")).unwrap().unwrap();
     assert_eq!(h.collateral_value, Decimal::ZERO);
@@ -184,6 +186,7 @@ fn unknowns_are_conservative() {
         by: "admin".into(),
         asset: a("BTC"),
         haircut: Some(d("0.1")),
+        force: None,
     });
     assert!(matches!(
         bad,

@@ -117,6 +117,7 @@ impl State {
         by: &str,
         asset: &AssetId,
         haircut: Option<Decimal>,
+        force: Option<&str>,
     ) -> Result<Outcome, LedgerError> {
         if haircut.is_some_and(|h| h < Decimal::ZERO || h >= Decimal::ONE) {
             return Err(LedgerError::InvalidArgument {
@@ -130,19 +131,30 @@ impl State {
                 reason: format!("{asset} has no class: set its class first"),
             });
         }
+        // A lower haircut is a looser one: past the step, only with a reason.
+        if let (Some(old), Some(new), None) = (self.haircuts.get(asset), haircut, force) {
+            let keep = Decimal::ONE - self.cfg.limit_loosen_step_pct / Decimal::ONE_HUNDRED;
+            if new < amount::mul(*old, keep)? {
+                return Err(LedgerError::LoosensTooFar {
+                    what: format!("the haircut of {asset} from {old} to {new}"),
+                    step_pct: self.cfg.limit_loosen_step_pct,
+                });
+            }
+        }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         let previous = match haircut {
             Some(h) => self.haircuts.insert(asset.clone(), h),
             None => self.haircuts.remove(asset),
         };
         let show = |h: Option<Decimal>| h.map_or_else(|| "-".to_owned(), |h| h.to_string());
-        self.audit(
+        self.audit_with_outcome(
             at,
             by,
             "set_haircut",
             asset.to_string(),
             show(previous),
             show(haircut),
+            super::admin::outcome(force),
         );
         Ok(Outcome::HaircutSet { previous, haircut })
     }
