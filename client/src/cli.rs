@@ -6,7 +6,7 @@ use interlock_client::{pb, Client};
 
 use crate::output::{self, table};
 
-/// interlockctl: talk to an Interlock server as an admin, a venue or a broker.
+/// interlockctl: talk to an Interlock server as an admin, a venue, a broker or an oracle.
 ///
 /// Interlock stops one participant from pledging the same collateral on
 /// several venues at once. Admins set limits, halt participants and watch
@@ -228,6 +228,9 @@ pub enum CertsCommand {
         /// Broker ids.
         #[arg(long, value_delimiter = ',', default_value = "prime-1")]
         brokers: Vec<String>,
+        /// Oracle (price source) ids.
+        #[arg(long, value_delimiter = ',', default_value = "oracle-1")]
+        oracles: Vec<String>,
         /// Admin ids.
         #[arg(long, value_delimiter = ',', default_value = "admin")]
         admins: Vec<String>,
@@ -319,6 +322,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 dir,
                 venues,
                 brokers,
+                oracles,
                 admins,
                 auditors,
                 hosts,
@@ -328,6 +332,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         let eco = interlock_client::pki::Ecosystem {
             venues: venues.clone(),
             brokers: brokers.clone(),
+            oracles: oracles.clone(),
             admins: admins.clone(),
             auditors: auditors.clone(),
             hosts: hosts.clone(),

@@ -116,6 +116,7 @@ impl Ca {
 pub struct Ecosystem {
     pub venues: Vec<String>,
     pub brokers: Vec<String>,
+    pub oracles: Vec<String>,
     pub admins: Vec<String>,
     pub auditors: Vec<String>,
     /// Host names and addresses in the server certificate.
@@ -128,6 +129,7 @@ impl Default for Ecosystem {
         Ecosystem {
             venues: s(&["venue-a", "venue-b", "venue-c"]),
             brokers: s(&["prime-1"]),
+            oracles: s(&["oracle-1"]),
             admins: s(&["admin"]),
             auditors: s(&["auditor"]),
             hosts: s(&["localhost", "127.0.0.1"]),
@@ -162,6 +164,7 @@ pub fn write_dev_pki(dir: &Path, eco: &Ecosystem) -> anyhow::Result<Vec<PathBuf>
     for (role, ids) in [
         ("venue", &eco.venues),
         ("broker", &eco.brokers),
+        ("oracle", &eco.oracles),
         ("admin", &eco.admins),
         ("auditor", &eco.auditors),
     ] {
