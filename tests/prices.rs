@@ -228,6 +228,11 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
         figures,
         vec![("venue-a", "1.66", "0.83"), ("venue-b", "1.72", "0.86")]
     );
+    assert_eq!(h.liquidation_prices[0].asset, "ETH");
+    assert!(h.liquidation_prices[0].price.starts_with("2409.638554"));
+    assert!(h.venues[0].liquidation_prices[0]
+        .price
+        .starts_with("1204.819277"));
     assert_eq!(
         code(admin.health_of("nobody").await.unwrap_err()),
         Code::NotFound

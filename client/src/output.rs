@@ -434,12 +434,22 @@ pub fn prices_table(prices: &[pb::AssetPrice]) {
     table(&["ASSET", "CLASS", "PRICE", "STATE", "ORACLES"], &rows);
 }
 
+fn prices_of(ps: &[pb::LiquidationPrice]) -> Value {
+    Value::Array(
+        ps.iter()
+            .map(|p| json!({"asset": p.asset, "price": p.price}))
+            .collect(),
+    )
+}
+
 pub fn health_json(h: &pb::ParticipantHealth) -> Value {
     json!({
         "participant": h.participant, "hf_eco": h.hf_eco, "collateral_value": h.collateral_value,
         "total_debt": h.total_debt, "unpriced": h.unpriced, "stale": h.stale,
         "venues": h.venues.iter().map(|v| json!({"venue": v.venue, "debt": v.debt,
-            "debt_implied": v.debt_implied, "hf_claim": v.hf_claim, "hf_true": v.hf_true})).collect::<Vec<_>>(),
+            "debt_implied": v.debt_implied, "hf_claim": v.hf_claim, "hf_true": v.hf_true,
+            "liquidation_prices": prices_of(&v.liquidation_prices)})).collect::<Vec<_>>(),
+        "liquidation_prices": prices_of(&h.liquidation_prices),
     })
 }
 
@@ -477,6 +487,23 @@ pub fn health_text(h: &pb::ParticipantHealth) {
         })
         .collect();
     table(&["VENUE", "DEBT", "", "HF^CLAIM", "HF^TRUE"], &rows);
+    let show = |ps: &[pb::LiquidationPrice]| {
+        ps.iter()
+            .map(|p| {
+                let price = if p.price.is_empty() { "n/a" } else { &p.price };
+                format!("{} {price}", p.asset)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !h.liquidation_prices.is_empty() {
+        outln!("HF^eco reaches 1 at: {}", show(&h.liquidation_prices));
+    }
+    for v in &h.venues {
+        if !v.liquidation_prices.is_empty() {
+            outln!("{} liquidates at: {}", v.venue, show(&v.liquidation_prices));
+        }
+    }
     if !h.unpriced.is_empty() {
         outln!(
             "no price (counted as worth nothing): {}",

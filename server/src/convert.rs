@@ -427,11 +427,25 @@ pub fn health_pb(h: domain::state::HealthView) -> pb::ParticipantHealth {
                 debt_implied: v.debt_implied,
                 hf_claim: health_str(v.claim),
                 hf_true: health_str(v.true_health),
+                liquidation_prices: liquidation_prices_pb(&v.liquidation_prices),
             })
             .collect(),
         unpriced: h.unpriced.iter().map(|a| a.to_string()).collect(),
         stale: h.stale.iter().map(|a| a.to_string()).collect(),
+        liquidation_prices: liquidation_prices_pb(&h.liquidation_prices),
     }
+}
+
+fn liquidation_prices_pb(
+    prices: &[(domain::AssetId, Option<Decimal>)],
+) -> Vec<pb::LiquidationPrice> {
+    prices
+        .iter()
+        .map(|(asset, price)| pb::LiquidationPrice {
+            asset: asset.to_string(),
+            price: opt_dec(*price),
+        })
+        .collect()
 }
 
 fn dec(d: Decimal) -> String {

@@ -111,6 +111,20 @@ fn w2_every_venue_is_fooled_interlock_is_not() {
         ]
     );
     assert_eq!(r6(h.eco), d("0.83"));
+    // Each venue believes ETH may fall to 1,204.82 (A) and 1,162.79 (B);
+    // in value the participant is already under water below 2,409.64.
+    let venue_prices: Vec<Decimal> = h
+        .venues
+        .iter()
+        .map(|v| v.liquidation_prices[0].1.unwrap().round_dp(6))
+        .collect();
+    assert_eq!(venue_prices, vec![d("1204.819277"), d("1162.790698")]);
+    assert_eq!(h.liquidation_prices.len(), 1);
+    assert_eq!(h.liquidation_prices[0].0, a("ETH"));
+    assert_eq!(
+        h.liquidation_prices[0].1.unwrap().round_dp(6),
+        d("2409.638554")
+    );
     assert_eq!(h.collateral_value, d("166000"));
     assert_eq!(h.total_debt, Some(d("200000")));
     assert!(h.venues.iter().all(|v| !v.debt_implied));

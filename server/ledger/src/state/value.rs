@@ -27,6 +27,10 @@ pub struct VenueHealth {
     pub claim: Health,
     /// With over-pledged collateral shared pro rata across venues.
     pub true_health: Health,
+    /// Per collateral asset committed here: the price at which this
+    /// venue's HF^claim reaches 1, the others fixed (`None`: no price
+    /// does, or the debt is in the same asset, or it is unknown).
+    pub liquidation_prices: Vec<(AssetId, Option<Decimal>)>,
 }
 
 /// A participant's health across venues.
@@ -43,10 +47,18 @@ pub struct HealthView {
     pub unpriced: Vec<AssetId>,
     /// Assets valued at a price that is not FRESH.
     pub stale: Vec<AssetId>,
+    /// Per owned asset: the price at which HF^eco reaches 1, the others
+    /// fixed (`None`: no price does, the debt is in that asset, or the
+    /// debt is unknown).
+    pub liquidation_prices: Vec<(AssetId, Option<Decimal>)>,
 }
 
 #[derive(Default)]
 struct VenueLines {
+    /// The collateral assets of `claim`, in order.
+    assets: Vec<AssetId>,
+    /// Assets owed here.
+    owed_in: Vec<AssetId>,
     claim: Vec<Pledged>,
     seizable: Vec<Pledged>,
     implied: Vec<Pledged>,
@@ -169,6 +181,8 @@ impl State {
         let (mut unpriced, mut stale) = (Vec::new(), Vec::new());
         let mut venues: std::collections::BTreeMap<VenueId, VenueLines> = Default::default();
         let mut owned = Vec::new();
+        let mut owned_assets = Vec::new();
+        let mut owed_anywhere: Vec<AssetId> = Vec::new();
         for (asset, pos) in &p.assets {
             match self.prices.get(asset) {
                 Some(x) if x.last_price().is_some() => {
@@ -182,6 +196,9 @@ impl State {
             let committed_everywhere = pos.committed;
             for (venue, vp) in &pos.venues {
                 let lines = venues.entry(venue.clone()).or_default();
+                if vp.owed.is_some_and(|q| q > Decimal::ZERO) {
+                    lines.owed_in.push(asset.clone());
+                }
                 if let Some(q) = vp.owed {
                     match pa {
                         Some(pb) => {
@@ -203,6 +220,7 @@ impl State {
                     (x.threshold, x.ltv_or_threshold())
                 });
                 let price = pa.unwrap_or_default();
+                lines.assets.push(asset.clone());
                 lines.claim.push(Pledged {
                     quantity: c,
                     price,
@@ -219,7 +237,15 @@ impl State {
                     threshold: ltv,
                 });
             }
+            if pos
+                .venues
+                .values()
+                .any(|vp| vp.owed.is_some_and(|q| q > Decimal::ZERO))
+            {
+                owed_anywhere.push(asset.clone());
+            }
             if pos.owned > Decimal::ZERO {
+                owned_assets.push(asset.clone());
                 owned.push(Owned {
                     quantity: pos.owned,
                     price: pa.unwrap_or_default(),
@@ -248,12 +274,30 @@ impl State {
                 (Some(t), Some(d)) => Some(amount::add(t, d)?),
                 _ => None,
             };
+            let mut liquidation_prices = Vec::with_capacity(lines.assets.len());
+            for (i, asset) in lines.assets.iter().enumerate() {
+                let price = match debt {
+                    Some(d) if !lines.owed_in.contains(asset) => {
+                        let others: Vec<Pledged> = lines
+                            .claim
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != i)
+                            .map(|(_, l)| *l)
+                            .collect();
+                        health::venue_liquidation_price(lines.claim[i], &others, d)?
+                    }
+                    _ => None,
+                };
+                liquidation_prices.push((asset.clone(), price));
+            }
             out.push(VenueHealth {
                 venue,
                 debt,
                 debt_implied: implied,
                 claim,
                 true_health,
+                liquidation_prices,
             });
         }
         let collateral_value = health::owned_value(&owned)?;
@@ -261,6 +305,22 @@ impl State {
             Some(t) => Health::of(collateral_value, t)?,
             None => Health::Unknown,
         };
+        let mut liquidation_prices = Vec::with_capacity(owned.len());
+        for (i, asset) in owned_assets.iter().enumerate() {
+            let price = match total {
+                Some(t) if !owed_anywhere.contains(asset) => {
+                    let others: Vec<Owned> = owned
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, l)| *l)
+                        .collect();
+                    health::eco_liquidation_price(owned[i], &others, t)?
+                }
+                _ => None,
+            };
+            liquidation_prices.push((asset.clone(), price));
+        }
         Ok(Some(HealthView {
             participant: participant.clone(),
             collateral_value,
@@ -269,6 +329,7 @@ impl State {
             venues: out,
             unpriced,
             stale,
+            liquidation_prices,
         }))
     }
 }
