@@ -276,7 +276,7 @@ pub struct Config {
 
     /// Memory for remembered answers (idempotency), in bytes, or with a
     /// KiB, MiB or GiB suffix. An answer takes 144 bytes and its index
-    /// slots about 20 more, so the default 1 GiB remembers 6,407,964. Full,
+    /// slots about 24 more, so the default 1 GiB remembers 6,407,964. Full,
     /// the table forgets its oldest
     /// answer once that order's reservation has ended (committed, released
     /// or expired; at once for a rejection); a retry of a forgotten order is

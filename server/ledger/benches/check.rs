@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use interlock_ledger::testkit::rss_kib;
 use interlock_ledger::*;
 use rust_decimal::Decimal;
 
@@ -77,15 +78,6 @@ fn table() -> usize {
 /// moves 1 ms per command).
 fn max_ttl_ms() -> u64 {
     LedgerConfig::default().max_ttl_ms.min(table() as u64 / 2)
-}
-
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// With `perf record --control fifo:PATH -D -1` and INTERLOCK_PERF_CTL=PATH,

@@ -6,17 +6,9 @@
 //!
 //! cargo run --release -p interlock-ledger --example memory -- PARTICIPANTS CHECKS
 
+use interlock_ledger::testkit::rss_kib;
 use interlock_ledger::*;
 use rust_decimal::Decimal;
-
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()

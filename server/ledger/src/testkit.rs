@@ -263,3 +263,14 @@ impl World {
             })
     }
 }
+
+/// This process's resident memory (VmRSS), in KiB; 0 where `/proc` has none.
+/// For the benchmarks and examples that measure memory.
+pub fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

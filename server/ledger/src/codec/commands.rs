@@ -1,0 +1,270 @@
+//! The encoding of [`Command`]: a tag, the time, then the fields.
+
+use super::*;
+
+// ---- commands ----------------------------------------------------------
+
+impl Encode for Command {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Command::Check {
+                at_ms,
+                venue,
+                request,
+            } => {
+                w.u8(1);
+                w.i64(*at_ms);
+                w.put(venue);
+                w.put(request);
+            }
+            Command::Commit {
+                at_ms,
+                venue,
+                reservation,
+            } => {
+                w.u8(2);
+                w.i64(*at_ms);
+                w.put(venue);
+                w.put(reservation);
+            }
+            Command::Release {
+                at_ms,
+                venue,
+                reservation,
+            } => {
+                w.u8(3);
+                w.i64(*at_ms);
+                w.put(venue);
+                w.put(reservation);
+            }
+            Command::Sync {
+                at_ms,
+                broker,
+                batch,
+            } => {
+                w.u8(4);
+                w.i64(*at_ms);
+                w.put(broker);
+                w.put(batch);
+            }
+            Command::SetLimit {
+                at_ms,
+                by,
+                spec,
+                expected_version,
+                force,
+            } => {
+                w.u8(5);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(spec);
+                w.put(expected_version);
+                w.put(force);
+            }
+            Command::DeleteLimit {
+                at_ms,
+                by,
+                id,
+                force,
+            } => {
+                w.u8(6);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(id);
+                w.put(force);
+            }
+            Command::SetTradingState {
+                at_ms,
+                by,
+                participant,
+                state,
+                reason,
+            } => {
+                w.u8(7);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(participant);
+                w.put(state);
+                w.str(reason);
+            }
+            Command::Tick { at_ms } => {
+                w.u8(8);
+                w.i64(*at_ms);
+            }
+            Command::Configure { at_ms, config } => {
+                w.u8(9);
+                w.i64(*at_ms);
+                w.put(config);
+            }
+            Command::ArchiveAudit { at_ms, through_seq } => {
+                w.u8(11);
+                w.i64(*at_ms);
+                w.u64(*through_seq);
+            }
+            Command::RecordDenial {
+                at_ms,
+                principal,
+                action,
+                reason,
+            } => {
+                w.u8(10);
+                w.i64(*at_ms);
+                w.str(principal);
+                w.str(action);
+                w.str(reason);
+            }
+            Command::PublishPrices {
+                at_ms,
+                oracle,
+                batch,
+            } => {
+                w.u8(12);
+                w.i64(*at_ms);
+                w.put(oracle);
+                w.put(batch);
+            }
+            Command::SetAssetClass {
+                at_ms,
+                by,
+                asset,
+                class,
+            } => {
+                w.u8(13);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(asset);
+                w.put(class);
+            }
+            Command::ConfigurePrices { at_ms, rules } => {
+                w.u8(14);
+                w.i64(*at_ms);
+                w.put(rules);
+            }
+            Command::SetVenueAsset {
+                at_ms,
+                by,
+                venue,
+                asset,
+                params,
+            } => {
+                w.u8(15);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(venue);
+                w.put(asset);
+                w.put(params);
+            }
+            Command::SetHaircut {
+                at_ms,
+                by,
+                asset,
+                haircut,
+                force,
+            } => {
+                w.u8(16);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(asset);
+                w.bool(haircut.is_some());
+                if let Some(h) = haircut {
+                    w.decimal(*h);
+                }
+                w.put(force);
+            }
+        }
+    }
+}
+
+impl Decode for Command {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let tag = r.u8()?;
+        let at_ms = r.i64()?;
+        Ok(match tag {
+            1 => Command::Check {
+                at_ms,
+                venue: r.get()?,
+                request: r.get()?,
+            },
+            2 => Command::Commit {
+                at_ms,
+                venue: r.get()?,
+                reservation: r.get()?,
+            },
+            3 => Command::Release {
+                at_ms,
+                venue: r.get()?,
+                reservation: r.get()?,
+            },
+            4 => Command::Sync {
+                at_ms,
+                broker: r.get()?,
+                batch: r.get()?,
+            },
+            5 => Command::SetLimit {
+                at_ms,
+                by: r.text()?,
+                spec: r.get()?,
+                expected_version: r.get()?,
+                force: r.get()?,
+            },
+            6 => Command::DeleteLimit {
+                at_ms,
+                by: r.text()?,
+                id: r.get()?,
+                force: r.get()?,
+            },
+            7 => Command::SetTradingState {
+                at_ms,
+                by: r.text()?,
+                participant: r.get()?,
+                state: r.get()?,
+                reason: r.text()?,
+            },
+            8 => Command::Tick { at_ms },
+            9 => Command::Configure {
+                at_ms,
+                config: r.get()?,
+            },
+            10 => Command::RecordDenial {
+                at_ms,
+                principal: r.text()?,
+                action: r.text()?,
+                reason: r.text()?,
+            },
+            11 => Command::ArchiveAudit {
+                at_ms,
+                through_seq: r.u64()?,
+            },
+            12 => Command::PublishPrices {
+                at_ms,
+                oracle: r.get()?,
+                batch: r.get()?,
+            },
+            13 => Command::SetAssetClass {
+                at_ms,
+                by: r.text()?,
+                asset: r.get()?,
+                class: r.get()?,
+            },
+            14 => Command::ConfigurePrices {
+                at_ms,
+                rules: r.get()?,
+            },
+            15 => Command::SetVenueAsset {
+                at_ms,
+                by: r.text()?,
+                venue: r.get()?,
+                asset: r.get()?,
+                params: r.get()?,
+            },
+            16 => Command::SetHaircut {
+                at_ms,
+                by: r.text()?,
+                asset: r.get()?,
+                haircut: if r.bool()? { Some(r.decimal()?) } else { None },
+                force: r.get()?,
+            },
+            _ => return Err(r.error("bad command tag")),
+        })
+    }
+}

@@ -1,0 +1,419 @@
+//! The encodings of the ledger's records: limits, checks and their answers,
+//! sync and price messages, audit records and settings.
+
+use super::*;
+
+// ---- limits ------------------------------------------------------------
+
+impl Encode for Scope {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.participant);
+        w.put(&self.venue);
+        w.put(&self.asset);
+    }
+}
+
+impl Decode for Scope {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Scope {
+            participant: r.get()?,
+            venue: r.get()?,
+            asset: r.get()?,
+        })
+    }
+}
+
+impl Encode for LimitSpec {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.kind);
+        w.put(&self.scope);
+        w.decimal(self.value);
+        encode_seq(w, self.warn_levels_pct.len(), &self.warn_levels_pct);
+    }
+}
+
+impl Decode for LimitSpec {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let at = r.position();
+        let spec = LimitSpec {
+            kind: r.get()?,
+            scope: r.get()?,
+            value: r.decimal()?,
+            warn_levels_pct: r.vec(WARN_LEVELS_MAX)?,
+        };
+        spec.validate().map_err(|_| DecodeError {
+            offset: at,
+            what: "invalid limit spec",
+        })?;
+        Ok(spec)
+    }
+}
+
+impl Encode for Limit {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.id);
+        w.put(&self.spec);
+        w.u64(self.version);
+        w.i64(self.updated_at_ms);
+        w.str(&self.updated_by);
+    }
+}
+
+impl Decode for Limit {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Limit {
+            id: r.get()?,
+            spec: r.get()?,
+            version: r.u64()?,
+            updated_at_ms: r.i64()?,
+            updated_by: r.text()?,
+        })
+    }
+}
+
+// ---- checks ------------------------------------------------------------
+
+impl Encode for CheckRequest {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.order_id);
+        w.put(&self.participant);
+        w.put(&self.asset);
+        w.decimal(self.quantity);
+        w.put(&self.ttl_ms);
+        w.bool(self.risk_reducing);
+        w.bool(self.dry_run);
+        w.bool(self.allow_partial);
+    }
+}
+
+impl Decode for CheckRequest {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(CheckRequest {
+            order_id: r.get()?,
+            participant: r.get()?,
+            asset: r.get()?,
+            quantity: r.decimal()?,
+            ttl_ms: r.get()?,
+            risk_reducing: r.bool()?,
+            dry_run: r.bool()?,
+            allow_partial: r.bool()?,
+        })
+    }
+}
+
+impl Encode for LimitRef {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.kind);
+        w.put(&self.id);
+        w.put(&self.scope);
+        w.decimal(self.value);
+    }
+}
+
+impl Decode for LimitRef {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(LimitRef {
+            kind: r.get()?,
+            id: r.get()?,
+            scope: r.get()?,
+            value: r.decimal()?,
+        })
+    }
+}
+
+impl Encode for RejectReason {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.code);
+        w.put(&self.limit);
+        w.put(&self.utilization);
+    }
+}
+
+impl Decode for RejectReason {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(RejectReason {
+            code: r.get()?,
+            limit: r.get()?,
+            utilization: r.get()?,
+        })
+    }
+}
+
+impl Encode for CheckAnswer {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.order_id);
+        w.put(&self.verdict);
+        w.put(&self.reservation);
+        w.decimal(self.approved);
+        w.put(&self.expires_at_ms);
+        w.put(&self.reason);
+        w.put(&self.headroom);
+        w.bool(self.dry_run);
+    }
+}
+
+impl Decode for CheckAnswer {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(CheckAnswer {
+            order_id: r.get()?,
+            verdict: r.get()?,
+            reservation: r.get()?,
+            approved: r.decimal()?,
+            expires_at_ms: r.get()?,
+            reason: r.get()?,
+            headroom: r.get()?,
+            dry_run: r.bool()?,
+        })
+    }
+}
+
+// ---- sync --------------------------------------------------------------
+
+impl Encode for SyncUpdate {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            SyncUpdate::Collateral {
+                participant,
+                asset,
+                quantity,
+            } => {
+                w.u8(0);
+                w.put(participant);
+                w.put(asset);
+                w.decimal(*quantity);
+            }
+            SyncUpdate::Commitment {
+                participant,
+                venue,
+                asset,
+                quantity,
+                covers_commit_seq,
+            } => {
+                w.u8(1);
+                w.put(participant);
+                w.put(venue);
+                w.put(asset);
+                w.decimal(*quantity);
+                w.u64(*covers_commit_seq);
+            }
+            SyncUpdate::Liability {
+                participant,
+                venue,
+                asset,
+                quantity,
+            } => {
+                w.u8(2);
+                w.put(participant);
+                w.put(venue);
+                w.put(asset);
+                w.decimal(*quantity);
+            }
+        }
+    }
+}
+
+impl Decode for SyncUpdate {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8()? {
+            0 => Ok(SyncUpdate::Collateral {
+                participant: r.get()?,
+                asset: r.get()?,
+                quantity: r.decimal()?,
+            }),
+            1 => Ok(SyncUpdate::Commitment {
+                participant: r.get()?,
+                venue: r.get()?,
+                asset: r.get()?,
+                quantity: r.decimal()?,
+                covers_commit_seq: r.u64()?,
+            }),
+            2 => Ok(SyncUpdate::Liability {
+                participant: r.get()?,
+                venue: r.get()?,
+                asset: r.get()?,
+                quantity: r.decimal()?,
+            }),
+            _ => Err(r.error("bad sync update tag")),
+        }
+    }
+}
+
+impl Encode for SyncBatch {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.sequence);
+        encode_seq(w, self.updates.len(), &self.updates);
+    }
+}
+
+impl Decode for SyncBatch {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(SyncBatch {
+            sequence: r.u64()?,
+            updates: r.vec(SYNC_BATCH_MAX)?,
+        })
+    }
+}
+
+// ---- prices ------------------------------------------------------------
+
+impl Encode for PriceQuote {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.asset);
+        w.decimal(self.price);
+        w.i64(self.published_ms);
+    }
+}
+
+impl Decode for PriceQuote {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PriceQuote {
+            asset: r.get()?,
+            price: r.decimal()?,
+            published_ms: r.i64()?,
+        })
+    }
+}
+
+impl Encode for PriceBatch {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.sequence);
+        encode_seq(w, self.quotes.len(), &self.quotes);
+    }
+}
+
+impl Decode for PriceBatch {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PriceBatch {
+            sequence: r.u64()?,
+            quotes: r.vec(PRICE_BATCH_MAX)?,
+        })
+    }
+}
+
+impl Encode for PriceRules {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.max_age_stable_ms);
+        w.u64(self.max_age_major_ms);
+        w.u64(self.max_age_alt_ms);
+        w.u64(self.future_skew_ms);
+        w.decimal(self.jump);
+        w.usize(self.agree_oracles);
+        w.decimal(self.agree);
+        w.u64(self.grace_ms);
+    }
+}
+
+impl Decode for PriceRules {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PriceRules {
+            max_age_stable_ms: r.u64()?,
+            max_age_major_ms: r.u64()?,
+            max_age_alt_ms: r.u64()?,
+            future_skew_ms: r.u64()?,
+            jump: r.decimal()?,
+            agree_oracles: read_usize(r)?,
+            agree: r.decimal()?,
+            grace_ms: r.u64()?,
+        })
+    }
+}
+
+impl Encode for VenueAssetParams {
+    fn encode(&self, w: &mut Writer) {
+        w.decimal(self.threshold);
+        w.bool(self.ltv.is_some());
+        if let Some(l) = self.ltv {
+            w.decimal(l);
+        }
+    }
+}
+
+impl Decode for VenueAssetParams {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(VenueAssetParams {
+            threshold: r.decimal()?,
+            ltv: if r.bool()? { Some(r.decimal()?) } else { None },
+        })
+    }
+}
+
+// ---- admin -------------------------------------------------------------
+
+impl Encode for AuditRecord {
+    fn encode(&self, w: &mut Writer) {
+        w.u64(self.seq);
+        w.i64(self.at_ms);
+        w.str(&self.principal);
+        w.str(&self.action);
+        w.str(&self.target);
+        w.str(&self.old_value);
+        w.str(&self.new_value);
+        w.str(&self.outcome);
+        w.buf.extend_from_slice(&self.prev_hash);
+        w.buf.extend_from_slice(&self.hash);
+    }
+}
+
+impl Decode for AuditRecord {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(AuditRecord {
+            seq: r.u64()?,
+            at_ms: r.i64()?,
+            principal: r.text()?,
+            action: r.text()?,
+            target: r.text()?,
+            old_value: r.text()?,
+            new_value: r.text()?,
+            outcome: r.text()?,
+            prev_hash: hash32(r)?,
+            hash: hash32(r)?,
+        })
+    }
+}
+
+impl Encode for LedgerConfig {
+    fn encode(&self, w: &mut Writer) {
+        w.decimal(self.default_reuse_ratio);
+        w.u64(self.default_ttl_ms);
+        w.u64(self.max_ttl_ms);
+        w.u64(self.broker_stale_after_ms);
+        w.u64(self.idempotency_retention_ms);
+        w.u64(self.reservation_retention_ms);
+        w.usize(self.participants_max);
+        w.usize(self.idempotency_keys_max);
+        w.usize(self.reservations_max);
+        w.usize(self.reservations_per_participant_max);
+        w.usize(self.audit_records_max);
+        w.decimal(self.limit_loosen_step_pct);
+    }
+}
+
+impl Decode for LedgerConfig {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(LedgerConfig {
+            default_reuse_ratio: r.decimal()?,
+            default_ttl_ms: r.u64()?,
+            max_ttl_ms: r.u64()?,
+            broker_stale_after_ms: r.u64()?,
+            idempotency_retention_ms: r.u64()?,
+            reservation_retention_ms: r.u64()?,
+            participants_max: read_usize(r)?,
+            idempotency_keys_max: read_usize(r)?,
+            reservations_max: read_usize(r)?,
+            reservations_per_participant_max: read_usize(r)?,
+            audit_records_max: read_usize(r)?,
+            limit_loosen_step_pct: r.decimal()?,
+        })
+    }
+}
+
+pub(super) fn hash32(r: &mut Reader<'_>) -> Result<[u8; 32], DecodeError> {
+    let mut h = [0u8; 32];
+    h.copy_from_slice(r.bytes(32)?);
+    Ok(h)
+}
+
+pub(super) fn read_usize(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
+    let v = r.u64()?;
+    usize::try_from(v).map_err(|_| r.error("size out of range"))
+}
