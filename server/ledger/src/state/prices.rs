@@ -166,11 +166,6 @@ impl State {
     pub fn oracle_sequence(&self, oracle: &OracleId) -> u64 {
         self.oracles.get(oracle).copied().unwrap_or(0)
     }
-
-    /// The price rules in force.
-    pub fn price_rules(&self) -> &PriceRules {
-        &self.price_rules
-    }
 }
 
 pub fn class_name(c: AssetClass) -> &'static str {

@@ -45,15 +45,6 @@ impl Health {
     pub fn is_below_one(self) -> bool {
         matches!(self, Health::Ratio(r) if r < Decimal::ONE)
     }
-
-    /// The figure, unless `unknown`.
-    pub fn unless(self, unknown: bool) -> Health {
-        if unknown {
-            Health::Unknown
-        } else {
-            self
-        }
-    }
 }
 
 /// One collateral line as a venue values it: a quantity, its price and the
