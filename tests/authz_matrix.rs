@@ -33,10 +33,11 @@ enum Rpc {
     ListPrices,
     SetVenueAsset,
     SetHaircut,
+    SetStressShock,
     GetHealth,
 }
 
-const RPCS: [Rpc; 22] = [
+const RPCS: [Rpc; 23] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -58,6 +59,7 @@ const RPCS: [Rpc; 22] = [
     Rpc::ListPrices,
     Rpc::SetVenueAsset,
     Rpc::SetHaircut,
+    Rpc::SetStressShock,
     Rpc::GetHealth,
 ];
 
@@ -90,6 +92,7 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | ListPrices
                 | SetVenueAsset
                 | SetHaircut
+                | SetStressShock
                 | GetHealth
         ),
         "auditor" => matches!(
@@ -201,6 +204,10 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             .map(|r| format!("{r:?}")),
         Rpc::SetHaircut => c
             .set_haircut("ETH", "0.1", "")
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::SetStressShock => c
+            .set_stress_shock(pb::AssetClass::Major, "-0.4", "")
             .await
             .map(|r| format!("{r:?}")),
         Rpc::GetHealth => c.health_of(participant).await.map(|r| format!("{r:?}")),

@@ -169,6 +169,12 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         Some(1),
     ),
     (
+        "/interlock.v1.AdminService/SetStressShock",
+        "dev-admin",
+        Shape::Unary,
+        Some(2),
+    ),
+    (
         "/interlock.v1.AdminService/GetHealth",
         "dev-admin",
         Shape::Unary,

@@ -78,6 +78,11 @@ pub enum Command {
         /// Approve the part that fits instead of rejecting.
         #[arg(long)]
         allow_partial: bool,
+        /// The debt the order creates, in the numeraire, if known (the
+        /// value limits read it; omitted: quantity × price × the venue's
+        /// LTV).
+        #[arg(long)]
+        liability: Option<String>,
     },
     /// (venue) Turn a reservation into a posted commitment.
     Commit { reservation_id: String },
@@ -133,6 +138,19 @@ pub enum Command {
         asset: String,
         haircut: Option<String>,
         /// Why: required to lower a haircut past the loosening step. Audited.
+        #[arg(long, default_value = "")]
+        force_reason: String,
+    },
+    /// (admin) Set the standard shock of an asset class: the fall that
+    /// STRESS_HF_ECO limits judge under, e.g. `stress-shock MAJOR -0.35`.
+    StressShock {
+        #[arg(value_parser = ["STABLE", "MAJOR", "ALT"], ignore_case = true)]
+        class: String,
+        /// A share in [-1, 0]: -0.35 is a 35% fall.
+        #[arg(allow_hyphen_values = true)]
+        shock: String,
+        /// Why: required to make a shock milder past the loosening step.
+        /// Audited.
         #[arg(long, default_value = "")]
         force_reason: String,
     },
@@ -253,6 +271,13 @@ pub enum Kind {
     AssetCap,
     /// A single check's quantity ≤ value.
     MaxOrderQuantity,
+    /// HF^eco after the check ≥ value (a ratio, e.g. 1.1; participant
+    /// scope optional). Needs fresh prices.
+    MinHfEco,
+    /// HF^eco under the standard shock vector after the check ≥ value.
+    StressHfEco,
+    /// Ecosystem-wide committed value of an asset ≤ value (numeraire).
+    ValueCap,
 }
 
 impl From<Kind> for pb::LimitKind {
@@ -262,6 +287,9 @@ impl From<Kind> for pb::LimitKind {
             Kind::MaxCommitment => pb::LimitKind::MaxCommitment,
             Kind::AssetCap => pb::LimitKind::AssetCap,
             Kind::MaxOrderQuantity => pb::LimitKind::MaxOrderQuantity,
+            Kind::MinHfEco => pb::LimitKind::MinHfEco,
+            Kind::StressHfEco => pb::LimitKind::StressHfEco,
+            Kind::ValueCap => pb::LimitKind::ValueCap,
         }
     }
 }
@@ -386,6 +414,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             risk_reducing,
             dry_run,
             allow_partial,
+            liability,
         } => {
             let r = client
                 .check(pb::CheckRequest {
@@ -397,6 +426,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     risk_reducing,
                     dry_run,
                     allow_partial,
+                    liability: liability.unwrap_or_default(),
                 })
                 .await?;
             if json {
@@ -498,12 +528,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 output::publish_table(&quotes, ack);
             }
         }
+        Command::StressShock {
+            class,
+            shock,
+            force_reason,
+        } => {
+            let class = class_arg(&class);
+            let r = client
+                .set_stress_shock(class, &shock, &force_reason)
+                .await?;
+            let name = output::class_name(class);
+            if json {
+                print_json(
+                    &serde_json::json!({"class": name, "shock": shock, "previous": r.previous}),
+                );
+            } else {
+                println!("{name}: stress shock {} -> {shock}", r.previous);
+            }
+        }
         Command::AssetClass { asset, class } => {
-            let class = match class.to_ascii_uppercase().as_str() {
-                "STABLE" => pb::AssetClass::Stable,
-                "MAJOR" => pb::AssetClass::Major,
-                _ => pb::AssetClass::Alt,
-            };
+            let class = class_arg(&class);
             let r = client.set_asset_class(&asset, class).await?;
             if json {
                 print_json(&serde_json::json!({
@@ -580,11 +624,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Prices => {
-            let prices = client.list_prices().await?;
+            let r = client.prices_and_shocks().await?;
             if json {
-                print_json(&output::prices_json(&prices));
+                print_json(&output::prices_json(&r.assets));
             } else {
-                output::prices_table(&prices);
+                output::prices_table(&r.assets);
+                if let Some(s) = r.stress_shocks {
+                    println!(
+                        "standard shock: STABLE {}  MAJOR {}  ALT {}",
+                        s.stable, s.major, s.alt
+                    );
+                }
             }
         }
         Command::Exposure { participant } => {
@@ -789,5 +839,14 @@ fn parse_quote_arg(s: &str) -> Result<(String, String), String> {
             Ok((asset.to_owned(), price.to_owned()))
         }
         _ => Err(format!("{s:?}: expected ASSET=PRICE, e.g. ETH=2000.5")),
+    }
+}
+
+/// An asset class named on the command line (clap has checked the name).
+fn class_arg(class: &str) -> pb::AssetClass {
+    match class.to_ascii_uppercase().as_str() {
+        "STABLE" => pb::AssetClass::Stable,
+        "MAJOR" => pb::AssetClass::Major,
+        _ => pb::AssetClass::Alt,
     }
 }

@@ -347,12 +347,35 @@ impl Client {
     }
 
     pub async fn list_prices(&self) -> Result<Vec<pb::AssetPrice>, ClientError> {
+        Ok(self.prices_and_shocks().await?.assets)
+    }
+
+    /// Every classed asset's price, and the standard shock vector.
+    pub async fn prices_and_shocks(&self) -> Result<pb::ListPricesResponse, ClientError> {
         Ok(self
             .admin()
             .list_prices(self.unary(pb::ListPricesRequest {}))
             .await?
-            .into_inner()
-            .assets)
+            .into_inner())
+    }
+
+    /// Sets the standard shock of an asset class (`shock` in [-1, 0]).
+    /// Making it milder past the loosening step needs `force_reason`.
+    pub async fn set_stress_shock(
+        &self,
+        class: pb::AssetClass,
+        shock: &str,
+        force_reason: &str,
+    ) -> Result<pb::SetStressShockResponse, ClientError> {
+        Ok(self
+            .admin()
+            .set_stress_shock(self.unary(pb::SetStressShockRequest {
+                class: class.into(),
+                shock: shock.into(),
+                force_reason: force_reason.into(),
+            }))
+            .await?
+            .into_inner())
     }
 
     pub async fn set_limit(&self, r: pb::SetLimitRequest) -> Result<pb::Limit, ClientError> {

@@ -621,6 +621,29 @@ impl pb::admin_service_server::AdminService for AdminApi {
         }
     }
 
+    async fn set_stress_shock(
+        &self,
+        req: Request<pb::SetStressShockRequest>,
+    ) -> Result<Response<pb::SetStressShockResponse>, Status> {
+        let by = self.admin_of(&req)?;
+        let r = req.into_inner();
+        let cmd = Command::SetStressShock {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            class: convert::asset_class(r.class)?,
+            shock: convert::stress_shock(&r.shock)?,
+            force: convert::force_reason(&r.force_reason)?,
+        };
+        match self.0.apply(cmd).await? {
+            Outcome::StressShockSet { previous, .. } => {
+                Ok(Response::new(pb::SetStressShockResponse {
+                    previous: previous.normalize().to_string(),
+                }))
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
     async fn get_health(
         &self,
         req: Request<pb::GetHealthRequest>,
@@ -639,13 +662,18 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         _req: Request<pb::ListPricesRequest>,
     ) -> Result<Response<pb::ListPricesResponse>, Status> {
-        let assets = self.0.read(|s| {
-            s.prices()
+        let (assets, shocks) = self.0.read(|s| {
+            let assets = s
+                .prices()
                 .into_iter()
                 .map(|(a, p)| convert::asset_price_pb(a, p))
-                .collect()
+                .collect();
+            (assets, s.stress_shocks())
         })?;
-        Ok(Response::new(pb::ListPricesResponse { assets }))
+        Ok(Response::new(pb::ListPricesResponse {
+            assets,
+            stress_shocks: Some(convert::stress_shocks_pb(shocks)),
+        }))
     }
 
     async fn set_limit(

@@ -78,6 +78,11 @@ pub fn check_request(r: pb::CheckRequest) -> Result<domain::CheckRequest, Invali
         risk_reducing: r.risk_reducing,
         dry_run: r.dry_run,
         allow_partial: r.allow_partial,
+        liability: if r.liability.is_empty() {
+            None
+        } else {
+            Some(quantity("liability", &r.liability, amount::parse_quantity)?)
+        },
     })
 }
 
@@ -100,6 +105,9 @@ fn limit_kind(k: i32) -> Result<domain::LimitKind, InvalidField> {
         Ok(pb::LimitKind::MaxCommitment) => Ok(domain::LimitKind::MaxCommitment),
         Ok(pb::LimitKind::AssetCap) => Ok(domain::LimitKind::AssetCap),
         Ok(pb::LimitKind::MaxOrderQuantity) => Ok(domain::LimitKind::MaxOrderQuantity),
+        Ok(pb::LimitKind::MinHfEco) => Ok(domain::LimitKind::MinHfEco),
+        Ok(pb::LimitKind::StressHfEco) => Ok(domain::LimitKind::StressHfEco),
+        Ok(pb::LimitKind::ValueCap) => Ok(domain::LimitKind::ValueCap),
         Ok(pb::LimitKind::Unspecified) => Err(bad("kind", "must be set")),
         Err(_) => Err(bad("kind", format!("unknown value {k}"))),
     }
@@ -112,8 +120,17 @@ pub fn limit_spec(
 ) -> Result<(domain::LimitSpec, Option<u64>, Option<String>), InvalidField> {
     let kind = limit_kind(r.kind)?;
     let value = match kind {
-        domain::LimitKind::ReuseRatio => quantity("value", &r.value, amount::parse_ratio)?,
-        _ => quantity("value", &r.value, amount::parse_positive_quantity)?,
+        // Ratios: a reuse ratio, a health floor.
+        domain::LimitKind::ReuseRatio
+        | domain::LimitKind::MinHfEco
+        | domain::LimitKind::StressHfEco => quantity("value", &r.value, amount::parse_ratio)?,
+        // Quantities, or a value in the numeraire (VALUE_CAP).
+        domain::LimitKind::MaxCommitment
+        | domain::LimitKind::AssetCap
+        | domain::LimitKind::MaxOrderQuantity
+        | domain::LimitKind::ValueCap => {
+            quantity("value", &r.value, amount::parse_positive_quantity)?
+        }
     };
     if r.warn_levels_pct.len() > domain::limits::WARN_LEVELS_MAX {
         return Err(bad(
@@ -399,6 +416,30 @@ pub fn haircut(s: &str) -> Result<Option<Decimal>, InvalidField> {
         .map_err(|e| bad("haircut", e))
 }
 
+/// A stress shock: a share in [-1, 0] ("-0.35"), at most 6 places.
+pub fn stress_shock(s: &str) -> Result<Decimal, InvalidField> {
+    let field = "shock";
+    let magnitude = match s.strip_prefix('-') {
+        Some(m) => m,
+        None if s.trim_start_matches(['0', '.']).is_empty() && !s.is_empty() => s,
+        None => return Err(bad(field, "must be a fall: between -1 and 0 (e.g. -0.35)")),
+    };
+    let m =
+        amount::parse_decimal(magnitude, amount::RATIO_SCALE_MAX, 1).map_err(|e| bad(field, e))?;
+    if m > Decimal::ONE {
+        return Err(bad(field, "must be between -1 and 0"));
+    }
+    Ok(-m)
+}
+
+pub fn stress_shocks_pb(s: domain::StressShocks) -> pb::StressShocks {
+    pb::StressShocks {
+        stable: dec(s.stable),
+        major: dec(s.major),
+        alt: dec(s.alt),
+    }
+}
+
 pub fn venue(s: &str) -> Result<domain::VenueId, InvalidField> {
     id("venue", s, domain::VenueId::new)
 }
@@ -466,6 +507,9 @@ pub fn limit_kind_pb(k: domain::LimitKind) -> pb::LimitKind {
         domain::LimitKind::MaxCommitment => pb::LimitKind::MaxCommitment,
         domain::LimitKind::AssetCap => pb::LimitKind::AssetCap,
         domain::LimitKind::MaxOrderQuantity => pb::LimitKind::MaxOrderQuantity,
+        domain::LimitKind::MinHfEco => pb::LimitKind::MinHfEco,
+        domain::LimitKind::StressHfEco => pb::LimitKind::StressHfEco,
+        domain::LimitKind::ValueCap => pb::LimitKind::ValueCap,
     }
 }
 
@@ -501,6 +545,7 @@ fn reject_reason(r: &domain::RejectReason) -> pb::RejectReason {
         domain::RejectCode::TradingHalted => pb::RejectCode::TradingHalted,
         domain::RejectCode::ReduceOnly => pb::RejectCode::ReduceOnly,
         domain::RejectCode::StaleSync => pb::RejectCode::StaleSync,
+        domain::RejectCode::PriceStale => pb::RejectCode::PriceStale,
     };
     let message = match (&r.code, &r.limit) {
         // The utilization is there only for a limit on this venue's own
@@ -525,6 +570,9 @@ fn reject_reason(r: &domain::RejectReason) -> pb::RejectReason {
         }
         (domain::RejectCode::StaleSync, _) => {
             "broker sync for this participant is stale or gapped: failing closed".to_owned()
+        }
+        (domain::RejectCode::PriceStale, _) => {
+            "a price the value limits need is not fresh: new risk fails closed".to_owned()
         }
     };
     pb::RejectReason {

@@ -14,6 +14,7 @@ const FIELDS: &[&str] = &[
     "asset",
     "quantity",
     "ttl_ms",
+    "liability",
     "sequence",
     "updates",
     "venue",
@@ -52,7 +53,7 @@ proptest! {
     #[test]
     fn check_requests_are_validated_and_judged_without_panic(
         order in edgy(), participant in edgy(), asset in edgy(), quantity in edgy(),
-        ttl in any::<u64>(), flags in any::<(bool, bool, bool)>(),
+        ttl in any::<u64>(), flags in any::<(bool, bool, bool)>(), liability in edgy(),
     ) {
         let r = pb::CheckRequest {
             order_id: order,
@@ -63,6 +64,7 @@ proptest! {
             risk_reducing: flags.0,
             dry_run: flags.1,
             allow_partial: flags.2,
+            liability,
         };
         match convert::check_request(r) {
             Err(e) => prop_assert!(field_ok(e.field), "unknown field {}", e.field),

@@ -221,6 +221,7 @@ impl World {
                     risk_reducing: *risk_reducing,
                     dry_run: *dry_run,
                     allow_partial: *allow_partial,
+                    liability: String::new(),
                 };
                 let request = convert::check_request(request).map_err(tonic::Status::from);
                 let outcome = request.and_then(|request| {

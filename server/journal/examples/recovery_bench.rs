@@ -53,6 +53,7 @@ fn check(at: i64, i: u64, participants: u64) -> Command {
             risk_reducing: false,
             dry_run: false,
             allow_partial: false,
+            liability: None,
         },
     }
 }

@@ -60,6 +60,7 @@ fn workload(n: usize) -> Vec<Command> {
                     risk_reducing: false,
                     dry_run: rand(8) == 0,
                     allow_partial: rand(2) == 0,
+                    liability: (rand(4) == 0).then(|| Decimal::from(rand(1000))),
                 },
             },
             6 => Command::Commit {

@@ -37,6 +37,18 @@ enum Op {
         covers_all: bool,
     },
     Heartbeat,
+    /// A liability report (the value layer's debt sums; the quantity
+    /// rules the model checks ignore it).
+    Owe {
+        p: usize,
+        v: usize,
+        qty: u32,
+    },
+    /// A venue's LTV for ETH, in hundredths (reweights implied debts).
+    Ltv {
+        v: usize,
+        pct: u32,
+    },
     Ratio {
         p: Option<usize>,
         ratio: u32,
@@ -86,6 +98,8 @@ fn op() -> impl Strategy<Value = Op> {
             }
         }),
         Just(Op::Heartbeat),
+        (0..2usize, 0..3usize, 0..50u32).prop_map(|(p, v, qty)| Op::Owe { p, v, qty }),
+        (0..3usize, 1..90u32).prop_map(|(v, pct)| Op::Ltv { v, pct }),
         (proptest::option::of(0..2usize), 1..4u32).prop_map(|(p, ratio)| Op::Ratio { p, ratio }),
         (1..120u32).prop_map(|value| Op::Cap { value }),
         (0..3usize, 0..2usize, 1..40u32, 0..12u8, any::<bool>()).prop_map(
@@ -324,6 +338,29 @@ impl Run {
                 self.m.covered[p] = true;
             }
             Op::Heartbeat => self.sync(vec![]),
+            Op::Owe { p, v, qty } => {
+                self.sync(vec![SyncUpdate::Liability {
+                    participant: testkit::p(PS[p]),
+                    venue: testkit::v(VS[v]),
+                    asset: a("USDC"),
+                    quantity: qty.into(),
+                }]);
+                self.m.covered[p] = true;
+            }
+            Op::Ltv { v, pct } => {
+                self.w
+                    .apply(Command::SetVenueAsset {
+                        at_ms: self.w.now,
+                        by: "admin".into(),
+                        venue: testkit::v(VS[v]),
+                        asset: a("ETH"),
+                        params: VenueAssetParams {
+                            threshold: Decimal::new(9, 1),
+                            ltv: Some(Decimal::new(pct.into(), 2)),
+                        },
+                    })
+                    .unwrap();
+            }
             Op::Ratio { p, ratio } => {
                 let scope = Scope {
                     participant: p.map(|p| testkit::p(PS[p])),

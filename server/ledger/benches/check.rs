@@ -177,6 +177,7 @@ fn check(n: usize, i: u64, ttl_ms: Option<u64>) -> Command {
             risk_reducing: false,
             dry_run: false,
             allow_partial: false,
+            liability: None,
         },
     }
 }

@@ -61,6 +61,7 @@ fn main() {
                     risk_reducing: false,
                     dry_run: false,
                     allow_partial: false,
+                    liability: None,
                 },
             })
             .expect("the check applies");

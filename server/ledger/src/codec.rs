@@ -462,7 +462,10 @@ enum_codec!(
         LimitKind::ReuseRatio,
         LimitKind::MaxCommitment,
         LimitKind::AssetCap,
-        LimitKind::MaxOrderQuantity
+        LimitKind::MaxOrderQuantity,
+        LimitKind::MinHfEco,
+        LimitKind::StressHfEco,
+        LimitKind::ValueCap
     ]
 );
 enum_codec!(
@@ -491,7 +494,8 @@ enum_codec!(
         RejectCode::NoCollateral,
         RejectCode::TradingHalted,
         RejectCode::ReduceOnly,
-        RejectCode::StaleSync
+        RejectCode::StaleSync,
+        RejectCode::PriceStale
     ]
 );
 enum_codec!(

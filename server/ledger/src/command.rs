@@ -133,6 +133,56 @@ pub enum Command {
         haircut: Option<Decimal>,
         force: Option<String>,
     },
+    /// An admin sets the standard shock of an asset class (the shock
+    /// vector STRESS_HF_ECO judges under): a share in [-1, 0]. A milder
+    /// shock is a loosening: by more than the loosening step it needs
+    /// `force`, a reason.
+    SetStressShock {
+        at_ms: UnixMs,
+        by: String,
+        class: AssetClass,
+        shock: Decimal,
+        force: Option<String>,
+    },
+}
+
+/// The standard shock vector: per asset class, the share by which its
+/// prices fall (negative) in the stress STRESS_HF_ECO judges under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StressShocks {
+    pub stable: Decimal,
+    pub major: Decimal,
+    pub alt: Decimal,
+}
+
+impl Default for StressShocks {
+    /// MAJOR −35%, ALT −50%, STABLE −5% (after Chaos Labs' stress tiers
+    /// for Aave).
+    fn default() -> Self {
+        StressShocks {
+            stable: Decimal::new(-5, 2),
+            major: Decimal::new(-35, 2),
+            alt: Decimal::new(-50, 2),
+        }
+    }
+}
+
+impl StressShocks {
+    pub fn of(&self, class: AssetClass) -> Decimal {
+        match class {
+            AssetClass::Stable => self.stable,
+            AssetClass::Major => self.major,
+            AssetClass::Alt => self.alt,
+        }
+    }
+
+    pub fn set(&mut self, class: AssetClass, shock: Decimal) {
+        match class {
+            AssetClass::Stable => self.stable = shock,
+            AssetClass::Major => self.major = shock,
+            AssetClass::Alt => self.alt = shock,
+        }
+    }
 }
 
 /// How a venue values an asset as collateral.
@@ -171,7 +221,8 @@ impl Command {
             | Command::SetAssetClass { at_ms, .. }
             | Command::ConfigurePrices { at_ms, .. }
             | Command::SetVenueAsset { at_ms, .. }
-            | Command::SetHaircut { at_ms, .. } => *at_ms,
+            | Command::SetHaircut { at_ms, .. }
+            | Command::SetStressShock { at_ms, .. } => *at_ms,
         }
     }
 
@@ -194,7 +245,8 @@ impl Command {
             | Command::SetAssetClass { at_ms, .. }
             | Command::ConfigurePrices { at_ms, .. }
             | Command::SetVenueAsset { at_ms, .. }
-            | Command::SetHaircut { at_ms, .. } => *at_ms = at,
+            | Command::SetHaircut { at_ms, .. }
+            | Command::SetStressShock { at_ms, .. } => *at_ms = at,
         }
     }
 }
@@ -213,6 +265,10 @@ pub struct CheckRequest {
     pub risk_reducing: bool,
     pub dry_run: bool,
     pub allow_partial: bool,
+    /// The debt the order creates, in the numeraire, where the venue knows
+    /// it; `None`: the implied one (quantity × price × the venue's LTV).
+    /// Only the value limits read it.
+    pub liability: Option<Decimal>,
 }
 
 /// A participant's ecosystem-wide trading state.
@@ -250,6 +306,9 @@ pub enum RejectCode {
     TradingHalted,
     ReduceOnly,
     StaleSync,
+    /// A value limit needs a price that is not FRESH (or missing): new
+    /// risk fails closed; a risk-reducing check is never refused for it.
+    PriceStale,
 }
 
 /// The limit that bound a check. `id` is `None` for the built-in default
@@ -500,6 +559,10 @@ pub enum Outcome {
     HaircutSet {
         previous: Option<Decimal>,
         haircut: Option<Decimal>,
+    },
+    StressShockSet {
+        previous: Decimal,
+        shock: Decimal,
     },
 }
 

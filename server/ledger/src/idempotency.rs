@@ -64,8 +64,9 @@ impl Key {
 
 /// What a repeat of a check must match, as one number: SipHash-1-3 of the
 /// participant, the asset, the quantity (normalised: 1.0 and 1 are the
-/// same), the flags and the TTL as judged. The order id is the key's, and
-/// `dry_run` is not part of it (stored orders are never dry runs).
+/// same), the flags, the TTL as judged and the liability, if carried. The
+/// order id is the key's, and `dry_run` is not part of it (stored orders
+/// are never dry runs).
 pub fn fingerprint(req: &CheckRequest, ttl_ms: u64) -> u64 {
     use std::hash::Hasher;
     let mut h = SipHasher13::new_with_keys(FINGERPRINT_KEYS.0, FINGERPRINT_KEYS.1);
@@ -76,6 +77,12 @@ pub fn fingerprint(req: &CheckRequest, ttl_ms: u64) -> u64 {
     h.write(&req.quantity.normalize().serialize());
     h.write_u8(u8::from(req.risk_reducing) | u8::from(req.allow_partial) << 1);
     h.write_u64(ttl_ms);
+    // Only when present, so that the requests remembered before checks
+    // could carry one keep their fingerprints.
+    if let Some(l) = req.liability {
+        h.write_u8(0xff);
+        h.write(&l.normalize().serialize());
+    }
     h.finish128().h1
 }
 
@@ -419,6 +426,7 @@ mod tests {
             risk_reducing: false,
             dry_run: false,
             allow_partial: false,
+            liability: None,
         }
     }
 

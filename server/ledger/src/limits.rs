@@ -22,6 +22,14 @@ pub enum LimitKind {
     AssetCap,
     /// Cap on the quantity of one check.
     MaxOrderQuantity,
+    /// HF^eco after the check must stay at or above the value (a ratio).
+    MinHfEco,
+    /// HF^eco under the standard shock vector, after the check, must stay
+    /// at or above the value (a ratio).
+    StressHfEco,
+    /// Ecosystem-wide cap on the committed value of one asset, in the
+    /// numeraire.
+    ValueCap,
 }
 
 impl LimitKind {
@@ -32,7 +40,30 @@ impl LimitKind {
             LimitKind::MaxCommitment => "MAX_COMMITMENT",
             LimitKind::AssetCap => "ASSET_CAP",
             LimitKind::MaxOrderQuantity => "MAX_ORDER_QUANTITY",
+            LimitKind::MinHfEco => "MIN_HF_ECO",
+            LimitKind::StressHfEco => "STRESS_HF_ECO",
+            LimitKind::ValueCap => "VALUE_CAP",
         }
+    }
+
+    /// Whether a higher value allows more: true for caps, false for the
+    /// health floors (a lower floor is the looser one).
+    pub fn higher_is_looser(self) -> bool {
+        !self.is_health_floor()
+    }
+
+    /// MIN_HF_ECO and STRESS_HF_ECO: floors on the participant's
+    /// cross-venue health, not caps on a quantity.
+    pub fn is_health_floor(self) -> bool {
+        matches!(self, LimitKind::MinHfEco | LimitKind::StressHfEco)
+    }
+
+    /// The kinds judged on prices (the value layer's).
+    pub fn needs_prices(self) -> bool {
+        matches!(
+            self,
+            LimitKind::MinHfEco | LimitKind::StressHfEco | LimitKind::ValueCap
+        )
     }
 }
 
@@ -149,6 +180,17 @@ impl LimitSpec {
                 forbid(s.venue.is_some(), "venue")?;
             }
             LimitKind::MaxOrderQuantity => need(s.asset.is_some(), "asset")?,
+            // A participant's health is one figure across venues and
+            // assets: a floor on it names a participant or no one.
+            LimitKind::MinHfEco | LimitKind::StressHfEco => {
+                forbid(s.venue.is_some(), "venue")?;
+                forbid(s.asset.is_some(), "asset")?;
+            }
+            LimitKind::ValueCap => {
+                need(s.asset.is_some(), "asset")?;
+                forbid(s.participant.is_some(), "participant")?;
+                forbid(s.venue.is_some(), "venue")?;
+            }
         }
         if self.warn_levels_pct.len() > WARN_LEVELS_MAX {
             return Err(LimitSpecError::TooManyWarnLevels);

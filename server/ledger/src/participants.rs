@@ -163,6 +163,11 @@ impl ParticipantTable {
         slot
     }
 
+    /// Every slot handed out, in order.
+    pub fn slots(&self) -> impl Iterator<Item = ParticipantSlot> {
+        (0..self.participants.len() as u32).map(ParticipantSlot)
+    }
+
     /// Every participant with its id, in slot order (the order in which
     /// the ledger first heard of them).
     pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {

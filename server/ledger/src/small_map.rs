@@ -110,6 +110,15 @@ impl<K: Ord, V> SmallMap<K, V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.iter().map(|(_, v)| v)
     }
+
+    /// Every value, mutably, in key order.
+    pub fn values_mut(&mut self) -> Box<dyn Iterator<Item = &mut V> + '_> {
+        match self {
+            SmallMap::Empty => Box::new(std::iter::empty()),
+            SmallMap::One(e) => Box::new(std::iter::once(&mut e.1)),
+            SmallMap::Many(m) => Box::new(m.values_mut()),
+        }
+    }
 }
 
 /// Entries in key order.

@@ -207,6 +207,12 @@ pub struct Position {
     pub venues: SmallMap<VenueId, VenuePosition>,
     /// Σ over venues of `counted()`.
     pub committed: Decimal,
+    /// Σ over venues of the quantity owed as reported (derived: see
+    /// `state/debt.rs`).
+    pub owed: Decimal,
+    /// Σ over venues of the commitment whose debt is implied, weighted by
+    /// each venue's LTV (derived: see `state/debt.rs`).
+    pub implied: Decimal,
 }
 
 /// Open reservations a participant has room for when it is created, so
@@ -351,6 +357,8 @@ pub struct State {
     venue_assets: HashMap<(VenueId, AssetId), VenueAssetParams>,
     /// Interlock's pinned haircuts, by classed asset.
     haircuts: HashMap<AssetId, Decimal>,
+    /// The standard shock vector STRESS_HF_ECO judges under.
+    stress_shocks: StressShocks,
     alerts: Vec<Alert>,
 }
 
@@ -379,6 +387,7 @@ impl State {
             price_rules: PriceRules::default(),
             venue_assets: HashMap::default(),
             haircuts: HashMap::default(),
+            stress_shocks: StressShocks::default(),
             alerts: Vec::new(),
         }
     }
@@ -480,6 +489,13 @@ impl State {
                 force,
                 ..
             } => self.set_haircut(at, by, asset, *haircut, force.as_deref()),
+            Command::SetStressShock {
+                by,
+                class,
+                shock,
+                force,
+                ..
+            } => self.set_stress_shock(at, by, *class, *shock, force.as_deref()),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
@@ -590,11 +606,13 @@ impl State {
 mod admin;
 mod audit;
 mod check;
+mod debt;
 mod lifecycle;
 mod prices;
 mod snapshot;
 mod sync;
 mod value;
+mod value_limits;
 mod view;
 pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};

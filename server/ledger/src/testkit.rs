@@ -43,6 +43,7 @@ pub fn req(order: &str, participant: &str, asset: &str, qty: &str) -> CheckReque
         risk_reducing: false,
         dry_run: false,
         allow_partial: false,
+        liability: None,
     }
 }
 

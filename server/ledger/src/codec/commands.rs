@@ -171,6 +171,20 @@ impl Encode for Command {
                 }
                 w.put(force);
             }
+            Command::SetStressShock {
+                at_ms,
+                by,
+                class,
+                shock,
+                force,
+            } => {
+                w.u8(17);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(class);
+                w.decimal(*shock);
+                w.put(force);
+            }
         }
     }
 }
@@ -262,6 +276,13 @@ impl Decode for Command {
                 by: r.text()?,
                 asset: r.get()?,
                 haircut: if r.bool()? { Some(r.decimal()?) } else { None },
+                force: r.get()?,
+            },
+            17 => Command::SetStressShock {
+                at_ms,
+                by: r.text()?,
+                class: r.get()?,
+                shock: r.decimal()?,
                 force: r.get()?,
             },
             _ => return Err(r.error("bad command tag")),

@@ -82,21 +82,39 @@ impl Encode for CheckRequest {
         w.put(&self.ttl_ms);
         w.bool(self.risk_reducing);
         w.bool(self.dry_run);
-        w.bool(self.allow_partial);
+        // Bit 1 says a liability follows (requests journaled before it
+        // existed have 0 or 1 here).
+        w.u8(u8::from(self.allow_partial) | u8::from(self.liability.is_some()) << 1);
+        if let Some(l) = self.liability {
+            w.decimal(l);
+        }
     }
 }
 
 impl Decode for CheckRequest {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let (order_id, participant, asset) = (r.get()?, r.get()?, r.get()?);
+        let (quantity, ttl_ms) = (r.decimal()?, r.get()?);
+        let (risk_reducing, dry_run) = (r.bool()?, r.bool()?);
+        let flags = r.u8()?;
+        if flags > 3 {
+            return Err(r.error("bad check flags"));
+        }
+        let liability = if flags & 2 != 0 {
+            Some(r.decimal()?)
+        } else {
+            None
+        };
         Ok(CheckRequest {
-            order_id: r.get()?,
-            participant: r.get()?,
-            asset: r.get()?,
-            quantity: r.decimal()?,
-            ttl_ms: r.get()?,
-            risk_reducing: r.bool()?,
-            dry_run: r.bool()?,
-            allow_partial: r.bool()?,
+            order_id,
+            participant,
+            asset,
+            quantity,
+            ttl_ms,
+            risk_reducing,
+            dry_run,
+            allow_partial: flags & 1 != 0,
+            liability,
         })
     }
 }

@@ -103,10 +103,16 @@ impl State {
             }
         }
         if let (Some(old), None) = (existing, force) {
-            // Every kind is a cap: a higher value is looser.
-            let step = Decimal::ONE + self.cfg.limit_loosen_step_pct / Decimal::ONE_HUNDRED;
-            let allowed = amount::mul(old.spec.value, step)?;
-            if spec.value > allowed {
+            // A cap is loosened by raising it, a health floor by lowering
+            // it: either way by at most the step without a reason.
+            let step_share = self.cfg.limit_loosen_step_pct / Decimal::ONE_HUNDRED;
+            let too_far = if spec.kind.higher_is_looser() {
+                spec.value > amount::mul(old.spec.value, Decimal::ONE + step_share)?
+            } else {
+                let keep = (Decimal::ONE - step_share).max(Decimal::ZERO);
+                spec.value < amount::mul(old.spec.value, keep)?
+            };
+            if too_far {
                 return Err(LedgerError::LoosensTooFar {
                     what: format!(
                         "{} {} from {} to {}",

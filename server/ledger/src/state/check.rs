@@ -2,6 +2,7 @@
 //! what is approved, remembering the answer under its order id, and the
 //! alerts a check raises.
 
+use super::value_limits::ValueJudgement;
 use super::*;
 
 /// One cap that applies to a check: `usage + request ≤ cap`.
@@ -34,7 +35,11 @@ impl Binding<'_> {
         match self.kind {
             LimitKind::MaxOrderQuantity => true,
             LimitKind::MaxCommitment => self.limit.is_some_and(|l| l.spec.scope.venue.is_some()),
-            LimitKind::ReuseRatio | LimitKind::AssetCap => false,
+            LimitKind::ReuseRatio
+            | LimitKind::AssetCap
+            | LimitKind::MinHfEco
+            | LimitKind::StressHfEco
+            | LimitKind::ValueCap => false,
         }
     }
 
@@ -55,6 +60,15 @@ pub(super) struct Usage {
     pub(super) committed: Decimal,
     pub(super) on_venue: Decimal,
     pub(super) asset_total: Decimal,
+}
+
+/// Whether the quantity limits alone would approve some of `req`, given
+/// the room they leave.
+fn quantity_leaves_room(req: &CheckRequest, room: Decimal) -> bool {
+    req.quantity <= room
+        || (req.allow_partial
+            && room.round_dp_with_strategy(QUANTITY_SCALE_MAX, RoundingStrategy::ToZero)
+                > Decimal::ZERO)
 }
 
 pub(super) fn reject(order_id: &OrderId, code: RejectCode, dry_run: bool) -> CheckAnswer {
@@ -309,7 +323,11 @@ impl State {
             };
             let value = limit.spec.value;
             let (usage, cap) = match limit.spec.kind {
-                LimitKind::ReuseRatio => continue,
+                // The value limits are judged on prices (`value_limits.rs`).
+                LimitKind::ReuseRatio
+                | LimitKind::MinHfEco
+                | LimitKind::StressHfEco
+                | LimitKind::ValueCap => continue,
                 _ if !applies => continue,
                 LimitKind::MaxCommitment if scope.venue.is_some() => (usage.on_venue, value),
                 LimitKind::MaxCommitment => (usage.committed, value),
@@ -372,9 +390,26 @@ impl State {
             }
             Ok(())
         })?;
-        let Some(tight) = tightest else {
+        let Some(mut tight) = tightest else {
             return Err(LedgerError::Unavailable("no cap applied to a check"));
         };
+        // Then, for new risk only, once the quantity limits leave room for
+        // some of it: the prices and the value limits.
+        if !req.risk_reducing && quantity_leaves_room(req, tight.room()) {
+            match self.value_bindings(at, venue, req, participant)? {
+                ValueJudgement::None => {}
+                ValueJudgement::Stale(_) => {
+                    return Ok(reject(&req.order_id, RejectCode::PriceStale, req.dry_run))
+                }
+                ValueJudgement::Bound(bindings) => {
+                    for b in bindings {
+                        if b.slack() < tight.slack() {
+                            tight = b;
+                        }
+                    }
+                }
+            }
+        }
         let room = tight.room();
         let approve = |verdict, approved: Decimal, left: Decimal| CheckAnswer {
             order_id: req.order_id.clone(),
@@ -421,21 +456,34 @@ impl State {
 
     /// Every limit a check of `req` would take past its cap, hardest first,
     /// with the exact utilization it would reach: for admins (the rejection
-    /// alert), never for the venue.
+    /// alert), never for the venue. A value limit's utilization is that of
+    /// its room in quantity.
     pub(super) fn exceeded(
         &self,
+        at: UnixMs,
         venue: &VenueId,
         req: &CheckRequest,
     ) -> Result<Vec<(LimitRef, Option<Decimal>)>, LedgerError> {
         let usage = self.usage(&req.participant, Some(venue), &req.asset)?;
         let mut over = Vec::new();
-        self.each_cap(&req.participant, Some(venue), &req.asset, &usage, |b| {
+        let mut note = |b: Binding<'_>| -> Result<(), LedgerError> {
             if req.quantity > b.slack() {
                 let reached = amount::add(b.usage, req.quantity)?;
                 over.push((b.slack(), b.to_ref(), amount::utilization(reached, b.cap)));
             }
             Ok(())
-        })?;
+        };
+        self.each_cap(&req.participant, Some(venue), &req.asset, &usage, &mut note)?;
+        if !req.risk_reducing {
+            let participant = self.participants.get(&req.participant);
+            if let ValueJudgement::Bound(bindings) =
+                self.value_bindings(at, venue, req, participant)?
+            {
+                for b in bindings {
+                    note(b)?;
+                }
+            }
+        }
         // Stable: among equal slack the order of evaluation stays, as in
         // `judge`, so the first is the limit the venue was told of.
         over.sort_by_key(|x| x.0);
@@ -455,7 +503,7 @@ impl State {
         let mut utilization = None;
         let what = match reason.code {
             RejectCode::LimitExceeded => {
-                let over = self.exceeded(venue, req)?;
+                let over = self.exceeded(at, venue, req)?;
                 utilization = over.first().and_then(|(_, u)| *u);
                 let named: Vec<String> = over
                     .iter()
@@ -479,6 +527,15 @@ impl State {
             RejectCode::TradingHalted => "participant halted".to_owned(),
             RejectCode::ReduceOnly => "participant reduce-only".to_owned(),
             RejectCode::StaleSync => "broker sync stale".to_owned(),
+            RejectCode::PriceStale => {
+                let participant = self.participants.get(&req.participant);
+                match self.value_bindings(at, venue, req, participant)? {
+                    ValueJudgement::Stale(asset) => {
+                        format!("the price of {asset} is not fresh (value limits need it)")
+                    }
+                    _ => "a price the value limits need is not fresh".to_owned(),
+                }
+            }
         };
         let mut alert = Alert::new(
             at,

@@ -16,7 +16,9 @@ pub(super) enum Whose<'a> {
 /// to the sums above it, and adds or removes the reservation among the
 /// participant's open ones. It takes the fields it changes, not the whole
 /// state, so that ending a reservation can pass the reservation's own ids,
-/// borrowed, rather than clones of them. Returns the participant's slot.
+/// borrowed, rather than clones of them. `ltv` is the venue's for the
+/// asset (`debt::implied_ltv`), for the position's implied debt. Returns
+/// the participant's slot.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn add_reserved_in(
     participants: &mut ParticipantTable,
@@ -26,6 +28,7 @@ pub(super) fn add_reserved_in(
     venue: &VenueId,
     asset: &AssetId,
     delta: Decimal,
+    ltv: Decimal,
     open: Open,
 ) -> Result<ParticipantSlot, LedgerError> {
     let total = asset_totals.get(asset).copied().unwrap_or_default();
@@ -35,6 +38,7 @@ pub(super) fn add_reserved_in(
         Whose::New(id) => participants.slot_or_insert(id),
     };
     let p = participants.at_mut(slot);
+    let reports = p.reports(venue);
     // A new position takes the ledger's shared copies of the ids.
     let pos = match p.assets.get_mut(asset) {
         Some(pos) => pos,
@@ -45,8 +49,16 @@ pub(super) fn add_reserved_in(
         Some(v) => v,
         None => pos.venues.get_or_default(ids.venue(venue)),
     };
+    // Reserved headroom is in the implied base either way.
+    let base = venue_pos.implied_base(reports)?;
+    let implied_delta = amount::sub(
+        debt::implied_term(amount::add(base, delta)?, ltv)?,
+        debt::implied_term(base, ltv)?,
+    )?;
+    let new_implied = amount::add(pos.implied, implied_delta)?;
     venue_pos.reserved = amount::add(venue_pos.reserved, delta)?;
     pos.committed = new_committed;
+    pos.implied = new_implied;
     match open {
         Open::Add(id) => {
             // The ledger's ids only grow, so this appends.
@@ -113,6 +125,7 @@ impl State {
         self.next_reservation += 1;
         let id = ReservationId(self.next_reservation);
         // Creates the participant if it is new.
+        let ltv = debt::implied_ltv(&self.venue_assets, venue, &req.asset);
         let slot = add_reserved_in(
             &mut self.participants,
             &mut self.ids,
@@ -121,6 +134,7 @@ impl State {
             venue,
             &req.asset,
             held,
+            ltv,
             Open::Add(id),
         )?;
         self.make_reservation_room();
@@ -157,6 +171,7 @@ impl State {
             return Ok(());
         }
         let held = r.held;
+        let ltv = debt::implied_ltv(&self.venue_assets, &r.venue, &r.asset);
         // The reservation's ids are used where they are: no clones.
         add_reserved_in(
             &mut self.participants,
@@ -166,6 +181,7 @@ impl State {
             &r.venue,
             &r.asset,
             -held,
+            ltv,
             Open::Remove(id),
         )?;
         let mut commit_seq = None;
@@ -197,9 +213,19 @@ impl State {
     ) -> Result<(), LedgerError> {
         let total = self.asset_totals.get(asset).copied().unwrap_or_default();
         let new_total = amount::add(total, qty)?;
+        let ltv = debt::implied_ltv(&self.venue_assets, venue, asset);
         let p = self.participants.at_mut(participant);
+        let reports = p.reports(venue);
         let pos = p.assets.get_or_default(asset.clone());
         let new_committed = amount::add(pos.committed, qty)?;
+        let vp = pos.venues.get_or_default(venue.clone());
+        // Uncovered commits are in the implied base either way.
+        let base = vp.implied_base(reports)?;
+        let implied_delta = amount::sub(
+            debt::implied_term(amount::add(base, qty)?, ltv)?,
+            debt::implied_term(base, ltv)?,
+        )?;
+        pos.implied = amount::add(pos.implied, implied_delta)?;
         let vp = pos.venues.get_or_default(venue.clone());
         vp.pending_total = amount::add(vp.pending_total, qty)?;
         if vp.pending.len() >= PENDING_COMMITS_PER_POSITION_MAX {

@@ -39,6 +39,10 @@ const SNAPSHOT_MAGIC_V3: u32 = 0x534e_5033; // "SNP3"
 /// ((participant, asset, venue, owed), in that order), each venue's
 /// parameters per asset and the pinned haircuts.
 const SNAPSHOT_MAGIC_V4: u32 = 0x534e_5034; // "SNP4"
+/// The layout written since `SNAPSHOT_MAGIC_V4`: the fourth, then the
+/// standard shock vector (STABLE, MAJOR, ALT). A position's `owed` and
+/// `implied` are derived, never stored.
+const SNAPSHOT_MAGIC_V5: u32 = 0x534e_5035; // "SNP5"
 
 /// Idempotency entries of the first two layouts: the whole request and
 /// answer, read into the compact form. The TTL a stored request was judged
@@ -58,6 +62,7 @@ fn decode_old_idem(
             quantity: r.decimal()?,
             ttl_ms: r.get()?,
             risk_reducing: r.bool()?,
+            liability: None,
             dry_run: false,
             allow_partial: r.bool()?,
         };
@@ -263,6 +268,9 @@ impl Decode for Position {
             owned,
             venues,
             committed: r.decimal()?,
+            // Derived: `State::recompute_debts` once the state is read.
+            owed: rust_decimal::Decimal::ZERO,
+            implied: rust_decimal::Decimal::ZERO,
         })
     }
 }
@@ -349,7 +357,7 @@ impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
     fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC_V4));
+        w.u64(u64::from(SNAPSHOT_MAGIC_V5));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -447,6 +455,10 @@ impl State {
             w.put(asset);
             w.decimal(*h);
         }
+        let shocks = &self.stress_shocks;
+        for shock in [shocks.stable, shocks.major, shocks.alt] {
+            w.decimal(shock);
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -467,6 +479,7 @@ impl State {
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V5) => 5,
             m if m == u64::from(SNAPSHOT_MAGIC_V4) => 4,
             m if m == u64::from(SNAPSHOT_MAGIC_V3) => 3,
             m if m == u64::from(SNAPSHOT_MAGIC_V2) => 2,
@@ -637,6 +650,12 @@ impl Decode for State {
                 }
             }
         }
+        if layout >= 5 {
+            let (stable, major, alt) = (r.decimal()?, r.decimal()?, r.decimal()?);
+            s.stress_shocks = crate::command::StressShocks { stable, major, alt };
+        }
+        s.recompute_debts()
+            .map_err(|_| r.error("debt sums overflow"))?;
         let audit: Vec<AuditRecord> =
             r.vec(super::audit_records_hard_max(s.cfg.audit_records_max))?;
         s.audit = audit.into();
@@ -705,6 +724,79 @@ mod tests {
                 "{file}"
             );
         }
+    }
+
+    /// A snapshot in the fourth layout (written by the code of `d7a7f4f`
+    /// for the state below: a class, a venue's parameters, a haircut, a
+    /// price, two reservations and a liability) reads back as the same
+    /// state, with the default stress shocks and the debt sums derived.
+    #[test]
+    fn the_fourth_layout_still_reads() {
+        use crate::command::*;
+        use crate::testkit::{a, d, p, v};
+        let mut w = World::new();
+        w.own("fund", "ETH", "10");
+        let now = w.now;
+        for cmd in [
+            Command::SetAssetClass {
+                at_ms: now,
+                by: "admin".into(),
+                asset: a("ETH"),
+                class: AssetClass::Major,
+            },
+            Command::SetVenueAsset {
+                at_ms: now,
+                by: "admin".into(),
+                venue: v("v1"),
+                asset: a("ETH"),
+                params: VenueAssetParams {
+                    threshold: d("0.8"),
+                    ltv: Some(d("0.7")),
+                },
+            },
+            Command::SetHaircut {
+                at_ms: now,
+                by: "admin".into(),
+                asset: a("ETH"),
+                haircut: Some(d("0.15")),
+                force: None,
+            },
+            Command::PublishPrices {
+                at_ms: now,
+                oracle: OracleId::new("pyth").unwrap(),
+                batch: PriceBatch {
+                    sequence: 1,
+                    quotes: vec![PriceQuote {
+                        asset: a("ETH"),
+                        price: d("2000"),
+                        published_ms: now,
+                    }],
+                },
+            },
+        ] {
+            w.apply(cmd).unwrap();
+        }
+        w.check("v1", req("o1", "fund", "ETH", "1"));
+        w.check("v2", req("o2", "fund", "ETH", "2"));
+        w.sync(vec![SyncUpdate::Liability {
+            participant: p("fund"),
+            venue: v("v2"),
+            asset: a("ETH"),
+            quantity: d("0.5"),
+        }]);
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/snapshot-snp4.bin");
+        let back = State::from_snapshot(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(back.to_snapshot(), w.state.to_snapshot());
+        let pos = back
+            .participants
+            .get(&p("fund"))
+            .unwrap()
+            .assets
+            .get(&a("ETH"))
+            .unwrap();
+        // v1: 1 reserved at LTV 0.7; v2 reports, 2 reserved (uncovered).
+        assert_eq!((pos.owed, pos.implied), (d("0.5"), d("2.7")));
     }
 
     /// A ledger holding reservations 1 and 2, both open, of one participant.

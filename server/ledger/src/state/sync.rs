@@ -157,13 +157,16 @@ impl State {
                 let total = self.asset_totals.get(asset).copied().unwrap_or_default();
                 let (broker, venue) = (self.ids.broker(broker), self.ids.venue(venue));
                 let asset = &self.ids.asset(asset);
+                let ltv = debt::implied_ltv(&self.venue_assets, &venue, asset);
                 let p = self.participants.entry(participant);
                 if !p.brokers.contains(&broker) {
                     p.brokers.push(broker);
                 }
+                let reports = p.reports(&venue);
                 let pos = p.assets.get_or_default(asset.clone());
                 let vp = pos.venues.get_or_default(venue);
                 let before = vp.counted()?;
+                let implied_before = debt::implied_term(vp.implied_base(reports)?, ltv)?;
                 vp.posted = *quantity;
                 while vp
                     .pending
@@ -175,6 +178,9 @@ impl State {
                     }
                 }
                 let delta = amount::sub(vp.counted()?, before)?;
+                let implied_after = debt::implied_term(vp.implied_base(reports)?, ltv)?;
+                pos.implied =
+                    amount::add(pos.implied, amount::sub(implied_after, implied_before)?)?;
                 pos.committed = amount::add(pos.committed, delta)?;
                 self.asset_totals
                     .insert(asset.clone(), amount::add(total, delta)?);
@@ -187,12 +193,12 @@ impl State {
             } => {
                 let (broker, venue) = (self.ids.broker(broker), self.ids.venue(venue));
                 let asset = self.ids.asset(asset);
-                let p = self.participants.entry(participant);
+                let slot = self.participants.slot_or_insert(participant);
+                let p = self.participants.at_mut(slot);
                 if !p.brokers.contains(&broker) {
                     p.brokers.push(broker);
                 }
-                let vp = p.assets.get_or_default(asset).venues.get_or_default(venue);
-                vp.owed = Some(*quantity);
+                self.set_owed(slot, &venue, &asset, *quantity)?;
             }
         }
         Ok(())

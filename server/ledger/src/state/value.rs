@@ -61,10 +61,11 @@ struct VenueLines {
     owed_in: Vec<AssetId>,
     claim: Vec<Pledged>,
     seizable: Vec<Pledged>,
+    /// The implied debt's quantities (`state/debt.rs`), at weight 1.
     implied: Vec<Pledged>,
     reported: Option<Decimal>,
     debt_unpriced: bool,
-    collateral_unpriced: bool,
+    implied_unpriced: bool,
 }
 
 impl State {
@@ -102,6 +103,8 @@ impl State {
             )?;
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        let old_ltv = previous.map_or(Decimal::ONE, |p| p.ltv_or_threshold());
+        self.reweight_implied(venue, asset, old_ltv, params.ltv_or_threshold())?;
         self.venue_assets.insert(key, params);
         let show = |p: Option<VenueAssetParams>| {
             p.map_or_else(
@@ -171,6 +174,54 @@ impl State {
         Ok(Outcome::HaircutSet { previous, haircut })
     }
 
+    /// Sets the standard shock of an asset class, a share in [-1, 0]. A
+    /// milder shock is a looser one: past the step, only with a reason.
+    pub(super) fn set_stress_shock(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        class: AssetClass,
+        shock: Decimal,
+        force: Option<&str>,
+    ) -> Result<Outcome, LedgerError> {
+        if shock < Decimal::NEGATIVE_ONE || shock > Decimal::ZERO {
+            return Err(LedgerError::InvalidArgument {
+                field: "shock",
+                reason: "must be between -1 and 0 (a fall)".into(),
+            });
+        }
+        let previous = self.stress_shocks.of(class);
+        if force.is_none() {
+            let keep = Decimal::ONE - self.cfg.limit_loosen_step_pct / Decimal::ONE_HUNDRED;
+            if shock > amount::mul(previous, keep.max(Decimal::ZERO))? {
+                return Err(LedgerError::LoosensTooFar {
+                    what: format!(
+                        "the {} stress shock from {previous} to {shock}",
+                        super::prices::class_name(class)
+                    ),
+                    step_pct: self.cfg.limit_loosen_step_pct,
+                });
+            }
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        self.stress_shocks.set(class, shock);
+        self.audit_with_outcome(
+            at,
+            by,
+            "set_stress_shock",
+            super::prices::class_name(class).to_owned(),
+            previous.to_string(),
+            shock.to_string(),
+            super::admin::outcome(force),
+        );
+        Ok(Outcome::StressShockSet { previous, shock })
+    }
+
+    /// The standard shock vector in force.
+    pub fn stress_shocks(&self) -> StressShocks {
+        self.stress_shocks
+    }
+
     /// A participant's health figures, or `None` if the ledger never heard
     /// of it. Prices are the last accepted ones; those not FRESH are listed.
     pub fn health(&self, participant: &ParticipantId) -> Result<Option<HealthView>, LedgerError> {
@@ -210,15 +261,22 @@ impl State {
                         None => lines.reported = Some(lines.reported.unwrap_or_default()),
                     }
                 }
+                let ltv = debt::implied_ltv(&self.venue_assets, venue, asset);
+                let implied = debt::implied_term(vp.implied_base(p.reports(venue))?, ltv)?;
+                if implied > Decimal::ZERO {
+                    lines.implied_unpriced |= pa.is_none();
+                    lines.implied.push(Pledged {
+                        quantity: implied,
+                        price: pa.unwrap_or_default(),
+                        threshold: Decimal::ONE,
+                    });
+                }
                 let c = vp.counted()?;
                 if c <= Decimal::ZERO {
                     continue;
                 }
-                lines.collateral_unpriced |= pa.is_none();
                 let params = self.venue_assets.get(&(venue.clone(), asset.clone()));
-                let (lt, ltv) = params.map_or((Decimal::ZERO, Decimal::ONE), |x| {
-                    (x.threshold, x.ltv_or_threshold())
-                });
+                let lt = params.map_or(Decimal::ZERO, |x| x.threshold);
                 let price = pa.unwrap_or_default();
                 lines.assets.push(asset.clone());
                 lines.claim.push(Pledged {
@@ -230,11 +288,6 @@ impl State {
                     quantity: health::seizable(c, pos.owned, committed_everywhere)?,
                     price,
                     threshold: lt,
-                });
-                lines.implied.push(Pledged {
-                    quantity: c,
-                    price,
-                    threshold: ltv,
                 });
             }
             if pos
@@ -257,11 +310,17 @@ impl State {
         let mut out = Vec::with_capacity(venues.len());
         let mut total: Option<Decimal> = Some(Decimal::ZERO);
         for (venue, lines) in venues {
-            let (debt, implied) = match lines.reported {
-                _ if lines.debt_unpriced => (None, false),
-                Some(d) => (Some(d), false),
-                None if lines.collateral_unpriced => (None, true),
-                None => (Some(health::implied_liability(&lines.implied)?), true),
+            // A reporting venue's debt is what it reports plus the implied
+            // debt of what no sync covers yet; another's is implied.
+            let implied = lines.reported.is_none();
+            let debt = if lines.debt_unpriced || lines.implied_unpriced {
+                None
+            } else {
+                let reported = lines.reported.unwrap_or_default();
+                Some(amount::add(
+                    reported,
+                    health::implied_liability(&lines.implied)?,
+                )?)
             };
             let (claim, true_health) = match debt {
                 Some(d) => (

@@ -266,6 +266,15 @@ impl State {
                         pos.committed
                     ));
                 }
+                let (owed, implied) =
+                    super::debt::recompute_position(p, aid, pos, &self.venue_assets)
+                        .map_err(|e| e.to_string())?;
+                if (owed, implied) != (pos.owed, pos.implied) {
+                    return Err(format!(
+                        "{pid}/{aid}: owed {} implied {} != venue sums {owed} {implied}",
+                        pos.owed, pos.implied
+                    ));
+                }
                 let t = totals.entry(aid).or_default();
                 *t = add(*t, committed)?;
             }
