@@ -249,3 +249,191 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
     assert_eq!(code(bad), Code::InvalidArgument);
     s.stop().await;
 }
+
+/// Waits (bounded) until `asset`'s price is in `state`.
+async fn until_state(admin: &interlock_client::Client, asset: &str, state: pb::PriceState) {
+    for _ in 0..100 {
+        let prices = admin.list_prices().await.unwrap();
+        if prices
+            .iter()
+            .any(|p| p.asset == asset && p.state() == state)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{asset} never reached {state:?}");
+}
+
+/// W2 before venue-b lends, over gRPC: MIN_HF_ECO 1.0 leaves venue-b
+/// 66,000 of new debt against the 100 ETH venue-a already holds; a stale
+/// price refuses new risk but never risk reduction; the stress shock is
+/// set by the desk and shown with the prices.
+#[tokio::test]
+async fn value_limits_judge_checks_on_fresh_prices() {
+    let mut config = interlock_server::config::Config::dev_for_tests();
+    config.price_grace_ms = 0;
+    let s = start_with(config).await;
+    let admin = s.admin().await;
+    let oracle = s.client("dev-oracle").await;
+    let broker = s.client("dev-broker").await;
+    let venue_b = s.client("dev-venue-b").await;
+    for (asset, class) in [
+        ("ETH", pb::AssetClass::Major),
+        ("USDC", pb::AssetClass::Stable),
+        ("SOL", pb::AssetClass::Alt),
+    ] {
+        admin.set_asset_class(asset, class).await.unwrap();
+    }
+    for (venue, lt) in [("venue-a", "0.83"), ("venue-b", "0.86")] {
+        admin
+            .set_venue_asset(pb::SetVenueAssetRequest {
+                venue: venue.into(),
+                asset: "ETH".into(),
+                threshold: lt.into(),
+                ltv: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    admin.set_haircut("ETH", "0.17", "").await.unwrap();
+    admin.set_haircut("SOL", "0.3", "").await.unwrap();
+    let now = now_ms();
+    // SOL's only quote is 59.5 s old: fresh for half a second more.
+    oracle
+        .publish(vec![pb::PublishRequest {
+            sequence: 1,
+            quotes: vec![
+                quote("ETH", "2000", now),
+                quote("USDC", "1", now),
+                quote("SOL", "150", now - 59_500),
+            ],
+        }])
+        .await
+        .unwrap();
+    let owned = |p: &str, asset: &str, q: &str| pb::SyncUpdate {
+        update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
+            participant: p.into(),
+            asset: asset.into(),
+            quantity: q.into(),
+        })),
+    };
+    broker
+        .sync(vec![pb::SyncRequest {
+            sequence: 1,
+            updates: vec![
+                owned("P", "ETH", "100"),
+                pb::SyncUpdate {
+                    update: Some(pb::sync_update::Update::Commitment(pb::CommitmentUpdate {
+                        participant: "P".into(),
+                        venue: "venue-a".into(),
+                        asset: "ETH".into(),
+                        quantity: "100".into(),
+                        covers_commit_seq: 0,
+                    })),
+                },
+                pb::SyncUpdate {
+                    update: Some(pb::sync_update::Update::Liability(pb::LiabilityUpdate {
+                        participant: "P".into(),
+                        venue: "venue-a".into(),
+                        asset: "USDC".into(),
+                        quantity: "100000".into(),
+                    })),
+                },
+                owned("Q", "SOL", "1000"),
+            ],
+        }])
+        .await
+        .unwrap();
+    let limit =
+        |kind: pb::LimitKind, participant: &str, asset: &str, value: &str| pb::SetLimitRequest {
+            kind: kind.into(),
+            scope: Some(pb::Scope {
+                participant: participant.into(),
+                venue: String::new(),
+                asset: asset.into(),
+            }),
+            value: value.into(),
+            ..Default::default()
+        };
+    admin
+        .set_limit(limit(pb::LimitKind::ReuseRatio, "", "", "2"))
+        .await
+        .unwrap();
+    let floor = admin
+        .set_limit(limit(pb::LimitKind::MinHfEco, "", "", "1"))
+        .await
+        .unwrap();
+    // A floor names a participant or no one.
+    let e = admin
+        .set_limit(limit(pb::LimitKind::MinHfEco, "", "ETH", "1"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Code::InvalidArgument);
+    until_state(&admin, "ETH", pb::PriceState::Fresh).await;
+    until_state(&admin, "USDC", pb::PriceState::Fresh).await;
+    let loan = |order: &str, liability: &str, dry_run: bool| pb::CheckRequest {
+        liability: liability.into(),
+        dry_run,
+        ..check(order, "P", "100")
+    };
+    let no = venue_b.check(loan("b1", "66000.01", false)).await.unwrap();
+    assert_eq!(no.verdict(), pb::Verdict::Rejected);
+    let reason = no.reason.unwrap();
+    assert_eq!(reason.code(), pb::RejectCode::LimitExceeded);
+    assert_eq!(reason.kind(), pb::LimitKind::MinHfEco);
+    assert_eq!(reason.limit_id, floor.id);
+    assert_eq!(reason.utilization, "", "a venue never learns a figure");
+    let yes = venue_b.check(loan("b2", "66000", true)).await.unwrap();
+    assert_eq!(yes.verdict(), pb::Verdict::Approved);
+    let bad = venue_b.check(loan("b3", "-1", true)).await.unwrap_err();
+    assert_eq!(code(bad), Code::InvalidArgument);
+
+    // Q's SOL price ages out: new risk fails closed, risk reduction passes.
+    until_state(&admin, "SOL", pb::PriceState::Stale).await;
+    let sol = |order: &str, risk_reducing: bool| pb::CheckRequest {
+        asset: "SOL".into(),
+        risk_reducing,
+        ..check(order, "Q", "1")
+    };
+    let stale = venue_b.check(sol("q1", false)).await.unwrap();
+    assert_eq!(stale.reason.unwrap().code(), pb::RejectCode::PriceStale);
+    let reducing = venue_b.check(sol("q2", true)).await.unwrap();
+    assert_eq!(reducing.verdict(), pb::Verdict::Approved);
+
+    // The desk sets the standard shock; milder past the step needs a reason.
+    let r = admin
+        .set_stress_shock(pb::AssetClass::Major, "-0.4", "")
+        .await
+        .unwrap();
+    assert_eq!(r.previous, "-0.35");
+    let e = admin
+        .set_stress_shock(pb::AssetClass::Major, "-0.1", "")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Code::FailedPrecondition);
+    let e = admin
+        .set_stress_shock(pb::AssetClass::Major, "0.2", "")
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Code::InvalidArgument);
+    let shocks = admin
+        .prices_and_shocks()
+        .await
+        .unwrap()
+        .stress_shocks
+        .unwrap();
+    assert_eq!(
+        (
+            shocks.stable.as_str(),
+            shocks.major.as_str(),
+            shocks.alt.as_str()
+        ),
+        ("-0.05", "-0.4", "-0.5")
+    );
+    let h = admin.health_of("P").await.unwrap();
+    assert_eq!(h.hf_eco, "1.66");
+    assert_eq!(h.distance_to_default, "-0.39759");
+    assert_eq!(h.top_debt[0].name, "venue-a");
+    s.stop().await;
+}

@@ -450,21 +450,118 @@ pub fn health_json(h: &pb::ParticipantHealth) -> Value {
             "debt_implied": v.debt_implied, "hf_claim": v.hf_claim, "hf_true": v.hf_true,
             "liquidation_prices": prices_of(&v.liquidation_prices)})).collect::<Vec<_>>(),
         "liquidation_prices": prices_of(&h.liquidation_prices),
+        "hf_eco_stressed": h.hf_eco_stressed, "distance_to_default": h.distance_to_default,
+        "top_collateral": contributions(&h.top_collateral),
+        "top_debt": contributions(&h.top_debt),
+        "reuse": h.reuse.iter().map(|r| json!({"asset": r.asset, "reuse": r.reuse}))
+            .collect::<Vec<_>>(),
     })
+}
+
+fn contributions(c: &[pb::Contribution]) -> Vec<Value> {
+    c.iter()
+        .map(|c| json!({"name": c.name, "value": c.value}))
+        .collect()
+}
+
+/// A figure for a reader: a decimal to 6 places (the API keeps them all);
+/// words ("no debt", "unknown") as they are.
+fn fig(s: &str) -> String {
+    s.parse::<rust_decimal::Decimal>()
+        .map_or_else(|_| s.to_owned(), |d| d.round_dp(6).normalize().to_string())
+}
+
+/// The distance to default in words.
+fn distance_text(d: &str) -> String {
+    match d {
+        "0" => "none left: HF^eco is at or below 1".to_owned(),
+        "none" => "none: no uniform fall brings HF^eco to 1".to_owned(),
+        "unknown" | "" => "unknown (a price is missing)".to_owned(),
+        s => match s.strip_prefix('-') {
+            Some(m) => format!("a fall of {} in every non-stable asset", percent(m)),
+            None => s.to_owned(),
+        },
+    }
+}
+
+/// "0.397590" as "39.759%".
+fn percent(share: &str) -> String {
+    match share.parse::<rust_decimal::Decimal>() {
+        Ok(d) => format!(
+            "{}%",
+            (d * rust_decimal::Decimal::ONE_HUNDRED)
+                .round_dp(3)
+                .normalize()
+        ),
+        Err(_) => share.to_owned(),
+    }
 }
 
 pub fn health_text(h: &pb::ParticipantHealth) {
     outln!(
         "participant {}  HF^eco {}  (collateral after haircuts {} / debt everywhere {})",
         h.participant,
-        h.hf_eco,
-        h.collateral_value,
+        fig(&h.hf_eco),
+        fig(&h.collateral_value),
         if h.total_debt.is_empty() {
             "unknown"
         } else {
             &h.total_debt
         }
     );
+    outln!(
+        "under the standard shock: HF^eco {}; distance to default: {}",
+        fig(&h.hf_eco_stressed),
+        distance_text(&h.distance_to_default)
+    );
+    let named = |c: &[pb::Contribution]| {
+        c.iter()
+            .map(|c| format!("{} {}", c.name, c.value))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !h.top_collateral.is_empty() || !h.top_debt.is_empty() {
+        outln!(
+            "why: collateral {}; debt {}",
+            if h.top_collateral.is_empty() {
+                "none".to_owned()
+            } else {
+                named(&h.top_collateral)
+            },
+            if h.top_debt.is_empty() {
+                "none".to_owned()
+            } else {
+                named(&h.top_debt)
+            }
+        );
+    }
+    let reused: Vec<String> = h
+        .reuse
+        .iter()
+        .filter(|r| !r.reuse.is_empty())
+        .map(|r| format!("{} {}x", r.asset, r.reuse))
+        .collect();
+    if !reused.is_empty() {
+        outln!("pledged over owned: {}", reused.join(", "));
+    }
+    // Venues that see a healthy position but would not recover their
+    // debt if every venue called at once: they call margin together.
+    let below = |s: &str| {
+        s.parse::<rust_decimal::Decimal>()
+            .is_ok_and(|x| x < rust_decimal::Decimal::ONE)
+    };
+    let together: Vec<&str> = h
+        .venues
+        .iter()
+        .filter(|v| below(&v.hf_true))
+        .map(|v| v.venue.as_str())
+        .collect();
+    if together.len() > 1 {
+        outln!(
+            "venues under water if they call together (HF^true < 1): {}",
+            together.join(", ")
+        );
+    }
     let rows: Vec<Vec<String>> = h
         .venues
         .iter()
@@ -481,8 +578,8 @@ pub fn health_text(h: &pb::ParticipantHealth) {
                 } else {
                     "reported".to_owned()
                 },
-                v.hf_claim.clone(),
-                v.hf_true.clone(),
+                fig(&v.hf_claim),
+                fig(&v.hf_true),
             ]
         })
         .collect();
@@ -491,7 +588,7 @@ pub fn health_text(h: &pb::ParticipantHealth) {
         ps.iter()
             .map(|p| {
                 let price = if p.price.is_empty() { "n/a" } else { &p.price };
-                format!("{} {price}", p.asset)
+                format!("{} {}", p.asset, fig(price))
             })
             .collect::<Vec<_>>()
             .join(", ")

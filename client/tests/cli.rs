@@ -17,6 +17,9 @@ async fn server() -> (
     let dir = tempfile::tempdir().unwrap();
     let mut config = interlock_server::Config::dev_for_tests();
     config.data_dir = dir.path().to_path_buf();
+    // Prices are FRESH at the first tick: the demo's second act needs
+    // no wait.
+    config.price_grace_ms = 0;
     tokio::spawn(interlock_server::serve(config, listener, async move {
         let _ = stopped.await;
     }));
@@ -57,6 +60,24 @@ async fn demo_tells_the_story() {
     assert!(out.contains("ACTIVE -> HALTED"), "{out}");
     assert!(
         out.contains("venue-a tries again: REJECTED order fund-7-venue-a-2: participant is halted"),
+        "{out}"
+    );
+    // Act two: every venue sees a healthy loan, Interlock does not, and a
+    // new loan is refused on value.
+    assert!(
+        out.contains("ETH  1300: venue-a sees 1.798 (true 0.899), venue-b sees 1.863 (true 0.932); Interlock HF^eco 0.899"),
+        "{out}"
+    );
+    assert!(
+        out.contains("venues under water if they call together (HF^true < 1): venue-a, venue-b"),
+        "{out}"
+    );
+    assert!(
+        out.contains("HF^eco reaches 1 at: ETH 1445.783133"),
+        "{out}"
+    );
+    assert!(
+        out.contains("venue-c: REJECTED order fund-7-lev-venue-c-1: MIN_HF_ECO limit L3"),
         "{out}"
     );
 

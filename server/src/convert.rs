@@ -474,6 +474,36 @@ pub fn health_pb(h: domain::state::HealthView) -> pb::ParticipantHealth {
         unpriced: h.unpriced.iter().map(|a| a.to_string()).collect(),
         stale: h.stale.iter().map(|a| a.to_string()).collect(),
         liquidation_prices: liquidation_prices_pb(&h.liquidation_prices),
+        hf_eco_stressed: health_str(h.eco_stressed),
+        distance_to_default: match h.distance_to_default {
+            domain::state::Distance::Shock(s) => dec(s.round_dp(6)),
+            domain::state::Distance::Never => "none".to_owned(),
+            domain::state::Distance::Unknown => "unknown".to_owned(),
+        },
+        top_collateral: h
+            .top_collateral
+            .iter()
+            .map(|(a, v)| pb::Contribution {
+                name: a.to_string(),
+                value: dec(*v),
+            })
+            .collect(),
+        top_debt: h
+            .top_debt
+            .iter()
+            .map(|(venue, v)| pb::Contribution {
+                name: venue.to_string(),
+                value: dec(*v),
+            })
+            .collect(),
+        reuse: h
+            .reuse
+            .iter()
+            .map(|(a, r)| pb::AssetReuse {
+                asset: a.to_string(),
+                reuse: opt_dec(*r),
+            })
+            .collect(),
     }
 }
 

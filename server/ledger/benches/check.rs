@@ -196,6 +196,79 @@ fn reserved(ledger: &Ledger, n: usize, i: u64) -> ReservationId {
     }
 }
 
+/// Prices (fresh for longer than the run), haircuts and two health
+/// floors, applied at `at`.
+fn value_limits(ledger: &Ledger, at: i64) {
+    let year = 365 * 24 * 3600 * 1000;
+    let mut cmds = vec![Command::ConfigurePrices {
+        at_ms: at,
+        rules: PriceRules {
+            max_age_major_ms: year,
+            grace_ms: 0,
+            ..PriceRules::default()
+        },
+    }];
+    let prices = [("BTC", 60_000), ("ETH", 2_000), ("SOL", 150)];
+    for (a, _) in prices {
+        cmds.push(Command::SetAssetClass {
+            at_ms: at,
+            by: "bench".into(),
+            asset: AssetId::new(a).unwrap(),
+            class: AssetClass::Major,
+        });
+        cmds.push(Command::SetHaircut {
+            at_ms: at,
+            by: "bench".into(),
+            asset: AssetId::new(a).unwrap(),
+            haircut: Some(Decimal::new(2, 1)),
+            force: None,
+        });
+    }
+    cmds.push(Command::PublishPrices {
+        at_ms: at,
+        oracle: OracleId::new("bench").unwrap(),
+        batch: PriceBatch {
+            sequence: 1,
+            quotes: prices
+                .iter()
+                .map(|(a, p)| PriceQuote {
+                    asset: AssetId::new(a).unwrap(),
+                    price: Decimal::from(*p),
+                    published_ms: at,
+                })
+                .collect(),
+        },
+    });
+    cmds.push(Command::Tick { at_ms: at });
+    for (kind, value) in [
+        (LimitKind::MinHfEco, Decimal::new(11, 1)),
+        (LimitKind::StressHfEco, Decimal::ONE),
+    ] {
+        cmds.push(Command::SetLimit {
+            at_ms: at,
+            by: "bench".into(),
+            spec: LimitSpec {
+                kind,
+                scope: Scope::default(),
+                value,
+                warn_levels_pct: vec![],
+            },
+            expected_version: None,
+            force: None,
+        });
+    }
+    for cmd in cmds {
+        ledger.apply(cmd).0.unwrap();
+    }
+    for a in ["BTC", "ETH", "SOL"] {
+        let fresh = ledger.read(|s| {
+            s.price(&AssetId::new(a).unwrap())
+                .map(|p| p.state() == PriceState::Fresh)
+        });
+        assert_eq!(fresh.unwrap(), Some(true), "{a} is fresh");
+    }
+}
+
 /// Entries of the pointer chase: 2 GiB of `u32`, far beyond the caches
 /// and the TLB's reach, as the ledger's tables (several GB) are.
 const CHASE_ENTRIES: usize = 512 << 20;
@@ -328,6 +401,41 @@ fn benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The same check under value limits: fresh prices for every asset,
+    // haircuts, a MIN_HF_ECO and a STRESS_HF_ECO for everyone. Each
+    // participant's 30 commitments imply debt (no liability is reported),
+    // so a check reads every asset's debt sums.
+    next += 1;
+    value_limits(&ledger, at(next));
+    g.bench_function("check_and_reserve value-aware (approved)", |b| {
+        b.iter_batched(
+            || {
+                next += 1;
+                check(n, next, None)
+            },
+            |cmd| black_box(ledger.apply(cmd)),
+            BatchSize::SmallInput,
+        )
+    });
+    // Judged by the value limits: approved, and a check carrying a debt
+    // beyond any participant's collateral is refused by them.
+    next += 1;
+    let answer = ledger.apply(check(n, next, None)).0.unwrap().outcome;
+    assert!(
+        matches!(&answer, Outcome::Check(a) if a.reservation.is_some()),
+        "{answer:?}"
+    );
+    next += 1;
+    let mut heavy = check(n, next, None);
+    if let Command::Check { request, .. } = &mut heavy {
+        request.liability = Some(Decimal::from(10u64.pow(15)));
+        request.dry_run = true;
+    }
+    let answer = ledger.apply(heavy).0.unwrap().outcome;
+    assert!(
+        matches!(&answer, Outcome::Check(a) if a.reason.as_ref().and_then(|r| r.limit.as_ref()).is_some_and(|l| l.kind.is_health_floor())),
+        "{answer:?}"
+    );
     g.bench_function("commit", |b| {
         b.iter_batched(
             || {

@@ -228,6 +228,10 @@ pub struct Participant {
     pub brokers: Vec<BrokerId>,
     /// Open reservations, in id order.
     pub open: OpenReservations,
+    /// The venues on which a broker reported a liability of this
+    /// participant (derived from the positions' `owed`: see
+    /// `state/debt.rs`). Usually empty: reading it touches no other memory.
+    pub reporting: Vec<VenueId>,
 }
 
 impl Default for Participant {
@@ -238,6 +242,7 @@ impl Default for Participant {
             assets: SmallMap::new(),
             brokers: Vec::new(),
             open: OpenReservations::with_capacity(OPEN_RESERVATIONS_PRESIZED),
+            reporting: Vec::new(),
         }
     }
 }
@@ -359,6 +364,9 @@ pub struct State {
     haircuts: HashMap<AssetId, Decimal>,
     /// The standard shock vector STRESS_HF_ECO judges under.
     stress_shocks: StressShocks,
+    /// What checks read of each priced asset (derived: see
+    /// `state/value_limits.rs`).
+    factors: HashMap<AssetId, value_limits::Factors>,
     alerts: Vec<Alert>,
 }
 
@@ -388,6 +396,7 @@ impl State {
             venue_assets: HashMap::default(),
             haircuts: HashMap::default(),
             stress_shocks: StressShocks::default(),
+            factors: HashMap::default(),
             alerts: Vec::new(),
         }
     }
@@ -474,7 +483,7 @@ impl State {
             Command::SetAssetClass {
                 by, asset, class, ..
             } => self.set_asset_class(at, by, asset, *class),
-            Command::ConfigurePrices { rules, .. } => Ok(self.configure_prices(rules)),
+            Command::ConfigurePrices { rules, .. } => self.configure_prices(rules),
             Command::SetVenueAsset {
                 by,
                 venue,
@@ -617,7 +626,7 @@ mod view;
 pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};
 pub use snapshot::SnapshotError;
-pub use value::{HealthView, VenueHealth, VENUE_ASSETS_MAX};
+pub use value::{Distance, HealthView, VenueHealth, EXPLAIN_TOP, VENUE_ASSETS_MAX};
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
 
 #[cfg(test)]

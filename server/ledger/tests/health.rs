@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use interlock_ledger::state::Distance;
 use interlock_ledger::value::health::Health;
 use interlock_ledger::*;
 
@@ -127,4 +128,43 @@ fn unknowns_are_conservative() {
         bad,
         Err(LedgerError::InvalidArgument { field: "asset", .. })
     ));
+}
+
+/// The rest of the view on W2: HF^eco under the standard shock (ETH −35%,
+/// the USDC debt −5%: 107,900 / 190,000), at or below 1 already (distance
+/// 0), and the "why": ETH's 166,000 against A's and B's 100,000 each; the
+/// same 100 ETH pledged twice (reuse 2).
+#[test]
+fn w2_stress_distance_and_explanation() {
+    let h = w2().state.health(&p("P")).unwrap().unwrap();
+    assert_eq!(r6(h.eco_stressed), d("0.567895"));
+    assert_eq!(h.distance_to_default, Distance::Shock(Decimal::ZERO));
+    assert_eq!(h.top_collateral, vec![(a("ETH"), d("166000"))]);
+    assert_eq!(
+        h.top_debt,
+        vec![(v("A"), d("100000")), (v("B"), d("100000"))]
+    );
+    assert_eq!(h.reuse, vec![(a("ETH"), Some(d("2")))]);
+}
+
+/// With A's loan only, HF^eco is 1.66 and a uniform fall of ETH of
+/// 39.759036% brings it to 1: 166,000·(1 + s) = 100,000 (the USDC debt is
+/// STABLE: not shocked).
+#[test]
+fn distance_to_default_of_a_healthy_participant() {
+    let h = w2_on(&["A"]).state.health(&p("P")).unwrap().unwrap();
+    assert_eq!(r6(h.eco), d("1.66"));
+    match h.distance_to_default {
+        Distance::Shock(s) => assert_eq!(s.round_dp(6), d("-0.397590")),
+        other => panic!("{other:?}"),
+    }
+    // Without debt it never defaults; without a price, it is unknown.
+    let mut w = w2();
+    w.own("Q", "ETH", "1");
+    w.own("R", "BTC", "1");
+    let h = w.state.health(&p("R")).unwrap().unwrap();
+    assert_eq!(h.distance_to_default, Distance::Unknown);
+    let h = w.state.health(&p("Q")).unwrap().unwrap();
+    assert_eq!(h.distance_to_default, Distance::Never);
+    assert!(h.top_debt.is_empty());
 }

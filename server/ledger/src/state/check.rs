@@ -2,7 +2,6 @@
 //! what is approved, remembering the answer under its order id, and the
 //! alerts a check raises.
 
-use super::value_limits::ValueJudgement;
 use super::*;
 
 /// One cap that applies to a check: `usage + request ≤ cap`.
@@ -396,18 +395,18 @@ impl State {
         // Then, for new risk only, once the quantity limits leave room for
         // some of it: the prices and the value limits.
         if !req.risk_reducing && quantity_leaves_room(req, tight.room()) {
-            match self.value_bindings(at, venue, req, participant)? {
-                ValueJudgement::None => {}
-                ValueJudgement::Stale(_) => {
-                    return Ok(reject(&req.order_id, RejectCode::PriceStale, req.dry_run))
+            let mut tighter: Option<Binding<'_>> = None;
+            let stale = self.each_value_cap(at, venue, req, participant, tight.slack(), |b| {
+                if tighter.as_ref().is_none_or(|t| b.slack() < t.slack()) {
+                    tighter = Some(b);
                 }
-                ValueJudgement::Bound(bindings) => {
-                    for b in bindings {
-                        if b.slack() < tight.slack() {
-                            tight = b;
-                        }
-                    }
-                }
+                Ok(())
+            })?;
+            if stale.is_some() {
+                return Ok(reject(&req.order_id, RejectCode::PriceStale, req.dry_run));
+            }
+            if let Some(b) = tighter {
+                tight = b;
             }
         }
         let room = tight.room();
@@ -476,13 +475,7 @@ impl State {
         self.each_cap(&req.participant, Some(venue), &req.asset, &usage, &mut note)?;
         if !req.risk_reducing {
             let participant = self.participants.get(&req.participant);
-            if let ValueJudgement::Bound(bindings) =
-                self.value_bindings(at, venue, req, participant)?
-            {
-                for b in bindings {
-                    note(b)?;
-                }
-            }
+            self.each_value_cap(at, venue, req, participant, req.quantity, &mut note)?;
         }
         // Stable: among equal slack the order of evaluation stays, as in
         // `judge`, so the first is the limit the venue was told of.
@@ -529,11 +522,11 @@ impl State {
             RejectCode::StaleSync => "broker sync stale".to_owned(),
             RejectCode::PriceStale => {
                 let participant = self.participants.get(&req.participant);
-                match self.value_bindings(at, venue, req, participant)? {
-                    ValueJudgement::Stale(asset) => {
+                match self.each_value_cap(at, venue, req, participant, req.quantity, |_| Ok(()))? {
+                    Some(asset) => {
                         format!("the price of {asset} is not fresh (value limits need it)")
                     }
-                    _ => "a price the value limits need is not fresh".to_owned(),
+                    None => "a price the value limits need is not fresh".to_owned(),
                 }
             }
         };

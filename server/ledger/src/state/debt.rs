@@ -62,9 +62,21 @@ impl Participant {
     /// Whether a broker reported a liability of this participant on
     /// `venue`, in any asset (then the venue's debt is the reported one).
     pub fn reports(&self, venue: &VenueId) -> bool {
-        self.assets
-            .values()
-            .any(|pos| pos.venues.get(venue).is_some_and(|vp| vp.owed.is_some()))
+        self.reporting.iter().any(|v| v == venue)
+    }
+
+    /// The venues with a reported liability, from the positions.
+    pub(super) fn reporting_from_positions(&self) -> Vec<VenueId> {
+        let mut venues: Vec<VenueId> = Vec::new();
+        for pos in self.assets.values() {
+            for (v, vp) in &pos.venues {
+                if vp.owed.is_some() && !venues.contains(v) {
+                    venues.push(v.clone());
+                }
+            }
+        }
+        venues.sort();
+        venues
     }
 }
 
@@ -91,6 +103,10 @@ impl State {
     /// Recomputes every position's `owed` and `implied` (a decoded
     /// snapshot's: they are derived, not stored).
     pub(super) fn recompute_debts(&mut self) -> Result<(), Overflow> {
+        for slot in self.participants.slots() {
+            let p = self.participants.at_mut(slot);
+            p.reporting = p.reporting_from_positions();
+        }
         let mut sums = Vec::new();
         for (_, p) in self.participants.iter() {
             for (asset, pos) in &p.assets {
@@ -133,6 +149,10 @@ impl State {
             }
         }
         let p = self.participants.at_mut(slot);
+        if !reported {
+            let at = p.reporting.partition_point(|v| v < venue);
+            p.reporting.insert(at, venue.clone());
+        }
         let pos = p.assets.get_or_default(asset.clone());
         let vp = pos.venues.get_or_default(venue.clone());
         let old = vp.owed.replace(quantity).unwrap_or_default();

@@ -64,6 +64,7 @@ impl State {
                 }
             };
             verdicts.push(verdict);
+            self.refresh_factors(&q.asset)?;
         }
         self.oracles.insert(oracle.clone(), batch.sequence);
         Ok(Outcome::Prices(PriceAnswer::Applied {
@@ -90,6 +91,7 @@ impl State {
                 self.prices.insert(asset.clone(), AssetPrice::new(class));
             }
         }
+        self.refresh_factors(asset)?;
         self.audit(
             at,
             by,
@@ -101,10 +103,11 @@ impl State {
         Ok(Outcome::AssetClassSet { previous, class })
     }
 
-    pub(super) fn configure_prices(&mut self, rules: &PriceRules) -> Outcome {
+    pub(super) fn configure_prices(&mut self, rules: &PriceRules) -> Result<Outcome, LedgerError> {
         let changed = self.price_rules != *rules;
         self.price_rules = rules.clone();
-        Outcome::Configured { changed }
+        self.refresh_all_factors()?;
+        Ok(Outcome::Configured { changed })
     }
 
     /// Moves every asset's price state on with the clock; alerts on each
@@ -123,6 +126,13 @@ impl State {
         }
         changed.sort_by(|a, b| a.0.cmp(&b.0));
         let any = !changed.is_empty();
+        for (id, _) in &changed {
+            // Only an overflow could fail, unreachable within the bounds
+            // on prices: the factors are then missing, which fails closed.
+            if self.refresh_factors(id).is_err() {
+                self.factors.remove(id);
+            }
+        }
         for (id, state) in changed {
             let (kind, message) = match state {
                 PriceState::Stale => (

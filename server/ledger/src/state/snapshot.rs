@@ -656,6 +656,8 @@ impl Decode for State {
         }
         s.recompute_debts()
             .map_err(|_| r.error("debt sums overflow"))?;
+        s.refresh_all_factors()
+            .map_err(|_| r.error("price factors overflow"))?;
         let audit: Vec<AuditRecord> =
             r.vec(super::audit_records_hard_max(s.cfg.audit_records_max))?;
         s.audit = audit.into();

@@ -51,6 +51,73 @@ pub struct HealthView {
     /// fixed (`None`: no price does, the debt is in that asset, or the
     /// debt is unknown).
     pub liquidation_prices: Vec<(AssetId, Option<Decimal>)>,
+    /// HF^eco under the standard shock vector.
+    pub eco_stressed: Health,
+    /// The uniform shock on every non-STABLE asset at which HF^eco
+    /// reaches 1.
+    pub distance_to_default: Distance,
+    /// The "why": the largest contributions to HF^eco's numerator (per
+    /// owned asset, O·P·(1 − h)) and to its debt (per venue), at most
+    /// [`EXPLAIN_TOP`] of each, largest first.
+    pub top_collateral: Vec<(AssetId, Decimal)>,
+    pub top_debt: Vec<(VenueId, Decimal)>,
+    /// Per asset held or committed: Σ commitments over venues / owned
+    /// (`None` with nothing owned).
+    pub reuse: Vec<(AssetId, Option<Decimal>)>,
+}
+
+/// How many contributions explain a health figure.
+pub const EXPLAIN_TOP: usize = 3;
+
+/// value.md's distance to default: the uniform shock s* ≤ 0 on every
+/// non-STABLE asset (as collateral and as debt) at which HF^eco = 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distance {
+    /// s* (0 when HF^eco is at or below 1 already).
+    Shock(Decimal),
+    /// Even −100% does not bring HF^eco to 1 (or there is no debt).
+    Never,
+    /// A price it needs is missing.
+    Unknown,
+}
+
+/// HF^eco's parts per asset class group, at the last prices: what the
+/// stressed figure and the distance to default are computed from.
+#[derive(Debug, Default)]
+struct EcoSplit {
+    numerator_stable: Decimal,
+    numerator_other: Decimal,
+    /// Implied debt (not shocked) and STABLE debt.
+    debt_fixed: Decimal,
+    /// Reported debt in non-STABLE assets.
+    debt_other: Decimal,
+    stressed_numerator: Decimal,
+    stressed_debt: Decimal,
+}
+
+impl EcoSplit {
+    fn distance(&self) -> Result<Distance, Overflow> {
+        let numerator = amount::add(self.numerator_stable, self.numerator_other)?;
+        let debt = amount::add(self.debt_fixed, self.debt_other)?;
+        if debt.is_zero() {
+            return Ok(Distance::Never);
+        }
+        if numerator <= debt {
+            return Ok(Distance::Shock(Decimal::ZERO));
+        }
+        // HF(x) = (N_st + N_o·x) / (D_fixed + D_o·x) = 1 at x = 1 + s*.
+        let slope = amount::sub(self.numerator_other, self.debt_other)?;
+        if slope <= Decimal::ZERO {
+            return Ok(Distance::Never);
+        }
+        let x = amount::sub(self.debt_fixed, self.numerator_stable)?
+            .checked_div(slope)
+            .ok_or(Overflow)?;
+        if x < Decimal::ZERO {
+            return Ok(Distance::Never);
+        }
+        Ok(Distance::Shock(amount::sub(x, Decimal::ONE)?))
+    }
 }
 
 #[derive(Default)]
@@ -161,6 +228,7 @@ impl State {
             Some(h) => self.haircuts.insert(asset.clone(), h),
             None => self.haircuts.remove(asset),
         };
+        self.refresh_factors(asset)?;
         let show = |h: Option<Decimal>| h.map_or_else(|| "-".to_owned(), |h| h.to_string());
         self.audit_with_outcome(
             at,
@@ -205,6 +273,7 @@ impl State {
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         self.stress_shocks.set(class, shock);
+        self.refresh_all_factors()?;
         self.audit_with_outcome(
             at,
             by,
@@ -380,6 +449,38 @@ impl State {
             };
             liquidation_prices.push((asset.clone(), price));
         }
+        let mut top_collateral: Vec<(AssetId, Decimal)> = Vec::new();
+        for (asset, line) in owned_assets.iter().zip(&owned) {
+            let v = health::owned_value(std::slice::from_ref(line))?;
+            if v > Decimal::ZERO {
+                top_collateral.push((asset.clone(), v));
+            }
+        }
+        top_collateral.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top_collateral.truncate(EXPLAIN_TOP);
+        let mut top_debt: Vec<(VenueId, Decimal)> = out
+            .iter()
+            .filter_map(|v| {
+                v.debt
+                    .filter(|d| *d > Decimal::ZERO)
+                    .map(|d| (v.venue.clone(), d))
+            })
+            .collect();
+        top_debt.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top_debt.truncate(EXPLAIN_TOP);
+        let reuse = p
+            .assets
+            .iter()
+            .filter(|(_, pos)| pos.owned > Decimal::ZERO || pos.committed > Decimal::ZERO)
+            .map(|(a, pos)| (a.clone(), amount::utilization(pos.committed, pos.owned)))
+            .collect();
+        let (eco_stressed, distance_to_default) = match self.eco_split(p)? {
+            Some(split) => (
+                Health::of(split.stressed_numerator, split.stressed_debt)?,
+                split.distance()?,
+            ),
+            None => (Health::Unknown, Distance::Unknown),
+        };
         Ok(Some(HealthView {
             participant: participant.clone(),
             collateral_value,
@@ -389,6 +490,51 @@ impl State {
             unpriced,
             stale,
             liquidation_prices,
+            eco_stressed,
+            distance_to_default,
+            top_collateral,
+            top_debt,
+            reuse,
         }))
+    }
+
+    /// HF^eco's parts at the last prices, from the positions' debt sums;
+    /// `None` if an asset held, committed or owed has no price.
+    fn eco_split(&self, p: &Participant) -> Result<Option<EcoSplit>, Overflow> {
+        let mut s = EcoSplit::default();
+        for (asset, pos) in &p.assets {
+            if pos.owned.is_zero() && pos.owed.is_zero() && pos.implied.is_zero() {
+                continue;
+            }
+            let Some((price, class)) = self
+                .prices
+                .get(asset)
+                .and_then(|x| Some((x.last_price()?, x.class)))
+            else {
+                return Ok(None);
+            };
+            let shock = Decimal::ONE + self.stress_shocks.of(class);
+            let keep = self
+                .haircuts
+                .get(asset)
+                .map_or(Decimal::ZERO, |h| Decimal::ONE - h);
+            let n = amount::mul(amount::mul(pos.owned, keep)?, price)?;
+            let owed = amount::mul(pos.owed, price)?;
+            let implied = amount::mul(pos.implied, price)?;
+            s.stressed_numerator = amount::add(s.stressed_numerator, amount::mul(n, shock)?)?;
+            s.stressed_debt = amount::add(
+                s.stressed_debt,
+                amount::add(amount::mul(owed, shock)?, implied)?,
+            )?;
+            s.debt_fixed = amount::add(s.debt_fixed, implied)?;
+            if class == AssetClass::Stable {
+                s.numerator_stable = amount::add(s.numerator_stable, n)?;
+                s.debt_fixed = amount::add(s.debt_fixed, owed)?;
+            } else {
+                s.numerator_other = amount::add(s.numerator_other, n)?;
+                s.debt_other = amount::add(s.debt_other, owed)?;
+            }
+        }
+        Ok(Some(s))
     }
 }

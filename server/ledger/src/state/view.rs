@@ -266,6 +266,9 @@ impl State {
                         pos.committed
                     ));
                 }
+                if p.reporting != p.reporting_from_positions() {
+                    return Err(format!("{pid}: reporting venues out of date"));
+                }
                 let (owed, implied) =
                     super::debt::recompute_position(p, aid, pos, &self.venue_assets)
                         .map_err(|e| e.to_string())?;
@@ -279,6 +282,7 @@ impl State {
                 *t = add(*t, committed)?;
             }
         }
+        self.factors_current()?;
         if let Err(seq) = crate::command::verify_audit_chain(&self.audit, self.audit_anchor) {
             return Err(format!("audit record {seq} breaks the hash chain"));
         }
