@@ -131,6 +131,18 @@ pub struct BenchArgs {
     /// A label for the run in the output.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Put value limits in force before the run (as --admin-token and
+    /// --oracle-token): ETH classed MAJOR and priced at 2,000, a 20%
+    /// haircut, MIN_HF_ECO 1.1 and STRESS_HF_ECO 1.0 for everyone; waits
+    /// (up to 60 s) for the price to be FRESH: start the server with
+    /// --price-grace-ms 0 to skip the wait. Quotes age out after 60 s:
+    /// for short runs.
+    #[arg(long)]
+    pub value_limits: bool,
+    #[arg(long, default_value = "dev-admin")]
+    pub admin_token: String,
+    #[arg(long, default_value = "dev-oracle")]
+    pub oracle_token: String,
 }
 
 /// What a run measured. `requests` counts every call a venue made (checks,
@@ -404,6 +416,60 @@ async fn setup(
         broker.sync(messages).await?;
     }
     Ok(Some((broker, seq)))
+}
+
+/// Value limits in force and ETH's price FRESH (see `--value-limits`).
+async fn value_setup(
+    endpoint: &str,
+    tls: Option<&TlsOptions>,
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
+    let admin = Client::connect_with(endpoint, tls, Some(&args.admin_token)).await?;
+    let oracle = Client::connect_with(endpoint, tls, Some(&args.oracle_token)).await?;
+    admin.set_asset_class("ETH", pb::AssetClass::Major).await?;
+    admin.set_haircut("ETH", "0.2", "").await?;
+    let sequence = oracle.publish_state().await?.last_applied_sequence + 1;
+    let published_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    oracle
+        .publish(vec![pb::PublishRequest {
+            sequence,
+            quotes: vec![pb::Quote {
+                asset: "ETH".into(),
+                price: "2000".into(),
+                published_ms,
+            }],
+        }])
+        .await?;
+    for (kind, value) in [
+        (pb::LimitKind::MinHfEco, "1.1"),
+        (pb::LimitKind::StressHfEco, "1"),
+    ] {
+        admin
+            .set_limit(pb::SetLimitRequest {
+                kind: kind.into(),
+                scope: Some(pb::Scope::default()),
+                value: value.into(),
+                force_reason: "bench".into(),
+                ..Default::default()
+            })
+            .await?;
+    }
+    let started = Instant::now();
+    loop {
+        let prices = admin.list_prices().await?;
+        if prices
+            .iter()
+            .any(|p| p.asset == "ETH" && p.state() == pb::PriceState::Fresh)
+        {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            anyhow::bail!("ETH's price is not FRESH after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Sends `per_sec` sync messages a second on one stream until the run
@@ -689,6 +755,9 @@ pub async fn run(
         Target::Interlock => setup(endpoint, tls, args).await?,
         Target::Echo => None,
     };
+    if args.value_limits && args.target == Target::Interlock {
+        value_setup(endpoint, tls, args).await?;
+    }
     let connections = if args.connections == 0 {
         args.clients
     } else {

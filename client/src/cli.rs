@@ -181,10 +181,14 @@ pub enum Command {
     },
     /// (admin) A participant's exposure across venues, per asset.
     Exposure { participant: String },
-    /// (admin) The most utilized participants.
+    /// (admin) The most utilized participants, or (--by hf) the weakest
+    /// HF^eco first.
     Top {
         #[arg(long, default_value_t = 10)]
         limit: u32,
+        /// Rank by utilization of the cross-venue limits, or by HF^eco.
+        #[arg(long, value_enum, default_value_t = TopBy::Utilization)]
+        by: TopBy,
     },
     /// (admin) Stream alerts as they happen.
     Watch {
@@ -259,6 +263,14 @@ pub enum CertsCommand {
         #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
         hosts: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopBy {
+    /// Utilization of the cross-venue limits, highest first.
+    Utilization,
+    /// HF^eco, weakest first.
+    Hf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -645,7 +657,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 output::exposure_text(&e);
             }
         }
-        Command::Top { limit } => {
+        Command::Top {
+            limit,
+            by: TopBy::Hf,
+        } => {
+            let ranks = client.top_by_hf(limit).await?;
+            if json {
+                print_json(&output::top_hf_json(&ranks));
+            } else {
+                output::top_hf_table(&ranks);
+            }
+        }
+        Command::Top { limit, .. } => {
             let entries = client.top(limit).await?;
             if json {
                 print_json(&output::top_json(&entries));

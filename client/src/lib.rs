@@ -430,13 +430,30 @@ impl Client {
     }
 
     pub async fn top(&self, limit: u32) -> Result<Vec<pb::TopEntry>, ClientError> {
-        let r = pb::TopParticipantsRequest { limit };
+        let r = pb::TopParticipantsRequest {
+            limit,
+            by: pb::TopBy::Utilization.into(),
+        };
         Ok(self
             .admin()
             .top_participants(self.unary(r))
             .await?
             .into_inner()
             .entries)
+    }
+
+    /// The participants with debt, weakest HF^eco first.
+    pub async fn top_by_hf(&self, limit: u32) -> Result<Vec<pb::HealthRank>, ClientError> {
+        let r = pb::TopParticipantsRequest {
+            limit,
+            by: pb::TopBy::Hf.into(),
+        };
+        Ok(self
+            .admin()
+            .top_participants(self.unary(r))
+            .await?
+            .into_inner()
+            .by_hf)
     }
 
     pub async fn audit(

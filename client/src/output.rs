@@ -235,6 +235,44 @@ pub fn top_json(entries: &[pb::TopEntry]) -> Value {
     )
 }
 
+pub fn top_hf_json(ranks: &[pb::HealthRank]) -> Value {
+    Value::Array(
+        ranks
+            .iter()
+            .map(|r| {
+                json!({"participant": r.participant, "hf_eco": r.hf_eco,
+                "collateral_value": r.collateral_value, "total_debt": r.total_debt,
+                "state": state_name(r.state)})
+            })
+            .collect(),
+    )
+}
+
+pub fn top_hf_table(ranks: &[pb::HealthRank]) {
+    let rows: Vec<Vec<String>> = ranks
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            vec![
+                (i + 1).to_string(),
+                r.participant.clone(),
+                fig(&r.hf_eco),
+                fig(&r.collateral_value),
+                if r.total_debt.is_empty() {
+                    "unknown".to_owned()
+                } else {
+                    fig(&r.total_debt)
+                },
+                state_name(r.state).to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &["#", "PARTICIPANT", "HF^ECO", "COLLATERAL", "DEBT", "STATE"],
+        &rows,
+    );
+}
+
 pub fn top_table(entries: &[pb::TopEntry]) {
     let rows: Vec<Vec<String>> = entries
         .iter()

@@ -781,9 +781,22 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 )))
             }
         };
+        let by = pb::TopBy::try_from(req.get_ref().by)
+            .map_err(|_| Status::invalid_argument("by: unknown value"))?;
+        if by == pb::TopBy::Hf {
+            let ranks = self
+                .0
+                .read(|s| s.top_by_health(n as usize))?
+                .map_err(status)?;
+            return Ok(Response::new(pb::TopParticipantsResponse {
+                entries: Vec::new(),
+                by_hf: ranks.into_iter().map(convert::health_rank_pb).collect(),
+            }));
+        }
         let top = self.0.read(|s| s.top(n as usize))?.map_err(status)?;
         Ok(Response::new(pb::TopParticipantsResponse {
             entries: top.into_iter().map(convert::top_entry_pb).collect(),
+            by_hf: Vec::new(),
         }))
     }
 

@@ -507,6 +507,16 @@ pub fn health_pb(h: domain::state::HealthView) -> pb::ParticipantHealth {
     }
 }
 
+pub fn health_rank_pb(r: domain::state::HealthRank) -> pb::HealthRank {
+    pb::HealthRank {
+        participant: r.participant.to_string(),
+        hf_eco: health_str(r.eco),
+        collateral_value: dec(r.collateral_value),
+        total_debt: opt_dec(r.total_debt),
+        state: trading_state_pb(r.trading_state).into(),
+    }
+}
+
 fn liquidation_prices_pb(
     prices: &[(domain::AssetId, Option<Decimal>)],
 ) -> Vec<pb::LiquidationPrice> {

@@ -20,6 +20,7 @@ fn id<T>(f: fn(&str) -> Result<T, IdError>, s: &str) -> T {
 fn workload(n: usize) -> Vec<Command> {
     let mut cmds = Vec::new();
     let mut seq = 0;
+    let mut oracle_seq = 0;
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut rand = move |m: u64| {
         x ^= x << 13;
@@ -32,7 +33,7 @@ fn workload(n: usize) -> Vec<Command> {
         at += 1 + rand(4_000) as i64;
         let p = id(ParticipantId::new, ["p0", "p1", "p2"][rand(3) as usize]);
         let venue = id(VenueId::new, ["v0", "v1"][rand(2) as usize]);
-        let cmd = match rand(10) {
+        let cmd = match rand(15) {
             0 | 1 => {
                 seq += 1;
                 Command::Sync {
@@ -87,6 +88,83 @@ fn workload(n: usize) -> Vec<Command> {
                 },
                 expected_version: None,
                 force: (rand(2) == 0).then(|| "crash test".to_owned()),
+            },
+            // The value layer: classes, prices, venue parameters,
+            // haircuts, shocks, liabilities and value limits.
+            10 => Command::SetAssetClass {
+                at_ms: at,
+                by: "admin".into(),
+                asset: id(AssetId::new, ["ETH", "USDC"][rand(2) as usize]),
+                class: [AssetClass::Major, AssetClass::Stable][rand(2) as usize],
+            },
+            11 => {
+                oracle_seq += 1;
+                Command::PublishPrices {
+                    at_ms: at,
+                    oracle: id(OracleId::new, "pyth"),
+                    batch: PriceBatch {
+                        sequence: oracle_seq,
+                        quotes: vec![PriceQuote {
+                            asset: id(AssetId::new, "ETH"),
+                            price: Decimal::from(1_800 + rand(400)),
+                            published_ms: at - rand(2_000) as i64,
+                        }],
+                    },
+                }
+            }
+            12 => match rand(3) {
+                0 => Command::SetVenueAsset {
+                    at_ms: at,
+                    by: "admin".into(),
+                    venue,
+                    asset: id(AssetId::new, "ETH"),
+                    params: VenueAssetParams {
+                        threshold: Decimal::new(9, 1),
+                        ltv: Some(Decimal::new(1 + rand(89) as i64, 2)),
+                    },
+                },
+                1 => Command::SetHaircut {
+                    at_ms: at,
+                    by: "admin".into(),
+                    asset: id(AssetId::new, "ETH"),
+                    haircut: Some(Decimal::new(rand(50) as i64, 2)),
+                    force: Some("crash test".into()),
+                },
+                _ => Command::SetStressShock {
+                    at_ms: at,
+                    by: "admin".into(),
+                    class: AssetClass::Major,
+                    shock: -Decimal::new(rand(100) as i64, 2),
+                    force: Some("crash test".into()),
+                },
+            },
+            13 => {
+                seq += 1;
+                Command::Sync {
+                    at_ms: at,
+                    broker: id(BrokerId::new, "prime-1"),
+                    batch: SyncBatch {
+                        sequence: seq,
+                        updates: vec![SyncUpdate::Liability {
+                            participant: p,
+                            venue,
+                            asset: id(AssetId::new, "USDC"),
+                            quantity: Decimal::from(rand(50_000)),
+                        }],
+                    },
+                }
+            }
+            14 => Command::SetLimit {
+                at_ms: at,
+                by: "admin".into(),
+                spec: LimitSpec {
+                    kind: [LimitKind::MinHfEco, LimitKind::StressHfEco][rand(2) as usize],
+                    scope: Scope::default(),
+                    value: Decimal::new(5 + rand(10) as i64, 1),
+                    warn_levels_pct: vec![],
+                },
+                expected_version: None,
+                force: Some("crash test".into()),
             },
             _ => Command::SetTradingState {
                 at_ms: at,

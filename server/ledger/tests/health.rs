@@ -168,3 +168,52 @@ fn distance_to_default_of_a_healthy_participant() {
     assert_eq!(h.distance_to_default, Distance::Never);
     assert!(h.top_debt.is_empty());
 }
+
+/// `top --by hf`: participants with debt, weakest HF^eco first; one
+/// without debt is not ranked, one whose price is missing comes first.
+#[test]
+fn participants_ranked_by_health() {
+    let mut w = w2();
+    w.sync(vec![
+        SyncUpdate::Collateral {
+            participant: p("S"),
+            asset: a("ETH"),
+            quantity: d("100"),
+        },
+        SyncUpdate::Commitment {
+            participant: p("S"),
+            venue: v("A"),
+            asset: a("ETH"),
+            quantity: d("10"),
+            covers_commit_seq: 0,
+        },
+        SyncUpdate::Collateral {
+            participant: p("U"),
+            asset: a("BTC"),
+            quantity: d("1"),
+        },
+        SyncUpdate::Liability {
+            participant: p("U"),
+            venue: v("A"),
+            asset: a("USDC"),
+            quantity: d("5"),
+        },
+    ]);
+    w.own("Q", "ETH", "1");
+    let ranks = w.state.top_by_health(10).unwrap();
+    let order: Vec<(&str, Health)> = ranks
+        .iter()
+        .map(|r| (r.participant.as_str(), r.eco))
+        .collect();
+    // S: 100 · 2,000 · 0.83 over the debt implied by 10 ETH on A (no LTV:
+    // its threshold, 0.83): 166,000 / 16,600 = 10.
+    assert_eq!(
+        order,
+        vec![
+            ("U", Health::Unknown),
+            ("P", Health::Ratio(d("0.83"))),
+            ("S", Health::Ratio(d("10"))),
+        ]
+    );
+    assert_eq!(w.state.top_by_health(1).unwrap().len(), 1);
+}

@@ -66,6 +66,18 @@ pub struct HealthView {
     pub reuse: Vec<(AssetId, Option<Decimal>)>,
 }
 
+/// One participant in [`State::top_by_health`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRank {
+    pub participant: ParticipantId,
+    pub eco: Health,
+    /// HF^eco's numerator (0 when unknown).
+    pub collateral_value: Decimal,
+    /// `None` when unknown.
+    pub total_debt: Option<Decimal>,
+    pub trading_state: TradingState,
+}
+
 /// How many contributions explain a health figure.
 pub const EXPLAIN_TOP: usize = 3;
 
@@ -496,6 +508,46 @@ impl State {
             top_debt,
             reuse,
         }))
+    }
+
+    /// The participants with debt, weakest HF^eco first (`Unknown` before
+    /// any figure: a missing price is never taken as healthy), at most
+    /// `n`; ties by id. At the last prices, from the debt sums: O(assets)
+    /// per participant.
+    pub fn top_by_health(&self, n: usize) -> Result<Vec<HealthRank>, LedgerError> {
+        let mut all = Vec::new();
+        for (pid, p) in self.participants.iter() {
+            let (eco, numerator, debt) = match self.eco_split(p)? {
+                Some(s) => {
+                    let numerator = amount::add(s.numerator_stable, s.numerator_other)?;
+                    let debt = amount::add(s.debt_fixed, s.debt_other)?;
+                    (Health::of(numerator, debt)?, numerator, Some(debt))
+                }
+                None => (Health::Unknown, Decimal::ZERO, None),
+            };
+            if eco == Health::NoDebt {
+                continue;
+            }
+            all.push(HealthRank {
+                participant: pid.clone(),
+                eco,
+                collateral_value: numerator,
+                total_debt: debt,
+                trading_state: p.trading_state,
+            });
+        }
+        let key = |r: &HealthRank| match r.eco {
+            Health::Unknown => (0, Decimal::ZERO),
+            Health::Ratio(x) => (1, x),
+            Health::NoDebt => (2, Decimal::ZERO),
+        };
+        all.sort_by(|a, b| {
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.participant.cmp(&b.participant))
+        });
+        all.truncate(n);
+        Ok(all)
     }
 
     /// HF^eco's parts at the last prices, from the positions' debt sums;
