@@ -140,6 +140,7 @@ async fn only_oracles_publish_and_only_admins_class_assets() {
 async fn the_desk_sees_the_double_pledge_no_venue_can() {
     let s = start_server().await;
     let admin = s.admin().await;
+    let mut alerts = admin.watch_alerts().await.unwrap();
     let oracle = s.client("dev-oracle").await;
     let broker = s.client("dev-broker").await;
     admin
@@ -236,6 +237,30 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
     assert_eq!(
         code(admin.health_of("nobody").await.unwrap_err()),
         Code::NotFound
+    );
+    // The ticks' health scan alerts the desk: HF^eco below the critical
+    // level, and both venues under water if they call together.
+    let (mut critical, mut together) = (None, None);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while critical.is_none() || together.is_none() {
+        let a = tokio::time::timeout_at(deadline, alerts.message())
+            .await
+            .expect("health alerts within 10 s")
+            .unwrap()
+            .unwrap();
+        match a.kind() {
+            pb::AlertKind::HealthCritical => critical = Some(a.message),
+            pb::AlertKind::VenuesAtRisk => together = Some(a.message),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        critical.unwrap(),
+        "participant P: HF^eco 0.83 below the critical level 1"
+    );
+    assert!(
+        together.unwrap().contains("venue-a, venue-b would not recover"),
+        "names both venues"
     );
     let bad = admin
         .set_venue_asset(pb::SetVenueAssetRequest {

@@ -27,7 +27,7 @@ pub struct AlertHub {
 }
 
 /// How many kinds of ledger alert there are (`interlock_ledger::AlertKind`).
-const ALERT_KINDS: usize = 9;
+const ALERT_KINDS: usize = 12;
 
 fn kind_index(k: AlertKind) -> usize {
     match k {
@@ -40,6 +40,9 @@ fn kind_index(k: AlertKind) -> usize {
         AlertKind::PriceHeld => 6,
         AlertKind::PriceStale => 7,
         AlertKind::PriceFresh => 8,
+        AlertKind::HealthWarning => 9,
+        AlertKind::HealthCritical => 10,
+        AlertKind::VenuesAtRisk => 11,
     }
 }
 

@@ -355,6 +355,22 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_PRICE_GRACE_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub price_grace_ms: u64,
+
+    /// A participant whose HF^eco falls below this is alerted on
+    /// (HEALTH_WARNING), with the venues that would call margin together.
+    #[arg(long, env = "INTERLOCK_HEALTH_WARN_LEVEL", default_value = "1.2", value_parser = parse_level_arg)]
+    pub health_warn_level: Decimal,
+
+    /// Below this, HEALTH_CRITICAL. At most the warning level.
+    #[arg(long, env = "INTERLOCK_HEALTH_CRITICAL_LEVEL", default_value = "1", value_parser = parse_level_arg)]
+    pub health_critical_level: Decimal,
+
+    /// Participants whose health each tick looks at, round-robin (0: no
+    /// health alerts). Bounds the ledger lock each tick holds for it; a full
+    /// round takes participants / this ticks.
+    #[arg(long, env = "INTERLOCK_HEALTH_SCAN_PER_TICK", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub health_scan_per_tick: u64,
 }
 
 /// Whether changes are journaled before they are acknowledged.
@@ -414,6 +430,10 @@ fn parse_pct_arg(s: &str) -> Result<Decimal, String> {
         return Err(format!("{s:?}: a percentage above 0 and at most 100"));
     }
     Ok(pct)
+}
+
+fn parse_level_arg(s: &str) -> Result<Decimal, String> {
+    parse_ratio(s).map_err(|e| format!("health level {e}"))
 }
 
 fn parse_ratio_arg(s: &str) -> Result<Decimal, String> {

@@ -752,6 +752,9 @@ pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
         domain::AlertKind::PriceHeld => pb::AlertKind::PriceHeld,
         domain::AlertKind::PriceStale => pb::AlertKind::PriceStale,
         domain::AlertKind::PriceFresh => pb::AlertKind::PriceFresh,
+        domain::AlertKind::HealthWarning => pb::AlertKind::HealthWarning,
+        domain::AlertKind::HealthCritical => pb::AlertKind::HealthCritical,
+        domain::AlertKind::VenuesAtRisk => pb::AlertKind::VenuesAtRisk,
     };
     pb::Alert {
         seq,

@@ -38,7 +38,9 @@ use std::time::Duration;
 use interlock::v1 as pb;
 use interlock_journal::audit::AuditArchive;
 use interlock_journal::{DiskStorage, JournalHandle, JournalStatus, Progress, Storage};
-use interlock_ledger::{Command, Ledger};
+use interlock_ledger::state::HealthLevel;
+use interlock_ledger::{Alert, AlertKind, Command, Ledger};
+use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -253,11 +255,22 @@ pub async fn serve_on(
     let prices = pb::price_service_server::PriceServiceServer::new(PriceApi(shared.clone()))
         .max_decoding_message_size(max);
 
+    if config.health_critical_level > config.health_warn_level {
+        anyhow::bail!("--health-critical-level must be at most --health-warn-level");
+    }
+    let scan = HealthScanner {
+        warn: config.health_warn_level,
+        critical: config.health_critical_level,
+        per_tick: config.health_scan_per_tick as usize,
+        cursor: 0,
+        seen: std::collections::HashMap::new(),
+    };
     let ticker = tokio::spawn(tick(
         shared.clone(),
         journal.clone(),
         Duration::from_millis(config.tick_interval_ms.max(1)),
         config.snapshot_under_lock,
+        scan,
     ));
     if let Some(durable) = durable {
         tokio::spawn(watch_journal(durable, health.clone()));
@@ -520,11 +533,102 @@ async fn archive_audit(shared: &Shared, archive: &Arc<AuditArchive>) -> anyhow::
     }
 }
 
+/// Health alerts: each tick looks at a few participants (round-robin) and
+/// alerts when one's HF^eco falls below a level, or when two or more of its
+/// venues would not recover their debt if they called at once. What it
+/// alerted on is remembered here, not in the ledger (alerts are not
+/// state): a restart alerts once more on what is still true.
+struct HealthScanner {
+    warn: Decimal,
+    critical: Decimal,
+    per_tick: usize,
+    cursor: usize,
+    /// Per participant slot: the level and the number of venues at risk
+    /// last alerted on (absent: healthy).
+    seen: std::collections::HashMap<interlock_ledger::state::ParticipantSlot, (HealthLevel, usize)>,
+}
+
+impl HealthScanner {
+    fn step(&mut self, shared: &Shared, at_ms: i64) {
+        if self.per_tick == 0 {
+            return;
+        }
+        let scanned = shared
+            .ledger
+            .read(|s| s.health_scan(self.cursor, self.per_tick, self.warn, self.critical));
+        let (found, next) = match scanned {
+            Ok(Ok(x)) => x,
+            // A failed read (a poisoned lock) or an overflow: try again next tick.
+            _ => return,
+        };
+        self.cursor = next;
+        let mut alerts = Vec::new();
+        for h in found {
+            let at_risk = h.venues_at_risk.len();
+            let before = self
+                .seen
+                .get(&h.slot)
+                .copied()
+                .unwrap_or((HealthLevel::Ok, 0));
+            if h.level == HealthLevel::Ok {
+                self.seen.remove(&h.slot);
+                continue;
+            }
+            self.seen.insert(h.slot, (h.level, at_risk));
+            let eco = match h.eco {
+                interlock_ledger::value::health::Health::Ratio(x) => {
+                    x.round_dp(6).normalize().to_string()
+                }
+                _ => "unknown".to_owned(),
+            };
+            if h.level > before.0 {
+                let (kind, level, name) = match h.level {
+                    HealthLevel::Critical => (AlertKind::HealthCritical, self.critical, "critical"),
+                    _ => (AlertKind::HealthWarning, self.warn, "warning"),
+                };
+                let mut a = Alert::new(
+                    at_ms,
+                    kind,
+                    format!(
+                        "participant {}: HF^eco {eco} below the {name} level {level}",
+                        h.participant
+                    ),
+                );
+                a.participant = Some(h.participant.clone());
+                alerts.push(a);
+            }
+            if at_risk >= 2 && before.1 < 2 {
+                let names: Vec<String> = h.venues_at_risk.iter().map(|v| v.to_string()).collect();
+                let mut a = Alert::new(
+                    at_ms,
+                    AlertKind::VenuesAtRisk,
+                    format!(
+                        "participant {}: {} would not recover their debt if they called together (HF^true < 1; HF^eco {eco})",
+                        h.participant,
+                        names.join(", ")
+                    ),
+                );
+                a.participant = Some(h.participant);
+                alerts.push(a);
+            }
+        }
+        if !alerts.is_empty() {
+            shared.alerts.publish(alerts);
+        }
+    }
+}
+
 /// Drives time inside the ledger (expiry, stale brokers, retention) and
 /// writes a snapshot when the journal has grown enough: rebuilt from the
 /// files on a blocking thread (`snapshot_replayed`), so checks never wait
 /// for it, unless `under_lock` (benchmarks only).
-async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration, under_lock: bool) {
+async fn tick(
+    shared: Shared,
+    journal: Option<JournalHandle>,
+    every: Duration,
+    under_lock: bool,
+    mut scan: HealthScanner,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut snapshotting: Option<tokio::task::JoinHandle<()>> = None;
@@ -535,6 +639,7 @@ async fn tick(shared: Shared, journal: Option<JournalHandle>, every: Duration, u
         if let Err(e) = shared.apply(Command::Tick { at_ms }).await {
             tracing::warn!(error = %e.message(), "tick not applied");
         }
+        scan.step(&shared, at_ms);
         if let Some(archive) = &shared.archive {
             if archiving.as_ref().is_none_or(|t| t.is_finished()) {
                 let (shared, archive) = (shared.clone(), archive.clone());

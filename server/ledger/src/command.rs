@@ -581,6 +581,13 @@ pub enum AlertKind {
     PriceStale,
     /// An asset's price is fresh again after its grace period.
     PriceFresh,
+    /// A participant's HF^eco fell below the warning level.
+    HealthWarning,
+    /// A participant's HF^eco fell below the critical level.
+    HealthCritical,
+    /// Several venues of one participant would not recover their debt if
+    /// they called at once (HF^true < 1 on two or more).
+    VenuesAtRisk,
 }
 
 /// Something the risk desk should see. Alerts go to admins only.
@@ -598,7 +605,7 @@ pub struct Alert {
 }
 
 impl Alert {
-    pub(crate) fn new(at_ms: UnixMs, kind: AlertKind, message: String) -> Self {
+    pub fn new(at_ms: UnixMs, kind: AlertKind, message: String) -> Self {
         Alert {
             at_ms,
             kind,

@@ -163,6 +163,12 @@ impl ParticipantTable {
         slot
     }
 
+    /// The `i`th slot handed out (`i` below [`ParticipantTable::len`]).
+    pub fn slot_at(&self, i: usize) -> ParticipantSlot {
+        debug_assert!(i < self.participants.len());
+        ParticipantSlot(i as u32)
+    }
+
     /// Every slot handed out, in order.
     pub fn slots(&self) -> impl Iterator<Item = ParticipantSlot> {
         (0..self.participants.len() as u32).map(ParticipantSlot)

@@ -626,7 +626,10 @@ mod view;
 pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};
 pub use snapshot::SnapshotError;
-pub use value::{Distance, HealthRank, HealthView, VenueHealth, EXPLAIN_TOP, VENUE_ASSETS_MAX};
+pub use value::{
+    Distance, HealthLevel, HealthRank, HealthScan, HealthView, VenueHealth, EXPLAIN_TOP,
+    VENUE_ASSETS_MAX,
+};
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
 
 #[cfg(test)]

@@ -66,6 +66,25 @@ pub struct HealthView {
     pub reuse: Vec<(AssetId, Option<Decimal>)>,
 }
 
+/// How a participant's HF^eco stands against the alert levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HealthLevel {
+    Ok,
+    Warning,
+    Critical,
+}
+
+/// One participant as a health scan saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthScan {
+    pub slot: ParticipantSlot,
+    pub participant: ParticipantId,
+    pub eco: Health,
+    pub level: HealthLevel,
+    /// Venues with HF^true < 1, looked at only below the warning level.
+    pub venues_at_risk: Vec<VenueId>,
+}
+
 /// One participant in [`State::top_by_health`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthRank {
@@ -548,6 +567,66 @@ impl State {
         });
         all.truncate(n);
         Ok(all)
+    }
+
+    /// A scan of at most `k` participants from slot number `from` on
+    /// (wrapping round), at the last prices: each one's HF^eco against
+    /// `warn` and `critical`, and below `warn` the venues that would not
+    /// recover their debt if all called at once. Returns the scan and where
+    /// the next one starts. O(assets) per participant, O(assets × venues)
+    /// for one below the warning level. An unknown figure (a missing
+    /// price) is not alerted on here: the price's own alert says it.
+    pub fn health_scan(
+        &self,
+        from: usize,
+        k: usize,
+        warn: Decimal,
+        critical: Decimal,
+    ) -> Result<(Vec<HealthScan>, usize), LedgerError> {
+        let n = self.participants.len();
+        let mut out = Vec::new();
+        if n == 0 {
+            return Ok((out, 0));
+        }
+        let mut at = from % n;
+        for _ in 0..k.min(n) {
+            let slot = self.participants.slot_at(at);
+            at = (at + 1) % n;
+            let p = self.participants.at(slot);
+            let Some(split) = self.eco_split(p)? else {
+                continue;
+            };
+            let numerator = amount::add(split.numerator_stable, split.numerator_other)?;
+            let debt = amount::add(split.debt_fixed, split.debt_other)?;
+            let eco = Health::of(numerator, debt)?;
+            let level = match eco {
+                Health::Ratio(x) if x < critical => HealthLevel::Critical,
+                Health::Ratio(x) if x < warn => HealthLevel::Warning,
+                _ => HealthLevel::Ok,
+            };
+            let id = self.participants.id(slot);
+            let venues_at_risk = if level == HealthLevel::Ok {
+                Vec::new()
+            } else {
+                self.health(id)?
+                    .map(|h| {
+                        h.venues
+                            .into_iter()
+                            .filter(|v| v.true_health.is_below_one())
+                            .map(|v| v.venue)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            out.push(HealthScan {
+                slot,
+                participant: id.clone(),
+                eco,
+                level,
+                venues_at_risk,
+            });
+        }
+        Ok((out, at))
     }
 
     /// HF^eco's parts at the last prices, from the positions' debt sums;
