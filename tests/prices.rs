@@ -259,7 +259,9 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
         "participant P: HF^eco 0.83 below the critical level 1"
     );
     assert!(
-        together.unwrap().contains("venue-a, venue-b would not recover"),
+        together
+            .unwrap()
+            .contains("venue-a, venue-b would not recover"),
         "names both venues"
     );
     let bad = admin

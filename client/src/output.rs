@@ -466,10 +466,25 @@ pub fn prices_table(prices: &[pb::AssetPrice]) {
                 },
                 price_state_name(p.state()).to_owned(),
                 p.quotes.len().to_string(),
+                if p.haircut.is_empty() {
+                    "-".to_owned()
+                } else {
+                    fig(&p.haircut)
+                },
+                if p.model_haircut.is_empty() {
+                    "-".to_owned()
+                } else {
+                    fig(&p.model_haircut)
+                },
             ]
         })
         .collect();
-    table(&["ASSET", "CLASS", "PRICE", "STATE", "ORACLES"], &rows);
+    table(
+        &[
+            "ASSET", "CLASS", "PRICE", "STATE", "ORACLES", "HAIRCUT", "MODEL",
+        ],
+        &rows,
+    );
 }
 
 fn prices_of(ps: &[pb::LiquidationPrice]) -> Value {

@@ -666,7 +666,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
             let assets = s
                 .prices()
                 .into_iter()
-                .map(|(a, p)| convert::asset_price_pb(a, p))
+                .map(|(a, p)| convert::asset_price_pb(a, p, s.haircut_of(a), s.model_haircut(a)))
                 .collect();
             (assets, s.stress_shocks())
         })?;

@@ -364,6 +364,8 @@ pub fn asset(s: &str) -> Result<domain::AssetId, InvalidField> {
 pub fn asset_price_pb(
     asset: &domain::AssetId,
     p: &domain::value::prices::AssetPrice<domain::OracleId>,
+    haircut: Option<Decimal>,
+    model_haircut: Option<Decimal>,
 ) -> pb::AssetPrice {
     let (state, since) = match p.state() {
         domain::PriceState::Fresh => (pb::PriceState::Fresh, 0),
@@ -377,6 +379,8 @@ pub fn asset_price_pb(
         state: state.into(),
         accepted_at_ms: p.accepted_at_ms().unwrap_or(0),
         recovering_since_ms: since,
+        haircut: opt_dec(haircut),
+        model_haircut: opt_dec(model_haircut),
         quotes: p
             .quotes()
             .iter()

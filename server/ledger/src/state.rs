@@ -364,6 +364,10 @@ pub struct State {
     haircuts: HashMap<AssetId, Decimal>,
     /// The standard shock vector STRESS_HF_ECO judges under.
     stress_shocks: StressShocks,
+    /// The volatility model's state per priced asset (`state/haircuts.rs`).
+    haircut_models: HashMap<AssetId, crate::value::haircut::Haircut>,
+    /// The UTC day (days since the epoch) of the last daily close.
+    close_day: Option<i64>,
     /// What checks read of each priced asset (derived: see
     /// `state/value_limits.rs`).
     factors: HashMap<AssetId, value_limits::Factors>,
@@ -396,6 +400,8 @@ impl State {
             venue_assets: HashMap::default(),
             haircuts: HashMap::default(),
             stress_shocks: StressShocks::default(),
+            haircut_models: HashMap::default(),
+            close_day: None,
             factors: HashMap::default(),
             alerts: Vec::new(),
         }
@@ -557,6 +563,7 @@ impl State {
                 at.saturating_sub(t) > self.cfg.reservation_retention_ms as i64
             })
             || self.prices_due(at)
+            || self.closes_due(at)
     }
 
     // ---- time ---------------------------------------------------------
@@ -577,6 +584,8 @@ impl State {
         newly_stale.sort();
         let mut changed = expired > 0 || !newly_stale.is_empty();
         changed |= self.tick_prices(at);
+        // Only an overflow could fail: the day is then not closed.
+        changed |= self.daily_closes(at).unwrap_or(false);
         for id in newly_stale {
             if let Some(b) = self.brokers.get_mut(&id) {
                 b.stale_alerted = true;
@@ -616,6 +625,7 @@ mod admin;
 mod audit;
 mod check;
 mod debt;
+mod haircuts;
 mod lifecycle;
 mod prices;
 mod snapshot;

@@ -92,6 +92,7 @@ impl State {
             }
         }
         self.refresh_factors(asset)?;
+        self.start_days(at);
         self.audit(
             at,
             by,

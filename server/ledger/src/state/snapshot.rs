@@ -43,6 +43,10 @@ const SNAPSHOT_MAGIC_V4: u32 = 0x534e_5034; // "SNP4"
 /// standard shock vector (STABLE, MAJOR, ALT). A position's `owed` and
 /// `implied` are derived, never stored.
 const SNAPSHOT_MAGIC_V5: u32 = 0x534e_5035; // "SNP5"
+/// The layout written since `SNAPSHOT_MAGIC_V5`: the fifth, then the day
+/// of the last daily close and each asset's haircut model (variance, last
+/// close, published haircut), in asset order.
+const SNAPSHOT_MAGIC_V6: u32 = 0x534e_5036; // "SNP6"
 
 /// Idempotency entries of the first two layouts: the whole request and
 /// answer, read into the compact form. The TTL a stored request was judged
@@ -357,7 +361,7 @@ impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
     fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC_V5));
+        w.u64(u64::from(SNAPSHOT_MAGIC_V6));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -459,6 +463,23 @@ impl State {
         for shock in [shocks.stable, shocks.major, shocks.alt] {
             w.decimal(shock);
         }
+        w.bool(self.close_day.is_some());
+        if let Some(day) = self.close_day {
+            w.i64(day);
+        }
+        let models = sorted(&self.haircut_models);
+        w.usize(models.len());
+        for (asset, m) in models {
+            w.put(asset);
+            let (variance, last_close, published) = m.parts();
+            w.decimal(variance);
+            for d in [last_close, published] {
+                w.bool(d.is_some());
+                if let Some(d) = d {
+                    w.decimal(d);
+                }
+            }
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -479,6 +500,7 @@ impl State {
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V6) => 6,
             m if m == u64::from(SNAPSHOT_MAGIC_V5) => 5,
             m if m == u64::from(SNAPSHOT_MAGIC_V4) => 4,
             m if m == u64::from(SNAPSHOT_MAGIC_V3) => 3,
@@ -653,6 +675,27 @@ impl Decode for State {
         if layout >= 5 {
             let (stable, major, alt) = (r.decimal()?, r.decimal()?, r.decimal()?);
             s.stress_shocks = crate::command::StressShocks { stable, major, alt };
+        }
+        if layout < 6 && !s.prices.is_empty() {
+            // Days were not counted then: from the snapshot's own day.
+            s.close_day = Some(s.last_at_ms.div_euclid(super::haircuts::DAY_MS));
+        }
+        if layout >= 6 {
+            s.close_day = if r.bool()? { Some(r.i64()?) } else { None };
+            let n = r.len(super::PRICED_ASSETS_MAX)?;
+            for _ in 0..n {
+                let asset: AssetId = r.get()?;
+                let variance = r.decimal()?;
+                let mut opt = || -> Result<Option<rust_decimal::Decimal>, DecodeError> {
+                    Ok(if r.bool()? { Some(r.decimal()?) } else { None })
+                };
+                let (last_close, published) = (opt()?, opt()?);
+                let model =
+                    crate::value::haircut::Haircut::from_parts(variance, last_close, published);
+                if s.haircut_models.insert(asset, model).is_some() {
+                    return Err(r.error("duplicate haircut model"));
+                }
+            }
         }
         s.recompute_debts()
             .map_err(|_| r.error("debt sums overflow"))?;

@@ -403,7 +403,7 @@ impl State {
                     quantity: pos.owned,
                     price: pa.unwrap_or_default(),
                     // No haircut: counts for nothing.
-                    haircut: self.haircuts.get(asset).copied().unwrap_or(Decimal::ONE),
+                    haircut: self.haircut_of(asset).unwrap_or(Decimal::ONE),
                 });
             }
         }
@@ -646,8 +646,7 @@ impl State {
             };
             let shock = Decimal::ONE + self.stress_shocks.of(class);
             let keep = self
-                .haircuts
-                .get(asset)
+                .haircut_of(asset)
                 .map_or(Decimal::ZERO, |h| Decimal::ONE - h);
             let n = amount::mul(amount::mul(pos.owned, keep)?, price)?;
             let owed = amount::mul(pos.owed, price)?;

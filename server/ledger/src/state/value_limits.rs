@@ -77,8 +77,7 @@ impl State {
         };
         let stressed = amount::mul(price, Decimal::ONE + self.stress_shocks.of(p.class))?;
         let keep = self
-            .haircuts
-            .get(asset)
+            .haircut_of(asset)
             .map_or(Decimal::ZERO, |h| Decimal::ONE - h);
         Ok(Some(Factors {
             fresh_until,

@@ -114,6 +114,25 @@ impl Haircut {
         self.published
     }
 
+    /// The state as (variance, last close, published haircut), for a
+    /// snapshot.
+    pub fn parts(&self) -> (Decimal, Option<Decimal>, Option<Decimal>) {
+        (self.variance, self.last_close, self.published)
+    }
+
+    /// A state read back from [`Haircut::parts`].
+    pub fn from_parts(
+        variance: Decimal,
+        last_close: Option<Decimal>,
+        published: Option<Decimal>,
+    ) -> Self {
+        Haircut {
+            variance,
+            last_close,
+            published,
+        }
+    }
+
     /// Takes the day's accepted close. The first close only sets the base
     /// (there is no return yet).
     pub fn close(
