@@ -34,10 +34,12 @@ enum Rpc {
     SetVenueAsset,
     SetHaircut,
     SetStressShock,
+    SetVenueRule,
+    ListVenues,
     GetHealth,
 }
 
-const RPCS: [Rpc; 23] = [
+const RPCS: [Rpc; 25] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -60,6 +62,8 @@ const RPCS: [Rpc; 23] = [
     Rpc::SetVenueAsset,
     Rpc::SetHaircut,
     Rpc::SetStressShock,
+    Rpc::SetVenueRule,
+    Rpc::ListVenues,
     Rpc::GetHealth,
 ];
 
@@ -93,6 +97,8 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | SetVenueAsset
                 | SetHaircut
                 | SetStressShock
+                | SetVenueRule
+                | ListVenues
                 | GetHealth
         ),
         "auditor" => matches!(
@@ -104,6 +110,7 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | ListAudit
                 | GetStateDigest
                 | ListPrices
+                | ListVenues
                 | GetHealth
         ),
         _ => false,
@@ -210,6 +217,14 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             .set_stress_shock(pb::AssetClass::Major, "-0.4", "")
             .await
             .map(|r| format!("{r:?}")),
+        Rpc::SetVenueRule => c
+            .set_venue_rule(
+                "venue-a",
+                pb::liquidation_rule::Rule::Morpho(pb::MorphoRule {}),
+            )
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::ListVenues => c.list_venues().await.map(|r| format!("{r:?}")),
         Rpc::GetHealth => c.health_of(participant).await.map(|r| format!("{r:?}")),
     }
 }

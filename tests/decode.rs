@@ -175,6 +175,18 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         Some(2),
     ),
     (
+        "/interlock.v1.AdminService/SetVenueRule",
+        "dev-admin",
+        Shape::Unary,
+        Some(1),
+    ),
+    (
+        "/interlock.v1.AdminService/ListVenues",
+        "dev-admin",
+        Shape::Unary,
+        None,
+    ),
+    (
         "/interlock.v1.AdminService/GetHealth",
         "dev-admin",
         Shape::Unary,

@@ -274,6 +274,48 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
         .await
         .unwrap_err();
     assert_eq!(code(bad), Code::InvalidArgument);
+    // How each venue liquidates, for stress and cascade.
+    use pb::liquidation_rule::Rule;
+    let aave = Rule::Aave(pb::AaveRule {
+        close_factor: "0.5".into(),
+        hf_full: "0.95".into(),
+        min_full_base: "2000".into(),
+        bonus: "1.05".into(),
+    });
+    let r = admin.set_venue_rule("venue-a", aave.clone()).await.unwrap();
+    assert_eq!(r.previous, None);
+    admin
+        .set_venue_rule("venue-b", Rule::Morpho(pb::MorphoRule {}))
+        .await
+        .unwrap();
+    let e = admin
+        .set_venue_rule(
+            "venue-c",
+            Rule::Exchange(pb::ExchangeRule {
+                penalty: "0.9".into(),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Code::InvalidArgument);
+    let venues = admin.list_venues().await.unwrap();
+    let summary: Vec<_> = venues
+        .iter()
+        .map(|v| {
+            (
+                v.venue.as_str(),
+                v.assets.len(),
+                v.rule.clone().and_then(|r| r.rule),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("venue-a", 1, Some(aave)),
+            ("venue-b", 1, Some(Rule::Morpho(pb::MorphoRule {})))
+        ]
+    );
     s.stop().await;
 }
 

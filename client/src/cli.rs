@@ -141,6 +141,34 @@ pub enum Command {
         #[arg(long, default_value = "")]
         force_reason: String,
     },
+    /// (admin) How a venue liquidates an unhealthy position (stress and
+    /// cascade read it): `aave` (close factor, full below --hf-full or
+    /// under --min-full-base, a --bonus), `morpho` (all of it, the
+    /// incentive from the LLTV) or `exchange` (restore HF to 1, a
+    /// --penalty).
+    VenueRule {
+        venue: String,
+        #[arg(value_parser = ["aave", "morpho", "exchange"], ignore_case = true)]
+        style: String,
+        /// aave: share of the debt a liquidation may repay.
+        #[arg(long, default_value = "0.5")]
+        close_factor: String,
+        /// aave: at or below this HF, all of the debt.
+        #[arg(long, default_value = "0.95")]
+        hf_full: String,
+        /// aave: below this value (numeraire) on either side, all of it.
+        #[arg(long, default_value = "2000")]
+        min_full_base: String,
+        /// aave: the liquidation bonus, e.g. 1.05.
+        #[arg(long, default_value = "1.05")]
+        bonus: String,
+        /// exchange: the liquidation penalty, e.g. 0.02.
+        #[arg(long, default_value = "0.02")]
+        penalty: String,
+    },
+    /// (admin, auditor) Every configured venue: threshold and LTV per
+    /// asset, liquidation rule.
+    Venues,
     /// (admin) Set the standard shock of an asset class: the fall that
     /// STRESS_HF_ECO limits judge under, e.g. `stress-shock MAJOR -0.35`.
     StressShock {
@@ -538,6 +566,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&output::publish_json(&quotes, ack));
             } else {
                 output::publish_table(&quotes, ack);
+            }
+        }
+        Command::VenueRule {
+            venue,
+            style,
+            close_factor,
+            hf_full,
+            min_full_base,
+            bonus,
+            penalty,
+        } => {
+            use pb::liquidation_rule::Rule;
+            let rule = match style.to_ascii_lowercase().as_str() {
+                "aave" => Rule::Aave(pb::AaveRule {
+                    close_factor,
+                    hf_full,
+                    min_full_base,
+                    bonus,
+                }),
+                "morpho" => Rule::Morpho(pb::MorphoRule {}),
+                _ => Rule::Exchange(pb::ExchangeRule { penalty }),
+            };
+            let r = client.set_venue_rule(&venue, rule.clone()).await?;
+            let show = |r: Option<&pb::LiquidationRule>| output::rule_text(r);
+            if json {
+                print_json(&serde_json::json!({"venue": venue,
+                    "rule": show(Some(&pb::LiquidationRule { rule: Some(rule.clone()) })),
+                    "previous": show(r.previous.as_ref())}));
+            } else {
+                println!(
+                    "{venue}: {} -> {}",
+                    show(r.previous.as_ref()),
+                    show(Some(&pb::LiquidationRule { rule: Some(rule) }))
+                );
+            }
+        }
+        Command::Venues => {
+            let venues = client.list_venues().await?;
+            if json {
+                print_json(&output::venues_json(&venues));
+            } else {
+                output::venues_table(&venues);
             }
         }
         Command::StressShock {

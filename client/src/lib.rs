@@ -359,6 +359,32 @@ impl Client {
             .into_inner())
     }
 
+    /// Sets how `venue` liquidates.
+    pub async fn set_venue_rule(
+        &self,
+        venue: &str,
+        rule: pb::liquidation_rule::Rule,
+    ) -> Result<pb::SetVenueRuleResponse, ClientError> {
+        Ok(self
+            .admin()
+            .set_venue_rule(self.unary(pb::SetVenueRuleRequest {
+                venue: venue.into(),
+                rule: Some(pb::LiquidationRule { rule: Some(rule) }),
+            }))
+            .await?
+            .into_inner())
+    }
+
+    /// Every configured venue.
+    pub async fn list_venues(&self) -> Result<Vec<pb::VenueConfig>, ClientError> {
+        Ok(self
+            .admin()
+            .list_venues(self.unary(pb::ListVenuesRequest {}))
+            .await?
+            .into_inner()
+            .venues)
+    }
+
     /// Sets the standard shock of an asset class (`shock` in [-1, 0]).
     /// Making it milder past the loosening step needs `force_reason`.
     pub async fn set_stress_shock(

@@ -667,3 +667,64 @@ pub fn health_text(h: &pb::ParticipantHealth) {
         );
     }
 }
+
+/// A liquidation rule in one line ("-" for none).
+pub fn rule_text(r: Option<&pb::LiquidationRule>) -> String {
+    use pb::liquidation_rule::Rule;
+    match r.and_then(|r| r.rule.as_ref()) {
+        None => "-".to_owned(),
+        Some(Rule::Aave(a)) => format!(
+            "aave close_factor={} hf_full={} min_full_base={} bonus={}",
+            a.close_factor, a.hf_full, a.min_full_base, a.bonus
+        ),
+        Some(Rule::Morpho(_)) => "morpho".to_owned(),
+        Some(Rule::Exchange(e)) => format!("exchange penalty={}", e.penalty),
+    }
+}
+
+pub fn venues_json(venues: &[pb::VenueConfig]) -> Value {
+    Value::Array(
+        venues
+            .iter()
+            .map(|v| {
+                json!({"venue": v.venue, "rule": rule_text(v.rule.as_ref()),
+                    "assets": v.assets.iter().map(|a| json!({"asset": a.asset,
+                        "threshold": a.threshold, "ltv": a.ltv})).collect::<Vec<_>>()})
+            })
+            .collect(),
+    )
+}
+
+pub fn venues_table(venues: &[pb::VenueConfig]) {
+    let mut rows = Vec::new();
+    for v in venues {
+        let rule = rule_text(v.rule.as_ref());
+        if v.assets.is_empty() {
+            rows.push(vec![
+                v.venue.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                rule,
+            ]);
+            continue;
+        }
+        for a in &v.assets {
+            rows.push(vec![
+                v.venue.clone(),
+                a.asset.clone(),
+                a.threshold.clone(),
+                if a.ltv.is_empty() {
+                    "-".into()
+                } else {
+                    a.ltv.clone()
+                },
+                rule.clone(),
+            ]);
+        }
+    }
+    table(
+        &["VENUE", "ASSET", "THRESHOLD", "LTV", "LIQUIDATION"],
+        &rows,
+    );
+}

@@ -644,6 +644,36 @@ impl pb::admin_service_server::AdminService for AdminApi {
         }
     }
 
+    async fn set_venue_rule(
+        &self,
+        req: Request<pb::SetVenueRuleRequest>,
+    ) -> Result<Response<pb::SetVenueRuleResponse>, Status> {
+        let by = self.admin_of(&req)?;
+        let r = req.into_inner();
+        let cmd = Command::SetVenueRule {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            venue: convert::venue(&r.venue)?,
+            rule: convert::liquidation_rule(r.rule)?,
+        };
+        match self.0.apply(cmd).await? {
+            Outcome::VenueRuleSet { previous } => Ok(Response::new(pb::SetVenueRuleResponse {
+                previous: previous.map(convert::liquidation_rule_pb),
+            })),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn list_venues(
+        &self,
+        _req: Request<pb::ListVenuesRequest>,
+    ) -> Result<Response<pb::ListVenuesResponse>, Status> {
+        let venues = self.0.read(|s| s.venues())?;
+        Ok(Response::new(pb::ListVenuesResponse {
+            venues: venues.into_iter().map(convert::venue_config_pb).collect(),
+        }))
+    }
+
     async fn get_health(
         &self,
         req: Request<pb::GetHealthRequest>,

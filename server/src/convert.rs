@@ -420,6 +420,67 @@ pub fn haircut(s: &str) -> Result<Option<Decimal>, InvalidField> {
         .map_err(|e| bad("haircut", e))
 }
 
+/// A venue's liquidation rule; bounds are the ledger's to check.
+pub fn liquidation_rule(
+    r: Option<pb::LiquidationRule>,
+) -> Result<domain::LiquidationRule, InvalidField> {
+    let ratio = |field: &'static str, s: &str| {
+        amount::parse_decimal(s, amount::RATIO_SCALE_MAX, 1).map_err(|e| bad(field, e))
+    };
+    match r.and_then(|r| r.rule) {
+        Some(pb::liquidation_rule::Rule::Aave(a)) => {
+            Ok(domain::LiquidationRule::Aave(domain::AaveRule {
+                close_factor: ratio("rule.aave.close_factor", &a.close_factor)?,
+                hf_full: ratio("rule.aave.hf_full", &a.hf_full)?,
+                min_full_base: quantity(
+                    "rule.aave.min_full_base",
+                    &a.min_full_base,
+                    amount::parse_quantity,
+                )?,
+                bonus: ratio("rule.aave.bonus", &a.bonus)?,
+            }))
+        }
+        Some(pb::liquidation_rule::Rule::Morpho(_)) => Ok(domain::LiquidationRule::Morpho),
+        Some(pb::liquidation_rule::Rule::Exchange(e)) => Ok(domain::LiquidationRule::Exchange {
+            penalty: ratio("rule.exchange.penalty", &e.penalty)?,
+        }),
+        None => Err(bad("rule", "must be set (aave, morpho or exchange)")),
+    }
+}
+
+pub fn liquidation_rule_pb(r: domain::LiquidationRule) -> pb::LiquidationRule {
+    use pb::liquidation_rule::Rule;
+    let rule = match r {
+        domain::LiquidationRule::Aave(a) => Rule::Aave(pb::AaveRule {
+            close_factor: dec(a.close_factor),
+            hf_full: dec(a.hf_full),
+            min_full_base: dec(a.min_full_base),
+            bonus: dec(a.bonus),
+        }),
+        domain::LiquidationRule::Morpho => Rule::Morpho(pb::MorphoRule {}),
+        domain::LiquidationRule::Exchange { penalty } => Rule::Exchange(pb::ExchangeRule {
+            penalty: dec(penalty),
+        }),
+    };
+    pb::LiquidationRule { rule: Some(rule) }
+}
+
+pub fn venue_config_pb(v: domain::state::VenueView) -> pb::VenueConfig {
+    pb::VenueConfig {
+        venue: v.venue.to_string(),
+        rule: v.rule.map(liquidation_rule_pb),
+        assets: v
+            .assets
+            .into_iter()
+            .map(|(a, p)| pb::VenueAssetConfig {
+                asset: a.to_string(),
+                threshold: dec(p.threshold),
+                ltv: opt_dec(p.ltv),
+            })
+            .collect(),
+    }
+}
+
 /// A stress shock: a share in [-1, 0] ("-0.35"), at most 6 places.
 pub fn stress_shock(s: &str) -> Result<Decimal, InvalidField> {
     let field = "shock";

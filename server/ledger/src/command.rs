@@ -11,6 +11,7 @@ use crate::ids::{
     AssetId, BrokerId, LimitId, OracleId, OrderId, ParticipantId, ReservationId, VenueId,
 };
 use crate::limits::{Limit, LimitKind, LimitSpec, Scope};
+pub use crate::value::liquidation::{AaveRule, LiquidationRule};
 pub use crate::value::prices::{AssetClass, PriceRules, PriceState, QuoteOutcome, Refused};
 
 /// Milliseconds since the Unix epoch, on the server's clock.
@@ -144,6 +145,13 @@ pub enum Command {
         shock: Decimal,
         force: Option<String>,
     },
+    /// An admin sets how a venue liquidates (stress and cascade read it).
+    SetVenueRule {
+        at_ms: UnixMs,
+        by: String,
+        venue: VenueId,
+        rule: LiquidationRule,
+    },
 }
 
 /// The standard shock vector: per asset class, the share by which its
@@ -222,7 +230,8 @@ impl Command {
             | Command::ConfigurePrices { at_ms, .. }
             | Command::SetVenueAsset { at_ms, .. }
             | Command::SetHaircut { at_ms, .. }
-            | Command::SetStressShock { at_ms, .. } => *at_ms,
+            | Command::SetStressShock { at_ms, .. }
+            | Command::SetVenueRule { at_ms, .. } => *at_ms,
         }
     }
 
@@ -246,7 +255,8 @@ impl Command {
             | Command::ConfigurePrices { at_ms, .. }
             | Command::SetVenueAsset { at_ms, .. }
             | Command::SetHaircut { at_ms, .. }
-            | Command::SetStressShock { at_ms, .. } => *at_ms = at,
+            | Command::SetStressShock { at_ms, .. }
+            | Command::SetVenueRule { at_ms, .. } => *at_ms = at,
         }
     }
 }
@@ -563,6 +573,9 @@ pub enum Outcome {
     StressShockSet {
         previous: Decimal,
         shock: Decimal,
+    },
+    VenueRuleSet {
+        previous: Option<LiquidationRule>,
     },
 }
 

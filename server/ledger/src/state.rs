@@ -368,6 +368,8 @@ pub struct State {
     haircut_models: HashMap<AssetId, crate::value::haircut::Haircut>,
     /// The UTC day (days since the epoch) of the last daily close.
     close_day: Option<i64>,
+    /// How each venue liquidates (`SetVenueRule`).
+    venue_rules: HashMap<VenueId, LiquidationRule>,
     /// What checks read of each priced asset (derived: see
     /// `state/value_limits.rs`).
     factors: HashMap<AssetId, value_limits::Factors>,
@@ -402,6 +404,7 @@ impl State {
             stress_shocks: StressShocks::default(),
             haircut_models: HashMap::default(),
             close_day: None,
+            venue_rules: HashMap::default(),
             factors: HashMap::default(),
             alerts: Vec::new(),
         }
@@ -511,6 +514,9 @@ impl State {
                 force,
                 ..
             } => self.set_stress_shock(at, by, *class, *shock, force.as_deref()),
+            Command::SetVenueRule {
+                by, venue, rule, ..
+            } => self.set_venue_rule(at, by, venue, *rule),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
@@ -637,8 +643,8 @@ pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};
 pub use snapshot::SnapshotError;
 pub use value::{
-    Distance, HealthLevel, HealthRank, HealthScan, HealthView, VenueHealth, EXPLAIN_TOP,
-    VENUE_ASSETS_MAX,
+    Distance, HealthLevel, HealthRank, HealthScan, HealthView, VenueHealth, VenueView, EXPLAIN_TOP,
+    VENUE_ASSETS_MAX, VENUE_RULES_MAX,
 };
 pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
 

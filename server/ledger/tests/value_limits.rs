@@ -297,3 +297,48 @@ fn debt_sums_follow_liabilities_and_snapshots() {
     back.check_invariants().unwrap();
     let _: Decimal = h.collateral_value;
 }
+
+/// How each venue liquidates: set, audited, validated, kept by a snapshot.
+#[test]
+fn venue_liquidation_rules() {
+    let mut w = World::new();
+    let set = |w: &mut World, venue: &str, rule: LiquidationRule| {
+        let now = w.now;
+        w.apply(Command::SetVenueRule {
+            at_ms: now,
+            by: "admin".into(),
+            venue: v(venue),
+            rule,
+        })
+    };
+    let aave = LiquidationRule::Aave(AaveRule::v3_3(d("1.05")));
+    assert!(set(&mut w, "aave", aave).is_ok());
+    assert!(set(&mut w, "morpho", LiquidationRule::Morpho).is_ok());
+    let e = set(
+        &mut w,
+        "cex",
+        LiquidationRule::Exchange { penalty: d("0.6") },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        LedgerError::InvalidArgument {
+            field: "penalty",
+            ..
+        }
+    ));
+    let bad_bonus = LiquidationRule::Aave(AaveRule::v3_3(d("0.9")));
+    assert!(set(&mut w, "aave", bad_bonus).is_err());
+    assert_eq!(w.state.venue_rule(&v("aave")), Some(aave));
+    assert_eq!(w.state.venue_rule(&v("cex")), None, "nothing changed");
+    let venues: Vec<_> = w.state.venues().into_iter().map(|x| x.venue).collect();
+    assert_eq!(venues, vec![v("aave"), v("morpho")]);
+    let audited = w.state.audit_records(0, 100);
+    let last = audited.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.new_value.as_str()),
+        ("set_venue_rule", "MORPHO")
+    );
+    let back = State::from_snapshot(&w.state.to_snapshot()).unwrap();
+    assert_eq!(back.venue_rule(&v("aave")), Some(aave));
+}

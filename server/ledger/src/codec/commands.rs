@@ -185,6 +185,18 @@ impl Encode for Command {
                 w.decimal(*shock);
                 w.put(force);
             }
+            Command::SetVenueRule {
+                at_ms,
+                by,
+                venue,
+                rule,
+            } => {
+                w.u8(18);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(venue);
+                w.put(rule);
+            }
         }
     }
 }
@@ -284,6 +296,12 @@ impl Decode for Command {
                 class: r.get()?,
                 shock: r.decimal()?,
                 force: r.get()?,
+            },
+            18 => Command::SetVenueRule {
+                at_ms,
+                by: r.text()?,
+                venue: r.get()?,
+                rule: r.get()?,
             },
             _ => return Err(r.error("bad command tag")),
         })

@@ -435,3 +435,39 @@ pub(super) fn read_usize(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
     let v = r.u64()?;
     usize::try_from(v).map_err(|_| r.error("size out of range"))
 }
+
+impl Encode for LiquidationRule {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            LiquidationRule::Aave(r) => {
+                w.u8(0);
+                for d in [r.close_factor, r.hf_full, r.min_full_base, r.bonus] {
+                    w.decimal(d);
+                }
+            }
+            LiquidationRule::Morpho => w.u8(1),
+            LiquidationRule::Exchange { penalty } => {
+                w.u8(2);
+                w.decimal(*penalty);
+            }
+        }
+    }
+}
+
+impl Decode for LiquidationRule {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match r.u8()? {
+            0 => LiquidationRule::Aave(AaveRule {
+                close_factor: r.decimal()?,
+                hf_full: r.decimal()?,
+                min_full_base: r.decimal()?,
+                bonus: r.decimal()?,
+            }),
+            1 => LiquidationRule::Morpho,
+            2 => LiquidationRule::Exchange {
+                penalty: r.decimal()?,
+            },
+            _ => return Err(r.error("bad liquidation rule")),
+        })
+    }
+}

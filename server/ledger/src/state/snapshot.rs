@@ -47,6 +47,9 @@ const SNAPSHOT_MAGIC_V5: u32 = 0x534e_5035; // "SNP5"
 /// of the last daily close and each asset's haircut model (variance, last
 /// close, published haircut), in asset order.
 const SNAPSHOT_MAGIC_V6: u32 = 0x534e_5036; // "SNP6"
+/// The layout written since `SNAPSHOT_MAGIC_V6`: the sixth, then each
+/// venue's liquidation rule, in venue order.
+const SNAPSHOT_MAGIC_V7: u32 = 0x534e_5037; // "SNP7"
 
 /// Idempotency entries of the first two layouts: the whole request and
 /// answer, read into the compact form. The TTL a stored request was judged
@@ -361,7 +364,7 @@ impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
     fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC_V6));
+        w.u64(u64::from(SNAPSHOT_MAGIC_V7));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -480,6 +483,12 @@ impl State {
                 }
             }
         }
+        let rules = sorted(&self.venue_rules);
+        w.usize(rules.len());
+        for (venue, rule) in rules {
+            w.put(venue);
+            w.put(rule);
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -500,6 +509,7 @@ impl State {
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V7) => 7,
             m if m == u64::from(SNAPSHOT_MAGIC_V6) => 6,
             m if m == u64::from(SNAPSHOT_MAGIC_V5) => 5,
             m if m == u64::from(SNAPSHOT_MAGIC_V4) => 4,
@@ -694,6 +704,16 @@ impl Decode for State {
                     crate::value::haircut::Haircut::from_parts(variance, last_close, published);
                 if s.haircut_models.insert(asset, model).is_some() {
                     return Err(r.error("duplicate haircut model"));
+                }
+            }
+        }
+        if layout >= 7 {
+            let n = r.len(super::VENUE_RULES_MAX)?;
+            for _ in 0..n {
+                let venue = r.get()?;
+                let rule = r.get()?;
+                if s.venue_rules.insert(venue, rule).is_some() {
+                    return Err(r.error("duplicate venue rule"));
                 }
             }
         }

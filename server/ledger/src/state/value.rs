@@ -14,6 +14,16 @@ use crate::value::health::{self, Health, Owned, Pledged};
 
 /// Most (venue, asset) parameter entries.
 pub const VENUE_ASSETS_MAX: usize = 100_000;
+/// Most venues with a liquidation rule.
+pub const VENUE_RULES_MAX: usize = 10_000;
+
+/// A venue as the desk configured it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenueView {
+    pub venue: VenueId,
+    pub rule: Option<LiquidationRule>,
+    pub assets: Vec<(AssetId, VenueAssetParams)>,
+}
 
 /// One venue's figures for a participant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,6 +325,69 @@ impl State {
             super::admin::outcome(force),
         );
         Ok(Outcome::StressShockSet { previous, shock })
+    }
+
+    pub(super) fn set_venue_rule(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        venue: &VenueId,
+        rule: LiquidationRule,
+    ) -> Result<Outcome, LedgerError> {
+        if let Some((field, reason)) = rule.invalid() {
+            return Err(LedgerError::InvalidArgument {
+                field,
+                reason: reason.into(),
+            });
+        }
+        let previous = self.venue_rules.get(venue).copied();
+        if previous.is_none() {
+            self.ensure_capacity(self.venue_rules.len(), VENUE_RULES_MAX, "venue rule table")?;
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        self.venue_rules.insert(venue.clone(), rule);
+        self.audit(
+            at,
+            by,
+            "set_venue_rule",
+            venue.to_string(),
+            previous.map_or_else(|| "-".to_owned(), |r| r.describe()),
+            rule.describe(),
+        );
+        Ok(Outcome::VenueRuleSet { previous })
+    }
+
+    /// How `venue` liquidates, if an admin said.
+    pub fn venue_rule(&self, venue: &VenueId) -> Option<LiquidationRule> {
+        self.venue_rules.get(venue).copied()
+    }
+
+    /// Every venue's parameters per asset and liquidation rule, by venue
+    /// then asset.
+    pub fn venues(&self) -> Vec<VenueView> {
+        let mut out: std::collections::BTreeMap<VenueId, VenueView> = Default::default();
+        for ((v, a), params) in &self.venue_assets {
+            out.entry(v.clone())
+                .or_insert_with(|| VenueView {
+                    venue: v.clone(),
+                    rule: self.venue_rule(v),
+                    assets: Vec::new(),
+                })
+                .assets
+                .push((a.clone(), *params));
+        }
+        for (v, rule) in &self.venue_rules {
+            out.entry(v.clone()).or_insert_with(|| VenueView {
+                venue: v.clone(),
+                rule: Some(*rule),
+                assets: Vec::new(),
+            });
+        }
+        let mut out: Vec<VenueView> = out.into_values().collect();
+        for v in &mut out {
+            v.assets.sort_by(|x, y| x.0.cmp(&y.0));
+        }
+        out
     }
 
     /// The standard shock vector in force.

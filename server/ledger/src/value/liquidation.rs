@@ -116,6 +116,70 @@ fn seize(p: &Position, repaid: Decimal, bonus: Decimal) -> Result<Liquidation, O
     })
 }
 
+/// How a venue liquidates an unhealthy position (`SetVenueRule`), for
+/// stress and cascade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiquidationRule {
+    /// Aave v3.3 style: a close factor, full below `hf_full` or under
+    /// `min_full_base`, seized with a bonus.
+    Aave(AaveRule),
+    /// Morpho Blue style: the whole position, the incentive from the LLTV
+    /// (the venue's threshold for the collateral).
+    Morpho,
+    /// Exchange style: sell what restores HF to 1, with a penalty.
+    Exchange { penalty: Decimal },
+}
+
+impl LiquidationRule {
+    /// The rule's own liquidation of `p`.
+    pub fn liquidate(&self, p: &Position) -> Result<Liquidation, Overflow> {
+        match self {
+            LiquidationRule::Aave(r) => r.liquidate(p),
+            LiquidationRule::Morpho => morpho_liquidate(p),
+            LiquidationRule::Exchange { penalty } => exchange_liquidate(p, *penalty),
+        }
+    }
+
+    /// Why the rule's parameters are out of range, if they are: a close
+    /// factor and `hf_full` in (0, 1], a base of at least 0, a bonus in
+    /// [1, 1.5], a penalty in [0, 0.5].
+    pub fn invalid(&self) -> Option<(&'static str, &'static str)> {
+        let unit = |d: Decimal| d > Decimal::ZERO && d <= Decimal::ONE;
+        match self {
+            LiquidationRule::Aave(r) if !unit(r.close_factor) => {
+                Some(("close_factor", "must be above 0 and at most 1"))
+            }
+            LiquidationRule::Aave(r) if !unit(r.hf_full) => {
+                Some(("hf_full", "must be above 0 and at most 1"))
+            }
+            LiquidationRule::Aave(r) if r.min_full_base < Decimal::ZERO => {
+                Some(("min_full_base", "must not be negative"))
+            }
+            LiquidationRule::Aave(r) if r.bonus < Decimal::ONE || r.bonus > Decimal::new(15, 1) => {
+                Some(("bonus", "must be between 1 and 1.5"))
+            }
+            LiquidationRule::Exchange { penalty }
+                if *penalty < Decimal::ZERO || *penalty > Decimal::new(5, 1) =>
+            {
+                Some(("penalty", "must be between 0 and 0.5"))
+            }
+            _ => None,
+        }
+    }
+
+    /// The rule as the audit log and the views spell it.
+    pub fn describe(&self) -> String {
+        match self {
+            LiquidationRule::Aave(r) => format!(
+                "AAVE close_factor={} hf_full={} min_full_base={} bonus={}",
+                r.close_factor, r.hf_full, r.min_full_base, r.bonus
+            ),
+            LiquidationRule::Morpho => "MORPHO".to_owned(),
+            LiquidationRule::Exchange { penalty } => format!("EXCHANGE penalty={penalty}"),
+        }
+    }
+}
+
 /// Morpho Blue: the whole position, with the incentive
 /// LIF = min(1.15, 1 / (1 − 0.3·(1 − LLTV))).
 pub fn morpho_incentive(lltv: Decimal) -> Result<Decimal, Overflow> {
