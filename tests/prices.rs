@@ -274,6 +274,18 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
         .await
         .unwrap_err();
     assert_eq!(code(bad), Code::InvalidArgument);
+    // The exposure table has the value columns.
+    let e = admin.exposure("P").await.unwrap();
+    let eth = e.assets.iter().find(|a| a.asset == "ETH").unwrap();
+    assert_eq!(
+        (
+            eth.price.as_str(),
+            eth.haircut.as_str(),
+            eth.collateral_value.as_str()
+        ),
+        ("2000", "0.17", "166000")
+    );
+    assert_eq!(e.hf_eco, "0.83");
     // How each venue liquidates, for stress and cascade.
     use pb::liquidation_rule::Rule;
     let aave = Rule::Aave(pb::AaveRule {

@@ -157,7 +157,10 @@ pub fn exposure_json(e: &pb::Exposure) -> Value {
             "asset": a.asset, "owned": a.owned, "committed": a.committed, "reuse_ratio": a.reuse_ratio,
             "reuse_limit": a.reuse_limit, "effective_limit": a.effective_limit, "utilization": a.utilization,
             "venues": a.venues.iter().map(|v| json!({"venue": v.venue, "posted": v.posted, "reserved": v.reserved, "owed": v.owed})).collect::<Vec<_>>(),
+            "price": a.price, "price_state": price_state_name(a.price_state()), "haircut": a.haircut,
+            "collateral_value": a.collateral_value,
         })).collect::<Vec<_>>(),
+        "hf_eco": e.hf_eco,
     })
 }
 
@@ -223,6 +226,34 @@ pub fn exposure_text(e: &pb::Exposure) {
         ],
         &rows,
     );
+    // Value: what each owned asset is worth in HF^eco.
+    let priced: Vec<Vec<String>> = e
+        .assets
+        .iter()
+        .filter(|a| !a.price.is_empty())
+        .map(|a| {
+            vec![
+                a.asset.clone(),
+                a.price.clone(),
+                price_state_name(a.price_state()).to_owned(),
+                if a.haircut.is_empty() {
+                    "none".to_owned()
+                } else {
+                    fig(&a.haircut)
+                },
+                fig(&a.collateral_value),
+            ]
+        })
+        .collect();
+    if !priced.is_empty() {
+        table(
+            &["ASSET", "PRICE", "STATE", "HAIRCUT", "VALUE IN HF^ECO"],
+            &priced,
+        );
+    }
+    if !e.hf_eco.is_empty() {
+        outln!("HF^eco {}", fig(&e.hf_eco));
+    }
 }
 
 pub fn top_json(entries: &[pb::TopEntry]) -> Value {

@@ -791,10 +791,28 @@ impl pb::admin_service_server::AdminService for AdminApi {
         let now = self.0.clock.now_ms();
         let exposure = self
             .0
-            .read(|s| s.exposure(&participant, now))?
+            .read(|s| -> Result<_, interlock_ledger::LedgerError> {
+                let Some(e) = s.exposure(&participant, now)? else {
+                    return Ok(None);
+                };
+                let values: Vec<_> = e
+                    .assets
+                    .iter()
+                    .map(|a| (a.owned, s.price(&a.asset), s.haircut_of(&a.asset)))
+                    .collect();
+                let mut pb = convert::exposure_pb(e);
+                for (a, (owned, price, haircut)) in pb.assets.iter_mut().zip(values) {
+                    convert::value_columns(a, owned, price, haircut);
+                }
+                pb.hf_eco = s
+                    .health(&participant)?
+                    .map(|h| convert::health_str(h.eco))
+                    .unwrap_or_default();
+                Ok(Some(pb))
+            })?
             .map_err(status)?;
         exposure
-            .map(|e| Response::new(convert::exposure_pb(e)))
+            .map(Response::new)
             .ok_or_else(|| Status::not_found(format!("participant {participant} not found")))
     }
 

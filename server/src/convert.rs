@@ -509,7 +509,34 @@ pub fn venue(s: &str) -> Result<domain::VenueId, InvalidField> {
     id("venue", s, domain::VenueId::new)
 }
 
-fn health_str(h: domain::value::health::Health) -> String {
+/// An exposure line's price, haircut and value in HF^eco.
+pub fn value_columns(
+    a: &mut pb::AssetExposure,
+    owned: Decimal,
+    price: Option<&domain::value::prices::AssetPrice<domain::OracleId>>,
+    haircut: Option<Decimal>,
+) {
+    a.haircut = opt_dec(haircut);
+    let Some(p) = price else { return };
+    a.price_state = match p.state() {
+        domain::PriceState::Fresh => pb::PriceState::Fresh,
+        domain::PriceState::Stale => pb::PriceState::Stale,
+        domain::PriceState::Recovering { .. } => pb::PriceState::Recovering,
+    }
+    .into();
+    let Some(last) = p.last_price() else { return };
+    a.price = dec(last);
+    let keep = haircut.map_or(Decimal::ZERO, |h| Decimal::ONE - h);
+    a.collateral_value = owned
+        .checked_mul(last)
+        .and_then(|v| v.checked_mul(keep))
+        .map(dec)
+        .unwrap_or_default();
+}
+
+/// A health figure as the API spells it: a decimal, "no debt" or
+/// "unknown".
+pub fn health_str(h: domain::value::health::Health) -> String {
     use domain::value::health::Health;
     match h {
         Health::Ratio(r) => dec(r),
@@ -772,10 +799,16 @@ pub fn exposure_pb(e: domain::state::Exposure) -> pb::Exposure {
                 reuse_limit: dec(a.reuse_limit),
                 effective_limit: dec(a.effective_limit),
                 utilization: opt_dec(a.utilization),
+                // Filled by `value_columns` where prices are known.
+                price: String::new(),
+                price_state: pb::PriceState::Unspecified.into(),
+                haircut: String::new(),
+                collateral_value: String::new(),
             })
             .collect(),
         brokers: e.brokers.iter().map(ToString::to_string).collect(),
         stale: e.stale,
+        hf_eco: String::new(),
     }
 }
 
