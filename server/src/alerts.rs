@@ -27,7 +27,7 @@ pub struct AlertHub {
 }
 
 /// How many kinds of ledger alert there are (`interlock_ledger::AlertKind`).
-const ALERT_KINDS: usize = 12;
+const ALERT_KINDS: usize = 13;
 
 fn kind_index(k: AlertKind) -> usize {
     match k {
@@ -43,6 +43,7 @@ fn kind_index(k: AlertKind) -> usize {
         AlertKind::HealthWarning => 9,
         AlertKind::HealthCritical => 10,
         AlertKind::VenuesAtRisk => 11,
+        AlertKind::PriceDeviation => 12,
     }
 }
 

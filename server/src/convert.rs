@@ -853,6 +853,7 @@ pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
         domain::AlertKind::HealthWarning => pb::AlertKind::HealthWarning,
         domain::AlertKind::HealthCritical => pb::AlertKind::HealthCritical,
         domain::AlertKind::VenuesAtRisk => pb::AlertKind::VenuesAtRisk,
+        domain::AlertKind::PriceDeviation => pb::AlertKind::PriceDeviation,
     };
     pb::Alert {
         seq,

@@ -601,6 +601,9 @@ pub enum AlertKind {
     /// Several venues of one participant would not recover their debt if
     /// they called at once (HF^true < 1 on two or more).
     VenuesAtRisk,
+    /// An asset's oracles disagree: a fresh quote is further than the
+    /// agreement band from their median.
+    PriceDeviation,
 }
 
 /// Something the risk desk should see. Alerts go to admins only.

@@ -207,3 +207,43 @@ fn classes_are_audited_and_prices_survive_a_snapshot() {
     assert_eq!(state_of(&again, "ETH"), Some(PriceState::Stale));
     assert_eq!(state_of(&again, "USDC"), Some(PriceState::Fresh), "300 s");
 }
+
+/// Oracles that disagree by more than the agreement band (1%) raise one
+/// PRICE_DEVIATION alert when the disagreement starts, not one per quote.
+#[test]
+fn disagreeing_oracles_are_alerted_once() {
+    let mut w = World::new();
+    let now = w.now;
+    w.apply(Command::SetAssetClass {
+        at_ms: now,
+        by: "admin".into(),
+        asset: a("ETH"),
+        class: AssetClass::Major,
+    })
+    .unwrap();
+    let deviations = |applied: &Applied| {
+        applied
+            .alerts
+            .iter()
+            .filter(|x| x.kind == AlertKind::PriceDeviation)
+            .map(|x| x.message.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(deviations(&publish(&mut w, "pyth", 1, &[("ETH", "2000")])).is_empty());
+    assert!(
+        deviations(&publish(&mut w, "chainlink", 1, &[("ETH", "2010")])).is_empty(),
+        "within 1%"
+    );
+    let first = deviations(&publish(&mut w, "chainlink", 2, &[("ETH", "2100")]));
+    assert_eq!(
+        first,
+        vec!["oracles disagree on ETH by more than 1%: pyth 2000, chainlink 2100"]
+    );
+    assert!(deviations(&publish(&mut w, "chainlink", 3, &[("ETH", "2101")])).is_empty());
+    // They agree again, then disagree again: a new alert.
+    publish(&mut w, "chainlink", 4, &[("ETH", "2001")]);
+    assert_eq!(
+        deviations(&publish(&mut w, "pyth", 2, &[("ETH", "1900")])).len(),
+        1
+    );
+}

@@ -45,6 +45,7 @@ impl State {
                 price: q.price,
                 published_ms: q.published_ms,
             };
+            let disagreed = asset.oracles_disagree(&rules, at)?;
             let verdict = match asset.quote(&rules, at, quote)? {
                 QuoteOutcome::Accepted { price } => QuoteVerdict::Accepted { price },
                 QuoteOutcome::Refused(r) => QuoteVerdict::Refused(r),
@@ -64,6 +65,35 @@ impl State {
                 }
             };
             verdicts.push(verdict);
+            // Alerted when the disagreement starts, not on every quote.
+            let disagrees = self
+                .prices
+                .get(&q.asset)
+                .map_or(Ok(false), |a| a.oracles_disagree(&rules, at))?;
+            if disagrees && !disagreed {
+                let quotes: Vec<String> = self
+                    .prices
+                    .get(&q.asset)
+                    .map(|a| {
+                        a.quotes()
+                            .iter()
+                            .map(|x| format!("{} {}", x.oracle, x.price))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut alert = Alert::new(
+                    at,
+                    AlertKind::PriceDeviation,
+                    format!(
+                        "oracles disagree on {} by more than {}%: {}",
+                        q.asset,
+                        (rules.agree * Decimal::ONE_HUNDRED).normalize(),
+                        quotes.join(", ")
+                    ),
+                );
+                alert.asset = Some(q.asset.clone());
+                self.alerts.push(alert);
+            }
             self.refresh_factors(&q.asset)?;
         }
         self.oracles.insert(oracle.clone(), batch.sequence);

@@ -261,6 +261,25 @@ impl<O: Clone + Eq> AssetPrice<O> {
         }
     }
 
+    /// Whether the fresh quotes of two or more oracles disagree: one is
+    /// further than `rules.agree` from their median.
+    pub fn oracles_disagree(&self, rules: &PriceRules, at_ms: UnixMs) -> Result<bool, Overflow> {
+        let fresh = self.fresh_quotes(rules, at_ms);
+        if fresh.len() < 2 {
+            return Ok(false);
+        }
+        let Some(m) = median(&fresh)? else {
+            return Ok(false);
+        };
+        let band = m.checked_mul(rules.agree).ok_or(Overflow)?;
+        for p in &fresh {
+            if sub(*p, m)?.abs() > band {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn fresh_quotes(&self, rules: &PriceRules, at_ms: UnixMs) -> Vec<Decimal> {
         let max_age = rules.max_age_ms(self.class) as i64;
         self.quotes
