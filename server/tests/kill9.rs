@@ -1,5 +1,7 @@
 //! kill -9 under load: the real `interlock-server` binary, 16 clients doing
-//! checks, commits, releases, syncs and limit changes, SIGKILL at a random
+//! checks, commits, releases, syncs (collateral and liabilities), price
+//! quotes, and limit and value settings (asset class, venue parameters,
+//! haircut), SIGKILL at a random
 //! moment, restart on the same data directory, and then every answer a
 //! client saw acknowledged must still be there, exactly once, and every
 //! limit must still hold.
@@ -41,6 +43,9 @@ struct Acked {
     releases: HashMap<String, String>,
     sync_seq: u64,
     limit_version: u64,
+    price_seq: u64,
+    /// The admin's value settings were acknowledged.
+    valued: bool,
 }
 
 async fn start(dir: &std::path::Path) -> (Child, String) {
@@ -99,6 +104,7 @@ async fn load(
     let token = match who {
         0 => "dev-broker",
         1 => "dev-admin",
+        2 => "dev-oracle",
         n => ["dev-venue-a", "dev-venue-b", "dev-venue-c"][n % 3],
     };
     let Ok(c) = Client::connect(&endpoint, Some(token)).await else {
@@ -113,7 +119,7 @@ async fn load(
                     continue;
                 };
                 let seq = state.last_applied_sequence + 1;
-                let updates = (0..PARTICIPANTS as u64)
+                let mut updates: Vec<pb::SyncUpdate> = (0..PARTICIPANTS as u64)
                     .map(|p| pb::SyncUpdate {
                         update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
                             participant: participant(p),
@@ -122,6 +128,14 @@ async fn load(
                         })),
                     })
                     .collect();
+                updates.push(pb::SyncUpdate {
+                    update: Some(pb::sync_update::Update::Liability(pb::LiabilityUpdate {
+                        participant: participant(rng.next(PARTICIPANTS as u64)),
+                        venue: "venue-a".into(),
+                        asset: "USDC".into(),
+                        quantity: rng.next(10_000).to_string(),
+                    })),
+                });
                 if let Ok(acks) = c
                     .sync(vec![pb::SyncRequest {
                         sequence: seq,
@@ -132,6 +146,48 @@ async fn load(
                     if let Some(a) = acks.last() {
                         let mut g = acked.lock().unwrap();
                         g.sync_seq = g.sync_seq.max(a.applied_sequence);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            1 if n == 1 => {
+                let valued = c
+                    .set_asset_class("ETH", pb::AssetClass::Major)
+                    .await
+                    .is_ok()
+                    && c.set_venue_asset(pb::SetVenueAssetRequest {
+                        venue: "venue-a".into(),
+                        asset: "ETH".into(),
+                        threshold: "0.8".into(),
+                        ltv: "0.7".into(),
+                    })
+                    .await
+                    .is_ok()
+                    && c.set_haircut("ETH", "0.2", "kill test").await.is_ok();
+                if valued {
+                    acked.lock().unwrap().valued = true;
+                }
+            }
+            2 => {
+                let Ok(state) = c.publish_state().await else {
+                    continue;
+                };
+                let published_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as i64;
+                let msg = pb::PublishRequest {
+                    sequence: state.last_applied_sequence + 1,
+                    quotes: vec![pb::Quote {
+                        asset: "ETH".into(),
+                        price: (1990 + rng.next(20)).to_string(),
+                        published_ms,
+                    }],
+                };
+                if let Ok(acks) = c.publish(vec![msg]).await {
+                    if let Some(a) = acks.last() {
+                        let mut g = acked.lock().unwrap();
+                        g.price_seq = g.price_seq.max(a.applied_sequence);
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -245,6 +301,20 @@ async fn verify(endpoint: &str, acked: &Acked, since: usize) {
     }
     let broker = Client::connect(endpoint, Some("dev-broker")).await.unwrap();
     assert!(broker.sync_state().await.unwrap().last_applied_sequence >= acked.sync_seq);
+    let oracle = Client::connect(endpoint, Some("dev-oracle")).await.unwrap();
+    assert!(oracle.publish_state().await.unwrap().last_applied_sequence >= acked.price_seq);
+    if acked.valued {
+        let prices = admin.list_prices().await.unwrap();
+        let eth = prices
+            .iter()
+            .find(|p| p.asset == "ETH")
+            .expect("ETH classed");
+        assert_eq!(eth.haircut, "0.2");
+        let venues = admin.list_venues().await.unwrap();
+        assert!(venues
+            .iter()
+            .any(|v| v.venue == "venue-a" && v.assets.iter().any(|a| a.ltv == "0.7")));
+    }
     if acked.limit_version > 0 {
         let limits = admin.list_limits().await.unwrap();
         assert!(limits.iter().any(|l| l.version >= acked.limit_version));
