@@ -557,14 +557,17 @@ impl pb::admin_service_server::AdminService for AdminApi {
             class,
         };
         match self.0.apply(cmd).await? {
-            Outcome::AssetClassSet { previous, class } => {
-                Ok(Response::new(pb::SetAssetClassResponse {
-                    previous: previous
-                        .map_or(pb::AssetClass::Unspecified, convert::asset_class_pb)
-                        .into(),
-                    class: convert::asset_class_pb(class).into(),
-                }))
-            }
+            Outcome::AssetClassSet {
+                previous,
+                class,
+                version,
+            } => Ok(Response::new(pb::SetAssetClassResponse {
+                previous: previous
+                    .map_or(pb::AssetClass::Unspecified, convert::asset_class_pb)
+                    .into(),
+                class: convert::asset_class_pb(class).into(),
+                version,
+            })),
             _ => Err(mismatch()),
         }
     }
@@ -583,17 +586,18 @@ impl pb::admin_service_server::AdminService for AdminApi {
             params: convert::venue_asset_params(&r)?,
         };
         match self.0.apply(cmd).await? {
-            Outcome::VenueAssetSet { previous, .. } => {
-                Ok(Response::new(pb::SetVenueAssetResponse {
-                    previous_threshold: previous
-                        .map(|p| p.threshold.normalize().to_string())
-                        .unwrap_or_default(),
-                    previous_ltv: previous
-                        .and_then(|p| p.ltv)
-                        .map(|l| l.normalize().to_string())
-                        .unwrap_or_default(),
-                }))
-            }
+            Outcome::VenueAssetSet {
+                previous, version, ..
+            } => Ok(Response::new(pb::SetVenueAssetResponse {
+                version,
+                previous_threshold: previous
+                    .map(|p| p.threshold.normalize().to_string())
+                    .unwrap_or_default(),
+                previous_ltv: previous
+                    .and_then(|p| p.ltv)
+                    .map(|l| l.normalize().to_string())
+                    .unwrap_or_default(),
+            })),
             _ => Err(mismatch()),
         }
     }
@@ -612,7 +616,10 @@ impl pb::admin_service_server::AdminService for AdminApi {
             force: convert::force_reason(&r.force_reason)?,
         };
         match self.0.apply(cmd).await? {
-            Outcome::HaircutSet { previous, .. } => Ok(Response::new(pb::SetHaircutResponse {
+            Outcome::HaircutSet {
+                previous, version, ..
+            } => Ok(Response::new(pb::SetHaircutResponse {
+                version,
                 previous: previous
                     .map(|h| h.normalize().to_string())
                     .unwrap_or_default(),
@@ -635,11 +642,12 @@ impl pb::admin_service_server::AdminService for AdminApi {
             force: convert::force_reason(&r.force_reason)?,
         };
         match self.0.apply(cmd).await? {
-            Outcome::StressShockSet { previous, .. } => {
-                Ok(Response::new(pb::SetStressShockResponse {
-                    previous: previous.normalize().to_string(),
-                }))
-            }
+            Outcome::StressShockSet {
+                previous, version, ..
+            } => Ok(Response::new(pb::SetStressShockResponse {
+                version,
+                previous: previous.normalize().to_string(),
+            })),
             _ => Err(mismatch()),
         }
     }
@@ -657,9 +665,12 @@ impl pb::admin_service_server::AdminService for AdminApi {
             rule: convert::liquidation_rule(r.rule)?,
         };
         match self.0.apply(cmd).await? {
-            Outcome::VenueRuleSet { previous } => Ok(Response::new(pb::SetVenueRuleResponse {
-                previous: previous.map(convert::liquidation_rule_pb),
-            })),
+            Outcome::VenueRuleSet { previous, version } => {
+                Ok(Response::new(pb::SetVenueRuleResponse {
+                    version,
+                    previous: previous.map(convert::liquidation_rule_pb),
+                }))
+            }
             _ => Err(mismatch()),
         }
     }

@@ -558,24 +558,31 @@ pub enum Outcome {
         through_seq: u64,
     },
     Prices(PriceAnswer),
+    /// Each value setting answers with its new version: 1 for the first
+    /// value set, one more for each change (as limits count theirs).
     AssetClassSet {
         previous: Option<AssetClass>,
         class: AssetClass,
+        version: u64,
     },
     VenueAssetSet {
         previous: Option<VenueAssetParams>,
         params: VenueAssetParams,
+        version: u64,
     },
     HaircutSet {
         previous: Option<Decimal>,
         haircut: Option<Decimal>,
+        version: u64,
     },
     StressShockSet {
         previous: Decimal,
         shock: Decimal,
+        version: u64,
     },
     VenueRuleSet {
         previous: Option<LiquidationRule>,
+        version: u64,
     },
 }
 

@@ -370,6 +370,9 @@ pub struct State {
     close_day: Option<i64>,
     /// How each venue liquidates (`SetVenueRule`).
     venue_rules: HashMap<VenueId, LiquidationRule>,
+    /// How many times each value setting was set, by "KIND TARGET"
+    /// (`State::setting_version`).
+    setting_versions: HashMap<String, u64>,
     /// What checks read of each priced asset (derived: see
     /// `state/value_limits.rs`).
     factors: HashMap<AssetId, value_limits::Factors>,
@@ -405,6 +408,7 @@ impl State {
             haircut_models: HashMap::default(),
             close_day: None,
             venue_rules: HashMap::default(),
+            setting_versions: HashMap::default(),
             factors: HashMap::default(),
             alerts: Vec::new(),
         }

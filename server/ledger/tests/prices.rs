@@ -59,7 +59,8 @@ fn a_price_recovers_goes_fresh_then_stale_with_alerts() {
         set_class(&mut w, "ETH", AssetClass::Major),
         Outcome::AssetClassSet {
             previous: None,
-            class: AssetClass::Major
+            class: AssetClass::Major,
+            version: 1,
         }
     );
     let applied = publish(&mut w, "pyth", 1, &[("ETH", "2000"), ("DOGE", "0.1")]);
@@ -166,7 +167,8 @@ fn classes_are_audited_and_prices_survive_a_snapshot() {
         set_class(&mut w, "ETH", AssetClass::Alt),
         Outcome::AssetClassSet {
             previous: Some(AssetClass::Major),
-            class: AssetClass::Alt
+            class: AssetClass::Alt,
+            version: 2,
         }
     );
     w.apply(Command::ConfigurePrices {

@@ -342,3 +342,51 @@ fn venue_liquidation_rules() {
     let back = State::from_snapshot(&w.state.to_snapshot()).unwrap();
     assert_eq!(back.venue_rule(&v("aave")), Some(aave));
 }
+
+/// Value settings are versioned like limits: 1 when first set, one more
+/// for each change; the versions survive a snapshot.
+#[test]
+fn value_settings_are_versioned() {
+    let mut w = World::new();
+    let params = |lt: &str| VenueAssetParams {
+        threshold: d(lt),
+        ltv: None,
+    };
+    for (lt, want) in [("0.8", 1), ("0.82", 2)] {
+        let now = w.now;
+        let out = w
+            .apply(Command::SetVenueAsset {
+                at_ms: now,
+                by: "admin".into(),
+                venue: v("A"),
+                asset: a("ETH"),
+                params: params(lt),
+            })
+            .unwrap()
+            .outcome;
+        assert!(
+            matches!(out, Outcome::VenueAssetSet { version, .. } if version == want),
+            "{out:?}"
+        );
+    }
+    let now = w.now;
+    let out = w
+        .apply(Command::SetStressShock {
+            at_ms: now,
+            by: "admin".into(),
+            class: AssetClass::Alt,
+            shock: d("-0.6"),
+            force: None,
+        })
+        .unwrap()
+        .outcome;
+    assert!(
+        matches!(out, Outcome::StressShockSet { version: 1, .. }),
+        "{out:?}"
+    );
+    assert_eq!(w.state.setting_version("venue_asset", "A/ETH"), 2);
+    assert_eq!(w.state.setting_version("stress_shock", "ALT"), 1);
+    assert_eq!(w.state.setting_version("haircut", "ETH"), 0);
+    let back = State::from_snapshot(&w.state.to_snapshot()).unwrap();
+    assert_eq!(back.setting_version("venue_asset", "A/ETH"), 2);
+}

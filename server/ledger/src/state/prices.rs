@@ -131,7 +131,12 @@ impl State {
             previous.map_or_else(|| "-".to_owned(), |c| class_name(c).to_owned()),
             class_name(class).to_owned(),
         );
-        Ok(Outcome::AssetClassSet { previous, class })
+        let version = self.bump_version("asset_class", asset.to_string());
+        Ok(Outcome::AssetClassSet {
+            previous,
+            class,
+            version,
+        })
     }
 
     pub(super) fn configure_prices(&mut self, rules: &PriceRules) -> Result<Outcome, LedgerError> {

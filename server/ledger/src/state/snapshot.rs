@@ -50,6 +50,9 @@ const SNAPSHOT_MAGIC_V6: u32 = 0x534e_5036; // "SNP6"
 /// The layout written since `SNAPSHOT_MAGIC_V6`: the sixth, then each
 /// venue's liquidation rule, in venue order.
 const SNAPSHOT_MAGIC_V7: u32 = 0x534e_5037; // "SNP7"
+/// The layout written since `SNAPSHOT_MAGIC_V7`: the seventh, then the
+/// value settings' versions ("KIND TARGET", count), in key order.
+const SNAPSHOT_MAGIC_V8: u32 = 0x534e_5038; // "SNP8"
 
 /// Idempotency entries of the first two layouts: the whole request and
 /// answer, read into the compact form. The TTL a stored request was judged
@@ -364,7 +367,7 @@ impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
     fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC_V7));
+        w.u64(u64::from(SNAPSHOT_MAGIC_V8));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -489,6 +492,12 @@ impl State {
             w.put(venue);
             w.put(rule);
         }
+        let versions = sorted(&self.setting_versions);
+        w.usize(versions.len());
+        for (key, v) in versions {
+            w.str(key);
+            w.u64(*v);
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -509,6 +518,7 @@ impl State {
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V8) => 8,
             m if m == u64::from(SNAPSHOT_MAGIC_V7) => 7,
             m if m == u64::from(SNAPSHOT_MAGIC_V6) => 6,
             m if m == u64::from(SNAPSHOT_MAGIC_V5) => 5,
@@ -717,6 +727,20 @@ impl Decode for State {
                 }
             }
         }
+        if layout >= 8 {
+            // Each setting is a priced asset's class or haircut, a venue's
+            // parameters for an asset or its rule, or a class's shock.
+            let most =
+                super::PRICED_ASSETS_MAX * 2 + super::VENUE_ASSETS_MAX + super::VENUE_RULES_MAX + 3;
+            let n = r.len(most)?;
+            for _ in 0..n {
+                let key = r.text()?;
+                let v = r.u64()?;
+                if s.setting_versions.insert(key, v).is_some() {
+                    return Err(r.error("duplicate setting version"));
+                }
+            }
+        }
         s.recompute_debts()
             .map_err(|_| r.error("debt sums overflow"))?;
         s.refresh_all_factors()
@@ -727,6 +751,11 @@ impl Decode for State {
         if r.remaining() > 0 {
             s.audit_archived = r.u64()?;
             s.audit_anchor.copy_from_slice(r.bytes(32)?);
+        }
+        if layout < 8 {
+            // Versions were not kept then: counted from the audit records
+            // still in memory (each change of a setting is one).
+            s.versions_from_audit();
         }
         Ok(s)
     }

@@ -231,7 +231,12 @@ impl State {
             show(previous),
             show(Some(params)),
         );
-        Ok(Outcome::VenueAssetSet { previous, params })
+        let version = self.bump_version("venue_asset", format!("{venue}/{asset}"));
+        Ok(Outcome::VenueAssetSet {
+            previous,
+            params,
+            version,
+        })
     }
 
     pub(super) fn set_haircut(
@@ -280,7 +285,12 @@ impl State {
             show(haircut),
             super::admin::outcome(force),
         );
-        Ok(Outcome::HaircutSet { previous, haircut })
+        let version = self.bump_version("haircut", asset.to_string());
+        Ok(Outcome::HaircutSet {
+            previous,
+            haircut,
+            version,
+        })
     }
 
     /// Sets the standard shock of an asset class, a share in [-1, 0]. A
@@ -324,7 +334,13 @@ impl State {
             shock.to_string(),
             super::admin::outcome(force),
         );
-        Ok(Outcome::StressShockSet { previous, shock })
+        let version =
+            self.bump_version("stress_shock", super::prices::class_name(class).to_owned());
+        Ok(Outcome::StressShockSet {
+            previous,
+            shock,
+            version,
+        })
     }
 
     pub(super) fn set_venue_rule(
@@ -354,7 +370,52 @@ impl State {
             previous.map_or_else(|| "-".to_owned(), |r| r.describe()),
             rule.describe(),
         );
-        Ok(Outcome::VenueRuleSet { previous })
+        let version = self.bump_version("venue_rule", venue.to_string());
+        Ok(Outcome::VenueRuleSet { previous, version })
+    }
+
+    /// Counts one more change of a value setting; returns its version.
+    pub(super) fn bump_version(&mut self, kind: &str, target: String) -> u64 {
+        let v = self
+            .setting_versions
+            .entry(format!("{kind} {target}"))
+            .or_insert(0);
+        *v += 1;
+        *v
+    }
+
+    /// The value settings' versions counted from the audit records in
+    /// memory (for a snapshot written before versions were kept).
+    pub(super) fn versions_from_audit(&mut self) {
+        let changes: Vec<(&'static str, String)> = self
+            .audit
+            .iter()
+            .filter_map(|r| {
+                let kind = match r.action.as_str() {
+                    "set_asset_class" => "asset_class",
+                    "set_venue_asset" => "venue_asset",
+                    "set_haircut" => "haircut",
+                    "set_stress_shock" => "stress_shock",
+                    "set_venue_rule" => "venue_rule",
+                    _ => return None,
+                };
+                Some((kind, r.target.clone()))
+            })
+            .collect();
+        for (kind, target) in changes {
+            self.bump_version(kind, target);
+        }
+    }
+
+    /// A value setting's version: how many times it was set (0: never).
+    /// `kind` is one of asset_class, venue_asset, haircut, stress_shock,
+    /// venue_rule; `target` names it as the audit log does (an asset,
+    /// VENUE/ASSET, a class, a venue).
+    pub fn setting_version(&self, kind: &str, target: &str) -> u64 {
+        self.setting_versions
+            .get(&format!("{kind} {target}"))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// How `venue` liquidates, if an admin said.
