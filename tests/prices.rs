@@ -136,6 +136,21 @@ async fn only_oracles_publish_and_only_admins_class_assets() {
 /// The value layer's worked case W2 over gRPC: 100 ETH at 2,000 pledged
 /// whole on venue-a (LT 0.83) and on venue-b (LLTV 0.86), 100,000 USDC owed
 /// on each, Interlock's haircut 0.17.
+/// W2's venues: ETH at LT 0.83 on venue-a and LLTV 0.86 on venue-b.
+async fn w2_venues(admin: &interlock_client::Client) {
+    for (venue, lt) in [("venue-a", "0.83"), ("venue-b", "0.86")] {
+        admin
+            .set_venue_asset(pb::SetVenueAssetRequest {
+                venue: venue.into(),
+                asset: "ETH".into(),
+                threshold: lt.into(),
+                ltv: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_desk_sees_the_double_pledge_no_venue_can() {
     let s = start_server().await;
@@ -151,17 +166,7 @@ async fn the_desk_sees_the_double_pledge_no_venue_can() {
         .set_asset_class("USDC", pb::AssetClass::Stable)
         .await
         .unwrap();
-    for (venue, lt) in [("venue-a", "0.83"), ("venue-b", "0.86")] {
-        admin
-            .set_venue_asset(pb::SetVenueAssetRequest {
-                venue: venue.into(),
-                asset: "ETH".into(),
-                threshold: lt.into(),
-                ltv: String::new(),
-            })
-            .await
-            .unwrap();
-    }
+    w2_venues(&admin).await;
     assert_eq!(
         admin.set_haircut("ETH", "0.17", "").await.unwrap().previous,
         ""
@@ -366,17 +371,7 @@ async fn value_limits_judge_checks_on_fresh_prices() {
     ] {
         admin.set_asset_class(asset, class).await.unwrap();
     }
-    for (venue, lt) in [("venue-a", "0.83"), ("venue-b", "0.86")] {
-        admin
-            .set_venue_asset(pb::SetVenueAssetRequest {
-                venue: venue.into(),
-                asset: "ETH".into(),
-                threshold: lt.into(),
-                ltv: String::new(),
-            })
-            .await
-            .unwrap();
-    }
+    w2_venues(&admin).await;
     admin.set_haircut("ETH", "0.17", "").await.unwrap();
     admin.set_haircut("SOL", "0.3", "").await.unwrap();
     let now = now_ms();
