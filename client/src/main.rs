@@ -15,6 +15,7 @@ mod bench;
 mod cli;
 mod demo;
 mod output;
+mod quotes;
 mod syncfile;
 
 use clap::Parser;

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use interlock_ledger::*;
-use rust_decimal::Decimal;
 
 /// Lets the prices' grace period pass (they are FRESH after it) with the
 /// broker still in sync.
@@ -295,7 +294,6 @@ fn debt_sums_follow_liabilities_and_snapshots() {
     let back = State::from_snapshot(&w.state.to_snapshot()).unwrap();
     assert_eq!(back.to_snapshot(), w.state.to_snapshot());
     back.check_invariants().unwrap();
-    let _: Decimal = h.collateral_value;
 }
 
 /// How each venue liquidates: set, audited, validated, kept by a snapshot.

@@ -45,6 +45,17 @@ pub(super) fn implied_term(base: Decimal, ltv: Decimal) -> Result<Decimal, Overf
         .round_dp_with_strategy(QUANTITY_SCALE_MAX, RoundingStrategy::AwayFromZero))
 }
 
+/// How much a venue's share of `implied` changes when its base goes from
+/// `before` to `after` (each term computed as [`implied_term`] does, so
+/// the running sum stays equal to a recomputation).
+pub(super) fn implied_change(
+    before: Decimal,
+    after: Decimal,
+    ltv: Decimal,
+) -> Result<Decimal, Overflow> {
+    amount::sub(implied_term(after, ltv)?, implied_term(before, ltv)?)
+}
+
 impl VenuePosition {
     /// The quantity whose debt is implied here: the whole commitment if
     /// the venue reports no liability for the participant, else the part
@@ -142,9 +153,9 @@ impl State {
             for (a, pos) in &p.assets {
                 if let Some(vp) = pos.venues.get(venue) {
                     let ltv = implied_ltv(&self.venue_assets, venue, a);
-                    let before = implied_term(vp.implied_base(false)?, ltv)?;
-                    let after = implied_term(vp.implied_base(true)?, ltv)?;
-                    changes.push((a.clone(), amount::sub(after, before)?));
+                    let change =
+                        implied_change(vp.implied_base(false)?, vp.implied_base(true)?, ltv)?;
+                    changes.push((a.clone(), change));
                 }
             }
         }

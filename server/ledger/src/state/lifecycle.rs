@@ -51,10 +51,7 @@ pub(super) fn add_reserved_in(
     };
     // Reserved headroom is in the implied base either way.
     let base = venue_pos.implied_base(reports)?;
-    let implied_delta = amount::sub(
-        debt::implied_term(amount::add(base, delta)?, ltv)?,
-        debt::implied_term(base, ltv)?,
-    )?;
+    let implied_delta = debt::implied_change(base, amount::add(base, delta)?, ltv)?;
     let new_implied = amount::add(pos.implied, implied_delta)?;
     venue_pos.reserved = amount::add(venue_pos.reserved, delta)?;
     pos.committed = new_committed;
@@ -221,12 +218,8 @@ impl State {
         let vp = pos.venues.get_or_default(venue.clone());
         // Uncovered commits are in the implied base either way.
         let base = vp.implied_base(reports)?;
-        let implied_delta = amount::sub(
-            debt::implied_term(amount::add(base, qty)?, ltv)?,
-            debt::implied_term(base, ltv)?,
-        )?;
+        let implied_delta = debt::implied_change(base, amount::add(base, qty)?, ltv)?;
         pos.implied = amount::add(pos.implied, implied_delta)?;
-        let vp = pos.venues.get_or_default(venue.clone());
         vp.pending_total = amount::add(vp.pending_total, qty)?;
         if vp.pending.len() >= PENDING_COMMITS_PER_POSITION_MAX {
             // Merge the two oldest under the newer sequence: they stay

@@ -166,7 +166,7 @@ impl State {
                 let pos = p.assets.get_or_default(asset.clone());
                 let vp = pos.venues.get_or_default(venue);
                 let before = vp.counted()?;
-                let implied_before = debt::implied_term(vp.implied_base(reports)?, ltv)?;
+                let base_before = vp.implied_base(reports)?;
                 vp.posted = *quantity;
                 while vp
                     .pending
@@ -178,9 +178,8 @@ impl State {
                     }
                 }
                 let delta = amount::sub(vp.counted()?, before)?;
-                let implied_after = debt::implied_term(vp.implied_base(reports)?, ltv)?;
-                pos.implied =
-                    amount::add(pos.implied, amount::sub(implied_after, implied_before)?)?;
+                let change = debt::implied_change(base_before, vp.implied_base(reports)?, ltv)?;
+                pos.implied = amount::add(pos.implied, change)?;
                 pos.committed = amount::add(pos.committed, delta)?;
                 self.asset_totals
                     .insert(asset.clone(), amount::add(total, delta)?);

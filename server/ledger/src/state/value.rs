@@ -137,9 +137,16 @@ struct EcoSplit {
 }
 
 impl EcoSplit {
+    /// HF^eco's numerator and debt.
+    fn totals(&self) -> Result<(Decimal, Decimal), Overflow> {
+        Ok((
+            amount::add(self.numerator_stable, self.numerator_other)?,
+            amount::add(self.debt_fixed, self.debt_other)?,
+        ))
+    }
+
     fn distance(&self) -> Result<Distance, Overflow> {
-        let numerator = amount::add(self.numerator_stable, self.numerator_other)?;
-        let debt = amount::add(self.debt_fixed, self.debt_other)?;
+        let (numerator, debt) = self.totals()?;
         if debt.is_zero() {
             return Ok(Distance::Never);
         }
@@ -672,8 +679,7 @@ impl State {
         for (pid, p) in self.participants.iter() {
             let (eco, numerator, debt) = match self.eco_split(p)? {
                 Some(s) => {
-                    let numerator = amount::add(s.numerator_stable, s.numerator_other)?;
-                    let debt = amount::add(s.debt_fixed, s.debt_other)?;
+                    let (numerator, debt) = s.totals()?;
                     (Health::of(numerator, debt)?, numerator, Some(debt))
                 }
                 None => (Health::Unknown, Decimal::ZERO, None),
@@ -730,8 +736,7 @@ impl State {
             let Some(split) = self.eco_split(p)? else {
                 continue;
             };
-            let numerator = amount::add(split.numerator_stable, split.numerator_other)?;
-            let debt = amount::add(split.debt_fixed, split.debt_other)?;
+            let (numerator, debt) = split.totals()?;
             let eco = Health::of(numerator, debt)?;
             let level = match eco {
                 Health::Ratio(x) if x < critical => HealthLevel::Critical,
