@@ -75,9 +75,25 @@ async fn a_broker_syncs_only_its_own_participants_and_venues() {
         );
         assert_eq!(code(e), Code::PermissionDenied, "{what}");
     }
+    // A liability names a venue an admin has configured: before that the
+    // message is bad input, refused whole.
+    let e = broker
+        .sync(vec![sync(2, vec![liability("fund-1", "venue-a", "1")])])
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("updates.liability.venue"), "{e}");
+    assert!(message(&e).contains("not configured"), "{e}");
+    assert_eq!(code(e), Code::InvalidArgument);
     // Nothing of the refused messages was applied.
     assert_eq!(broker.sync_state().await.unwrap().last_applied_sequence, 1);
     let admin = s.admin().await;
+    admin
+        .set_venue_rule(
+            "venue-a",
+            pb::liquidation_rule::Rule::Morpho(pb::MorphoRule {}),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         admin.exposure("fund-1").await.unwrap().assets[0].owned,
         "10"

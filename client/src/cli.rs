@@ -93,7 +93,8 @@ pub enum Command {
     /// CSV lines: `collateral,PARTICIPANT,ASSET,QUANTITY` or
     /// `commitment,PARTICIPANT,VENUE,ASSET,QUANTITY[,COVERS_COMMIT_SEQ]` or
     /// `liability,PARTICIPANT,VENUE,ASSET,QUANTITY` (owed to the venue, in
-    /// the asset; `#` starts a comment). JSON: an array of objects with
+    /// the asset; the venue must be configured first, by
+    /// `venue-asset` or `venue-rule`; `#` starts a comment). JSON: an array of objects with
     /// "type" ("collateral", "commitment" or "liability") and the same
     /// fields in lower case.
     Sync {

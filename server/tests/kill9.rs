@@ -128,14 +128,17 @@ async fn load(
                         })),
                     })
                     .collect();
-                updates.push(pb::SyncUpdate {
+                // A liability names a configured venue: once the admin's
+                // parameters for venue-a are acknowledged.
+                let configured = acked.lock().unwrap().valued;
+                updates.extend(configured.then(|| pb::SyncUpdate {
                     update: Some(pb::sync_update::Update::Liability(pb::LiabilityUpdate {
                         participant: participant(rng.next(PARTICIPANTS as u64)),
                         venue: "venue-a".into(),
                         asset: "USDC".into(),
                         quantity: rng.next(10_000).to_string(),
                     })),
-                });
+                }));
                 if let Ok(acks) = c
                     .sync(vec![pb::SyncRequest {
                         sequence: seq,

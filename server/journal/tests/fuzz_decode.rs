@@ -27,6 +27,7 @@ fn sample_state() -> State {
     w.check("v2", req("o2", "fund", "ETH", "500"));
     w.commit("v1", first.reservation.unwrap()).unwrap();
     w.trading("fund", TradingState::ReduceOnly);
+    w.venue_rule("aave", LiquidationRule::Morpho);
     w.sync(vec![SyncUpdate::Liability {
         participant: p("fund"),
         venue: v("aave"),

@@ -157,6 +157,8 @@ struct Model {
     halted: [u8; 2],
     idem: HashMap<(usize, u8), (Payload, Answer)>,
     commit_seq: u64,
+    /// Venues with parameters: the only ones a liability may name.
+    configured: [bool; 3],
 }
 
 impl Model {
@@ -339,13 +341,36 @@ impl Run {
             }
             Op::Heartbeat => self.sync(vec![]),
             Op::Owe { p, v, qty } => {
-                self.sync(vec![SyncUpdate::Liability {
+                let owe = vec![SyncUpdate::Liability {
                     participant: testkit::p(PS[p]),
                     venue: testkit::v(VS[v]),
                     asset: a("USDC"),
                     quantity: qty.into(),
-                }]);
-                self.m.covered[p] = true;
+                }];
+                if self.m.configured[v] {
+                    self.sync(owe);
+                    self.m.covered[p] = true;
+                } else {
+                    let refused = self.w.apply(Command::Sync {
+                        at_ms: self.w.now,
+                        broker: b("prime-1"),
+                        batch: SyncBatch {
+                            sequence: self.seq + 1,
+                            updates: owe,
+                        },
+                    });
+                    assert!(
+                        matches!(
+                            refused,
+                            Err(LedgerError::InvalidArgument {
+                                field: "updates.liability.venue",
+                                ..
+                            })
+                        ),
+                        "a liability on unconfigured {}: {refused:?}",
+                        VS[v]
+                    );
+                }
             }
             Op::Ltv { v, pct } => {
                 self.w
@@ -360,6 +385,7 @@ impl Run {
                         },
                     })
                     .unwrap();
+                self.m.configured[v] = true;
             }
             Op::Ratio { p, ratio } => {
                 let scope = Scope {

@@ -73,10 +73,14 @@ impl Ledger {
             Err(e) => return (Err(e), Ticket(0)),
         };
         let Some(journal) = &self.journal else {
-            return (state.apply(&cmd), Ticket(0));
+            let result = state.admit(&cmd).and_then(|()| state.apply(&cmd));
+            return (result, Ticket(0));
         };
         if let Err(e) = journal.admit() {
             return (Err(e), Ticket(0));
+        }
+        if let Err(e) = state.admit(&cmd) {
+            return (Err(e), Ticket(journal.last()));
         }
         // The journal records the time the command was applied at, so that
         // a replay applies it at exactly that time.

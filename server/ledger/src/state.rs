@@ -370,6 +370,9 @@ pub struct State {
     close_day: Option<i64>,
     /// How each venue liquidates (`SetVenueRule`).
     venue_rules: HashMap<VenueId, LiquidationRule>,
+    /// Every venue an admin has given asset parameters or a rule (derived:
+    /// venues are only ever added; see `State::admit`).
+    configured_venues: HashSet<VenueId>,
     /// How many times each value setting was set, by "KIND TARGET"
     /// (`State::setting_version`).
     setting_versions: HashMap<String, u64>,
@@ -408,6 +411,7 @@ impl State {
             haircut_models: HashMap::default(),
             close_day: None,
             venue_rules: HashMap::default(),
+            configured_venues: HashSet::default(),
             setting_versions: HashMap::default(),
             factors: HashMap::default(),
             alerts: Vec::new(),
@@ -416,6 +420,19 @@ impl State {
 
     pub fn config(&self) -> &LedgerConfig {
         &self.cfg
+    }
+
+    /// Admission: the rules on new input that depend on the state but that
+    /// a replay must not judge again, because a journal written before a
+    /// rule existed must still replay to the same state. [`Ledger::apply`]
+    /// runs it under the lock before [`State::apply`]; recovery does not.
+    /// It changes nothing. What it reads only ever grows (configured
+    /// venues), so an admitted command stays admissible.
+    pub fn admit(&self, cmd: &Command) -> Result<(), LedgerError> {
+        match cmd {
+            Command::Sync { batch, .. } => self.admit_sync(batch),
+            _ => Ok(()),
+        }
     }
 
     /// Applies one command: the only way the state changes.

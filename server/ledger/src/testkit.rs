@@ -74,6 +74,7 @@ impl World {
     /// Applies a command the way [`Ledger::apply`] does (at the ledger's
     /// time; journaled if it changed the state), then checks invariants.
     pub fn apply(&mut self, mut cmd: Command) -> Result<Applied, LedgerError> {
+        self.state.admit(&cmd)?;
         cmd.set_at_ms(self.state.effective_at(&cmd));
         let (r, changed) = self.state.apply_tracked(&cmd);
         self.state.check_invariants().unwrap();
@@ -246,6 +247,18 @@ impl World {
             Outcome::TradingState(t) => t,
             o => panic!("unexpected {o:?}"),
         })
+    }
+
+    /// Sets how `venue` liquidates, which also makes it a configured venue
+    /// (one that liabilities may name).
+    pub fn venue_rule(&mut self, venue: &str, rule: LiquidationRule) -> Applied {
+        self.apply(Command::SetVenueRule {
+            at_ms: self.now,
+            by: "admin".into(),
+            venue: v(venue),
+            rule,
+        })
+        .unwrap()
     }
 
     pub fn tick(&mut self) -> Applied {

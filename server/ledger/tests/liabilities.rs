@@ -30,6 +30,8 @@ fn owed(w: &World, participant: &str, asset: &str, venue: &str) -> Option<Option
 fn liabilities_are_absolute_per_venue_and_asset() {
     let mut w = World::new();
     w.own("fund", "ETH", "100");
+    w.venue_rule("aave", LiquidationRule::Morpho);
+    w.venue_rule("morpho", LiquidationRule::Morpho);
     w.sync(vec![
         liability("fund", "aave", "USDC", "100000"),
         liability("fund", "morpho", "USDC", "0"),
@@ -61,4 +63,67 @@ fn liabilities_are_absolute_per_venue_and_asset() {
         Some(Some(Decimal::ZERO))
     );
     assert_eq!(owed(&again, "fund", "USDC", "aave"), Some(Some(d("40000"))));
+}
+
+/// A liability names a venue an admin has configured (asset parameters or
+/// a liquidation rule): otherwise the whole batch is INVALID_ARGUMENT
+/// naming the field, nothing of it applies, and the broker's sequence is
+/// not used up.
+#[test]
+fn a_liability_on_an_unconfigured_venue_is_refused_and_changes_nothing() {
+    let mut w = World::new();
+    w.own("fund", "ETH", "100");
+    w.venue_rule("aave", LiquidationRule::Morpho);
+    let before = w.state.to_snapshot();
+    let now = w.now;
+    let batch = |seq: u64| Command::Sync {
+        at_ms: now,
+        broker: b("prime-1"),
+        batch: SyncBatch {
+            sequence: seq,
+            updates: vec![
+                SyncUpdate::Collateral {
+                    participant: p("fund"),
+                    asset: a("ETH"),
+                    quantity: d("50"),
+                },
+                liability("fund", "aave", "USDC", "1000"),
+                liability("fund", "nowhere", "USDC", "1000"),
+            ],
+        },
+    };
+    let refused = w.apply(batch(w.seq + 1));
+    match refused {
+        Err(LedgerError::InvalidArgument { field, reason }) => {
+            assert_eq!(field, "updates.liability.venue");
+            assert!(reason.contains("nowhere"), "{reason}");
+        }
+        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+    }
+    assert!(
+        w.state.to_snapshot() == before,
+        "a refused batch changed the state"
+    );
+    assert_eq!(owed(&w, "fund", "USDC", "aave"), None);
+
+    // Configured by its asset parameters, the venue is known: the same
+    // sequence now applies.
+    w.apply(Command::SetVenueAsset {
+        at_ms: w.now,
+        by: "admin".into(),
+        venue: v("nowhere"),
+        asset: a("ETH"),
+        params: VenueAssetParams {
+            threshold: d("0.8"),
+            ltv: None,
+        },
+    })
+    .unwrap();
+    let applied = w.apply(batch(w.seq + 1)).unwrap();
+    assert!(matches!(
+        applied.outcome,
+        Outcome::Sync(SyncAnswer::Applied { .. })
+    ));
+    assert_eq!(owed(&w, "fund", "USDC", "nowhere"), Some(Some(d("1000"))));
+    assert_eq!(w.committed("fund", "ETH"), Decimal::ZERO);
 }

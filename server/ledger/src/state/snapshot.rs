@@ -741,6 +741,10 @@ impl Decode for State {
                 }
             }
         }
+        s.configured_venues = (s.venue_assets.keys().map(|(v, _)| v))
+            .chain(s.venue_rules.keys())
+            .cloned()
+            .collect();
         s.recompute_debts()
             .map_err(|_| r.error("debt sums overflow"))?;
         s.refresh_all_factors()
@@ -872,12 +876,30 @@ mod tests {
         }
         w.check("v1", req("o1", "fund", "ETH", "1"));
         w.check("v2", req("o2", "fund", "ETH", "2"));
-        w.sync(vec![SyncUpdate::Liability {
-            participant: p("fund"),
-            venue: v("v2"),
-            asset: a("ETH"),
-            quantity: d("0.5"),
-        }]);
+        // That code took a liability on a venue no admin had configured;
+        // admission refuses it now, so it is applied as a replay of that
+        // code's journal would apply it: without admission.
+        let sync = Command::Sync {
+            at_ms: w.now,
+            broker: crate::testkit::b("prime-1"),
+            batch: SyncBatch {
+                sequence: w.seq + 1,
+                updates: vec![SyncUpdate::Liability {
+                    participant: p("fund"),
+                    venue: v("v2"),
+                    asset: a("ETH"),
+                    quantity: d("0.5"),
+                }],
+            },
+        };
+        assert!(matches!(
+            w.state.admit(&sync),
+            Err(crate::LedgerError::InvalidArgument {
+                field: "updates.liability.venue",
+                ..
+            })
+        ));
+        w.state.apply(&sync).unwrap();
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/snapshot-snp4.bin");
         let back = State::from_snapshot(&std::fs::read(path).unwrap()).unwrap();

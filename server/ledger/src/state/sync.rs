@@ -84,6 +84,23 @@ impl State {
         }))
     }
 
+    /// Refuses a batch that names a liability on a venue no admin has
+    /// configured: Interlock could not value that debt against the venue's
+    /// own thresholds (`State::admit`).
+    pub(super) fn admit_sync(&self, batch: &SyncBatch) -> Result<(), LedgerError> {
+        for u in &batch.updates {
+            if let SyncUpdate::Liability { venue, .. } = u {
+                if !self.configured_venues.contains(venue) {
+                    return Err(LedgerError::InvalidArgument {
+                        field: "updates.liability.venue",
+                        reason: format!("venue {venue} is not configured: an admin sets its asset parameters or liquidation rule first"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a batch that would overflow a bounded table, before any of it
     /// is applied.
     pub(super) fn check_sync_capacity(

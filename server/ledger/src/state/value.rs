@@ -221,6 +221,7 @@ impl State {
         let old_ltv = previous.map_or(Decimal::ONE, |p| p.ltv_or_threshold());
         self.reweight_implied(venue, asset, old_ltv, params.ltv_or_threshold())?;
         self.venue_assets.insert(key, params);
+        self.configured_venues.insert(venue.clone());
         let show = |p: Option<VenueAssetParams>| {
             p.map_or_else(
                 || "-".to_owned(),
@@ -369,6 +370,7 @@ impl State {
         }
         self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
         self.venue_rules.insert(venue.clone(), rule);
+        self.configured_venues.insert(venue.clone());
         self.audit(
             at,
             by,

@@ -283,6 +283,12 @@ impl State {
             }
         }
         self.factors_current()?;
+        let configured: HashSet<&VenueId> = (self.venue_assets.keys().map(|(v, _)| v))
+            .chain(self.venue_rules.keys())
+            .collect();
+        if configured != self.configured_venues.iter().collect() {
+            return Err("the configured venues differ from the venue settings".to_owned());
+        }
         if let Err(seq) = crate::command::verify_audit_chain(&self.audit, self.audit_anchor) {
             return Err(format!("audit record {seq} breaks the hash chain"));
         }
