@@ -94,7 +94,7 @@ pub enum Command {
     /// `commitment,PARTICIPANT,VENUE,ASSET,QUANTITY[,COVERS_COMMIT_SEQ]` or
     /// `liability,PARTICIPANT,VENUE,ASSET,QUANTITY` (owed to the venue, in
     /// the asset; the venue must be configured first, by
-    /// `venue-asset` or `venue-rule`; `#` starts a comment). JSON: an array of objects with
+    /// `venue set` or `venue rule`; `#` starts a comment). JSON: an array of objects with
     /// "type" ("collateral", "commitment" or "liability") and the same
     /// fields in lower case.
     Sync {
@@ -103,78 +103,17 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },
-    /// (oracle) Publish quotes: `ASSET=PRICE` pairs, published now, as the
-    /// oracle's next sequence. Prints each quote's verdict.
-    Publish {
-        /// For example `ETH=2000.5 BTC=64000`.
-        #[arg(value_parser = crate::quotes::parse_quote_arg, required_unless_present = "file")]
-        quotes: Vec<(String, String)>,
-        /// A CSV file of quotes, one per line: `ASSET,PRICE[,PUBLISHED_MS]`
-        /// (published now if the time is left out; `#` starts a comment).
-        /// Sent in messages of at most 256 quotes, in order.
-        #[arg(long)]
-        file: Option<std::path::PathBuf>,
-    },
-    /// (admin) Set an asset's class: STABLE, MAJOR or ALT. An asset takes
-    /// prices only once it has a class; the class sets how old its quotes
-    /// may be.
-    AssetClass {
-        asset: String,
-        #[arg(value_parser = ["STABLE", "MAJOR", "ALT"], ignore_case = true)]
-        class: String,
-    },
-    /// (admin, auditor) Every asset with a class: its price, state (FRESH,
-    /// STALE, RECOVERING) and how many oracles quote it.
-    Prices,
-    /// (admin) How a venue values an asset as collateral.
-    VenueAsset {
-        venue: String,
-        asset: String,
-        /// Liquidation threshold (Aave LT, Morpho LLTV), above 0 and at most 1.
-        #[arg(long)]
-        threshold: String,
-        /// Loan-to-value, at most the threshold (omit for a venue with none).
-        #[arg(long, default_value = "")]
-        ltv: String,
-    },
-    /// (admin) Pin Interlock's haircut for a classed asset, in [0, 1);
-    /// without a value, unpin it (the asset then counts for nothing in
-    /// HF^eco).
-    Haircut {
-        asset: String,
-        haircut: Option<String>,
-        /// Why: required to lower a haircut past the loosening step. Audited.
-        #[arg(long, default_value = "")]
-        force_reason: String,
-    },
-    /// (admin) How a venue liquidates an unhealthy position (stress and
-    /// cascade read it): `aave` (close factor, full below --hf-full or
-    /// under --min-full-base, a --bonus), `morpho` (all of it, the
-    /// incentive from the LLTV) or `exchange` (restore HF to 1, a
-    /// --penalty).
-    VenueRule {
-        venue: String,
-        #[arg(value_parser = ["aave", "morpho", "exchange"], ignore_case = true)]
-        style: String,
-        /// aave: share of the debt a liquidation may repay.
-        #[arg(long, default_value = "0.5")]
-        close_factor: String,
-        /// aave: at or below this HF, all of the debt.
-        #[arg(long, default_value = "0.95")]
-        hf_full: String,
-        /// aave: below this value (numeraire) on either side, all of it.
-        #[arg(long, default_value = "2000")]
-        min_full_base: String,
-        /// aave: the liquidation bonus, e.g. 1.05.
-        #[arg(long, default_value = "1.05")]
-        bonus: String,
-        /// exchange: the liquidation penalty, e.g. 0.02.
-        #[arg(long, default_value = "0.02")]
-        penalty: String,
-    },
-    /// (admin, auditor) Every configured venue: threshold and LTV per
-    /// asset, liquidation rule.
-    Venues,
+    /// Prices: `price publish` (oracle) quotes, `price list` (admin,
+    /// auditor) every classed asset's price and state.
+    #[command(subcommand)]
+    Price(crate::value::PriceCommand),
+    /// (admin) Assets: `asset set` a class and a haircut, `asset list`.
+    #[command(subcommand)]
+    Asset(crate::value::AssetCommand),
+    /// (admin) Venues: `venue set` an asset's threshold and LTV, `venue
+    /// rule` how it liquidates, `venue list`.
+    #[command(subcommand)]
+    Venue(crate::value::VenueCommand),
     /// (admin) Set the standard shock of an asset class: the fall that
     /// STRESS_HF_ECO limits judge under, e.g. `stress-shock MAJOR -0.35`.
     StressShock {
@@ -188,10 +127,6 @@ pub enum Command {
         #[arg(long, default_value = "")]
         force_reason: String,
     },
-    /// (admin, auditor) A participant's health across venues: HF^claim
-    /// (what each venue sees), HF^true (if every venue called at once) and
-    /// HF^eco (Interlock's: collateral after haircuts over all debt).
-    Risk { participant: String },
     /// (admin) Limits: set, delete, list.
     #[command(subcommand)]
     Limit(LimitCommand),
@@ -241,8 +176,14 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Is the server serving? (no token needed)
-    Health,
+    /// Is the server serving? (no token needed). `health P` (admin,
+    /// auditor): P's health across venues.
+    ///
+    /// With a participant: HF^claim (what each venue sees), HF^true (if
+    /// every venue called at once) and HF^eco (Interlock's: collateral
+    /// after haircuts over all debt), HF^eco under the standard shock,
+    /// liquidation prices, the distance to default and what drives it.
+    Health { participant: Option<String> },
     /// Load-test pre-trade checks (as a venue; --token defaults to
     /// dev-venue-a) and print throughput, latency and server CPU per request.
     /// Point it at a server on this machine you may load.
@@ -431,7 +372,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => None,
     };
-    if let Command::Health = cli.command {
+    if let Command::Health { participant: None } = cli.command {
         return health(&cli.endpoint, tls.as_ref(), cli.json).await;
     }
     if let Command::Bench(args) = &cli.command {
@@ -550,57 +491,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?
         }
-        Command::Publish { quotes, file } => {
-            crate::quotes::publish(&client, &quotes, file, json).await?
-        }
-        Command::VenueRule {
-            venue,
-            style,
-            close_factor,
-            hf_full,
-            min_full_base,
-            bonus,
-            penalty,
-        } => {
-            use pb::liquidation_rule::Rule;
-            let rule = match style.to_ascii_lowercase().as_str() {
-                "aave" => Rule::Aave(pb::AaveRule {
-                    close_factor,
-                    hf_full,
-                    min_full_base,
-                    bonus,
-                }),
-                "morpho" => Rule::Morpho(pb::MorphoRule {}),
-                _ => Rule::Exchange(pb::ExchangeRule { penalty }),
-            };
-            let r = client.set_venue_rule(&venue, rule.clone()).await?;
-            let show = |r: Option<&pb::LiquidationRule>| output::rule_text(r);
-            if json {
-                print_json(&serde_json::json!({"venue": venue,
-                    "rule": show(Some(&pb::LiquidationRule { rule: Some(rule.clone()) })),
-                    "previous": show(r.previous.as_ref())}));
-            } else {
-                println!(
-                    "{venue}: {} -> {}",
-                    show(r.previous.as_ref()),
-                    show(Some(&pb::LiquidationRule { rule: Some(rule) }))
-                );
-            }
-        }
-        Command::Venues => {
-            let venues = client.list_venues().await?;
-            if json {
-                print_json(&output::venues_json(&venues));
-            } else {
-                output::venues_table(&venues);
-            }
-        }
+        Command::Price(cmd) => crate::value::price(&client, cmd, json).await?,
+        Command::Asset(cmd) => crate::value::asset(&client, cmd, json).await?,
+        Command::Venue(cmd) => crate::value::venue(&client, cmd, json).await?,
+        Command::Health {
+            participant: Some(participant),
+        } => crate::value::participant_health(&client, &participant, json).await?,
         Command::StressShock {
             class,
             shock,
             force_reason,
         } => {
-            let class = class_arg(&class);
+            let class = crate::value::class_arg(&class);
             let r = client
                 .set_stress_shock(class, &shock, &force_reason)
                 .await?;
@@ -610,98 +512,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     &serde_json::json!({"class": name, "shock": shock, "previous": r.previous}),
                 );
             } else {
-                println!("{name}: stress shock {} -> {shock}", r.previous);
-            }
-        }
-        Command::AssetClass { asset, class } => {
-            let class = class_arg(&class);
-            let r = client.set_asset_class(&asset, class).await?;
-            if json {
-                print_json(&serde_json::json!({
-                    "asset": asset,
-                    "previous": output::class_name(r.previous()),
-                    "class": output::class_name(r.class()),
-                }));
-            } else {
-                println!(
-                    "{asset}: {} -> {}",
-                    output::class_name(r.previous()),
-                    output::class_name(r.class())
-                );
-            }
-        }
-        Command::VenueAsset {
-            venue,
-            asset,
-            threshold,
-            ltv,
-        } => {
-            let r = client
-                .set_venue_asset(pb::SetVenueAssetRequest {
-                    venue: venue.clone(),
-                    asset: asset.clone(),
-                    threshold: threshold.clone(),
-                    ltv: ltv.clone(),
-                })
-                .await?;
-            let was = if r.previous_threshold.is_empty() {
-                "-".to_owned()
-            } else {
-                format!("threshold {} ltv {}", r.previous_threshold, r.previous_ltv)
-            };
-            if json {
-                print_json(&serde_json::json!({"venue": venue, "asset": asset,
-                    "threshold": threshold, "ltv": ltv, "previous_threshold": r.previous_threshold,
-                    "previous_ltv": r.previous_ltv}));
-            } else {
-                println!(
-                    "{venue}/{asset}: {was} -> threshold {threshold} ltv {}",
-                    if ltv.is_empty() { "-" } else { &ltv }
-                );
-            }
-        }
-        Command::Haircut {
-            asset,
-            haircut,
-            force_reason,
-        } => {
-            let h = haircut.unwrap_or_default();
-            let r = client.set_haircut(&asset, &h, &force_reason).await?;
-            if json {
-                print_json(
-                    &serde_json::json!({"asset": asset, "haircut": h, "previous": r.previous}),
-                );
-            } else {
-                let show = |s: &str| {
-                    if s.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        s.to_owned()
-                    }
-                };
-                println!("{asset}: haircut {} -> {}", show(&r.previous), show(&h));
-            }
-        }
-        Command::Risk { participant } => {
-            let h = client.health_of(&participant).await?;
-            if json {
-                print_json(&output::health_json(&h));
-            } else {
-                output::health_text(&h);
-            }
-        }
-        Command::Prices => {
-            let r = client.prices_and_shocks().await?;
-            if json {
-                print_json(&output::prices_json(&r.assets));
-            } else {
-                output::prices_table(&r.assets);
-                if let Some(s) = r.stress_shocks {
-                    println!(
-                        "standard shock: STABLE {}  MAJOR {}  ALT {}",
-                        s.stable, s.major, s.alt
-                    );
-                }
+                outln!("{name}: stress shock {} -> {shock}", r.previous);
             }
         }
         Command::Exposure { participant } => {
@@ -772,7 +583,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { participant } => {
             crate::demo::run(&client, participant.unwrap_or_else(|| fresh_id("fund"))).await?
         }
-        Command::Health | Command::Bench(_) | Command::Certs { .. } => {
+        Command::Health { participant: None } | Command::Bench(_) | Command::Certs { .. } => {
             unreachable!("handled above")
         }
     }
@@ -908,14 +719,4 @@ async fn health(
     }
     anyhow::ensure!(all_ok, "not every service is serving");
     Ok(())
-}
-
-/// `ASSET=PRICE`.
-/// An asset class named on the command line (clap has checked the name).
-fn class_arg(class: &str) -> pb::AssetClass {
-    match class.to_ascii_uppercase().as_str() {
-        "STABLE" => pb::AssetClass::Stable,
-        "MAJOR" => pb::AssetClass::Major,
-        _ => pb::AssetClass::Alt,
-    }
 }

@@ -131,7 +131,7 @@ pub async fn run(client: &Client, p: String) -> anyhow::Result<()> {
     step(6, "The exposure table across venues.");
     output::exposure_text(&admin.exposure(&p).await?);
     act_two(client, &format!("{p}-lev")).await?;
-    outln!("\nSee also: interlockctl --token dev-admin audit | top | watch | risk PARTICIPANT");
+    outln!("\nSee also: interlockctl --token dev-admin audit | top | watch | health PARTICIPANT");
     Ok(())
 }
 

@@ -454,3 +454,123 @@ async fn bench_against_the_echo_floor() {
         assert_eq!(v["approved"], v["requests"], "{v}");
     }
 }
+
+/// The value layer from the command line, as a risk desk sets it up:
+/// assets, venues, an oracle's prices, a broker's pledges and debts, and a
+/// participant's health across venues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assets_venues_prices_and_health() {
+    let (ep, _stop) = server().await;
+    let ep = ep.as_str();
+    let admin = |rest: &[&'static str]| [&["--token", "dev-admin"][..], rest].concat();
+    let out = ok(
+        ep,
+        &admin(&[
+            "asset",
+            "set",
+            "ETH",
+            "--class",
+            "major",
+            "--haircut",
+            "0.17",
+        ]),
+    )
+    .await;
+    assert_eq!(out, "ETH: class - -> MAJOR\nETH: haircut - -> 0.17\n");
+    ok(ep, &admin(&["asset", "set", "USDC", "--class", "stable"])).await;
+    let out = ok(
+        ep,
+        &admin(&[
+            "venue",
+            "set",
+            "venue-a",
+            "ETH",
+            "--threshold",
+            "0.83",
+            "--ltv",
+            "0.8",
+        ]),
+    )
+    .await;
+    assert_eq!(out, "venue-a/ETH: - -> threshold 0.83 ltv 0.8\n");
+    ok(ep, &admin(&["venue", "rule", "venue-b", "morpho"])).await;
+    let out = ok(ep, &admin(&["venue", "list"])).await;
+    assert!(out.contains("venue-a  ETH    0.83       0.8"), "{out}");
+    assert!(
+        out.contains("venue-b  -      -          -    morpho"),
+        "{out}"
+    );
+    let out = ok(
+        ep,
+        &[
+            "--token",
+            "dev-oracle",
+            "price",
+            "publish",
+            "ETH=2000",
+            "USDC=1",
+        ],
+    )
+    .await;
+    assert!(out.contains("ETH    2000    ACCEPTED"), "{out}");
+
+    // A liability on a venue no admin configured refuses the whole file's
+    // message, naming the field; on a configured one it is taken.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("positions.csv");
+    let lines = "collateral,P,ETH,100\ncommitment,P,venue-a,ETH,100\n\
+                 liability,P,venue-a,USDC,60000\n";
+    std::fs::write(&csv, format!("{lines}liability,P,venue-z,USDC,5\n")).unwrap();
+    let path = csv.to_str().unwrap();
+    let o = ctl(ep, &["--token", "dev-broker", "sync", path]).await;
+    assert!(!o.status.success());
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("INVALID_ARGUMENT: updates.liability.venue: venue venue-z is not configured"),
+        "{err}"
+    );
+    std::fs::write(&csv, lines).unwrap();
+    let o = ctl(ep, &["--token", "dev-broker", "sync", path]).await;
+    assert!(o.status.success(), "{:?}", text(&o));
+
+    let out = ok(ep, &admin(&["health", "P"])).await;
+    assert!(
+        out.starts_with("participant P  HF^eco 2.766667  (collateral after haircuts 166000 / debt everywhere 60000)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("venue-a liquidates at: ETH 722.891566"),
+        "{out}"
+    );
+    let list = ok(ep, &admin(&["asset", "list"])).await;
+    assert_eq!(list, ok(ep, &admin(&["price", "list"])).await);
+    assert!(list.contains("ETH    MAJOR   2000"), "{list}");
+    assert!(list.contains("0.17"), "{list}");
+
+    // `asset set` without a change is a usage error, before any call.
+    let o = ctl(ep, &["--token", "dev-admin", "asset", "set", "ETH"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--class"), "{:?}", text(&o));
+    let o = ctl(
+        &ep,
+        &[
+            "--token",
+            "dev-admin",
+            "--json",
+            "asset",
+            "set",
+            "ETH",
+            "--unpin",
+        ],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["haircut"]["previous"], "0.17");
+}
+
+/// Runs interlockctl and returns its standard output; it must succeed.
+async fn ok(endpoint: &str, args: &[&str]) -> String {
+    let o = ctl(endpoint, args).await;
+    assert!(o.status.success(), "{args:?}: {:?}", text(&o));
+    text(&o).0
+}
