@@ -552,7 +552,7 @@ async fn assets_venues_prices_and_health() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--class"), "{:?}", text(&o));
     let o = ctl(
-        &ep,
+        ep,
         &[
             "--token",
             "dev-admin",
