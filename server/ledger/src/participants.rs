@@ -11,6 +11,7 @@
 //! and a decoded state numbers them afresh.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::ids::{ParticipantId, ReservationId};
 use crate::state::{HashMap, Participant};
@@ -77,24 +78,92 @@ impl OpenReservations {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParticipantSlot(u32);
 
-/// Every participant the ledger knows, by id and by slot.
+impl ParticipantSlot {
+    /// The slot's number: the `n`th participant the ledger heard of.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Participants per chunk of the table: what a write copies at most when a
+/// reader still holds the chunk (see [`ParticipantsView`]).
+pub const PARTICIPANTS_PER_CHUNK: usize = 64;
+
+/// Consecutive slots of the table, shared with the views taken while they
+/// stay unchanged.
 #[derive(Debug, Clone, Default)]
-pub struct ParticipantTable {
-    slot_of: HashMap<ParticipantId, ParticipantSlot>,
-    /// Indexed by slot. The ids share their text with `slot_of`'s keys.
+pub struct ParticipantChunk {
     ids: Vec<ParticipantId>,
     participants: Vec<Participant>,
 }
 
-impl ParticipantTable {
+impl ParticipantChunk {
+    /// The chunk's participants with their ids, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
+        self.ids.iter().zip(&self.participants)
+    }
+
     pub fn len(&self) -> usize {
         self.participants.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+}
+
+/// Every participant the ledger knows, by id and by slot.
+///
+/// The slots live in chunks of [`PARTICIPANTS_PER_CHUNK`], each behind an
+/// `Arc`: [`ParticipantTable::view`] shares them with a reader (analytics)
+/// in O(chunks), and a write to a chunk a view still holds copies that
+/// chunk first (copy on write), so the reader keeps the state of the
+/// moment it took the view while the ledger goes on. With no view alive a
+/// write costs one reference-count check.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantTable {
+    slot_of: HashMap<ParticipantId, ParticipantSlot>,
+    chunks: Vec<Arc<ParticipantChunk>>,
+    len: usize,
+}
+
+/// The participants as they were when [`ParticipantTable::view`] was
+/// called: cheap to take, and unchanged by later commands.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantsView {
+    chunks: Vec<Arc<ParticipantChunk>>,
+    len: usize,
+}
+
+impl ParticipantsView {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The chunks, in slot order.
+    pub fn chunks(&self) -> &[Arc<ParticipantChunk>] {
+        &self.chunks
+    }
+
+    /// Every participant with its id, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+}
+
+impl ParticipantTable {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     pub fn reserve(&mut self, additional: usize) {
         self.slot_of.reserve(additional);
-        self.ids.reserve(additional);
-        self.participants.reserve(additional);
+        self.chunks
+            .reserve(additional.div_ceil(PARTICIPANTS_PER_CHUNK));
     }
 
     pub fn slot(&self, id: &ParticipantId) -> Option<ParticipantSlot> {
@@ -111,21 +180,33 @@ impl ParticipantTable {
 
     /// Whether this table handed out `slot`.
     pub fn holds(&self, slot: ParticipantSlot) -> bool {
-        (slot.0 as usize) < self.participants.len()
+        slot.index() < self.len
+    }
+
+    fn place(slot: ParticipantSlot) -> (usize, usize) {
+        (
+            slot.index() / PARTICIPANTS_PER_CHUNK,
+            slot.index() % PARTICIPANTS_PER_CHUNK,
+        )
     }
 
     /// The participant in a slot this table handed out.
     pub fn at(&self, slot: ParticipantSlot) -> &Participant {
-        &self.participants[slot.0 as usize]
+        let (c, i) = Self::place(slot);
+        &self.chunks[c].participants[i]
     }
 
+    /// The participant in a slot, to change: its chunk is copied first if
+    /// a view still holds it.
     pub fn at_mut(&mut self, slot: ParticipantSlot) -> &mut Participant {
-        &mut self.participants[slot.0 as usize]
+        let (c, i) = Self::place(slot);
+        &mut Arc::make_mut(&mut self.chunks[c]).participants[i]
     }
 
     /// The id of the participant in a slot this table handed out.
     pub fn id(&self, slot: ParticipantSlot) -> &ParticipantId {
-        &self.ids[slot.0 as usize]
+        let (c, i) = Self::place(slot);
+        &self.chunks[c].ids[i]
     }
 
     /// The participant's slot, a new participant's if the table has never
@@ -154,30 +235,47 @@ impl ParticipantTable {
     }
 
     fn push(&mut self, id: ParticipantId, p: Participant) -> ParticipantSlot {
-        let slot = ParticipantSlot(
-            u32::try_from(self.participants.len()).expect("participants_max bounds the table"),
-        );
+        let slot =
+            ParticipantSlot(u32::try_from(self.len).expect("participants_max bounds the table"));
+        if self.len % PARTICIPANTS_PER_CHUNK == 0 {
+            self.chunks.push(Arc::new(ParticipantChunk {
+                ids: Vec::with_capacity(PARTICIPANTS_PER_CHUNK),
+                participants: Vec::with_capacity(PARTICIPANTS_PER_CHUNK),
+            }));
+        }
         self.slot_of.insert(id.clone(), slot);
-        self.ids.push(id);
-        self.participants.push(p);
+        let last = self.chunks.last_mut().expect("a chunk was just ensured");
+        let chunk = Arc::make_mut(last);
+        chunk.ids.push(id);
+        chunk.participants.push(p);
+        self.len += 1;
         slot
     }
 
     /// The `i`th slot handed out (`i` below [`ParticipantTable::len`]).
     pub fn slot_at(&self, i: usize) -> ParticipantSlot {
-        debug_assert!(i < self.participants.len());
+        debug_assert!(i < self.len);
         ParticipantSlot(i as u32)
     }
 
     /// Every slot handed out, in order.
     pub fn slots(&self) -> impl Iterator<Item = ParticipantSlot> {
-        (0..self.participants.len() as u32).map(ParticipantSlot)
+        (0..self.len as u32).map(ParticipantSlot)
     }
 
     /// Every participant with its id, in slot order (the order in which
     /// the ledger first heard of them).
     pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
-        self.ids.iter().zip(&self.participants)
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    /// The table as it is now, for a reader that must not hold the
+    /// ledger's lock while it reads: O(chunks) reference counts, no copy.
+    pub fn view(&self) -> ParticipantsView {
+        ParticipantsView {
+            chunks: self.chunks.clone(),
+            len: self.len,
+        }
     }
 }
 
@@ -212,6 +310,33 @@ mod tests {
         assert_eq!(t.slot(&pid("c")), Some(c));
         t.entry(&pid("d")).brokers.clear();
         assert_eq!(t.len(), 4);
+    }
+
+    /// A view keeps the table as it was; the table goes on changing, and
+    /// only the chunks it writes while the view holds them are copied.
+    #[test]
+    fn a_view_is_a_moment_of_the_table() {
+        let mut t = ParticipantTable::default();
+        let n = PARTICIPANTS_PER_CHUNK * 2 + 3;
+        for i in 0..n {
+            t.slot_or_insert(&pid(&format!("p{i}")));
+        }
+        let view = t.view();
+        let first = t.slot_at(0);
+        t.at_mut(first).trading_state = crate::command::TradingState::Halted;
+        t.slot_or_insert(&pid("late"));
+        assert_eq!(view.len(), n);
+        assert_eq!(view.iter().count(), n);
+        let (id, p) = view.iter().next().unwrap();
+        assert_eq!(id.as_str(), "p0");
+        assert_eq!(p.trading_state, crate::command::TradingState::Active);
+        assert_eq!(t.at(first).trading_state, crate::command::TradingState::Halted);
+        // The first chunk was copied for the write; the second is shared.
+        let now = t.view();
+        assert!(!Arc::ptr_eq(&view.chunks()[0], &now.chunks()[0]));
+        assert!(Arc::ptr_eq(&view.chunks()[1], &now.chunks()[1]));
+        assert_eq!(t.len(), n + 1);
+        assert_eq!(t.id(t.slot_at(n)).as_str(), "late");
     }
 
     #[test]

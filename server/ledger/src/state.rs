@@ -654,6 +654,7 @@ mod check;
 mod debt;
 mod haircuts;
 mod lifecycle;
+pub mod moment;
 mod prices;
 mod snapshot;
 mod sync;
