@@ -237,7 +237,7 @@ impl ParticipantTable {
     fn push(&mut self, id: ParticipantId, p: Participant) -> ParticipantSlot {
         let slot =
             ParticipantSlot(u32::try_from(self.len).expect("participants_max bounds the table"));
-        if self.len % PARTICIPANTS_PER_CHUNK == 0 {
+        if self.len.is_multiple_of(PARTICIPANTS_PER_CHUNK) {
             self.chunks.push(Arc::new(ParticipantChunk {
                 ids: Vec::with_capacity(PARTICIPANTS_PER_CHUNK),
                 participants: Vec::with_capacity(PARTICIPANTS_PER_CHUNK),
@@ -330,7 +330,10 @@ mod tests {
         let (id, p) = view.iter().next().unwrap();
         assert_eq!(id.as_str(), "p0");
         assert_eq!(p.trading_state, crate::command::TradingState::Active);
-        assert_eq!(t.at(first).trading_state, crate::command::TradingState::Halted);
+        assert_eq!(
+            t.at(first).trading_state,
+            crate::command::TradingState::Halted
+        );
         // The first chunk was copied for the write; the second is shared.
         let now = t.view();
         assert!(!Arc::ptr_eq(&view.chunks()[0], &now.chunks()[0]));

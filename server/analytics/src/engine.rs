@@ -1,0 +1,415 @@
+//! One round of liquidations over every participant: the pass both
+//! `Stress` (one round, no price impact) and `Cascade` (rounds until
+//! nothing breaks) are made of.
+//!
+//! A participant's figures depend only on its own holdings and accounts
+//! and the round's prices, so a round is one streaming pass in the book's
+//! order; what it adds up goes into [`Total`]s, which do not depend on that
+//! order, and what it ranks is ranked by figure then id.
+
+use std::cmp::Ordering;
+
+use crate::book::Book;
+use crate::error::AnalyticsError;
+use crate::rules::{self, Collateral};
+use crate::total::Total;
+
+/// Participants between two looks at the cancel flag.
+const CANCEL_CHECK_EVERY: usize = 4096;
+
+/// The quantities a cascade changes, round by round.
+#[derive(Debug, Clone)]
+pub struct Positions {
+    /// O per holding (as `book.holdings`).
+    pub owned: Vec<f64>,
+    /// C per line (as `book.lines`).
+    pub committed: Vec<f64>,
+    /// The share of each account's debt still open (1 at the start).
+    pub debt_scale: Vec<f64>,
+}
+
+impl Positions {
+    pub fn of(book: &Book) -> Positions {
+        Positions {
+            owned: book.holdings.iter().map(|h| h.owned).collect(),
+            committed: book.lines.iter().map(|l| l.committed).collect(),
+            debt_scale: vec![1.0; book.accounts.len()],
+        }
+    }
+}
+
+/// One account's figures at the round's prices.
+#[derive(Debug, Clone, Default)]
+pub struct AccountFigures {
+    /// Index into `book.accounts`.
+    pub account: usize,
+    pub venue: u32,
+    pub debt: f64,
+    pub hf_claim: f64,
+    pub hf_true: f64,
+    /// max(0, D − Σ Ĉ·P): what the venue would lose if p failed.
+    pub shortfall: f64,
+    pub outcome: rules::Outcome,
+}
+
+impl AccountFigures {
+    pub fn breached(&self) -> bool {
+        self.hf_claim < 1.0
+    }
+}
+
+/// One participant's figures at the round's prices.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Σ O·P·(1 − h).
+    pub eco_numerator: f64,
+    /// Σ O·P.
+    pub owned_value: f64,
+    /// Σ over venues of D.
+    pub debt: f64,
+    pub accounts: Vec<AccountFigures>,
+}
+
+impl Figures {
+    pub fn hf_eco(&self) -> f64 {
+        if self.debt <= 0.0 {
+            f64::INFINITY
+        } else {
+            self.eco_numerator / self.debt
+        }
+    }
+
+    /// max(0, Σ D − Σ O·P).
+    pub fn shortfall(&self) -> f64 {
+        (self.debt - self.owned_value).max(0.0)
+    }
+
+    pub fn breached_venues(&self) -> usize {
+        self.accounts.iter().filter(|a| a.breached()).count()
+    }
+
+    /// Under water on Interlock's view while every venue sees it healthy.
+    pub fn hidden_by_reuse(&self) -> bool {
+        self.hf_eco() < 1.0 && self.breached_venues() == 0
+    }
+}
+
+/// Per-asset scratch for one participant, reset between participants.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    owned: Vec<f64>,
+    claimed: Vec<f64>,
+    touched: Vec<u32>,
+    collateral: Vec<Collateral>,
+    collateral_lines: Vec<usize>,
+}
+
+impl Scratch {
+    pub fn new(assets: usize) -> Scratch {
+        Scratch {
+            owned: vec![0.0; assets],
+            claimed: vec![0.0; assets],
+            touched: Vec::new(),
+            collateral: Vec::new(),
+            collateral_lines: Vec::new(),
+        }
+    }
+}
+
+/// Prices of a round: `now` (shocked, moved by sales), and `base` (the
+/// moment's, at which implied debt stays valued).
+#[derive(Debug, Clone, Copy)]
+pub struct Prices<'a> {
+    pub now: &'a [f64],
+    pub base: &'a [f64],
+}
+
+/// Participant `p`'s figures, liquidations included, at `prices`.
+pub fn figures(
+    book: &Book,
+    pos: &Positions,
+    p: usize,
+    prices: Prices<'_>,
+    s: &mut Scratch,
+    out: &mut Figures,
+) {
+    out.eco_numerator = 0.0;
+    out.owned_value = 0.0;
+    out.debt = 0.0;
+    out.accounts.clear();
+    for &a in &s.touched {
+        s.owned[a as usize] = 0.0;
+        s.claimed[a as usize] = 0.0;
+    }
+    s.touched.clear();
+    let holdings_first = book.holdings_of_start(p);
+    for (i, h) in book.holdings_of(p).iter().enumerate() {
+        let o = pos.owned[holdings_first + i];
+        s.owned[h.asset as usize] = o;
+        s.touched.push(h.asset);
+        let asset = &book.assets[h.asset as usize];
+        let value = o * prices.now[h.asset as usize];
+        out.owned_value += value;
+        out.eco_numerator += value * (1.0 - asset.haircut);
+    }
+    let accounts = book.accounts_range(p);
+    for acc in &book.accounts[accounts.clone()] {
+        for li in acc.first as usize..acc.end as usize {
+            let a = book.lines[li].asset;
+            s.claimed[a as usize] += pos.committed[li];
+            s.touched.push(a);
+        }
+    }
+    for ai in accounts {
+        let acc = book.accounts[ai];
+        let scale = pos.debt_scale[ai];
+        let mut debt = 0.0;
+        let mut weighted = 0.0;
+        let mut weighted_true = 0.0;
+        let mut deliverable_value = 0.0;
+        s.collateral.clear();
+        s.collateral_lines.clear();
+        for li in acc.first as usize..acc.end as usize {
+            let line = book.lines[li];
+            let a = line.asset as usize;
+            if !line.owed.is_nan() {
+                debt += line.owed * prices.now[a];
+            }
+            debt += line.implied * prices.base[a];
+            let c = pos.committed[li];
+            if c > 0.0 {
+                let share = if s.claimed[a] > 0.0 {
+                    (s.owned[a] / s.claimed[a]).min(1.0)
+                } else {
+                    0.0
+                };
+                let lt = book.lt(acc.venue, line.asset);
+                let price = prices.now[a];
+                weighted += c * price * lt;
+                weighted_true += c * share * price * lt;
+                deliverable_value += c * share * price;
+                s.collateral.push(Collateral {
+                    claim: c,
+                    deliverable: c * share,
+                    price,
+                    lt,
+                });
+                s.collateral_lines.push(li);
+            }
+        }
+        debt *= scale;
+        let hf = |w: f64| if debt > 0.0 { w / debt } else { f64::INFINITY };
+        let mut f = AccountFigures {
+            account: ai,
+            venue: acc.venue,
+            debt,
+            hf_claim: hf(weighted),
+            hf_true: hf(weighted_true),
+            shortfall: (debt - deliverable_value).max(0.0),
+            outcome: rules::Outcome::default(),
+        };
+        if f.breached() {
+            f.outcome = book.venues[acc.venue as usize]
+                .rule
+                .liquidate(&s.collateral, debt);
+            // Back from the collateral's order to the lines'.
+            let mut by_line = vec![0.0; (acc.end - acc.first) as usize];
+            for (k, li) in s.collateral_lines.iter().enumerate() {
+                by_line[li - acc.first as usize] = f.outcome.seized[k];
+            }
+            f.outcome.seized = by_line;
+        }
+        out.debt += debt;
+        out.accounts.push(f);
+    }
+}
+
+/// Applies a participant's liquidations of this round: seized quantities
+/// leave the claims and the holdings, repaid debt leaves the debt, and an
+/// account whose debt is closed releases whatever it still claims.
+pub fn apply(book: &Book, pos: &mut Positions, p: usize, f: &Figures) {
+    let holdings = book.holdings_of_start(p)..book.holdings_of_start(p) + book.holdings_of(p).len();
+    for a in f.accounts.iter().filter(|a| a.breached()) {
+        let acc = book.accounts[a.account];
+        for (k, li) in (acc.first as usize..acc.end as usize).enumerate() {
+            let q = a.outcome.seized[k];
+            if q <= 0.0 {
+                continue;
+            }
+            pos.committed[li] = (pos.committed[li] - q).max(0.0);
+            let asset = book.lines[li].asset;
+            if let Some(h) = holdings.clone().find(|&h| book.holdings[h].asset == asset) {
+                pos.owned[h] = (pos.owned[h] - q).max(0.0);
+            }
+        }
+        let closed = a.outcome.closed();
+        if a.outcome.bad_debt > 0.0 || closed >= a.debt {
+            pos.debt_scale[a.account] = 0.0;
+            for li in acc.first as usize..acc.end as usize {
+                pos.committed[li] = 0.0;
+            }
+        } else if a.debt > 0.0 {
+            pos.debt_scale[a.account] *= (a.debt - closed) / a.debt;
+        }
+    }
+}
+
+/// Runs `each` over every participant in the book's order, looking at
+/// `cancelled` every few thousand.
+pub fn each_participant(
+    book: &Book,
+    cancelled: &dyn Fn() -> bool,
+    mut each: impl FnMut(usize),
+) -> Result<(), AnalyticsError> {
+    for p in 0..book.participants.len() {
+        if p % CANCEL_CHECK_EVERY == 0 && cancelled() {
+            return Err(AnalyticsError::Cancelled);
+        }
+        each(p);
+    }
+    Ok(())
+}
+
+/// The `n` largest figures, ties broken by participant id: the same
+/// answer whatever order the participants come in.
+#[derive(Debug, Clone)]
+pub struct TopN {
+    n: usize,
+    /// (figure, participant), best first.
+    rows: Vec<(f64, usize)>,
+}
+
+impl TopN {
+    pub fn new(n: usize) -> TopN {
+        TopN {
+            n,
+            rows: Vec::with_capacity(n + 1),
+        }
+    }
+
+    fn order(book: &Book, a: &(f64, usize), b: &(f64, usize)) -> Ordering {
+        b.0.total_cmp(&a.0)
+            .then_with(|| book.participants[a.1].cmp(&book.participants[b.1]))
+    }
+
+    pub fn offer(&mut self, book: &Book, figure: f64, p: usize) {
+        if self.n == 0 {
+            return;
+        }
+        if self.rows.len() == self.n {
+            let last = self.rows[self.n - 1];
+            if Self::order(book, &(figure, p), &last) != Ordering::Less {
+                return;
+            }
+            self.rows.pop();
+        }
+        let at = self
+            .rows
+            .partition_point(|r| Self::order(book, r, &(figure, p)) == Ordering::Less);
+        self.rows.insert(at, (figure, p));
+    }
+
+    pub fn rows(&self) -> &[(f64, usize)] {
+        &self.rows
+    }
+}
+
+/// Sums per venue and per asset of one round.
+#[derive(Debug, Clone)]
+pub struct RoundTotals {
+    pub venue_breached: Vec<u64>,
+    pub venue_debt_at_risk: Vec<Total>,
+    pub venue_repaid: Vec<Total>,
+    pub venue_bad_debt: Vec<Total>,
+    /// Per venue × asset.
+    pub venue_seized_qty: Vec<Total>,
+    pub venue_seized_value: Vec<Total>,
+    pub asset_sold_qty: Vec<Total>,
+    pub asset_sold_value: Vec<Total>,
+    pub breached_any: u64,
+    pub breached_two: u64,
+    pub accounts_liquidated: u64,
+}
+
+impl RoundTotals {
+    pub fn new(book: &Book) -> RoundTotals {
+        let (nv, na) = (book.venues.len(), book.assets.len());
+        RoundTotals {
+            venue_breached: vec![0; nv],
+            venue_debt_at_risk: vec![Total::default(); nv],
+            venue_repaid: vec![Total::default(); nv],
+            venue_bad_debt: vec![Total::default(); nv],
+            venue_seized_qty: vec![Total::default(); nv * na],
+            venue_seized_value: vec![Total::default(); nv * na],
+            asset_sold_qty: vec![Total::default(); na],
+            asset_sold_value: vec![Total::default(); na],
+            breached_any: 0,
+            breached_two: 0,
+            accounts_liquidated: 0,
+        }
+    }
+
+    /// Adds a participant's figures.
+    pub fn add(&mut self, book: &Book, prices: &[f64], f: &Figures) {
+        let na = book.assets.len();
+        let breached = f.breached_venues();
+        self.breached_any += u64::from(breached >= 1);
+        self.breached_two += u64::from(breached >= 2);
+        for a in f.accounts.iter().filter(|a| a.breached()) {
+            let v = a.venue as usize;
+            self.venue_breached[v] += 1;
+            self.venue_debt_at_risk[v].add(a.debt);
+            self.venue_repaid[v].add(a.outcome.repaid);
+            self.venue_bad_debt[v].add(a.outcome.bad_debt);
+            if a.outcome.closed() > 0.0 {
+                self.accounts_liquidated += 1;
+            }
+            let acc = book.accounts[a.account];
+            for (k, li) in (acc.first as usize..acc.end as usize).enumerate() {
+                let q = a.outcome.seized[k];
+                if q > 0.0 {
+                    let asset = book.lines[li].asset as usize;
+                    self.venue_seized_qty[v * na + asset].add(q);
+                    self.venue_seized_value[v * na + asset].add(q * prices[asset]);
+                    self.asset_sold_qty[asset].add(q);
+                    self.asset_sold_value[asset].add(q * prices[asset]);
+                }
+            }
+        }
+    }
+
+    pub fn debt_closed(&self) -> Total {
+        let mut t = Total::default();
+        for v in self.venue_repaid.iter().chain(&self.venue_bad_debt) {
+            t.merge(*v);
+        }
+        t
+    }
+
+    pub fn bad_debt(&self) -> Total {
+        let mut t = Total::default();
+        self.venue_bad_debt.iter().for_each(|v| t.merge(*v));
+        t
+    }
+
+    /// Adds another round's sums (a cascade's totals).
+    pub fn merge(&mut self, o: &RoundTotals) {
+        let pairs = |a: &mut Vec<Total>, b: &Vec<Total>| {
+            a.iter_mut().zip(b).for_each(|(x, y)| x.merge(*y));
+        };
+        self.venue_breached
+            .iter_mut()
+            .zip(&o.venue_breached)
+            .for_each(|(x, y)| *x += y);
+        pairs(&mut self.venue_debt_at_risk, &o.venue_debt_at_risk);
+        pairs(&mut self.venue_repaid, &o.venue_repaid);
+        pairs(&mut self.venue_bad_debt, &o.venue_bad_debt);
+        pairs(&mut self.venue_seized_qty, &o.venue_seized_qty);
+        pairs(&mut self.venue_seized_value, &o.venue_seized_value);
+        pairs(&mut self.asset_sold_qty, &o.asset_sold_qty);
+        pairs(&mut self.asset_sold_value, &o.asset_sold_value);
+        self.breached_any += o.breached_any;
+        self.breached_two += o.breached_two;
+        self.accounts_liquidated += o.accounts_liquidated;
+    }
+}
