@@ -12,7 +12,30 @@ const PROTOS: &[&str] = &[
     "proto/interlock/v1/position.proto",
     "proto/interlock/v1/price.proto",
     "proto/interlock/v1/admin.proto",
+    "proto/interlock/v1/analytics.proto",
     "proto/interlock/v1/bench.proto",
+];
+
+/// The messages of analytics.proto's reports.
+const ANALYTICS_MESSAGES: &[&str] = &[
+    "Shock",
+    "AssetMove",
+    "VenueFigure",
+    "AssetPriceAt",
+    "StressParticipant",
+    "ParticipantLoss",
+    "SeizedAsset",
+    "StressVenue",
+    "ForcedSales",
+    "VenueLoss",
+    "StressEcosystem",
+    "StressReport",
+    "RoundVenue",
+    "AssetQuantity",
+    "CascadeRound",
+    "AssetRatio",
+    "CascadeReport",
+    "ScenarioShocks",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config
         .file_descriptor_set_path(&descriptor_path)
         .skip_protoc_run();
+    // Analytics reports are printed as JSON by interlockctl as they come.
+    for message in ANALYTICS_MESSAGES {
+        config.type_attribute(
+            format!(".interlock.v1.{message}"),
+            "#[derive(serde::Serialize)]",
+        );
+    }
     tonic_prost_build::configure()
         .build_server(false)
         .compile_with_config(config, PROTOS, &["proto"])?;

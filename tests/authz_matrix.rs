@@ -37,9 +37,12 @@ enum Rpc {
     SetVenueRule,
     ListVenues,
     GetHealth,
+    Stress,
+    Cascade,
+    ListScenarios,
 }
 
-const RPCS: [Rpc; 25] = [
+const RPCS: [Rpc; 28] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -65,6 +68,9 @@ const RPCS: [Rpc; 25] = [
     Rpc::SetVenueRule,
     Rpc::ListVenues,
     Rpc::GetHealth,
+    Rpc::Stress,
+    Rpc::Cascade,
+    Rpc::ListScenarios,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,6 +106,9 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | SetVenueRule
                 | ListVenues
                 | GetHealth
+                | Stress
+                | Cascade
+                | ListScenarios
         ),
         "auditor" => matches!(
             rpc,
@@ -112,6 +121,9 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | ListPrices
                 | ListVenues
                 | GetHealth
+                | Stress
+                | Cascade
+                | ListScenarios
         ),
         _ => false,
     }
@@ -226,6 +238,28 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             .map(|r| format!("{r:?}")),
         Rpc::ListVenues => c.list_venues().await.map(|r| format!("{r:?}")),
         Rpc::GetHealth => c.health_of(participant).await.map(|r| format!("{r:?}")),
+        Rpc::Stress => c
+            .stress(pb::StressRequest {
+                scenario: Some(pb::ScenarioSpec {
+                    name: "CHAOS_TIERS".into(),
+                    ..Default::default()
+                }),
+                participants: vec![participant.into()],
+                ..Default::default()
+            })
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::Cascade => c
+            .cascade(pb::CascadeRequest {
+                scenario: Some(pb::ScenarioSpec {
+                    name: "CHAOS_TIERS".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::ListScenarios => c.scenarios().await.map(|r| format!("{r:?}")),
     }
 }
 

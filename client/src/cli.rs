@@ -127,6 +127,16 @@ pub enum Command {
         #[arg(long, default_value = "")]
         force_reason: String,
     },
+    /// (admin, auditor) Every price moved once by a scenario: who breaches
+    /// on which venues, what each venue's rule does, forced sales, and who
+    /// is under water while every venue still sees them healthy.
+    Stress(crate::systemic::StressArgs),
+    /// (admin, auditor) Shock, liquidate by each venue's rule, sell into a
+    /// market of given depth, re-price, until nothing more breaks: a table
+    /// per round, amplification, contagion victims and a price chart.
+    Cascade(crate::systemic::CascadeArgs),
+    /// (admin, auditor) The named scenarios stress and cascade take.
+    Scenarios,
     /// (admin) Limits: set, delete, list.
     #[command(subcommand)]
     Limit(LimitCommand),
@@ -491,6 +501,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?
         }
+        Command::Stress(args) => crate::systemic::stress(&client, args, json).await?,
+        Command::Cascade(args) => crate::systemic::cascade(&client, args, json).await?,
+        Command::Scenarios => crate::systemic::scenarios(&client, json).await?,
         Command::Price(cmd) => crate::value::price(&client, cmd, json).await?,
         Command::Asset(cmd) => crate::value::asset(&client, cmd, json).await?,
         Command::Venue(cmd) => crate::value::venue(&client, cmd, json).await?,

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 pub use interlock::v1 as pb;
 use pb::admin_service_client::AdminServiceClient;
+use pb::analytics_service_client::AnalyticsServiceClient;
 use pb::position_service_client::PositionServiceClient;
 use pb::pre_trade_service_client::PreTradeServiceClient;
 use pb::price_service_client::PriceServiceClient;
@@ -35,6 +36,9 @@ use tonic::{Request, Status, Streaming};
 
 /// Default deadline of a unary call.
 pub const CALL_TIMEOUT_MS: u64 = 10_000;
+/// How long an analytics run may take before the client gives up (the
+/// server stops it then too, and at its own `--analytics-deadline-ms`).
+pub const ANALYTICS_TIMEOUT_MS: u64 = 120_000;
 /// Deadline for connecting.
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
@@ -217,6 +221,37 @@ impl Client {
 
     pub fn admin(&self) -> AdminServiceClient<Channel> {
         AdminServiceClient::new(self.channel.clone())
+    }
+
+    pub fn analytics(&self) -> AnalyticsServiceClient<Channel> {
+        AnalyticsServiceClient::new(self.channel.clone())
+    }
+
+    fn long<T>(&self, msg: T) -> Request<T> {
+        let mut req = self.request(msg);
+        req.set_timeout(Duration::from_millis(ANALYTICS_TIMEOUT_MS));
+        req
+    }
+
+    // ---- analytics (admin, auditor) ----
+
+    /// Every price moved once by a scenario.
+    pub async fn stress(&self, r: pb::StressRequest) -> Result<pb::StressReport, ClientError> {
+        Ok(self.analytics().stress(self.long(r)).await?.into_inner())
+    }
+
+    /// Shock, liquidate, sell, re-price, until nothing more breaks.
+    pub async fn cascade(&self, r: pb::CascadeRequest) -> Result<pb::CascadeReport, ClientError> {
+        Ok(self.analytics().cascade(self.long(r)).await?.into_inner())
+    }
+
+    pub async fn scenarios(&self) -> Result<Vec<pb::ScenarioShocks>, ClientError> {
+        Ok(self
+            .analytics()
+            .list_scenarios(self.unary(pb::ListScenariosRequest {}))
+            .await?
+            .into_inner()
+            .scenarios)
     }
 
     pub fn channel(&self) -> Channel {

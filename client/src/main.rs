@@ -17,6 +17,7 @@ mod demo;
 mod output;
 mod quotes;
 mod syncfile;
+mod systemic;
 mod value;
 
 use clap::Parser;

@@ -371,6 +371,14 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_HEALTH_SCAN_PER_TICK", default_value_t = 1_000,
           value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub health_scan_per_tick: u64,
+
+    /// How long one analytics run (stress, cascade) may take before it is
+    /// stopped with DEADLINE_EXCEEDED; a client's own gRPC deadline or a
+    /// cancelled call stops it sooner. Runs go one at a time, on a thread
+    /// of their own, reading a moment of the ledger off its lock.
+    #[arg(long, env = "INTERLOCK_ANALYTICS_DEADLINE_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub analytics_deadline_ms: u64,
 }
 
 /// Whether changes are journaled before they are acknowledged.

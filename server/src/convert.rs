@@ -6,6 +6,9 @@
 //! types in `interlock-ledger`, so the orphan rule forbids the impls here.) Errors: [`status`] maps every
 //! [`LedgerError`] to a gRPC status in one exhaustive match.
 
+mod analytics;
+pub use analytics::*;
+
 use interlock::v1 as pb;
 use interlock_ledger::amount::{self, AmountError};
 use interlock_ledger::{self as domain, IdError, LedgerError};

@@ -5,7 +5,8 @@
 //! - [`config`]: the typed [`Config`] (flags and environment).
 //! - [`auth`]: bearer tokens → principals, role interceptors.
 //! - [`convert`]: protobuf ↔ domain, and ledger errors → `Status`.
-//! - [`api`]: the three services; handlers convert, call the ledger, convert.
+//! - [`api`]: the services; handlers convert, call the ledger, convert.
+//! - [`analytics`]: stress and cascade runs, off the ledger's lock.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
 //! - [`echo`]: the gRPC floor for benchmarks (`--echo-floor`).
 //! - [`durable`]: answers waiting for the journal, woken exactly when due.
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod clock;
@@ -254,6 +256,13 @@ pub async fn serve_on(
         .max_decoding_message_size(max);
     let prices = pb::price_service_server::PriceServiceServer::new(PriceApi(shared.clone()))
         .max_decoding_message_size(max);
+    let analytics = pb::analytics_service_server::AnalyticsServiceServer::new(
+        crate::analytics::AnalyticsApi::new(
+            shared.clone(),
+            Duration::from_millis(config.analytics_deadline_ms),
+        ),
+    )
+    .max_decoding_message_size(max);
 
     if config.health_critical_level > config.health_warn_level {
         anyhow::bail!("--health-critical-level must be at most --health-warn-level");
@@ -298,6 +307,14 @@ pub async fn serve_on(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             admin,
+            principals.require(
+                &[Role::Admin, Role::Auditor],
+                Some(denials.clone()),
+                limiter.clone(),
+            ),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            analytics,
             principals.require(
                 &[Role::Admin, Role::Auditor],
                 Some(denials.clone()),

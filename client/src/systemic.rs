@@ -1,0 +1,615 @@
+//! The systemic questions on the command line: `stress`, `cascade` and
+//! `scenarios`, as tables a risk officer reads at a glance, a price path
+//! in the terminal, and an SVG of it with `--plot`.
+
+use clap::{Args, ValueEnum};
+use interlock_client::{pb, Client};
+use rust_decimal::Decimal;
+
+use crate::cli::print_json;
+use crate::output::table;
+
+/// What to shock: a named scenario or shocks per asset.
+#[derive(Debug, Clone, Args)]
+#[group(id = "what", required = true, multiple = false, args = ["scenario", "shocks"])]
+pub struct ScenarioArgs {
+    /// A named scenario (`interlockctl scenarios`), e.g. CHAOS_TIERS.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// A move per asset: `ETH=-15%` or `ETH=-0.15` (repeat for more).
+    #[arg(long = "shock", value_parser = parse_shock, allow_hyphen_values = true)]
+    pub shocks: Vec<(String, String)>,
+    /// Reverse stress: every move times this (2, 5), a fall stopping just
+    /// short of -100%.
+    #[arg(long, default_value_t = 1)]
+    pub multiple: u32,
+}
+
+impl ScenarioArgs {
+    fn spec(&self) -> pb::ScenarioSpec {
+        pb::ScenarioSpec {
+            name: self.scenario.clone().unwrap_or_default(),
+            shocks: self
+                .shocks
+                .iter()
+                .map(|(asset, shock)| pb::Shock {
+                    asset: asset.clone(),
+                    shock: shock.clone(),
+                })
+                .collect(),
+            multiple: self.multiple,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StressArgs {
+    #[command(flatten)]
+    pub what: ScenarioArgs,
+    /// Participant rows: the worst by shortfall.
+    #[arg(long, default_value_t = 20)]
+    pub rows: u32,
+    /// Show this participant whatever its rank (repeat for more).
+    #[arg(long = "participant")]
+    pub participants: Vec<String>,
+    /// Market depth `ASSET=QUANTITY` (what moves the price 10%), to show
+    /// forced sales as a share of it.
+    #[arg(long = "depth", value_parser = parse_pair)]
+    pub depth: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImpactArg {
+    /// P·exp(−β·q/M): selling M/10 moves the price 10%.
+    Exp,
+    /// P·(1 − q/M).
+    Linear,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CascadeArgs {
+    #[command(flatten)]
+    pub what: ScenarioArgs,
+    /// How sales move prices.
+    #[arg(long, value_enum, default_value_t = ImpactArg::Exp)]
+    pub impact: ImpactArg,
+    /// Market depth `ASSET=QUANTITY`: what moves the price 10% (repeat;
+    /// an asset without one does not move when sold).
+    #[arg(long = "depth", value_parser = parse_pair)]
+    pub depth: Vec<(String, String)>,
+    /// A price floor `ASSET=PRICE` (default 0).
+    #[arg(long = "floor", value_parser = parse_pair)]
+    pub floor: Vec<(String, String)>,
+    /// Stop after this many rounds (at most 200).
+    #[arg(long, default_value_t = 50)]
+    pub max_rounds: u32,
+    /// Write the price path as an SVG chart to this file.
+    #[arg(long)]
+    pub plot: Option<std::path::PathBuf>,
+}
+
+/// `ASSET=VALUE`.
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    let (a, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ASSET=VALUE, got {s:?}"))?;
+    Ok((a.trim().to_owned(), v.trim().to_owned()))
+}
+
+/// `ETH=-15%` → ("ETH", "-0.15"); `ETH=-0.15` as it is.
+fn parse_shock(s: &str) -> Result<(String, String), String> {
+    let (a, v) = parse_pair(s)?;
+    match v.strip_suffix('%') {
+        Some(p) => {
+            let d: Decimal = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("{v:?} is not a percentage"))?;
+            Ok((a, (d / Decimal::ONE_HUNDRED).normalize().to_string()))
+        }
+        None => Ok((a, v)),
+    }
+}
+
+/// A share as a percentage: "-0.35" → "-35%".
+fn pct(s: &str) -> String {
+    match s.parse::<Decimal>() {
+        Ok(d) => format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(2).normalize()),
+        Err(_) => s.to_owned(),
+    }
+}
+
+/// A health factor: empty (no debt) as "no debt".
+fn hf(s: &str) -> String {
+    if s.is_empty() {
+        "no debt".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+fn dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+pub async fn stress(client: &Client, a: StressArgs, json: bool) -> anyhow::Result<()> {
+    let r = client
+        .stress(pb::StressRequest {
+            scenario: Some(a.what.spec()),
+            rows: a.rows,
+            participants: a.participants,
+            markets: a
+                .depth
+                .into_iter()
+                .map(|(asset, depth)| pb::Market {
+                    asset,
+                    depth,
+                    floor: String::new(),
+                })
+                .collect(),
+        })
+        .await?;
+    if json {
+        print_json(&serde_json::to_value(&r)?);
+        return Ok(());
+    }
+    outln!("STRESS {}  ({})", r.scenario, r.source);
+    moves_table(&r.prices);
+    let e = r.ecosystem.clone().unwrap_or_default();
+    outln!(
+        "\n{} participants: {} breached on at least one venue, {} on two or more at once",
+        e.participants,
+        e.breached_on_one,
+        e.breached_on_two
+    );
+    outln!(
+        "debt closed {}  bad debt {}",
+        dash(&e.debt_closed),
+        dash(&e.bad_debt)
+    );
+    if e.hidden_by_reuse_count > 0 {
+        outln!(
+            "\nHIDDEN BY REUSE: {} participant(s) under water on Interlock's view (HF^eco < 1) while every venue still sees them healthy:",
+            e.hidden_by_reuse_count
+        );
+        outln!("  {}", e.hidden_by_reuse.join(", "));
+    } else {
+        outln!("\nhidden by reuse: none");
+    }
+    outln!("\nPER VENUE");
+    let rows: Vec<Vec<String>> = r
+        .venues
+        .iter()
+        .map(|v| {
+            vec![
+                format!("{}{}", v.venue, if v.default_rule { "*" } else { "" }),
+                v.accounts_breached.to_string(),
+                dash(&v.debt_at_risk),
+                v.seized
+                    .iter()
+                    .map(|s| format!("{} {}", s.quantity, s.asset))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                dash(&v.repaid),
+                dash(&v.bad_debt),
+                dash(&v.cover1),
+                dash(&v.cover2),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "VENUE",
+            "BREACHED",
+            "DEBT AT RISK",
+            "SEIZED",
+            "REPAID",
+            "BAD DEBT",
+            "COVER-1",
+            "COVER-2",
+        ],
+        &rows,
+    );
+    if r.venues.iter().any(|v| v.default_rule) {
+        outln!("* no liquidation rule set: Aave v3.3 with a 5% bonus stood in");
+    }
+    if !r.assets.is_empty() {
+        outln!("\nFORCED SALES");
+        sales_table(&r.assets);
+    }
+    if !r.participants.is_empty() {
+        outln!("\nPARTICIPANTS (worst by shortfall)");
+        let rows: Vec<Vec<String>> = r
+            .participants
+            .iter()
+            .map(|p| {
+                let breached: Vec<&str> = p
+                    .venues
+                    .iter()
+                    .filter(|v| v.breached)
+                    .map(|v| v.venue.as_str())
+                    .collect();
+                let claims: Vec<String> = p
+                    .venues
+                    .iter()
+                    .map(|v| format!("{} {}/{}", v.venue, hf(&v.hf_claim), hf(&v.hf_true)))
+                    .collect();
+                vec![
+                    p.participant.clone(),
+                    format!("{} -> {}", hf(&p.hf_eco_before), hf(&p.hf_eco_after)),
+                    dash(&p.shortfall),
+                    if breached.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        breached.join(",")
+                    },
+                    claims.join("  "),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "PARTICIPANT",
+                "HF^ECO",
+                "SHORTFALL",
+                "BREACHED ON",
+                "HF^CLAIM/HF^TRUE PER VENUE",
+            ],
+            &rows,
+        );
+    }
+    if !r.unpriced.is_empty() {
+        outln!("\nunpriced (valued at 0): {}", r.unpriced.join(", "));
+    }
+    Ok(())
+}
+
+fn moves_table(prices: &[pb::AssetMove]) {
+    let rows: Vec<Vec<String>> = prices
+        .iter()
+        .map(|m| {
+            vec![
+                m.asset.clone(),
+                pct(&m.shock),
+                m.before.clone(),
+                m.after.clone(),
+            ]
+        })
+        .collect();
+    table(&["ASSET", "SHOCK", "BEFORE", "AFTER"], &rows);
+}
+
+fn sales_table(assets: &[pb::ForcedSales]) {
+    let rows: Vec<Vec<String>> = assets
+        .iter()
+        .map(|s| {
+            vec![
+                s.asset.clone(),
+                s.quantity.clone(),
+                s.value.clone(),
+                dash(&s.depth),
+                if s.share_of_depth.is_empty() {
+                    "-".to_owned()
+                } else {
+                    pct(&s.share_of_depth)
+                },
+            ]
+        })
+        .collect();
+    table(&["ASSET", "SOLD", "VALUE", "DEPTH", "OF DEPTH"], &rows);
+}
+
+pub async fn cascade(client: &Client, a: CascadeArgs, json: bool) -> anyhow::Result<()> {
+    let floor = |asset: &str| {
+        a.floor
+            .iter()
+            .find(|(f, _)| f == asset)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default()
+    };
+    for (asset, _) in &a.floor {
+        anyhow::ensure!(
+            a.depth.iter().any(|(d, _)| d == asset),
+            "--floor {asset}=...: give its --depth too (a floor bounds a market's impact)"
+        );
+    }
+    let r = client
+        .cascade(pb::CascadeRequest {
+            scenario: Some(a.what.spec()),
+            impact: match a.impact {
+                ImpactArg::Exp => pb::PriceImpact::Exp,
+                ImpactArg::Linear => pb::PriceImpact::Linear,
+            }
+            .into(),
+            markets: a
+                .depth
+                .iter()
+                .map(|(asset, depth)| pb::Market {
+                    asset: asset.clone(),
+                    depth: depth.clone(),
+                    floor: floor(asset),
+                })
+                .collect(),
+            max_rounds: a.max_rounds,
+        })
+        .await?;
+    if let Some(path) = &a.plot {
+        std::fs::write(path, svg(&r)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    if json {
+        print_json(&serde_json::to_value(&r)?);
+        return Ok(());
+    }
+    outln!("CASCADE {}", r.scenario);
+    moves_table(&r.prices);
+    let assets: Vec<&str> = r.prices.iter().map(|m| m.asset.as_str()).collect();
+    outln!("\nROUNDS");
+    let mut headers = vec!["ROUND"];
+    headers.extend(assets.iter().copied());
+    headers.extend([
+        "LIQUIDATED",
+        "DEBT CLOSED",
+        "BAD DEBT",
+        "NEWLY BREACHED",
+        "SOLD",
+    ]);
+    let rows: Vec<Vec<String>> = r
+        .rounds
+        .iter()
+        .map(|k| {
+            let mut row = vec![k.round.to_string()];
+            row.extend(k.prices.iter().cloned());
+            row.extend([
+                k.accounts_liquidated.to_string(),
+                dash(&k.debt_closed),
+                dash(&k.bad_debt),
+                k.newly_breached_count.to_string(),
+                k.sold
+                    .iter()
+                    .map(|s| format!("{} {}", s.quantity, s.asset))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+            row
+        })
+        .collect();
+    table(&headers, &rows);
+    outln!(
+        "\n{} after {} round(s); debt closed {}, bad debt {}; breached on one venue or more: {}, on two or more at once: {}",
+        if r.settled { "settled" } else { "STILL LIQUIDATING at --max-rounds" },
+        r.rounds.len(),
+        dash(&r.debt_closed),
+        dash(&r.bad_debt),
+        r.breached_on_one,
+        r.breached_on_two
+    );
+    let finals: Vec<String> = assets
+        .iter()
+        .zip(&r.final_prices)
+        .map(|(a, p)| format!("{a} {p}"))
+        .collect();
+    outln!("final prices: {}", finals.join("  "));
+    let amp = |v: &[pb::AssetRatio]| {
+        v.iter()
+            .map(|x| {
+                format!(
+                    "{} {}",
+                    x.asset,
+                    if x.ratio.is_empty() { "n/a" } else { &x.ratio }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    outln!(
+        "amplification (total / first round): debt closed {}; sold {}; price fall {}",
+        if r.amplification_debt_closed.is_empty() {
+            "n/a"
+        } else {
+            &r.amplification_debt_closed
+        },
+        dash(&amp(&r.amplification_sold)),
+        dash(&amp(&r.amplification_price_fall))
+    );
+    if r.victims_count > 0 {
+        outln!(
+            "contagion victims (first breached after the first round): {}: {}",
+            r.victims_count,
+            r.victims.join(", ")
+        );
+    } else {
+        outln!("contagion victims: none");
+    }
+    if !r.assets.is_empty() {
+        outln!("\nFORCED SALES");
+        sales_table(&r.assets);
+    }
+    outln!("\nPRICE PATH (100 = before the shock)");
+    for line in chart(&r, 10) {
+        outln!("{line}");
+    }
+    if let Some(path) = &a.plot {
+        outln!("chart written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Each priced asset's path as an index: 100 before the shock, then each
+/// round's price (round 0 is the shock), then the final price.
+fn paths(r: &pb::CascadeReport) -> Vec<(String, Vec<f64>)> {
+    let num = |s: &str| s.parse::<f64>().unwrap_or(0.0);
+    r.prices
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let base = num(&m.before);
+            let index = |p: f64| if base > 0.0 { 100.0 * p / base } else { 0.0 };
+            let mut path = vec![100.0];
+            path.extend(r.rounds.iter().map(|k| index(num(&k.prices[i]))));
+            path.push(index(num(&r.final_prices[i])));
+            (m.asset.clone(), path)
+        })
+        .collect()
+}
+
+const MARKS: &[char] = &['*', '+', 'o', 'x', '#', '@'];
+
+/// A small chart of the price paths, `height` lines high.
+fn chart(r: &pb::CascadeReport, height: usize) -> Vec<String> {
+    let paths = paths(r);
+    let width = paths.first().map_or(0, |p| p.1.len());
+    let lo = paths
+        .iter()
+        .flat_map(|p| p.1.iter().copied())
+        .fold(100.0f64, f64::min)
+        .floor();
+    let hi = 100.0f64;
+    let span = (hi - lo).max(1.0);
+    let mut grid = vec![vec![' '; width * 2]; height];
+    for (k, (_, path)) in paths.iter().enumerate() {
+        for (x, v) in path.iter().enumerate() {
+            let y = (((hi - v) / span) * (height - 1) as f64).round() as usize;
+            grid[y.min(height - 1)][x * 2] = MARKS[k % MARKS.len()];
+        }
+    }
+    let mut out: Vec<String> = grid
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let label = hi - span * i as f64 / (height - 1) as f64;
+            format!("{label:>6.1} |{}", row.into_iter().collect::<String>())
+        })
+        .collect();
+    out.push(format!("       +{}", "-".repeat(width * 2)));
+    out.push(format!(
+        "        before, shock (round 0), rounds 1..{}, final",
+        r.rounds.len().saturating_sub(1)
+    ));
+    let legend: Vec<String> = paths
+        .iter()
+        .enumerate()
+        .map(|(k, (a, _))| format!("{} {a}", MARKS[k % MARKS.len()]))
+        .collect();
+    out.push(format!("        {}", legend.join("   ")));
+    out
+}
+
+/// The price paths as an SVG line chart.
+fn svg(r: &pb::CascadeReport) -> String {
+    const COLORS: &[&str] = &[
+        "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+    ];
+    let (w, h, pad) = (640.0, 360.0, 48.0);
+    let paths = paths(r);
+    let n = paths.first().map_or(1, |p| p.1.len()).max(2);
+    let lo = paths
+        .iter()
+        .flat_map(|p| p.1.iter().copied())
+        .fold(100.0f64, f64::min)
+        .floor()
+        .min(99.0);
+    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1) as f64;
+    let y = |v: f64| pad + (h - 2.0 * pad) * (100.0 - v) / (100.0 - lo);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{pad}\" y=\"24\" font-size=\"14\">Cascade {}: price index (100 = before the shock)</text>\n\
+         <line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>\n\
+         <line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"#888\"/>\n\
+         <text x=\"4\" y=\"{}\">100</text><text x=\"4\" y=\"{}\">{lo}</text>\n",
+        escape(&r.scenario),
+        h - pad,
+        w - pad,
+        h - pad,
+        h - pad,
+        y(100.0) + 4.0,
+        y(lo) + 4.0,
+    );
+    for (k, (asset, path)) in paths.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let points: Vec<String> = path
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
+            .collect();
+        s.push_str(&format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n\
+             <text x=\"{}\" y=\"{}\" fill=\"{color}\">{}</text>\n",
+            points.join(" "),
+            w - pad + 4.0,
+            y(*path.last().unwrap_or(&100.0)) + 4.0,
+            escape(asset)
+        ));
+    }
+    s.push_str(&format!(
+        "<text x=\"{pad}\" y=\"{}\">before</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">final</text>\n</svg>\n",
+        h - pad + 16.0,
+        w - pad,
+        h - pad + 16.0
+    ));
+    s
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+pub async fn scenarios(client: &Client, json: bool) -> anyhow::Result<()> {
+    let list = client.scenarios().await?;
+    if json {
+        print_json(&serde_json::to_value(&list)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            let by_class: Vec<String> =
+                [("STABLE", &s.stable), ("MAJOR", &s.major), ("ALT", &s.alt)]
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(c, v)| format!("{c} {}", pct(v)))
+                    .collect();
+            let by_asset: Vec<String> = s
+                .shocks
+                .iter()
+                .map(|x| format!("{} {}", x.asset, pct(&x.shock)))
+                .collect();
+            vec![
+                s.name.clone(),
+                [by_class, by_asset].concat().join(", "),
+                s.source.clone(),
+            ]
+        })
+        .collect();
+    table(&["SCENARIO", "MOVES", "SOURCE"], &rows);
+    outln!(
+        "any scenario xN (e.g. CHAOS_TIERSx2) or --multiple N: every move N times (reverse stress)"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shocks_read_as_shares() {
+        assert_eq!(
+            parse_shock("ETH=-15%").unwrap(),
+            ("ETH".into(), "-0.15".into())
+        );
+        assert_eq!(
+            parse_shock("ETH=-0.2").unwrap(),
+            ("ETH".into(), "-0.2".into())
+        );
+        assert!(parse_shock("ETH").is_err());
+        assert!(parse_shock("ETH=abc%").is_err());
+        assert_eq!(pct("-0.35"), "-35%");
+    }
+}

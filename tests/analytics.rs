@@ -1,0 +1,345 @@
+//! Stress and cascade over real gRPC: analytics.md's worked case through
+//! the whole stack, the cascade it starts in a thin market, bad input
+//! named by field, and who may run them.
+
+mod common;
+use common::*;
+use interlock_client::{pb, Client};
+use tonic::Code;
+
+fn update(u: pb::sync_update::Update) -> pb::SyncUpdate {
+    pb::SyncUpdate { update: Some(u) }
+}
+
+fn pledge(p: &str, venue: &str, eth: &str, usdc_debt: &str) -> Vec<pb::SyncUpdate> {
+    vec![
+        update(pb::sync_update::Update::Commitment(pb::CommitmentUpdate {
+            participant: p.into(),
+            venue: venue.into(),
+            asset: "ETH".into(),
+            quantity: eth.into(),
+            covers_commit_seq: 0,
+        })),
+        update(pb::sync_update::Update::Liability(pb::LiabilityUpdate {
+            participant: p.into(),
+            venue: venue.into(),
+            asset: "USDC".into(),
+            quantity: usdc_debt.into(),
+        })),
+    ]
+}
+
+/// ETH at 2,000 (haircut 0.17), venue-a Aave-style (LT 0.83, LB 1.05),
+/// venue-b Morpho-style (LLTV 0.86). P owns 50 ETH and pledges all of it
+/// on both (debts 70,000 and 40,000); Q owns 100 ETH, all on venue-b
+/// against 100,000.
+async fn worked_case(s: &TestServer) -> Client {
+    let admin = s.admin().await;
+    admin
+        .set_asset_class("ETH", pb::AssetClass::Major)
+        .await
+        .unwrap();
+    admin
+        .set_asset_class("USDC", pb::AssetClass::Stable)
+        .await
+        .unwrap();
+    admin.set_haircut("ETH", "0.17", "").await.unwrap();
+    use pb::liquidation_rule::Rule;
+    for (venue, lt, rule) in [
+        (
+            "venue-a",
+            "0.83",
+            Rule::Aave(pb::AaveRule {
+                close_factor: "0.5".into(),
+                hf_full: "0.95".into(),
+                min_full_base: "2000".into(),
+                bonus: "1.05".into(),
+            }),
+        ),
+        ("venue-b", "0.86", Rule::Morpho(pb::MorphoRule {})),
+    ] {
+        admin
+            .set_venue_asset(pb::SetVenueAssetRequest {
+                venue: venue.into(),
+                asset: "ETH".into(),
+                threshold: lt.into(),
+                ltv: String::new(),
+            })
+            .await
+            .unwrap();
+        admin.set_venue_rule(venue, rule).await.unwrap();
+    }
+    let oracle = s.client("dev-oracle").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    oracle
+        .publish(vec![pb::PublishRequest {
+            sequence: 1,
+            quotes: ["ETH=2000", "USDC=1"]
+                .iter()
+                .map(|q| {
+                    let (a, p) = q.split_once('=').unwrap();
+                    pb::Quote {
+                        asset: a.into(),
+                        price: p.into(),
+                        published_ms: now,
+                    }
+                })
+                .collect(),
+        }])
+        .await
+        .unwrap();
+    let mut updates = vec![collateral("P", "50"), collateral("Q", "100")];
+    updates.extend(pledge("P", "venue-a", "50", "70000"));
+    updates.extend(pledge("P", "venue-b", "50", "40000"));
+    updates.extend(pledge("Q", "venue-b", "100", "100000"));
+    s.client("dev-broker")
+        .await
+        .sync(vec![pb::SyncRequest {
+            sequence: 1,
+            updates,
+        }])
+        .await
+        .unwrap();
+    admin
+}
+
+fn shock(asset: &str, s: &str) -> Option<pb::ScenarioSpec> {
+    Some(pb::ScenarioSpec {
+        shocks: vec![pb::Shock {
+            asset: asset.into(),
+            shock: s.into(),
+        }],
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn the_worked_case_over_grpc() {
+    let s = start_server().await;
+    let admin = worked_case(&s).await;
+    let r = admin
+        .stress(pb::StressRequest {
+            scenario: shock("ETH", "-0.2"),
+            markets: vec![pb::Market {
+                asset: "ETH".into(),
+                depth: "1000".into(),
+                floor: String::new(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p = &r.participants[0];
+    assert_eq!(p.participant, "P");
+    assert_eq!(p.hf_eco_after, "0.603636");
+    let (a, b) = (&p.venues[0], &p.venues[1]);
+    assert_eq!(
+        (a.venue.as_str(), a.hf_claim.as_str(), a.breached),
+        ("venue-a", "0.948571", true)
+    );
+    assert_eq!(
+        (b.venue.as_str(), b.hf_claim.as_str(), b.breached),
+        ("venue-b", "1.72", false)
+    );
+    assert_eq!(b.hf_true, "0.86");
+    let va = &r.venues[0];
+    assert_eq!(va.accounts_breached, 1);
+    assert_eq!(va.seized[0].quantity, "25");
+    assert_eq!(va.repaid, "38095.238095");
+    assert_eq!(va.bad_debt, "31904.761905");
+    assert_eq!(va.cover1, "30000");
+    let e = r.ecosystem.clone().unwrap();
+    assert_eq!(
+        (e.participants, e.breached_on_one, e.breached_on_two),
+        (2, 1, 0)
+    );
+    assert_eq!(r.assets[0].share_of_depth, "0.025");
+    // Bit-identical when asked again.
+    let again = admin
+        .stress(pb::StressRequest {
+            scenario: shock("ETH", "-0.2"),
+            markets: vec![pb::Market {
+                asset: "ETH".into(),
+                depth: "1000".into(),
+                floor: String::new(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(format!("{again:?}"), format!("{r:?}"));
+
+    // In a thin market V1's 25 ETH sale breaks venue-b: Q is a victim.
+    let c = admin
+        .cascade(pb::CascadeRequest {
+            scenario: shock("ETH", "-0.2"),
+            impact: pb::PriceImpact::Exp.into(),
+            markets: vec![pb::Market {
+                asset: "ETH".into(),
+                depth: "20".into(),
+                floor: String::new(),
+            }],
+            max_rounds: 0,
+        })
+        .await
+        .unwrap();
+    assert!(c.settled);
+    assert_eq!(c.rounds.len(), 3);
+    assert_eq!(c.rounds[0].prices[0], "1600");
+    assert_eq!(c.rounds[1].newly_breached, vec!["Q".to_owned()]);
+    assert_eq!(
+        (c.victims_count, c.victims.clone()),
+        (1, vec!["Q".to_owned()])
+    );
+    assert_eq!(c.amplification_debt_closed, "3");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_named_and_venues_may_not_run_analytics() {
+    let s = start_server().await;
+    let admin = worked_case(&s).await;
+    let stress = |scenario: Option<pb::ScenarioSpec>, rows: u32, depth: &str| pb::StressRequest {
+        scenario,
+        rows,
+        markets: if depth.is_empty() {
+            Vec::new()
+        } else {
+            vec![pb::Market {
+                asset: "ETH".into(),
+                depth: depth.into(),
+                floor: String::new(),
+            }]
+        },
+        ..Default::default()
+    };
+    let named = |n: &str, k: u32| {
+        Some(pb::ScenarioSpec {
+            name: n.into(),
+            multiple: k,
+            ..Default::default()
+        })
+    };
+    let both = Some(pb::ScenarioSpec {
+        name: "CHAOS_TIERS".into(),
+        shocks: shock("ETH", "-0.1").unwrap().shocks,
+        multiple: 0,
+    });
+    for (what, req, field) in [
+        (
+            "an unknown asset",
+            stress(shock("DOGE", "-0.1"), 0, ""),
+            "shocks.asset",
+        ),
+        ("-100%", stress(shock("ETH", "-1"), 0, ""), "shocks.shock"),
+        (
+            "+1001%",
+            stress(shock("ETH", "10.01"), 0, ""),
+            "shocks.shock",
+        ),
+        (
+            "not a number",
+            stress(shock("ETH", "lots"), 0, ""),
+            "shocks.shock",
+        ),
+        ("no scenario", stress(None, 0, ""), "scenario"),
+        ("both", stress(both.clone(), 0, ""), "scenario"),
+        (
+            "an unknown scenario",
+            stress(named("NOPE", 0), 0, ""),
+            "scenario",
+        ),
+        (
+            "a multiple of 11",
+            stress(named("CHAOS_TIERS", 11), 0, ""),
+            "multiple",
+        ),
+        (
+            "too many rows",
+            stress(named("CHAOS_TIERS", 0), 1001, ""),
+            "rows",
+        ),
+        (
+            "a depth of 0",
+            stress(named("CHAOS_TIERS", 0), 0, "0"),
+            "depth",
+        ),
+    ] {
+        let e = admin.stress(req).await.unwrap_err();
+        assert!(message(&e).contains(&format!("{field}:")), "{what}: {e}");
+        assert_eq!(code(e), Code::InvalidArgument, "{what}");
+    }
+    let e = admin
+        .cascade(pb::CascadeRequest {
+            scenario: named("CHAOS_TIERS", 0),
+            impact: pb::PriceImpact::Linear.into(),
+            markets: Vec::new(),
+            max_rounds: 201,
+        })
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("max_rounds:"), "{e}");
+    assert_eq!(code(e), Code::InvalidArgument);
+    // A venue may not: the same refusal as for every admin service.
+    let venue = s.client("dev-venue-a").await;
+    let e = venue
+        .stress(stress(named("CHAOS_TIERS", 0), 0, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), Code::PermissionDenied);
+    assert_eq!(
+        code(venue.scenarios().await.unwrap_err()),
+        Code::PermissionDenied
+    );
+    // The library, with its sources.
+    let names: Vec<String> = admin
+        .scenarios()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["BLACK_THURSDAY_2020", "CHAOS_TIERS", "LUNA_2022"]);
+    s.stop().await;
+}
+
+/// Checks go on while a run reads its moment: the moment is taken under
+/// the lock in O(chunks) and the run computes without it; what a check
+/// changes afterwards is not in the run's figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_reads_one_moment_while_checks_go_on() {
+    let s = start_server().await;
+    let admin = worked_case(&s).await;
+    own(&s, "R", "10").await;
+    let venue = s.client("dev-venue-a").await;
+    let checks = tokio::spawn(async move {
+        let mut approved = 0;
+        for i in 0..200 {
+            let mut r = check(&format!("o{i}"), "R", "0.01");
+            r.ttl_ms = 60_000;
+            if venue.check(r).await.unwrap().verdict() == pb::Verdict::Approved {
+                approved += 1;
+            }
+        }
+        approved
+    });
+    let mut runs = 0;
+    while !checks.is_finished() {
+        let r = admin
+            .stress(pb::StressRequest {
+                scenario: shock("ETH", "-0.2"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // Whatever moment it read, P's figures are the worked case's.
+        assert_eq!(r.participants[0].hf_eco_after, "0.603636");
+        runs += 1;
+    }
+    assert_eq!(checks.await.unwrap(), 200);
+    assert!(runs > 0);
+    s.stop().await;
+}
