@@ -193,6 +193,24 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         Some(1),
     ),
     (
+        "/interlock.v1.AnalyticsService/Stress",
+        "dev-admin",
+        Shape::Unary,
+        Some(3),
+    ),
+    (
+        "/interlock.v1.AnalyticsService/Cascade",
+        "dev-admin",
+        Shape::Unary,
+        None,
+    ),
+    (
+        "/interlock.v1.AnalyticsService/ListScenarios",
+        "dev-admin",
+        Shape::Unary,
+        None,
+    ),
+    (
         "/interlock.v1.PriceService/Publish",
         "dev-oracle",
         Shape::ClientStream,
