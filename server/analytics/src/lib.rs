@@ -10,9 +10,11 @@ pub mod cascade;
 pub mod engine;
 pub mod error;
 pub mod report;
+pub mod reuse;
 pub mod rules;
 pub mod scenario;
 pub mod stress;
+pub mod systemic;
 pub mod total;
 
 pub use book::Book;

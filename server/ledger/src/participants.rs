@@ -85,22 +85,24 @@ impl ParticipantSlot {
     }
 }
 
-/// Participants per chunk of the table: what a write copies at most when a
+/// Participants per chunk of the table: the pointers a write copies when a
 /// reader still holds the chunk (see [`ParticipantsView`]).
 pub const PARTICIPANTS_PER_CHUNK: usize = 64;
 
 /// Consecutive slots of the table, shared with the views taken while they
-/// stay unchanged.
+/// stay unchanged. Each participant is shared too: copying a chunk a view
+/// holds copies 64 pointers, and only the participant written is copied
+/// whole.
 #[derive(Debug, Clone, Default)]
 pub struct ParticipantChunk {
     ids: Vec<ParticipantId>,
-    participants: Vec<Participant>,
+    participants: Vec<Arc<Participant>>,
 }
 
 impl ParticipantChunk {
     /// The chunk's participants with their ids, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
-        self.ids.iter().zip(&self.participants)
+        self.ids.iter().zip(self.participants.iter().map(|p| &**p))
     }
 
     pub fn len(&self) -> usize {
@@ -115,11 +117,12 @@ impl ParticipantChunk {
 /// Every participant the ledger knows, by id and by slot.
 ///
 /// The slots live in chunks of [`PARTICIPANTS_PER_CHUNK`], each behind an
-/// `Arc`: [`ParticipantTable::view`] shares them with a reader (analytics)
-/// in O(chunks), and a write to a chunk a view still holds copies that
-/// chunk first (copy on write), so the reader keeps the state of the
-/// moment it took the view while the ledger goes on. With no view alive a
-/// write costs one reference-count check.
+/// `Arc`, and each participant behind one of its own:
+/// [`ParticipantTable::view`] shares the chunks with a reader (analytics)
+/// in O(chunks), and a write to a participant a view still holds copies
+/// its chunk's pointers and that participant first (copy on write), so the
+/// reader keeps the state of the moment it took the view while the ledger
+/// goes on. With no view alive a write costs two reference-count checks.
 #[derive(Debug, Clone, Default)]
 pub struct ParticipantTable {
     slot_of: HashMap<ParticipantId, ParticipantSlot>,
@@ -200,7 +203,7 @@ impl ParticipantTable {
     /// a view still holds it.
     pub fn at_mut(&mut self, slot: ParticipantSlot) -> &mut Participant {
         let (c, i) = Self::place(slot);
-        &mut Arc::make_mut(&mut self.chunks[c]).participants[i]
+        Arc::make_mut(&mut Arc::make_mut(&mut self.chunks[c]).participants[i])
     }
 
     /// The id of the participant in a slot this table handed out.
@@ -247,7 +250,7 @@ impl ParticipantTable {
         let last = self.chunks.last_mut().expect("a chunk was just ensured");
         let chunk = Arc::make_mut(last);
         chunk.ids.push(id);
-        chunk.participants.push(p);
+        chunk.participants.push(Arc::new(p));
         self.len += 1;
         slot
     }
