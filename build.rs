@@ -36,6 +36,14 @@ const ANALYTICS_MESSAGES: &[&str] = &[
     "AssetRatio",
     "CascadeReport",
     "ScenarioShocks",
+    "SystemicRow",
+    "SystemicProgress",
+    "SystemicReport",
+    "SystemicUpdate",
+    "ReuseBucket",
+    "VenueValue",
+    "VenueReuse",
+    "ReuseReportResponse",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -343,3 +343,88 @@ async fn a_run_reads_one_moment_while_checks_go_on() {
     assert!(runs > 0);
     s.stop().await;
 }
+
+/// The ranking streams one progress message per participant, then the
+/// report: P's positions close Q's debt through the cascade, Q's close
+/// nobody else's.
+#[tokio::test]
+async fn systemic_ranking_streams_progress_then_the_ranking() {
+    let s = start_server().await;
+    let admin = worked_case(&s).await;
+    let mut stream = admin
+        .systemic(pb::SystemicRequest {
+            cascade: Some(pb::CascadeRequest {
+                scenario: shock("ETH", "-0.2"),
+                impact: pb::PriceImpact::Exp.into(),
+                markets: vec![pb::Market {
+                    asset: "ETH".into(),
+                    depth: "20".into(),
+                    floor: String::new(),
+                }],
+                max_rounds: 0,
+            }),
+            top: 10,
+            by: pb::RankBy::Size.into(),
+        })
+        .await
+        .unwrap();
+    let mut progress = Vec::new();
+    let mut report = None;
+    while let Some(u) = stream.message().await.unwrap() {
+        match u.update.unwrap() {
+            pb::systemic_update::Update::Progress(p) => {
+                progress.push((p.done, p.total, p.row.unwrap().participant))
+            }
+            pb::systemic_update::Update::Report(r) => report = Some(r),
+        }
+    }
+    assert_eq!(progress, [(1, 2, "P".to_owned()), (2, 2, "Q".to_owned())]);
+    let r = report.unwrap();
+    assert_eq!(r.closed, "210000");
+    assert_eq!(
+        (r.rows[0].participant.as_str(), r.rows[0].impact.as_str()),
+        ("P", "100000")
+    );
+    assert_eq!(
+        (r.rows[1].participant.as_str(), r.rows[1].impact.as_str()),
+        ("Q", "0")
+    );
+    s.stop().await;
+}
+
+/// A venue reads its own reuse report, only as aggregates over k
+/// participants (here fewer: withheld); another venue's is refused without
+/// naming it; an admin reads every venue's, exactly, with the overlap.
+#[tokio::test]
+async fn reuse_reports_keep_the_privacy_model() {
+    let s = start_server().await;
+    let admin = worked_case(&s).await;
+    let venue = s.client("dev-venue-a").await;
+    let own = venue.reuse_report("").await.unwrap();
+    assert_eq!(own.venues.len(), 1);
+    let v = &own.venues[0];
+    assert_eq!(
+        (v.venue.as_str(), v.withheld, v.min_participants),
+        ("venue-a", true, 5)
+    );
+    assert!(v.buckets.is_empty() && v.overlap.is_empty());
+    assert_eq!(v.committed_value, "0");
+    let e = venue.reuse_report("venue-b").await.unwrap_err();
+    assert_eq!(code(e), Code::PermissionDenied);
+
+    let all = admin.reuse_report("").await.unwrap();
+    let names: Vec<&str> = all.venues.iter().map(|v| v.venue.as_str()).collect();
+    assert_eq!(names, ["venue-a", "venue-b"]);
+    let a = &all.venues[0];
+    assert_eq!(
+        (a.participants, a.min_participants, a.withheld),
+        (1, 0, false)
+    );
+    // P's 50 ETH at 2,000 on venue-a, half of it over-pledged.
+    assert_eq!(a.committed_value, "100000");
+    assert_eq!(a.over_pledged_value, "50000");
+    assert_eq!(a.over_pledged_share, "0.5");
+    assert_eq!(a.overlap[0].venue, "venue-b");
+    assert_eq!(a.overlap[0].value, "100000");
+    s.stop().await;
+}

@@ -40,9 +40,11 @@ enum Rpc {
     Stress,
     Cascade,
     ListScenarios,
+    Systemic,
+    ReuseReport,
 }
 
-const RPCS: [Rpc; 28] = [
+const RPCS: [Rpc; 30] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -71,6 +73,8 @@ const RPCS: [Rpc; 28] = [
     Rpc::Stress,
     Rpc::Cascade,
     Rpc::ListScenarios,
+    Rpc::Systemic,
+    Rpc::ReuseReport,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,7 +88,10 @@ enum Obj {
 fn role_allows(who: &str, rpc: Rpc) -> bool {
     use Rpc::*;
     match who {
-        "venue-a" | "venue-b" => matches!(rpc, Check | CheckStream | Commit | Release),
+        // A venue's reuse report: its own only (see `own_only`).
+        "venue-a" | "venue-b" => {
+            matches!(rpc, Check | CheckStream | Commit | Release | ReuseReport)
+        }
         "broker" => matches!(rpc, Sync | GetSyncState),
         "oracle" => matches!(rpc, Publish | GetPublishState),
         "admin" => matches!(
@@ -109,6 +116,8 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | Stress
                 | Cascade
                 | ListScenarios
+                | Systemic
+                | ReuseReport
         ),
         "auditor" => matches!(
             rpc,
@@ -124,6 +133,8 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | Stress
                 | Cascade
                 | ListScenarios
+                | Systemic
+                | ReuseReport
         ),
         _ => false,
     }
@@ -132,6 +143,8 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
 struct Objects {
     own: String,
     another: String,
+    own_venue: &'static str,
+    another_venue: &'static str,
 }
 
 async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, ClientError> {
@@ -260,6 +273,28 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             .await
             .map(|r| format!("{r:?}")),
         Rpc::ListScenarios => c.scenarios().await.map(|r| format!("{r:?}")),
+        Rpc::Systemic => c
+            .systemic(pb::SystemicRequest {
+                cascade: Some(pb::CascadeRequest {
+                    scenario: Some(pb::ScenarioSpec {
+                        name: "CHAOS_TIERS".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                top: 1,
+                by: 0,
+            })
+            .await
+            .map(|_| "stream".to_owned()),
+        Rpc::ReuseReport => c
+            .reuse_report(match obj {
+                Obj::Own => ids.own_venue,
+                Obj::Another => ids.another_venue,
+                Obj::Missing => "venue-nowhere",
+            })
+            .await
+            .map(|r| format!("{r:?}")),
     }
 }
 
@@ -365,21 +400,29 @@ async fn every_deny_cell_is_denied_changes_nothing_and_leaks_nothing() {
             "venue-b" => Objects {
                 own: rb.reservation_id.clone(),
                 another: ra.reservation_id.clone(),
+                own_venue: "venue-b",
+                another_venue: "venue-a",
             },
             _ => Objects {
                 own: ra.reservation_id.clone(),
                 another: rb.reservation_id.clone(),
+                own_venue: "venue-a",
+                another_venue: "venue-b",
             },
         };
         let client = connect(t).await;
         for rpc in RPCS {
             for obj in [Obj::Own, Obj::Another, Obj::Missing] {
                 let object_level = matches!(rpc, Rpc::Commit | Rpc::Release);
+                let own_only = rpc == Rpc::ReuseReport && who.starts_with("venue");
                 // Allowed cells change state; this test runs the deny cells
-                // (and, for venues, another's / missing reservations).
+                // (and, for venues, another's / missing reservations, and
+                // another venue's reuse report).
                 let expect = if role_allows(who, rpc) {
                     if object_level && obj != Obj::Own {
                         Code::NotFound
+                    } else if own_only && obj != Obj::Own {
+                        Code::PermissionDenied
                     } else {
                         continue;
                     }

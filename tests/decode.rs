@@ -211,6 +211,18 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         None,
     ),
     (
+        "/interlock.v1.AnalyticsService/Systemic",
+        "dev-admin",
+        Shape::ServerStream,
+        None,
+    ),
+    (
+        "/interlock.v1.AnalyticsService/ReuseReport",
+        "dev-admin",
+        Shape::Unary,
+        Some(1),
+    ),
+    (
         "/interlock.v1.PriceService/Publish",
         "dev-oracle",
         Shape::ClientStream,

@@ -137,6 +137,14 @@ pub enum Command {
     Cascade(crate::systemic::CascadeArgs),
     /// (admin, auditor) The named scenarios stress and cascade take.
     Scenarios,
+    /// (admin, auditor) Who matters most: for the top participants, the
+    /// debt everyone else would close in the cascade because of them (each
+    /// left out in turn), with a progress bar; Cover-1/Cover-2 per venue.
+    Systemic(crate::systemic::SystemicArgs),
+    /// (venue: its own, in aggregates over at least k participants; admin,
+    /// auditor: any, or every venue without one) How much of a venue's
+    /// collateral is over-pledged elsewhere, and on how many other venues.
+    VenueReport { venue: Option<String> },
     /// (admin) Limits: set, delete, list.
     #[command(subcommand)]
     Limit(LimitCommand),
@@ -504,6 +512,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stress(args) => crate::systemic::stress(&client, args, json).await?,
         Command::Cascade(args) => crate::systemic::cascade(&client, args, json).await?,
         Command::Scenarios => crate::systemic::scenarios(&client, json).await?,
+        Command::Systemic(args) => crate::systemic::systemic(&client, args, json).await?,
+        Command::VenueReport { venue } => {
+            crate::systemic::venue_report(&client, venue, json).await?
+        }
         Command::Price(cmd) => crate::value::price(&client, cmd, json).await?,
         Command::Asset(cmd) => crate::value::asset(&client, cmd, json).await?,
         Command::Venue(cmd) => crate::value::venue(&client, cmd, json).await?,

@@ -245,6 +245,26 @@ impl Client {
         Ok(self.analytics().cascade(self.long(r)).await?.into_inner())
     }
 
+    /// The systemic ranking's stream: progress, then the report.
+    pub async fn systemic(
+        &self,
+        r: pb::SystemicRequest,
+    ) -> Result<Streaming<pb::SystemicUpdate>, ClientError> {
+        Ok(self.analytics().systemic(self.long(r)).await?.into_inner())
+    }
+
+    /// A venue's reuse report (empty: the caller's own, or every venue for
+    /// an admin).
+    pub async fn reuse_report(&self, venue: &str) -> Result<pb::ReuseReportResponse, ClientError> {
+        Ok(self
+            .analytics()
+            .reuse_report(self.long(pb::ReuseReportRequest {
+                venue: venue.to_owned(),
+            }))
+            .await?
+            .into_inner())
+    }
+
     pub async fn scenarios(&self) -> Result<Vec<pb::ScenarioShocks>, ClientError> {
         Ok(self
             .analytics()

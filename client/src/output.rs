@@ -395,6 +395,23 @@ pub fn audit_table(records: &[pb::AuditRecord]) {
 /// Writes one line to standard output. A closed pipe ends the program
 /// quietly with success, as it does a Unix filter (the reader has what it
 /// wanted); any other failure to write (a full disk) ends it with an error.
+/// A progress bar on standard error, redrawn in place:
+/// `[#####     ] 5/10 updates`.
+pub fn progress(done: usize, total: usize, unit: &str) {
+    use std::io::Write;
+    const WIDTH: usize = 30;
+    let filled = (done * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
+    eprint!(
+        "\r[{}{}] {done}/{total} {unit}",
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled)
+    );
+    let _ = std::io::stderr().flush();
+}
+
 pub fn write_line(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
     if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {

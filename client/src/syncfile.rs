@@ -1,6 +1,5 @@
 //! `interlockctl sync FILE`: stream a position file as a broker.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -141,20 +140,6 @@ pub fn parse(path: &Path) -> anyhow::Result<Vec<pb::SyncUpdate>> {
     }
 }
 
-fn progress(done: usize, total: usize) {
-    const WIDTH: usize = 30;
-    let filled = (done * WIDTH)
-        .checked_div(total)
-        .unwrap_or(WIDTH)
-        .min(WIDTH);
-    eprint!(
-        "\r[{}{}] {done}/{total} updates",
-        "#".repeat(filled),
-        " ".repeat(WIDTH - filled)
-    );
-    let _ = std::io::stderr().flush();
-}
-
 pub async fn run(client: &Client, path: &Path, batch: usize, json: bool) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=SYNC_BATCH_MAX).contains(&batch),
@@ -180,7 +165,7 @@ pub async fn run(client: &Client, path: &Path, batch: usize, json: bool) -> anyh
     let (mut done, mut last) = (0usize, start.saturating_sub(1));
     let mut i = 0;
     if !json {
-        progress(0, total);
+        crate::output::progress(0, total, "updates");
     }
     while let Some(ack) = acks
         .message()
@@ -191,7 +176,7 @@ pub async fn run(client: &Client, path: &Path, batch: usize, json: bool) -> anyh
         i += 1;
         last = ack.applied_sequence;
         if !json {
-            progress(done, total);
+            crate::output::progress(done, total, "updates");
         }
     }
     if json {

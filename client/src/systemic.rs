@@ -42,6 +42,26 @@ impl ScenarioArgs {
     }
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RankArg {
+    /// The largest debt now.
+    Size,
+    /// The largest shortfall under the scenario.
+    Shortfall,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SystemicArgs {
+    #[command(flatten)]
+    pub cascade: CascadeArgs,
+    /// How many participants to rank (each is a cascade run without it).
+    #[arg(long, default_value_t = 20)]
+    pub top: u32,
+    /// Which participants are candidates.
+    #[arg(long, value_enum, default_value_t = RankArg::Size)]
+    pub by: RankArg,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct StressArgs {
     #[command(flatten)]
@@ -303,7 +323,13 @@ fn sales_table(assets: &[pb::ForcedSales]) {
     table(&["ASSET", "SOLD", "VALUE", "DEPTH", "OF DEPTH"], &rows);
 }
 
-pub async fn cascade(client: &Client, a: CascadeArgs, json: bool) -> anyhow::Result<()> {
+fn cascade_request(a: &CascadeArgs) -> anyhow::Result<pb::CascadeRequest> {
+    for (asset, _) in &a.floor {
+        anyhow::ensure!(
+            a.depth.iter().any(|(d, _)| d == asset),
+            "--floor {asset}=...: give its --depth too (a floor bounds a market's impact)"
+        );
+    }
     let floor = |asset: &str| {
         a.floor
             .iter()
@@ -311,32 +337,28 @@ pub async fn cascade(client: &Client, a: CascadeArgs, json: bool) -> anyhow::Res
             .map(|(_, p)| p.clone())
             .unwrap_or_default()
     };
-    for (asset, _) in &a.floor {
-        anyhow::ensure!(
-            a.depth.iter().any(|(d, _)| d == asset),
-            "--floor {asset}=...: give its --depth too (a floor bounds a market's impact)"
-        );
-    }
-    let r = client
-        .cascade(pb::CascadeRequest {
-            scenario: Some(a.what.spec()),
-            impact: match a.impact {
-                ImpactArg::Exp => pb::PriceImpact::Exp,
-                ImpactArg::Linear => pb::PriceImpact::Linear,
-            }
-            .into(),
-            markets: a
-                .depth
-                .iter()
-                .map(|(asset, depth)| pb::Market {
-                    asset: asset.clone(),
-                    depth: depth.clone(),
-                    floor: floor(asset),
-                })
-                .collect(),
-            max_rounds: a.max_rounds,
-        })
-        .await?;
+    Ok(pb::CascadeRequest {
+        scenario: Some(a.what.spec()),
+        impact: match a.impact {
+            ImpactArg::Exp => pb::PriceImpact::Exp,
+            ImpactArg::Linear => pb::PriceImpact::Linear,
+        }
+        .into(),
+        markets: a
+            .depth
+            .iter()
+            .map(|(asset, depth)| pb::Market {
+                asset: asset.clone(),
+                depth: depth.clone(),
+                floor: floor(asset),
+            })
+            .collect(),
+        max_rounds: a.max_rounds,
+    })
+}
+
+pub async fn cascade(client: &Client, a: CascadeArgs, json: bool) -> anyhow::Result<()> {
+    let r = client.cascade(cascade_request(&a)?).await?;
     if let Some(path) = &a.plot {
         std::fs::write(path, svg(&r)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
@@ -591,6 +613,185 @@ pub async fn scenarios(client: &Client, json: bool) -> anyhow::Result<()> {
     outln!(
         "any scenario xN (e.g. CHAOS_TIERSx2) or --multiple N: every move N times (reverse stress)"
     );
+    Ok(())
+}
+
+pub async fn systemic(client: &Client, a: SystemicArgs, json: bool) -> anyhow::Result<()> {
+    let mut stream = client
+        .systemic(pb::SystemicRequest {
+            cascade: Some(cascade_request(&a.cascade)?),
+            top: a.top,
+            by: match a.by {
+                RankArg::Size => pb::RankBy::Size,
+                RankArg::Shortfall => pb::RankBy::Shortfall,
+            }
+            .into(),
+        })
+        .await?;
+    let mut report = None;
+    let mut drew = false;
+    while let Some(u) = stream.message().await? {
+        match u.update {
+            Some(pb::systemic_update::Update::Progress(p)) if !json => {
+                crate::output::progress(p.done as usize, p.total as usize, "participants");
+                drew = true;
+            }
+            Some(pb::systemic_update::Update::Report(r)) => report = Some(r),
+            Some(pb::systemic_update::Update::Progress(_)) | None => {}
+        }
+    }
+    if drew {
+        eprintln!();
+    }
+    let r =
+        report.ok_or_else(|| anyhow::anyhow!("the server ended the ranking without a report"))?;
+    if json {
+        print_json(&serde_json::to_value(&r)?);
+        return Ok(());
+    }
+    outln!(
+        "SYSTEMIC RANKING under {}: debt closed in the full cascade {}",
+        r.scenario,
+        dash(&r.closed)
+    );
+    outln!("impact: the debt everyone else closes because of the participant (its own left out)");
+    let rows: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            vec![
+                (i + 1).to_string(),
+                x.participant.clone(),
+                x.impact.clone(),
+                x.debt.clone(),
+                x.own_closed.clone(),
+                x.closed_without.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "RANK",
+            "PARTICIPANT",
+            "IMPACT",
+            "DEBT",
+            "OWN CLOSED",
+            "CLOSED WITHOUT IT",
+        ],
+        &rows,
+    );
+    outln!("\nCOVER (what single participants would leave unpaid, under the shock)");
+    let rows: Vec<Vec<String>> = r
+        .venues
+        .iter()
+        .map(|v| {
+            vec![
+                v.venue.clone(),
+                dash(&v.cover1),
+                dash(&v.cover2),
+                v.cover_participants
+                    .iter()
+                    .map(|c| format!("{} {}", c.participant, c.shortfall))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    table(&["VENUE", "COVER-1", "COVER-2", "WHO"], &rows);
+    if !r.cover2.is_empty() {
+        let who: Vec<String> = r
+            .cover2
+            .iter()
+            .map(|c| format!("{} {}", c.participant, c.shortfall))
+            .collect();
+        let by: Vec<String> = r
+            .cover2_by_venue
+            .iter()
+            .map(|v| format!("{} {}", v.venue, v.shortfall))
+            .collect();
+        outln!(
+            "ecosystem Cover-2: {}; venues would lose {}",
+            who.join(", "),
+            by.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub async fn venue_report(
+    client: &Client,
+    venue: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let r = client.reuse_report(venue.as_deref().unwrap_or("")).await?;
+    if json {
+        print_json(&serde_json::to_value(&r)?);
+        return Ok(());
+    }
+    for v in &r.venues {
+        outln!("VENUE {}", v.venue);
+        if v.withheld {
+            outln!(
+                "  fewer than {} participants: no figure is given (a venue sees only aggregates over at least {})",
+                v.min_participants,
+                v.min_participants
+            );
+            continue;
+        }
+        outln!(
+            "  {} participants; committed {}; over-pledged elsewhere {} ({}){}",
+            v.participants,
+            v.committed_value,
+            v.over_pledged_value,
+            if v.over_pledged_share.is_empty() {
+                "-".to_owned()
+            } else {
+                pct(&v.over_pledged_share)
+            },
+            if v.min_participants > 0 {
+                format!(
+                    "; every figure over at least {} participants",
+                    v.min_participants
+                )
+            } else {
+                String::new()
+            }
+        );
+        let rows: Vec<Vec<String>> = v
+            .buckets
+            .iter()
+            .map(|b| {
+                vec![
+                    match (b.others_min, b.others_max.as_str()) {
+                        (lo, "") => format!("{lo} or more"),
+                        (lo, hi) if hi == lo.to_string() => hi.to_owned(),
+                        (lo, hi) => format!("{lo} to {hi}"),
+                    },
+                    b.participants.to_string(),
+                    b.committed_value.clone(),
+                    b.over_pledged_value.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "ALSO PLEDGED ON N OTHER VENUES",
+                "PARTICIPANTS",
+                "COMMITTED",
+                "OVER-PLEDGED",
+            ],
+            &rows,
+        );
+        if !v.overlap.is_empty() {
+            let o: Vec<String> = v
+                .overlap
+                .iter()
+                .map(|x| format!("{} {}", x.venue, x.value))
+                .collect();
+            outln!("  also pledged at: {}", o.join(", "));
+        }
+    }
     Ok(())
 }
 

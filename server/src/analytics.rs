@@ -1,4 +1,5 @@
-//! `AnalyticsService`: stress and cascade runs for admins and auditors.
+//! `AnalyticsService`: stress, cascade and systemic runs for admins and
+//! auditors, and the reuse report (a venue reads its own, aggregated).
 //!
 //! A run takes a moment of the ledger under its lock (O(participant
 //! chunks), no copy: `State::moment`), then computes on a blocking thread
@@ -12,11 +13,18 @@ use std::time::{Duration, Instant};
 
 use interlock::v1 as pb;
 use interlock_analytics::{AnalyticsError, Book};
+use interlock_ledger::VenueId;
 use tokio::sync::Semaphore;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::api::Shared;
+use crate::auth::{self, Role};
 use crate::convert;
+
+/// Progress messages of a systemic run that may wait for a slow reader
+/// before the run waits for it.
+const PROGRESS_BUFFERED: usize = 64;
 
 /// Analytics runs computing at once: each takes a core while it runs, and
 /// the checks need the other.
@@ -37,15 +45,40 @@ pub struct AnalyticsApi {
     shared: Shared,
     runs: Arc<Semaphore>,
     deadline: Duration,
+    /// k: the fewest participants a venue's own reuse report aggregates.
+    reuse_k: usize,
 }
 
 impl AnalyticsApi {
-    pub fn new(shared: Shared, deadline: Duration) -> Self {
+    pub fn new(shared: Shared, deadline: Duration, reuse_k: usize) -> Self {
         AnalyticsApi {
             shared,
             runs: Arc::new(Semaphore::new(RUNS_AT_ONCE)),
             deadline,
+            reuse_k,
         }
+    }
+
+    /// Admins and auditors only (a venue reaches this service for its own
+    /// reuse report); a refusal is audited.
+    fn analyst<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let p = auth::principal(req)?;
+        if matches!(p.role, Role::Admin | Role::Auditor) {
+            return Ok(());
+        }
+        let status = auth::needs(Role::Admin);
+        let who = auth::source_of(req, Some(p));
+        self.shared
+            .denials
+            .record(&who, &auth::method_of(req), &status);
+        Err(status)
+    }
+
+    fn late(&self) -> Status {
+        Status::deadline_exceeded(format!(
+            "the run took longer than {} ms (--analytics-deadline-ms)",
+            self.deadline.as_millis()
+        ))
     }
 
     /// Runs `work` over a moment of the ledger, off the lock and off the
@@ -55,12 +88,7 @@ impl AnalyticsApi {
         work: impl FnOnce(&Book, &dyn Fn() -> bool) -> Result<R, AnalyticsError> + Send + 'static,
     ) -> Result<R, Status> {
         let until = Instant::now() + self.deadline;
-        let late = || {
-            Status::deadline_exceeded(format!(
-                "the run took longer than {} ms (--analytics-deadline-ms)",
-                self.deadline.as_millis()
-            ))
-        };
+        let late = || self.late();
         let permit = tokio::time::timeout_at(until.into(), self.runs.clone().acquire_owned())
             .await
             .map_err(|_| late())?
@@ -91,10 +119,13 @@ impl AnalyticsApi {
 
 #[tonic::async_trait]
 impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
+    type SystemicStream = ReceiverStream<Result<pb::SystemicUpdate, Status>>;
+
     async fn stress(
         &self,
         req: Request<pb::StressRequest>,
     ) -> Result<Response<pb::StressReport>, Status> {
+        self.analyst(&req)?;
         let r = convert::stress_request(req.into_inner())?;
         let report = self
             .run(move |book, cancelled| interlock_analytics::stress::stress(book, &r, cancelled))
@@ -106,6 +137,7 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
         &self,
         req: Request<pb::CascadeRequest>,
     ) -> Result<Response<pb::CascadeReport>, Status> {
+        self.analyst(&req)?;
         let r = convert::cascade_request(req.into_inner())?;
         let report = self
             .run(move |book, cancelled| interlock_analytics::cascade::cascade(book, &r, cancelled))
@@ -115,10 +147,102 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
 
     async fn list_scenarios(
         &self,
-        _req: Request<pb::ListScenariosRequest>,
+        req: Request<pb::ListScenariosRequest>,
     ) -> Result<Response<pb::ListScenariosResponse>, Status> {
+        self.analyst(&req)?;
         Ok(Response::new(convert::scenarios_pb(
             interlock_analytics::scenario::builtins(),
         )))
+    }
+
+    async fn systemic(
+        &self,
+        req: Request<pb::SystemicRequest>,
+    ) -> Result<Response<Self::SystemicStream>, Status> {
+        self.analyst(&req)?;
+        let r = convert::systemic_request(req.into_inner())?;
+        let (tx, rx) = tokio::sync::mpsc::channel(PROGRESS_BUFFERED);
+        let api = self.clone();
+        tokio::spawn(async move {
+            let progress = tx.clone();
+            let report = api
+                .run(move |book, cancelled| {
+                    interlock_analytics::systemic::systemic(
+                        book,
+                        &r,
+                        cancelled,
+                        &mut |done, total, row| {
+                            // A reader that went away stops the run at its
+                            // next look at the cancel flag.
+                            let _ = progress.blocking_send(Ok(pb::SystemicUpdate {
+                                update: Some(pb::systemic_update::Update::Progress(
+                                    pb::SystemicProgress {
+                                        done: done as u32,
+                                        total: total as u32,
+                                        row: Some(convert::systemic_row_pb(row)),
+                                    },
+                                )),
+                            }));
+                        },
+                    )
+                })
+                .await;
+            let last = report.map(|r| pb::SystemicUpdate {
+                update: Some(pb::systemic_update::Update::Report(
+                    convert::systemic_report_pb(r),
+                )),
+            });
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn reuse_report(
+        &self,
+        req: Request<pb::ReuseReportRequest>,
+    ) -> Result<Response<pb::ReuseReportResponse>, Status> {
+        let p = auth::principal(&req)?.clone();
+        let asked = req.get_ref().venue.clone();
+        // A venue: its own, aggregated over k. Anyone else the service
+        // admits: an admin or an auditor, exact.
+        let (venues, k): (Option<Vec<VenueId>>, Option<usize>) = if p.role == Role::Venue {
+            if !asked.is_empty() && asked != p.id {
+                let status = Status::permission_denied("a venue reads only its own reuse report");
+                let who = auth::source_of(&req, Some(&p));
+                self.shared
+                    .denials
+                    .record(&who, &auth::method_of(&req), &status);
+                return Err(status);
+            }
+            (Some(vec![convert::venue(&p.id)?]), Some(self.reuse_k))
+        } else if asked.is_empty() {
+            (None, None)
+        } else {
+            (Some(vec![convert::venue(&asked)?]), None)
+        };
+        let reports = self
+            .run(move |book, cancelled| {
+                let venues =
+                    venues.unwrap_or_else(|| book.venues.iter().map(|v| v.id.clone()).collect());
+                venues
+                    .iter()
+                    .map(|v| {
+                        if k.is_some() && book.venue_index(v).is_none() {
+                            // A venue with nothing committed yet: an empty,
+                            // withheld report, not an error.
+                            return Ok(interlock_analytics::reuse::ReuseReport::withheld(
+                                v.clone(),
+                                book.at_ms,
+                                k,
+                            ));
+                        }
+                        interlock_analytics::reuse::reuse_report(book, v, k, cancelled)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(Response::new(pb::ReuseReportResponse {
+            venues: reports.into_iter().map(convert::reuse_pb).collect(),
+        }))
     }
 }

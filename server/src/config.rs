@@ -379,6 +379,13 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_ANALYTICS_DEADLINE_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub analytics_deadline_ms: u64,
+
+    /// k: a venue reads its own reuse report only as aggregates over at
+    /// least this many participants (buckets with fewer are merged; with
+    /// fewer in all, no figure is given). Admins read every venue's exactly.
+    #[arg(long, env = "INTERLOCK_REUSE_REPORT_MIN_PARTICIPANTS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub reuse_report_min_participants: u64,
 }
 
 /// Whether changes are journaled before they are acknowledged.

@@ -260,6 +260,7 @@ pub async fn serve_on(
         crate::analytics::AnalyticsApi::new(
             shared.clone(),
             Duration::from_millis(config.analytics_deadline_ms),
+            config.reuse_report_min_participants as usize,
         ),
     )
     .max_decoding_message_size(max);
@@ -315,8 +316,10 @@ pub async fn serve_on(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             analytics,
+            // Venues for their own reuse report only: the service checks
+            // each call's role.
             principals.require(
-                &[Role::Admin, Role::Auditor],
+                &[Role::Admin, Role::Auditor, Role::Venue],
                 Some(denials.clone()),
                 limiter.clone(),
             ),

@@ -51,6 +51,23 @@ pub struct ReuseReport {
     pub overlap: Vec<(VenueId, f64)>,
 }
 
+impl ReuseReport {
+    /// A report with no figure: fewer than k participants.
+    pub fn withheld(venue: VenueId, at_ms: i64, k: Option<usize>) -> ReuseReport {
+        ReuseReport {
+            venue,
+            at_ms,
+            participants: 0,
+            committed_value: 0.0,
+            over_pledged_value: 0.0,
+            buckets: Vec::new(),
+            min_participants: k,
+            withheld: true,
+            overlap: Vec::new(),
+        }
+    }
+}
+
 /// The report of `venue`; aggregated over at least `k` participants when
 /// `k` is given (a venue reading its own), exact with the overlap matrix
 /// row otherwise (an admin).
@@ -66,7 +83,10 @@ pub fn reuse_report(
         }
     }
     let Some(v) = book.venue_index(venue) else {
-        return Err(invalid("venue", format!("{venue} has no positions or settings")));
+        return Err(invalid(
+            "venue",
+            format!("{venue} has no positions or settings"),
+        ));
     };
     let v = v as u32;
     let prices: Vec<f64> = book.assets.iter().map(|a| a.price).collect();
@@ -180,10 +200,7 @@ pub fn reuse_report(
     let (cv, ov) = if withheld {
         (0.0, 0.0)
     } else {
-        (
-            sum(&committed, 0, BUCKETS - 1),
-            sum(&over, 0, BUCKETS - 1),
-        )
+        (sum(&committed, 0, BUCKETS - 1), sum(&over, 0, BUCKETS - 1))
     };
     Ok(ReuseReport {
         venue: venue.clone(),

@@ -269,3 +269,75 @@ fn bad_input_names_its_field() {
         Err(interlock_analytics::AnalyticsError::Cancelled)
     ));
 }
+
+/// Leave-one-out: with Q (100 ETH on V2 against 100,000) beside P, P's
+/// positions close Q's whole debt through the cascade; Q's close nothing
+/// of anyone else's.
+#[test]
+fn systemic_ranking_leaves_each_out() {
+    use interlock_analytics::systemic::{systemic, RankBy, SystemicRequest};
+    let mut w = world();
+    w.sync(vec![
+        SyncUpdate::Collateral {
+            participant: p("Q"),
+            asset: a("ETH"),
+            quantity: d("100"),
+        },
+        SyncUpdate::Commitment {
+            participant: p("Q"),
+            venue: v("V2"),
+            asset: a("ETH"),
+            quantity: d("100"),
+            covers_commit_seq: 0,
+        },
+        SyncUpdate::Liability {
+            participant: p("Q"),
+            venue: v("V2"),
+            asset: a("USDC"),
+            quantity: d("100000"),
+        },
+    ]);
+    let book = Book::from_moment(&w.state.moment());
+    let req = SystemicRequest {
+        cascade: CascadeRequest {
+            scenario: eth_minus_20(),
+            impact: Impact::Exp,
+            markets: vec![Market {
+                asset: a("ETH"),
+                depth: 20.0,
+                floor: 0.0,
+            }],
+            max_rounds: 50,
+        },
+        top: 10,
+        by: RankBy::Size,
+    };
+    let mut seen = Vec::new();
+    let r = systemic(&book, &req, &|| false, &mut |done, total, row| {
+        seen.push((done, total, row.participant.clone()))
+    })
+    .unwrap();
+    assert!(close(r.closed, 210000.0));
+    // Candidates by size: P (110,000) then Q (100,000).
+    assert_eq!(seen, vec![(1, 2, p("P")), (2, 2, p("Q"))]);
+    assert_eq!(r.rows[0].participant, p("P"));
+    assert!(close(r.rows[0].impact, 100000.0), "{:?}", r.rows[0]);
+    assert!(close(r.rows[0].own_closed, 110000.0));
+    assert_eq!(r.rows[1].participant, p("Q"));
+    assert!(close(r.rows[1].impact, 0.0), "{:?}", r.rows[1]);
+    // The venues' covers come with the ranking.
+    assert_eq!(r.venues.len(), 2);
+    assert_eq!(r.venues[0].cover1.as_ref().unwrap().participant, p("P"));
+    assert!(matches!(
+        systemic(
+            &book,
+            &SystemicRequest {
+                top: 0,
+                ..req.clone()
+            },
+            &|| false,
+            &mut |_, _, _| {}
+        ),
+        Err(interlock_analytics::AnalyticsError::InvalidArgument { field: "top", .. })
+    ));
+}

@@ -5,8 +5,12 @@
 use interlock::v1 as pb;
 use interlock_analytics::cascade::{CascadeReport, CascadeRequest, Impact, Market, ROUNDS_DEFAULT};
 use interlock_analytics::report::*;
+use interlock_analytics::reuse::ReuseReport;
 use interlock_analytics::scenario::{self, Scenario};
 use interlock_analytics::stress::StressRequest;
+use interlock_analytics::systemic::{
+    RankBy, SystemicReport, SystemicRequest, SystemicRow, TOP_DEFAULT,
+};
 use interlock_analytics::AnalyticsError;
 use interlock_ledger as domain;
 use rust_decimal::prelude::ToPrimitive;
@@ -134,6 +138,113 @@ pub fn cascade_request(r: pb::CascadeRequest) -> Result<CascadeRequest, Status> 
     })
 }
 
+pub fn systemic_request(r: pb::SystemicRequest) -> Result<SystemicRequest, Status> {
+    let by = match pb::RankBy::try_from(r.by) {
+        Ok(pb::RankBy::Size) | Ok(pb::RankBy::Unspecified) => RankBy::Size,
+        Ok(pb::RankBy::Shortfall) => RankBy::Shortfall,
+        Err(_) => return Err(bad("by", format!("unknown value {}", r.by)).into()),
+    };
+    Ok(SystemicRequest {
+        cascade: cascade_request(r.cascade.unwrap_or_default())?,
+        top: if r.top == 0 {
+            TOP_DEFAULT
+        } else {
+            r.top as usize
+        },
+        by,
+    })
+}
+
+pub fn systemic_row_pb(r: &SystemicRow) -> pb::SystemicRow {
+    pb::SystemicRow {
+        participant: r.participant.to_string(),
+        debt: fig(r.debt),
+        own_closed: fig(r.own_closed),
+        closed_without: fig(r.closed_without),
+        impact: fig(r.impact),
+    }
+}
+
+pub fn systemic_report_pb(r: SystemicReport) -> pb::SystemicReport {
+    pb::SystemicReport {
+        scenario: r.scenario,
+        at_ms: r.at_ms,
+        closed: fig(r.closed),
+        rows: r.rows.iter().map(systemic_row_pb).collect(),
+        venues: r.venues.into_iter().map(stress_venue_pb).collect(),
+        cover2: losses(r.cover2.participants),
+        cover2_by_venue: venue_losses(r.cover2.by_venue),
+    }
+}
+
+pub fn reuse_pb(r: ReuseReport) -> pb::VenueReuse {
+    pb::VenueReuse {
+        venue: r.venue.to_string(),
+        at_ms: r.at_ms,
+        participants: r.participants,
+        committed_value: fig(r.committed_value),
+        over_pledged_value: fig(r.over_pledged_value),
+        over_pledged_share: if r.committed_value > 0.0 {
+            fig(r.over_pledged_value / r.committed_value)
+        } else {
+            String::new()
+        },
+        buckets: r
+            .buckets
+            .into_iter()
+            .map(|b| pb::ReuseBucket {
+                others_min: b.others_min,
+                others_max: b.others_max.map_or_else(String::new, |m| m.to_string()),
+                participants: b.participants,
+                committed_value: fig(b.committed_value),
+                over_pledged_value: fig(b.over_pledged_value),
+            })
+            .collect(),
+        min_participants: r.min_participants.unwrap_or(0) as u32,
+        withheld: r.withheld,
+        overlap: r
+            .overlap
+            .into_iter()
+            .map(|(v, x)| pb::VenueValue {
+                venue: v.to_string(),
+                value: fig(x),
+            })
+            .collect(),
+    }
+}
+
+fn venue_losses(v: Vec<(domain::VenueId, f64)>) -> Vec<pb::VenueLoss> {
+    v.into_iter()
+        .map(|(v, s)| pb::VenueLoss {
+            venue: v.to_string(),
+            shortfall: fig(s),
+        })
+        .collect()
+}
+
+fn stress_venue_pb(v: VenueRow) -> pb::StressVenue {
+    pb::StressVenue {
+        venue: v.venue.to_string(),
+        default_rule: v.default_rule,
+        accounts_breached: v.accounts_breached,
+        debt_at_risk: fig(v.debt_at_risk),
+        seized: v
+            .seized
+            .into_iter()
+            .map(|s| pb::SeizedAsset {
+                asset: s.asset.to_string(),
+                quantity: fig(s.quantity),
+                value: fig(s.value),
+            })
+            .collect(),
+        repaid: fig(v.repaid),
+        bad_debt: fig(v.bad_debt),
+        cover1: fig(v.cover1.as_ref().map_or(0.0, |c| c.shortfall)),
+        cover2: fig(v.cover2),
+        cover_participants: losses(v.cover2_participants),
+    }
+}
+
 fn moves(m: Vec<AssetMove>) -> Vec<pb::AssetMove> {
     m.into_iter()
         .map(|m| pb::AssetMove {
@@ -206,30 +317,7 @@ pub fn stress_report_pb(r: StressReport) -> pb::StressReport {
                     .collect(),
             })
             .collect(),
-        venues: r
-            .venues
-            .into_iter()
-            .map(|v| pb::StressVenue {
-                venue: v.venue.to_string(),
-                default_rule: v.default_rule,
-                accounts_breached: v.accounts_breached,
-                debt_at_risk: fig(v.debt_at_risk),
-                seized: v
-                    .seized
-                    .into_iter()
-                    .map(|s| pb::SeizedAsset {
-                        asset: s.asset.to_string(),
-                        quantity: fig(s.quantity),
-                        value: fig(s.value),
-                    })
-                    .collect(),
-                repaid: fig(v.repaid),
-                bad_debt: fig(v.bad_debt),
-                cover1: fig(v.cover1.as_ref().map_or(0.0, |c| c.shortfall)),
-                cover2: fig(v.cover2),
-                cover_participants: losses(v.cover2_participants),
-            })
-            .collect(),
+        venues: r.venues.into_iter().map(stress_venue_pb).collect(),
         assets: forced_sales(r.assets),
         ecosystem: Some(pb::StressEcosystem {
             participants: r.ecosystem.participants,
@@ -240,16 +328,7 @@ pub fn stress_report_pb(r: StressReport) -> pb::StressReport {
             hidden_by_reuse_count: r.ecosystem.hidden_by_reuse_count,
             hidden_by_reuse: names(r.ecosystem.hidden_by_reuse),
             cover2: losses(r.ecosystem.cover2.participants),
-            cover2_by_venue: r
-                .ecosystem
-                .cover2
-                .by_venue
-                .into_iter()
-                .map(|(v, s)| pb::VenueLoss {
-                    venue: v.to_string(),
-                    shortfall: fig(s),
-                })
-                .collect(),
+            cover2_by_venue: venue_losses(r.ecosystem.cover2.by_venue),
         }),
         unpriced: names(r.unpriced),
     }
