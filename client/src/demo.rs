@@ -324,5 +324,67 @@ async fn act_two(client: &Client, p: &str) -> anyhow::Result<()> {
         })
         .await?;
     outln!("venue-c: {}", output::check_text(&r));
+    act_three(&admin, p).await
+}
+
+/// The third act: what no single venue can ask. At today's prices every
+/// venue sees the participant healthy while Interlock sees it under
+/// water; a fall makes both venues call at once, and their sales feed the
+/// next round.
+async fn act_three(admin: &Client, p: &str) -> anyhow::Result<()> {
+    use pb::liquidation_rule::Rule;
+    outln!("\n== Act three: the cascade. What happens to {p}, and to the market, if ETH falls further?");
+    step(11, "The desk records how each venue liquidates: venue-a as Aave (5% bonus), venue-b as Morpho.");
+    for (venue, rule) in [
+        (
+            "venue-a",
+            Rule::Aave(pb::AaveRule {
+                close_factor: "0.5".into(),
+                hf_full: "0.95".into(),
+                min_full_base: "2000".into(),
+                bonus: "1.05".into(),
+            }),
+        ),
+        ("venue-b", Rule::Morpho(pb::MorphoRule {})),
+    ] {
+        admin.set_venue_rule(venue, rule).await?;
+    }
+    output::venues_table(&admin.list_venues().await?);
+
+    step(12, "Stress under the standard tiers (CHAOS_TIERS): who breaches where, and who is under water while every venue still sees them healthy.");
+    let r = admin
+        .stress(pb::StressRequest {
+            scenario: Some(pb::ScenarioSpec {
+                name: "CHAOS_TIERS".into(),
+                ..Default::default()
+            }),
+            rows: 5,
+            participants: vec![p.to_owned()],
+            markets: Vec::new(),
+        })
+        .await?;
+    crate::systemic::print_stress(&r);
+
+    step(13, "A cascade: ETH falls 50%; both venues call at once and sell the seized ETH into a market that absorbs 300 ETH per 10% move.");
+    let c = admin
+        .cascade(pb::CascadeRequest {
+            scenario: Some(pb::ScenarioSpec {
+                shocks: vec![pb::Shock {
+                    asset: "ETH".into(),
+                    shock: "-0.5".into(),
+                }],
+                ..Default::default()
+            }),
+            impact: pb::PriceImpact::Exp.into(),
+            markets: vec![pb::Market {
+                asset: "ETH".into(),
+                depth: "300".into(),
+                floor: String::new(),
+            }],
+            max_rounds: 0,
+        })
+        .await?;
+    crate::systemic::print_cascade(&c);
+    outln!("\nIn step 10 the value floor refused a third loan against the same ETH, on venue-c: one venue fewer in that first round.");
     Ok(())
 }

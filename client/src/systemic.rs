@@ -177,6 +177,12 @@ pub async fn stress(client: &Client, a: StressArgs, json: bool) -> anyhow::Resul
         print_json(&serde_json::to_value(&r)?);
         return Ok(());
     }
+    print_stress(&r);
+    Ok(())
+}
+
+/// A stress report as tables.
+pub fn print_stress(r: &pb::StressReport) {
     outln!("STRESS {}  ({})", r.scenario, r.source);
     moves_table(&r.prices);
     let e = r.ecosystem.clone().unwrap_or_default();
@@ -285,7 +291,6 @@ pub async fn stress(client: &Client, a: StressArgs, json: bool) -> anyhow::Resul
     if !r.unpriced.is_empty() {
         outln!("\nunpriced (valued at 0): {}", r.unpriced.join(", "));
     }
-    Ok(())
 }
 
 fn moves_table(prices: &[pb::AssetMove]) {
@@ -366,6 +371,15 @@ pub async fn cascade(client: &Client, a: CascadeArgs, json: bool) -> anyhow::Res
         print_json(&serde_json::to_value(&r)?);
         return Ok(());
     }
+    print_cascade(&r);
+    if let Some(path) = &a.plot {
+        outln!("chart written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// A cascade report as tables and a chart.
+pub fn print_cascade(r: &pb::CascadeReport) {
     outln!("CASCADE {}", r.scenario);
     moves_table(&r.prices);
     let assets: Vec<&str> = r.prices.iter().map(|m| m.asset.as_str()).collect();
@@ -451,13 +465,9 @@ pub async fn cascade(client: &Client, a: CascadeArgs, json: bool) -> anyhow::Res
         sales_table(&r.assets);
     }
     outln!("\nPRICE PATH (100 = before the shock)");
-    for line in chart(&r, 10) {
+    for line in chart(r, 10) {
         outln!("{line}");
     }
-    if let Some(path) = &a.plot {
-        outln!("chart written to {}", path.display());
-    }
-    Ok(())
 }
 
 /// Each priced asset's path as an index: 100 before the shock, then each

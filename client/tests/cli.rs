@@ -80,6 +80,22 @@ async fn demo_tells_the_story() {
         out.contains("venue-c: REJECTED order fund-7-lev-venue-c-1: MIN_HF_ECO limit L3"),
         "{out}"
     );
+    // Act three: the stress names the hidden double pledge; the cascade
+    // closes both of its loans in the first round and moves the price.
+    assert!(
+        out.contains("HIDDEN BY REUSE: 1 participant(s)") && out.contains("\n  fund-7-lev\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fund-7-lev   0.899167 -> 0.615219  29500      -"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0      650         1     3           224000"),
+        "{out}"
+    );
+    assert!(out.contains("settled after 2 round(s)"), "{out}");
+    assert!(out.contains("final prices: ETH 322.005596"), "{out}");
 
     let o = ctl(
         &ep,
