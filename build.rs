@@ -36,6 +36,7 @@ const ANALYTICS_MESSAGES: &[&str] = &[
     "AssetRatio",
     "CascadeReport",
     "ScenarioShocks",
+    "SetScenarioResponse",
     "SystemicRow",
     "SystemicProgress",
     "SystemicReport",

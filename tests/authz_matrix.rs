@@ -42,9 +42,10 @@ enum Rpc {
     ListScenarios,
     Systemic,
     ReuseReport,
+    SetScenario,
 }
 
-const RPCS: [Rpc; 30] = [
+const RPCS: [Rpc; 31] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -75,6 +76,7 @@ const RPCS: [Rpc; 30] = [
     Rpc::ListScenarios,
     Rpc::Systemic,
     Rpc::ReuseReport,
+    Rpc::SetScenario,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,6 +120,7 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | ListScenarios
                 | Systemic
                 | ReuseReport
+                | SetScenario
         ),
         "auditor" => matches!(
             rpc,
@@ -287,6 +290,14 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             })
             .await
             .map(|_| "stream".to_owned()),
+        Rpc::SetScenario => c
+            .set_scenario(pb::SetScenarioRequest {
+                name: "PROBE".into(),
+                major: "-0.3".into(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| format!("{r:?}")),
         Rpc::ReuseReport => c
             .reuse_report(match obj {
                 Obj::Own => ids.own_venue,

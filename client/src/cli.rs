@@ -135,8 +135,12 @@ pub enum Command {
     /// market of given depth, re-price, until nothing more breaks: a table
     /// per round, amplification, contagion victims and a price chart.
     Cascade(crate::systemic::CascadeArgs),
-    /// (admin, auditor) The named scenarios stress and cascade take.
-    Scenarios,
+    /// (admin, auditor) The named scenarios stress, cascade and systemic
+    /// take; `scenarios set` / `delete` (admin) edit the library.
+    Scenarios {
+        #[command(subcommand)]
+        command: Option<crate::systemic::ScenarioCommand>,
+    },
     /// (admin, auditor) Who matters most: for the top participants, the
     /// debt everyone else would close in the cascade because of them (each
     /// left out in turn), with a progress bar; Cover-1/Cover-2 per venue.
@@ -511,7 +515,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stress(args) => crate::systemic::stress(&client, args, json).await?,
         Command::Cascade(args) => crate::systemic::cascade(&client, args, json).await?,
-        Command::Scenarios => crate::systemic::scenarios(&client, json).await?,
+        Command::Scenarios { command } => {
+            crate::systemic::scenario_command(&client, command, json).await?
+        }
         Command::Systemic(args) => crate::systemic::systemic(&client, args, json).await?,
         Command::VenueReport { venue } => {
             crate::systemic::venue_report(&client, venue, json).await?

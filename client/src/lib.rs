@@ -265,6 +265,14 @@ impl Client {
             .into_inner())
     }
 
+    /// Sets (or deletes) a named scenario of the library.
+    pub async fn set_scenario(
+        &self,
+        r: pb::SetScenarioRequest,
+    ) -> Result<pb::SetScenarioResponse, ClientError> {
+        Ok(self.admin().set_scenario(self.unary(r)).await?.into_inner())
+    }
+
     pub async fn scenarios(&self) -> Result<Vec<pb::ScenarioShocks>, ClientError> {
         Ok(self
             .analytics()

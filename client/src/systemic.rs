@@ -592,7 +592,100 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-pub async fn scenarios(client: &Client, json: bool) -> anyhow::Result<()> {
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ScenarioCommand {
+    /// (admin) Set a named scenario: `scenarios set TIERS_2026 --class
+    /// MAJOR=-40% --class ALT=-60% --shock ETH=-45% --source "desk, 2026"`.
+    /// Versioned and audited; stress, cascade and systemic run it by name.
+    Set {
+        /// 1 to 64 of A-Z, 0-9 and _, starting with a letter.
+        name: String,
+        /// A move per asset class: `MAJOR=-35%` (STABLE, MAJOR, ALT).
+        #[arg(long = "class", value_parser = parse_shock, allow_hyphen_values = true)]
+        classes: Vec<(String, String)>,
+        /// A move per asset: `ETH=-43%` (wins over its class's).
+        #[arg(long = "shock", value_parser = parse_shock, allow_hyphen_values = true)]
+        shocks: Vec<(String, String)>,
+        /// Where the figures come from.
+        #[arg(long, default_value = "")]
+        source: String,
+    },
+    /// (admin) Delete a named scenario.
+    Delete { name: String },
+    /// (admin, auditor) The library (the default).
+    List,
+}
+
+pub async fn scenario_command(
+    client: &Client,
+    cmd: Option<ScenarioCommand>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (name, req) = match cmd {
+        None | Some(ScenarioCommand::List) => return scenarios(client, json).await,
+        Some(ScenarioCommand::Delete { name }) => (
+            name.clone(),
+            pb::SetScenarioRequest {
+                name,
+                delete: true,
+                ..Default::default()
+            },
+        ),
+        Some(ScenarioCommand::Set {
+            name,
+            classes,
+            shocks,
+            source,
+        }) => {
+            let mut req = pb::SetScenarioRequest {
+                name: name.clone(),
+                source,
+                shocks: shocks
+                    .into_iter()
+                    .map(|(asset, shock)| pb::Shock { asset, shock })
+                    .collect(),
+                ..Default::default()
+            };
+            for (class, shock) in classes {
+                match class.to_ascii_uppercase().as_str() {
+                    "STABLE" => req.stable = shock,
+                    "MAJOR" => req.major = shock,
+                    "ALT" => req.alt = shock,
+                    other => anyhow::bail!("--class {other}=...: a class is STABLE, MAJOR or ALT"),
+                }
+            }
+            (name, req)
+        }
+    };
+    let r = client.set_scenario(req).await?;
+    if json {
+        print_json(&serde_json::to_value(&r)?);
+    } else {
+        outln!(
+            "{name}: version {}{}",
+            r.version,
+            r.previous
+                .as_ref()
+                .map_or_else(String::new, |p| format!(" (was: {})", moves_text(p)))
+        );
+    }
+    Ok(())
+}
+
+/// A scenario's moves in a line: "STABLE -5%, MAJOR -35%, ETH -43%".
+fn moves_text(s: &pb::ScenarioShocks) -> String {
+    let by_class = [("STABLE", &s.stable), ("MAJOR", &s.major), ("ALT", &s.alt)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(c, v)| format!("{c} {}", pct(v)));
+    let by_asset = s
+        .shocks
+        .iter()
+        .map(|x| format!("{} {}", x.asset, pct(&x.shock)));
+    by_class.chain(by_asset).collect::<Vec<_>>().join(", ")
+}
+
+async fn scenarios(client: &Client, json: bool) -> anyhow::Result<()> {
     let list = client.scenarios().await?;
     if json {
         print_json(&serde_json::to_value(&list)?);
@@ -601,25 +694,15 @@ pub async fn scenarios(client: &Client, json: bool) -> anyhow::Result<()> {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|s| {
-            let by_class: Vec<String> =
-                [("STABLE", &s.stable), ("MAJOR", &s.major), ("ALT", &s.alt)]
-                    .iter()
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(c, v)| format!("{c} {}", pct(v)))
-                    .collect();
-            let by_asset: Vec<String> = s
-                .shocks
-                .iter()
-                .map(|x| format!("{} {}", x.asset, pct(&x.shock)))
-                .collect();
             vec![
                 s.name.clone(),
-                [by_class, by_asset].concat().join(", "),
+                s.version.to_string(),
+                moves_text(s),
                 s.source.clone(),
             ]
         })
         .collect();
-    table(&["SCENARIO", "MOVES", "SOURCE"], &rows);
+    table(&["SCENARIO", "VERSION", "MOVES", "SOURCE"], &rows);
     outln!(
         "any scenario xN (e.g. CHAOS_TIERSx2) or --multiple N: every move N times (reverse stress)"
     );

@@ -150,9 +150,19 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
         req: Request<pb::ListScenariosRequest>,
     ) -> Result<Response<pb::ListScenariosResponse>, Status> {
         self.analyst(&req)?;
-        Ok(Response::new(convert::scenarios_pb(
-            interlock_analytics::scenario::builtins(),
-        )))
+        let scenarios = self
+            .shared
+            .ledger
+            .read(|s| {
+                s.scenarios()
+                    .iter()
+                    .map(|(name, x)| {
+                        convert::scenario_pb(name, x, s.setting_version("scenario", name))
+                    })
+                    .collect()
+            })
+            .map_err(convert::status)?;
+        Ok(Response::new(pb::ListScenariosResponse { scenarios }))
     }
 
     async fn systemic(

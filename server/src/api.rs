@@ -675,6 +675,35 @@ impl pb::admin_service_server::AdminService for AdminApi {
         }
     }
 
+    async fn set_scenario(
+        &self,
+        req: Request<pb::SetScenarioRequest>,
+    ) -> Result<Response<pb::SetScenarioResponse>, Status> {
+        let by = self.admin_of(&req)?;
+        let r = req.into_inner();
+        let scenario = if r.delete {
+            None
+        } else {
+            Some(convert::scenario_spec(&r)?)
+        };
+        let name = r.name.trim().to_owned();
+        let cmd = Command::SetScenario {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            name: name.clone(),
+            scenario,
+        };
+        match self.0.apply(cmd).await? {
+            Outcome::ScenarioSet { previous, version } => {
+                Ok(Response::new(pb::SetScenarioResponse {
+                    previous: previous.map(|p| convert::scenario_pb(&name, &p, version - 1)),
+                    version,
+                }))
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
     async fn list_venues(
         &self,
         _req: Request<pb::ListVenuesRequest>,

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use interlock_analytics::cascade::{cascade, CascadeRequest, Impact, Market};
+use interlock_analytics::scenario::Choice;
 use interlock_analytics::stress::{stress, StressRequest};
-use interlock_analytics::{scenario, Book};
+use interlock_analytics::Book;
 use interlock_ledger::testkit::{a, b, d, p, req, rss_kib, v};
 use interlock_ledger::value::liquidation::{AaveRule, LiquidationRule};
 use interlock_ledger::*;
@@ -286,7 +287,10 @@ fn main() {
     );
 
     let req = StressRequest {
-        scenario: scenario::named("CHAOS_TIERS").unwrap(),
+        scenario: Choice::Named {
+            name: "CHAOS_TIERS".into(),
+            multiple: 1,
+        },
         rows: 20,
         participants: Vec::new(),
         depth: Vec::new(),
@@ -309,7 +313,10 @@ fn main() {
         r.ecosystem.hidden_by_reuse_count
     );
     let creq = CascadeRequest {
-        scenario: scenario::named("CHAOS_TIERS").unwrap(),
+        scenario: Choice::Named {
+            name: "CHAOS_TIERS".into(),
+            multiple: 1,
+        },
         impact: Impact::Exp,
         markets: ASSETS
             .iter()

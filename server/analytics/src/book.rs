@@ -87,6 +87,8 @@ pub struct Book {
     accounts_at: Vec<u32>,
     pub accounts: Vec<Account>,
     pub lines: Vec<Line>,
+    /// The ledger's scenario library, by name.
+    pub scenarios: BTreeMap<String, interlock_ledger::Scenario>,
 }
 
 impl Book {
@@ -216,6 +218,7 @@ impl Book {
         }
         book.assets = assets;
         book.venues = venues;
+        book.scenarios = m.scenarios.clone();
         book.lt = lt;
         book
     }

@@ -8,7 +8,7 @@ use crate::book::Book;
 use crate::engine::{self, Figures, Positions, Prices, RoundTotals, Scratch};
 use crate::error::{invalid, AnalyticsError};
 use crate::report::{AssetMove, AssetRow};
-use crate::scenario::Scenario;
+use crate::scenario::Choice;
 use crate::stress;
 
 /// The most rounds a request may ask for.
@@ -43,7 +43,7 @@ pub struct Market {
 
 #[derive(Debug, Clone)]
 pub struct CascadeRequest {
-    pub scenario: Scenario,
+    pub scenario: Choice,
     pub impact: Impact,
     /// Assets without a market here do not move when sold.
     pub markets: Vec<Market>,
@@ -138,7 +138,8 @@ pub(crate) fn cascade_without(
         .iter()
         .map(|m| (m.asset.clone(), m.depth))
         .collect();
-    stress::validate(book, &req.scenario, req.scenario.name == "custom", &depth)?;
+    let scenario = req.scenario.resolve(book)?;
+    stress::validate(book, &scenario, req.scenario.is_given(), &depth)?;
     for m in &req.markets {
         if !(m.floor.is_finite() && m.floor >= 0.0) {
             return Err(invalid("floor", format!("{}: must be at least 0", m.asset)));
@@ -152,7 +153,7 @@ pub(crate) fn cascade_without(
         .iter()
         .map(|a| req.markets.iter().find(|m| m.asset == a.id))
         .collect();
-    let (base, start, shocks) = stress::shocked(book, &req.scenario);
+    let (base, start, shocks) = stress::shocked(book, &scenario);
     let mut now = start.clone();
     let mut pos = Positions::of(book);
     if let Some(p) = left_out {
@@ -272,7 +273,7 @@ pub(crate) fn cascade_without(
     let victims_count = victims.len() as u64;
     victims.sort_by(|a, b| book.participants[*a].cmp(&book.participants[*b]));
     let report = CascadeReport {
-        scenario: req.scenario.name.clone(),
+        scenario: scenario.name.clone(),
         at_ms: book.at_ms,
         impact: req.impact,
         prices: stress::moves(book, &base, &start, &shocks),

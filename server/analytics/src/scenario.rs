@@ -5,6 +5,7 @@
 //! figures for historical days are from secondary sources and labelled so.
 
 use interlock_ledger::{AssetClass, AssetId};
+use rust_decimal::prelude::ToPrimitive;
 
 use crate::error::{invalid, AnalyticsError};
 
@@ -36,10 +37,6 @@ fn class_index(c: AssetClass) -> usize {
         AssetClass::Major => 1,
         AssetClass::Alt => 2,
     }
-}
-
-fn asset(s: &str) -> AssetId {
-    AssetId::new(s).expect("a built-in scenario names valid assets")
 }
 
 impl Scenario {
@@ -106,82 +103,131 @@ pub fn check_shock(s: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// The library every ledger starts with (`analytics.md`).
-pub fn builtins() -> Vec<Scenario> {
-    vec![
+impl Scenario {
+    /// A scenario of the ledger's library, in f64.
+    pub fn from_ledger(name: &str, s: &interlock_ledger::Scenario) -> Scenario {
+        let f = |d: rust_decimal::Decimal| d.to_f64().unwrap_or(0.0);
         Scenario {
-            name: "BLACK_THURSDAY_2020".into(),
-            source: "12 March 2020, daily falls as reported by secondary sources".into(),
-            by_class: [None; 3],
-            by_asset: vec![(asset("BTC"), -0.40), (asset("ETH"), -0.43)],
-        },
-        Scenario {
-            name: "CHAOS_TIERS".into(),
-            source: "after Chaos Labs' supply-cap stress tiers for Aave".into(),
-            by_class: [Some(-0.05), Some(-0.35), Some(-0.50)],
-            by_asset: Vec::new(),
-        },
-        Scenario {
-            name: "LUNA_2022".into(),
-            source: "May 2022, falls as reported by secondary sources".into(),
-            by_class: [None, Some(-0.25), None],
-            by_asset: vec![(asset("LUNA"), -0.99), (asset("UST"), -0.78)],
-        },
-    ]
+            name: name.to_owned(),
+            source: s.source.clone(),
+            by_class: s.by_class.map(|c| c.map(f)),
+            by_asset: s.by_asset.iter().map(|(a, x)| (a.clone(), f(*x))).collect(),
+        }
+    }
 }
 
-/// A built-in scenario by name, optionally with a multiple (`CHAOS_TIERS`,
-/// `CHAOS_TIERS x2`, `CHAOS_TIERSx5`).
-pub fn named(name: &str) -> Result<Scenario, AnalyticsError> {
-    let (base, k) = match name.trim().rsplit_once(['x', 'X']) {
-        Some((base, k)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()) => {
-            (base.trim(), k.parse::<u32>().unwrap_or(u32::MAX))
+/// What a request asks to run: a scenario of the library by name, with a
+/// multiple, or its own shocks (already checked; their assets are checked
+/// against the ledger's when the run reads it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Choice {
+    Named { name: String, multiple: u32 },
+    Given(Scenario),
+}
+
+impl Choice {
+    /// The scenario to run, from the moment's library.
+    pub fn resolve(&self, book: &crate::Book) -> Result<Scenario, AnalyticsError> {
+        match self {
+            Choice::Given(s) => Ok(s.clone()),
+            Choice::Named { name, multiple } => {
+                let (base, k) = split_multiple(name)?;
+                let k = match (k, *multiple) {
+                    (k, 0 | 1) => k,
+                    (1, m) => m,
+                    (_, _) => {
+                        return Err(invalid(
+                            "multiple",
+                            "give the multiple once: in the name (NAMEx2) or as a multiple",
+                        ))
+                    }
+                };
+                let found = book.scenarios.get(base).ok_or_else(|| {
+                    let names: Vec<&str> = book.scenarios.keys().map(String::as_str).collect();
+                    invalid(
+                        "scenario",
+                        format!("unknown scenario {base:?}; known: {}", names.join(", ")),
+                    )
+                })?;
+                Scenario::from_ledger(base, found).times(k)
+            }
         }
-        _ => (name.trim(), 1),
-    };
-    let found = builtins()
-        .into_iter()
-        .find(|s| s.name.eq_ignore_ascii_case(base))
-        .ok_or_else(|| {
-            let names: Vec<String> = builtins().into_iter().map(|s| s.name).collect();
-            invalid(
-                "scenario",
-                format!("unknown scenario {base:?}; known: {}", names.join(", ")),
-            )
-        })?;
-    found.times(k)
+    }
+
+    /// Whether the request gave its own shocks (whose assets must be the
+    /// ledger's; a named scenario may name assets this ledger lacks).
+    pub fn is_given(&self) -> bool {
+        matches!(self, Choice::Given(_))
+    }
+}
+
+/// `CHAOS_TIERS` → (`CHAOS_TIERS`, 1); `CHAOS_TIERSx2` → (`CHAOS_TIERS`, 2).
+fn split_multiple(name: &str) -> Result<(&str, u32), AnalyticsError> {
+    let name = name.trim();
+    match name.rsplit_once('x') {
+        Some((base, k)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()) => {
+            Ok((base, k.parse::<u32>().unwrap_or(u32::MAX)))
+        }
+        _ => Ok((name, 1)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn asset(s: &str) -> AssetId {
+        AssetId::new(s).unwrap()
+    }
+
+    fn book() -> crate::Book {
+        let mut b = crate::Book::default();
+        b.scenarios = interlock_ledger::state::builtin_scenarios();
+        b
+    }
+
+    fn named(name: &str, multiple: u32) -> Result<Scenario, AnalyticsError> {
+        Choice::Named {
+            name: name.into(),
+            multiple,
+        }
+        .resolve(&book())
+    }
+
     #[test]
     fn named_scenarios_and_their_multiples() {
-        let c = named("CHAOS_TIERS").unwrap();
+        let c = named("CHAOS_TIERS", 0).unwrap();
         assert_eq!(c.shock_of(&asset("ETH"), AssetClass::Major), -0.35);
         assert_eq!(c.shock_of(&asset("USDC"), AssetClass::Stable), -0.05);
-        let c2 = named("chaos_tiers x2").unwrap();
+        let c2 = named("CHAOS_TIERSx2", 0).unwrap();
         assert_eq!(c2.name, "CHAOS_TIERSx2");
         assert_eq!(c2.shock_of(&asset("ETH"), AssetClass::Major), -0.70);
-        let c5 = named("CHAOS_TIERSx5").unwrap();
+        assert_eq!(named("CHAOS_TIERS", 2).unwrap(), c2);
+        let c5 = named("CHAOS_TIERSx5", 0).unwrap();
         assert_eq!(
             c5.shock_of(&asset("ETH"), AssetClass::Major),
             MULTIPLIED_FALL_FLOOR
         );
-        let luna = named("LUNA_2022").unwrap();
+        let luna = named("LUNA_2022", 0).unwrap();
         assert_eq!(luna.shock_of(&asset("LUNA"), AssetClass::Alt), -0.99);
         assert_eq!(luna.shock_of(&asset("ETH"), AssetClass::Major), -0.25);
         assert_eq!(luna.shock_of(&asset("SOL"), AssetClass::Alt), 0.0);
         assert!(matches!(
-            named("NOPE"),
+            named("NOPE", 0),
             Err(AnalyticsError::InvalidArgument {
                 field: "scenario",
                 ..
             })
         ));
         assert!(matches!(
-            named("CHAOS_TIERSx11"),
+            named("CHAOS_TIERSx11", 0),
+            Err(AnalyticsError::InvalidArgument {
+                field: "multiple",
+                ..
+            })
+        ));
+        assert!(matches!(
+            named("CHAOS_TIERSx2", 2),
             Err(AnalyticsError::InvalidArgument {
                 field: "multiple",
                 ..

@@ -8,7 +8,7 @@ use crate::book::Book;
 use crate::engine::{self, Figures, Positions, Prices, RoundTotals, Scratch, TopN};
 use crate::error::{invalid, AnalyticsError};
 use crate::report::*;
-use crate::scenario::Scenario;
+use crate::scenario::{Choice, Scenario};
 
 /// Most participant rows a run returns.
 pub const ROWS_MAX: usize = 1000;
@@ -20,7 +20,7 @@ pub const HIDDEN_LISTED_MAX: usize = 1000;
 /// What to stress.
 #[derive(Debug, Clone)]
 pub struct StressRequest {
-    pub scenario: Scenario,
+    pub scenario: Choice,
     /// Rows of the worst participants by shortfall (of those breached on
     /// a venue or short).
     pub rows: usize,
@@ -88,12 +88,8 @@ pub fn stress(
     req: &StressRequest,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<StressReport, AnalyticsError> {
-    validate(
-        book,
-        &req.scenario,
-        req.scenario.name == "custom",
-        &req.depth,
-    )?;
+    let scenario = req.scenario.resolve(book)?;
+    validate(book, &scenario, req.scenario.is_given(), &req.depth)?;
     if req.rows > ROWS_MAX {
         return Err(invalid("rows", format!("at most {ROWS_MAX}")));
     }
@@ -108,7 +104,7 @@ pub fn stress(
                 .ok_or_else(|| invalid("participants", format!("{p} is not known")))
         })
         .collect::<Result<_, _>>()?;
-    let (base, now, shocks) = shocked(book, &req.scenario);
+    let (base, now, shocks) = shocked(book, &scenario);
     let prices = Prices {
         now: &now,
         base: &base,
@@ -223,8 +219,8 @@ pub fn stress(
         },
     };
     Ok(StressReport {
-        scenario: req.scenario.name.clone(),
-        source: req.scenario.source.clone(),
+        scenario: scenario.name.clone(),
+        source: scenario.source.clone(),
         at_ms: book.at_ms,
         prices: moves(book, &base, &now, &shocks),
         participants,

@@ -77,7 +77,8 @@ pub fn systemic(
     }
     let (full, closed_by) = cascade::cascade_without(book, &req.cascade, None, cancelled)?;
     // The candidates, by size or by shortfall.
-    let (base, shocked, _) = stress::shocked(book, &req.cascade.scenario);
+    let scenario = req.cascade.scenario.resolve(book)?;
+    let (base, shocked, _) = stress::shocked(book, &scenario);
     let prices = match req.by {
         RankBy::Size => Prices {
             now: &base,
@@ -153,7 +154,7 @@ pub fn systemic(
             .then_with(|| a.participant.cmp(&b.participant))
     });
     Ok(SystemicReport {
-        scenario: req.cascade.scenario.name.clone(),
+        scenario: scenario.name.clone(),
         at_ms: book.at_ms,
         closed: full.debt_closed,
         rows,

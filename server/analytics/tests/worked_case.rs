@@ -2,6 +2,7 @@
 //! P pledged the same 50 ETH on an Aave-style V1 and a Morpho-style V2.
 
 use interlock_analytics::cascade::{cascade, CascadeRequest, Impact, Market};
+use interlock_analytics::scenario::Choice;
 use interlock_analytics::stress::{stress, StressRequest};
 use interlock_analytics::{Book, Scenario};
 use interlock_ledger::testkit::*;
@@ -95,8 +96,8 @@ fn world() -> World {
     w
 }
 
-fn eth_minus_20() -> Scenario {
-    Scenario::of_assets(vec![(a("ETH"), -0.20)]).unwrap()
+fn eth_minus_20() -> Choice {
+    Choice::Given(Scenario::of_assets(vec![(a("ETH"), -0.20)]).unwrap())
 }
 
 fn request() -> StressRequest {
@@ -152,7 +153,7 @@ fn hidden_by_reuse() {
     let w = world();
     let book = Book::from_moment(&w.state.moment());
     let mut req = request();
-    req.scenario = Scenario::of_assets(vec![(a("ETH"), -0.10)]).unwrap();
+    req.scenario = Choice::Given(Scenario::of_assets(vec![(a("ETH"), -0.10)]).unwrap());
     let r = stress(&book, &req, &|| false).unwrap();
     assert_eq!(r.ecosystem.breached_on_one, 0);
     assert_eq!(r.ecosystem.hidden_by_reuse_count, 1);
@@ -243,7 +244,7 @@ fn bad_input_names_its_field() {
         other => panic!("{other:?}"),
     };
     let mut req = request();
-    req.scenario = Scenario::of_assets(vec![(a("DOGE"), -0.1)]).unwrap();
+    req.scenario = Choice::Given(Scenario::of_assets(vec![(a("DOGE"), -0.1)]).unwrap());
     assert_eq!(
         field(stress(&book, &req, &|| false).map(|_| ())),
         "shocks.asset"

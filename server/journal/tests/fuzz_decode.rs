@@ -107,6 +107,16 @@ fn sample_commands() -> Vec<Command> {
             asset: a("USDC"),
             class: AssetClass::Stable,
         },
+        Command::SetScenario {
+            at_ms: 10,
+            by: "admin".into(),
+            name: "TIERS_2026".into(),
+            scenario: Some(Scenario {
+                source: "the desk".into(),
+                by_class: [None, Some(d("-0.4")), None],
+                by_asset: vec![(a("ETH"), d("-0.45"))],
+            }),
+        },
         Command::ConfigurePrices {
             at_ms: 2,
             rules: PriceRules::default(),

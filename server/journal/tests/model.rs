@@ -56,6 +56,12 @@ enum Op {
     Cap {
         value: u32,
     },
+    /// A scenario of the library set (a fall of `pct`%) or deleted.
+    Scenario {
+        k: usize,
+        pct: u32,
+        delete: bool,
+    },
     Check {
         v: usize,
         p: usize,
@@ -102,6 +108,11 @@ fn op() -> impl Strategy<Value = Op> {
         (0..3usize, 1..90u32).prop_map(|(v, pct)| Op::Ltv { v, pct }),
         (proptest::option::of(0..2usize), 1..4u32).prop_map(|(p, ratio)| Op::Ratio { p, ratio }),
         (1..120u32).prop_map(|value| Op::Cap { value }),
+        (0..3usize, 1..99u32, any::<bool>()).prop_map(|(k, pct, delete)| Op::Scenario {
+            k,
+            pct,
+            delete
+        }),
         (0..3usize, 0..2usize, 1..40u32, 0..12u8, any::<bool>()).prop_map(
             |(v, p, qty, order, partial)| Op::Check {
                 v,
@@ -159,6 +170,8 @@ struct Model {
     commit_seq: u64,
     /// Venues with parameters: the only ones a liability may name.
     configured: [bool; 3],
+    /// The scenarios S0..S2 of the library, by their fall in percent.
+    scenarios: [Option<u32>; 3],
 }
 
 impl Model {
@@ -398,6 +411,32 @@ impl Run {
                     Some(p) => self.m.p_ratio[p] = Some(ratio.into()),
                     None => self.m.eco_ratio = Some(ratio.into()),
                 }
+            }
+            Op::Scenario { k, pct, delete } => {
+                let name = format!("S{k}");
+                let scenario = (!delete).then(|| Scenario {
+                    source: "model".into(),
+                    by_class: [None, Some(-Decimal::new(pct.into(), 2)), None],
+                    by_asset: Vec::new(),
+                });
+                let got = self.w.apply(Command::SetScenario {
+                    at_ms: self.w.now,
+                    by: "admin".into(),
+                    name: name.clone(),
+                    scenario: scenario.clone(),
+                });
+                // Deleting what is not there is refused, changing nothing.
+                assert_eq!(got.is_ok(), !delete || self.m.scenarios[k].is_some());
+                if got.is_ok() {
+                    self.m.scenarios[k] = (!delete).then_some(pct);
+                }
+                assert_eq!(
+                    self.w.state.scenarios().get(&name),
+                    match self.m.scenarios[k] {
+                        Some(_) => scenario.as_ref(),
+                        None => None,
+                    }
+                );
             }
             Op::Cap { value } => {
                 self.w.set_limit(

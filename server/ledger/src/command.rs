@@ -152,6 +152,40 @@ pub enum Command {
         venue: VenueId,
         rule: LiquidationRule,
     },
+    /// An admin sets a named stress scenario, or deletes it (`None`).
+    SetScenario {
+        at_ms: UnixMs,
+        by: String,
+        name: String,
+        scenario: Option<Scenario>,
+    },
+}
+
+/// A named stress scenario (analytics.md): a move per asset class and per
+/// asset, each a share in (-1, 10] (an asset's own move wins over its
+/// class's). The ledger keeps the library, versioned and audited; the
+/// analytics run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// Where its figures come from (historical days: secondary sources).
+    pub source: String,
+    /// STABLE, MAJOR, ALT; `None`: the class does not move.
+    pub by_class: [Option<Decimal>; 3],
+    /// By asset, in asset order, each asset once.
+    pub by_asset: Vec<(AssetId, Decimal)>,
+}
+
+impl Scenario {
+    /// The scenario as the audit log spells it.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = ["STABLE", "MAJOR", "ALT"]
+            .iter()
+            .zip(&self.by_class)
+            .filter_map(|(c, s)| s.map(|s| format!("{c}={s}")))
+            .collect();
+        parts.extend(self.by_asset.iter().map(|(a, s)| format!("{a}={s}")));
+        parts.join(" ")
+    }
 }
 
 /// The standard shock vector: per asset class, the share by which its
@@ -231,7 +265,8 @@ impl Command {
             | Command::SetVenueAsset { at_ms, .. }
             | Command::SetHaircut { at_ms, .. }
             | Command::SetStressShock { at_ms, .. }
-            | Command::SetVenueRule { at_ms, .. } => *at_ms,
+            | Command::SetVenueRule { at_ms, .. }
+            | Command::SetScenario { at_ms, .. } => *at_ms,
         }
     }
 
@@ -256,7 +291,8 @@ impl Command {
             | Command::SetVenueAsset { at_ms, .. }
             | Command::SetHaircut { at_ms, .. }
             | Command::SetStressShock { at_ms, .. }
-            | Command::SetVenueRule { at_ms, .. } => *at_ms = at,
+            | Command::SetVenueRule { at_ms, .. }
+            | Command::SetScenario { at_ms, .. } => *at_ms = at,
         }
     }
 }
@@ -578,6 +614,10 @@ pub enum Outcome {
     StressShockSet {
         previous: Decimal,
         shock: Decimal,
+        version: u64,
+    },
+    ScenarioSet {
+        previous: Option<Scenario>,
         version: u64,
     },
     VenueRuleSet {

@@ -93,24 +93,40 @@ pub const PARTICIPANTS_PER_CHUNK: usize = 64;
 /// stay unchanged. Each participant is shared too: copying a chunk a view
 /// holds copies 64 pointers, and only the participant written is copied
 /// whole.
-#[derive(Debug, Clone, Default)]
+///
+/// The slots are arrays inside the chunk's own allocation, not vectors:
+/// reaching a participant from the table is one dependent memory access
+/// more than a flat vector's (the chunk), not two.
+#[derive(Debug, Clone)]
 pub struct ParticipantChunk {
-    ids: Vec<ParticipantId>,
-    participants: Vec<Arc<Participant>>,
+    ids: [Option<ParticipantId>; PARTICIPANTS_PER_CHUNK],
+    participants: [Option<Arc<Participant>>; PARTICIPANTS_PER_CHUNK],
+}
+
+impl Default for ParticipantChunk {
+    fn default() -> Self {
+        ParticipantChunk {
+            ids: std::array::from_fn(|_| None),
+            participants: std::array::from_fn(|_| None),
+        }
+    }
 }
 
 impl ParticipantChunk {
     /// The chunk's participants with their ids, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
-        self.ids.iter().zip(self.participants.iter().map(|p| &**p))
+        self.ids
+            .iter()
+            .zip(&self.participants)
+            .map_while(|(id, p)| Some((id.as_ref()?, &**p.as_ref()?)))
     }
 
     pub fn len(&self) -> usize {
-        self.participants.len()
+        self.participants.iter().take_while(|p| p.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.participants.is_empty()
+        self.participants[0].is_none()
     }
 }
 
@@ -196,20 +212,27 @@ impl ParticipantTable {
     /// The participant in a slot this table handed out.
     pub fn at(&self, slot: ParticipantSlot) -> &Participant {
         let (c, i) = Self::place(slot);
-        &self.chunks[c].participants[i]
+        self.chunks[c].participants[i]
+            .as_deref()
+            .expect("a slot the table handed out")
     }
 
     /// The participant in a slot, to change: its chunk is copied first if
     /// a view still holds it.
     pub fn at_mut(&mut self, slot: ParticipantSlot) -> &mut Participant {
         let (c, i) = Self::place(slot);
-        Arc::make_mut(&mut Arc::make_mut(&mut self.chunks[c]).participants[i])
+        let p = Arc::make_mut(&mut self.chunks[c]).participants[i]
+            .as_mut()
+            .expect("a slot the table handed out");
+        Arc::make_mut(p)
     }
 
     /// The id of the participant in a slot this table handed out.
     pub fn id(&self, slot: ParticipantSlot) -> &ParticipantId {
         let (c, i) = Self::place(slot);
-        &self.chunks[c].ids[i]
+        self.chunks[c].ids[i]
+            .as_ref()
+            .expect("a slot the table handed out")
     }
 
     /// The participant's slot, a new participant's if the table has never
@@ -241,16 +264,14 @@ impl ParticipantTable {
         let slot =
             ParticipantSlot(u32::try_from(self.len).expect("participants_max bounds the table"));
         if self.len.is_multiple_of(PARTICIPANTS_PER_CHUNK) {
-            self.chunks.push(Arc::new(ParticipantChunk {
-                ids: Vec::with_capacity(PARTICIPANTS_PER_CHUNK),
-                participants: Vec::with_capacity(PARTICIPANTS_PER_CHUNK),
-            }));
+            self.chunks.push(Arc::new(ParticipantChunk::default()));
         }
         self.slot_of.insert(id.clone(), slot);
+        let (_, i) = Self::place(slot);
         let last = self.chunks.last_mut().expect("a chunk was just ensured");
         let chunk = Arc::make_mut(last);
-        chunk.ids.push(id);
-        chunk.participants.push(Arc::new(p));
+        chunk.ids[i] = Some(id);
+        chunk.participants[i] = Some(Arc::new(p));
         self.len += 1;
         slot
     }

@@ -373,6 +373,8 @@ pub struct State {
     /// Every venue an admin has given asset parameters or a rule (derived:
     /// venues are only ever added; see `State::admit`).
     configured_venues: HashSet<VenueId>,
+    /// The named stress scenarios (`state/scenarios.rs`).
+    scenarios: std::collections::BTreeMap<String, Scenario>,
     /// How many times each value setting was set, by "KIND TARGET"
     /// (`State::setting_version`).
     setting_versions: HashMap<String, u64>,
@@ -412,6 +414,7 @@ impl State {
             close_day: None,
             venue_rules: HashMap::default(),
             configured_venues: HashSet::default(),
+            scenarios: scenarios::builtin_scenarios(),
             setting_versions: HashMap::default(),
             factors: HashMap::default(),
             alerts: Vec::new(),
@@ -538,6 +541,9 @@ impl State {
             Command::SetVenueRule {
                 by, venue, rule, ..
             } => self.set_venue_rule(at, by, venue, *rule),
+            Command::SetScenario {
+                by, name, scenario, ..
+            } => self.set_scenario(at, by, name, scenario.as_ref()),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
@@ -656,6 +662,7 @@ mod haircuts;
 mod lifecycle;
 pub mod moment;
 mod prices;
+mod scenarios;
 mod snapshot;
 mod sync;
 mod value;
@@ -663,6 +670,10 @@ mod value_limits;
 mod view;
 pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};
+pub use scenarios::{
+    builtin_scenarios, invalid_scenario_name, SCENARIOS_MAX, SCENARIO_ASSETS_MAX,
+    SCENARIO_NAME_MAX, SCENARIO_SHOCK_MAX, SCENARIO_SOURCE_MAX,
+};
 pub use snapshot::SnapshotError;
 pub use value::{
     Distance, HealthLevel, HealthRank, HealthScan, HealthView, VenueHealth, VenueView, EXPLAIN_TOP,

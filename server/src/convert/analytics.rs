@@ -6,7 +6,7 @@ use interlock::v1 as pb;
 use interlock_analytics::cascade::{CascadeReport, CascadeRequest, Impact, Market, ROUNDS_DEFAULT};
 use interlock_analytics::report::*;
 use interlock_analytics::reuse::ReuseReport;
-use interlock_analytics::scenario::{self, Scenario};
+use interlock_analytics::scenario::{Choice, Scenario};
 use interlock_analytics::stress::StressRequest;
 use interlock_analytics::systemic::{
     RankBy, SystemicReport, SystemicRequest, SystemicRow, TOP_DEFAULT,
@@ -60,14 +60,20 @@ fn number(field: &'static str, s: &str) -> Result<f64, InvalidField> {
         .ok_or_else(|| bad(field, format!("{s:?} is out of range")))
 }
 
-fn scenario(spec: Option<pb::ScenarioSpec>) -> Result<Scenario, Status> {
+fn scenario(spec: Option<pb::ScenarioSpec>) -> Result<Choice, Status> {
     let spec = spec.unwrap_or_default();
     let base = match (spec.name.trim().is_empty(), spec.shocks.is_empty()) {
         (false, false) => {
             return Err(bad("scenario", "a name or shocks, not both").into());
         }
         (true, true) => return Err(bad("scenario", "must name a scenario or give shocks").into()),
-        (false, true) => scenario::named(&spec.name).map_err(analytics_status)?,
+        // Looked up in the library of the moment the run reads.
+        (false, true) => {
+            return Ok(Choice::Named {
+                name: spec.name.trim().to_owned(),
+                multiple: spec.multiple,
+            })
+        }
         (true, false) => {
             let shocks = spec
                 .shocks
@@ -83,8 +89,68 @@ fn scenario(spec: Option<pb::ScenarioSpec>) -> Result<Scenario, Status> {
         }
     };
     match spec.multiple {
-        0 | 1 => Ok(base),
-        k => base.times(k).map_err(analytics_status),
+        0 | 1 => Ok(Choice::Given(base)),
+        k => base.times(k).map(Choice::Given).map_err(analytics_status),
+    }
+}
+
+/// A scenario of the library for `SetScenario`: decimals, checked by the
+/// ledger.
+pub fn scenario_spec(r: &pb::SetScenarioRequest) -> Result<domain::Scenario, InvalidField> {
+    let class = |field: &'static str, s: &str| -> Result<Option<Decimal>, InvalidField> {
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        s.trim()
+            .parse::<Decimal>()
+            .map(Some)
+            .map_err(|_| bad(field, format!("{s:?} is not a decimal share")))
+    };
+    let mut by_asset = r
+        .shocks
+        .iter()
+        .map(|s| {
+            Ok((
+                id("shocks.asset", &s.asset, domain::AssetId::new)?,
+                s.shock.trim().parse::<Decimal>().map_err(|_| {
+                    bad(
+                        "shocks.shock",
+                        format!("{:?} is not a decimal share", s.shock),
+                    )
+                })?,
+            ))
+        })
+        .collect::<Result<Vec<_>, InvalidField>>()?;
+    by_asset.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(domain::Scenario {
+        source: r.source.clone(),
+        by_class: [
+            class("stable", &r.stable)?,
+            class("major", &r.major)?,
+            class("alt", &r.alt)?,
+        ],
+        by_asset,
+    })
+}
+
+/// A scenario of the library as the API shows it.
+pub fn scenario_pb(name: &str, s: &domain::Scenario, version: u64) -> pb::ScenarioShocks {
+    let dec = |d: Option<Decimal>| d.map_or_else(String::new, |d| d.normalize().to_string());
+    pb::ScenarioShocks {
+        name: name.to_owned(),
+        source: s.source.clone(),
+        stable: dec(s.by_class[0]),
+        major: dec(s.by_class[1]),
+        alt: dec(s.by_class[2]),
+        shocks: s
+            .by_asset
+            .iter()
+            .map(|(a, x)| pb::Shock {
+                asset: a.to_string(),
+                shock: x.normalize().to_string(),
+            })
+            .collect(),
+        version,
     }
 }
 
@@ -396,29 +462,6 @@ pub fn cascade_report_pb(r: CascadeReport) -> pb::CascadeReport {
         amplification_price_fall: ratios(r.amplification.price_fall),
         victims_count: r.victims_count,
         victims: names(r.victims),
-    }
-}
-
-pub fn scenarios_pb(list: Vec<Scenario>) -> pb::ListScenariosResponse {
-    pb::ListScenariosResponse {
-        scenarios: list
-            .into_iter()
-            .map(|s| pb::ScenarioShocks {
-                name: s.name,
-                source: s.source,
-                stable: opt_fig(s.by_class[0]),
-                major: opt_fig(s.by_class[1]),
-                alt: opt_fig(s.by_class[2]),
-                shocks: s
-                    .by_asset
-                    .into_iter()
-                    .map(|(a, x)| pb::Shock {
-                        asset: a.to_string(),
-                        shock: fig(x),
-                    })
-                    .collect(),
-            })
-            .collect(),
     }
 }
 

@@ -197,6 +197,21 @@ impl Encode for Command {
                 w.put(venue);
                 w.put(rule);
             }
+            Command::SetScenario {
+                at_ms,
+                by,
+                name,
+                scenario,
+            } => {
+                w.u8(19);
+                w.i64(*at_ms);
+                w.str(by);
+                w.str(name);
+                w.bool(scenario.is_some());
+                if let Some(s) = scenario {
+                    w.put(s);
+                }
+            }
         }
     }
 }
@@ -302,6 +317,12 @@ impl Decode for Command {
                 by: r.text()?,
                 venue: r.get()?,
                 rule: r.get()?,
+            },
+            19 => Command::SetScenario {
+                at_ms,
+                by: r.text()?,
+                name: r.text()?,
+                scenario: if r.bool()? { Some(r.get()?) } else { None },
             },
             _ => return Err(r.error("bad command tag")),
         })

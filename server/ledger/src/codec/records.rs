@@ -355,6 +355,43 @@ impl Decode for VenueAssetParams {
     }
 }
 
+impl Encode for Scenario {
+    fn encode(&self, w: &mut Writer) {
+        w.str(&self.source);
+        for s in &self.by_class {
+            w.bool(s.is_some());
+            if let Some(s) = s {
+                w.decimal(*s);
+            }
+        }
+        w.usize(self.by_asset.len());
+        for (a, s) in &self.by_asset {
+            w.put(a);
+            w.decimal(*s);
+        }
+    }
+}
+
+impl Decode for Scenario {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let source = r.text()?;
+        let mut by_class = [None; 3];
+        for c in &mut by_class {
+            *c = if r.bool()? { Some(r.decimal()?) } else { None };
+        }
+        let n = r.len(crate::state::SCENARIO_ASSETS_MAX)?;
+        let mut by_asset = Vec::with_capacity(n);
+        for _ in 0..n {
+            by_asset.push((r.get()?, r.decimal()?));
+        }
+        Ok(Scenario {
+            source,
+            by_class,
+            by_asset,
+        })
+    }
+}
+
 // ---- admin -------------------------------------------------------------
 
 impl Encode for AuditRecord {

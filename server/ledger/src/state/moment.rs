@@ -30,6 +30,8 @@ pub struct Moment {
     /// Configured venues, by venue.
     pub venues: Vec<VenueView>,
     pub stress_shocks: StressShocks,
+    /// The scenario library, by name.
+    pub scenarios: std::collections::BTreeMap<String, Scenario>,
 }
 
 impl State {
@@ -54,6 +56,7 @@ impl State {
             assets,
             venues,
             stress_shocks: self.stress_shocks,
+            scenarios: self.scenarios.clone(),
         }
     }
 }

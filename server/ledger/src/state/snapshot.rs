@@ -53,6 +53,10 @@ const SNAPSHOT_MAGIC_V7: u32 = 0x534e_5037; // "SNP7"
 /// The layout written since `SNAPSHOT_MAGIC_V7`: the seventh, then the
 /// value settings' versions ("KIND TARGET", count), in key order.
 const SNAPSHOT_MAGIC_V8: u32 = 0x534e_5038; // "SNP8"
+/// The layout written since `SNAPSHOT_MAGIC_V8`: the eighth, then the
+/// scenario library (name, scenario), in name order. Earlier layouts read
+/// as the built-in library.
+const SNAPSHOT_MAGIC_V9: u32 = 0x534e_5039; // "SNP9"
 
 /// Idempotency entries of the first two layouts: the whole request and
 /// answer, read into the compact form. The TTL a stored request was judged
@@ -367,7 +371,7 @@ impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
     fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC_V8));
+        w.u64(u64::from(SNAPSHOT_MAGIC_V9));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -498,6 +502,11 @@ impl State {
             w.str(key);
             w.u64(*v);
         }
+        w.usize(self.scenarios.len());
+        for (name, s) in &self.scenarios {
+            w.str(name);
+            w.put(s);
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -518,6 +527,7 @@ impl State {
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V9) => 9,
             m if m == u64::from(SNAPSHOT_MAGIC_V8) => 8,
             m if m == u64::from(SNAPSHOT_MAGIC_V7) => 7,
             m if m == u64::from(SNAPSHOT_MAGIC_V6) => 6,
@@ -730,14 +740,34 @@ impl Decode for State {
         if layout >= 8 {
             // Each setting is a priced asset's class or haircut, a venue's
             // parameters for an asset or its rule, or a class's shock.
-            let most =
-                super::PRICED_ASSETS_MAX * 2 + super::VENUE_ASSETS_MAX + super::VENUE_RULES_MAX + 3;
+            let most = super::PRICED_ASSETS_MAX * 2
+                + super::VENUE_ASSETS_MAX
+                + super::VENUE_RULES_MAX
+                + super::SCENARIOS_MAX
+                + 3;
             let n = r.len(most)?;
             for _ in 0..n {
                 let key = r.text()?;
                 let v = r.u64()?;
                 if s.setting_versions.insert(key, v).is_some() {
                     return Err(r.error("duplicate setting version"));
+                }
+            }
+        }
+        if layout >= 9 {
+            s.scenarios.clear();
+            let n = r.len(super::SCENARIOS_MAX)?;
+            for _ in 0..n {
+                let name = r.text()?;
+                if super::invalid_scenario_name(&name).is_some() {
+                    return Err(r.error("bad scenario name"));
+                }
+                let scenario = r.get()?;
+                if super::scenarios::check_scenario(&scenario).is_err() {
+                    return Err(r.error("bad scenario"));
+                }
+                if s.scenarios.insert(name, scenario).is_some() {
+                    return Err(r.error("duplicate scenario"));
                 }
             }
         }

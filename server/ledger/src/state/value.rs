@@ -405,6 +405,7 @@ impl State {
                     "set_venue_asset" => "venue_asset",
                     "set_haircut" => "haircut",
                     "set_stress_shock" => "stress_shock",
+                    "set_scenario" => "scenario",
                     "set_venue_rule" => "venue_rule",
                     _ => return None,
                 };
