@@ -37,6 +37,7 @@ const ANALYTICS_MESSAGES: &[&str] = &[
     "CascadeReport",
     "ScenarioShocks",
     "SetScenarioResponse",
+    "StressRank",
     "SystemicRow",
     "SystemicProgress",
     "SystemicReport",

@@ -428,3 +428,66 @@ async fn reuse_reports_keep_the_privacy_model() {
     assert_eq!(a.overlap[0].value, "100000");
     s.stop().await;
 }
+
+/// The scheduled stress: the desk's scenario DESK, run every 100 ms. At
+/// ETH −10% P is hidden by reuse (every venue healthy, HF^eco 0.68); the
+/// desk deepens DESK to −60% and P would breach on both venues at once:
+/// each change is one alert, and `top --by stress` ranks by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_stress_alerts_on_what_changed() {
+    let mut config = interlock_server::Config::dev_for_tests();
+    config.stress_every_ms = 100;
+    config.stress_scenario = "DESK".into();
+    let s = start_with(config).await;
+    let admin = worked_case(&s).await;
+    let e = admin.top_by_stress(10).await.unwrap_err();
+    assert_eq!(
+        code(e),
+        Code::FailedPrecondition,
+        "no run yet: DESK does not exist"
+    );
+    let mut alerts = admin.watch_alerts().await.unwrap();
+    let desk = |fall: &str| pb::SetScenarioRequest {
+        name: "DESK".into(),
+        source: "the desk".into(),
+        shocks: vec![pb::Shock {
+            asset: "ETH".into(),
+            shock: fall.into(),
+        }],
+        ..Default::default()
+    };
+    admin.set_scenario(desk("-0.1")).await.unwrap();
+    let a = next_alert(&mut alerts, pb::AlertKind::StressHiddenByReuse).await;
+    assert!(
+        a.message
+            .contains("under DESK 1 participant(s) are hidden by reuse"),
+        "{}",
+        a.message
+    );
+    assert!(a.message.contains("new: P"), "{}", a.message);
+
+    admin.set_scenario(desk("-0.6")).await.unwrap();
+    let a = next_alert(&mut alerts, pb::AlertKind::StressMultiVenue).await;
+    assert_eq!(a.participant, "P");
+    let a = next_alert(&mut alerts, pb::AlertKind::StressHiddenByReuse).await;
+    assert!(a.message.contains("no longer: P"), "{}", a.message);
+    let top = admin.top_by_stress(10).await.unwrap();
+    assert_eq!(top.stress_scenario, "DESK");
+    assert_eq!(top.by_stress[0].participant, "P");
+    assert_eq!(top.by_stress[0].breached_on, ["venue-a", "venue-b"]);
+    s.stop().await;
+}
+
+/// The next alert of `kind` (others are skipped), within 20 s.
+async fn next_alert(alerts: &mut tonic::Streaming<pb::Alert>, kind: pb::AlertKind) -> pb::Alert {
+    loop {
+        let a = tokio::time::timeout(std::time::Duration::from_secs(20), alerts.message())
+            .await
+            .expect("no alert within 20 s")
+            .unwrap()
+            .unwrap();
+        if a.kind() == kind {
+            return a;
+        }
+    }
+}

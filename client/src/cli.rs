@@ -268,6 +268,9 @@ pub enum TopBy {
     Utilization,
     /// HF^eco, weakest first.
     Hf,
+    /// Shortfall under the last scheduled stress (--stress-scenario),
+    /// worst first.
+    Stress,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -552,6 +555,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&output::exposure_json(&e));
             } else {
                 output::exposure_text(&e);
+            }
+        }
+        Command::Top {
+            limit,
+            by: TopBy::Stress,
+        } => {
+            let r = client.top_by_stress(limit).await?;
+            if json {
+                print_json(&serde_json::to_value(&r.by_stress)?);
+            } else {
+                outln!(
+                    "under {} (the scheduled stress of the ledger at {} ms)",
+                    r.stress_scenario,
+                    r.stress_at_ms
+                );
+                let rows: Vec<Vec<String>> = r
+                    .by_stress
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            x.participant.clone(),
+                            x.shortfall.clone(),
+                            if x.hf_eco_after.is_empty() {
+                                "no debt".to_owned()
+                            } else {
+                                x.hf_eco_after.clone()
+                            },
+                            if x.breached_on.is_empty() {
+                                "-".to_owned()
+                            } else {
+                                x.breached_on.join(",")
+                            },
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["PARTICIPANT", "SHORTFALL", "HF^ECO", "BREACHED ON"],
+                    &rows,
+                );
             }
         }
         Command::Top {

@@ -545,6 +545,22 @@ impl Client {
             .by_hf)
     }
 
+    /// The worst participants under the last scheduled stress.
+    pub async fn top_by_stress(
+        &self,
+        limit: u32,
+    ) -> Result<pb::TopParticipantsResponse, ClientError> {
+        let r = pb::TopParticipantsRequest {
+            limit,
+            by: pb::TopBy::Stress.into(),
+        };
+        Ok(self
+            .admin()
+            .top_participants(self.unary(r))
+            .await?
+            .into_inner())
+    }
+
     pub async fn audit(
         &self,
         after_seq: u64,

@@ -27,7 +27,7 @@ pub struct AlertHub {
 }
 
 /// How many kinds of ledger alert there are (`interlock_ledger::AlertKind`).
-const ALERT_KINDS: usize = 13;
+const ALERT_KINDS: usize = 15;
 
 fn kind_index(k: AlertKind) -> usize {
     match k {
@@ -44,6 +44,8 @@ fn kind_index(k: AlertKind) -> usize {
         AlertKind::HealthCritical => 10,
         AlertKind::VenuesAtRisk => 11,
         AlertKind::PriceDeviation => 12,
+        AlertKind::StressMultiVenue => 13,
+        AlertKind::StressHiddenByReuse => 14,
     }
 }
 

@@ -83,7 +83,7 @@ impl AnalyticsApi {
 
     /// Runs `work` over a moment of the ledger, off the lock and off the
     /// runtime, within the deadline.
-    async fn run<R: Send + 'static>(
+    pub(crate) async fn run<R: Send + 'static>(
         &self,
         work: impl FnOnce(&Book, &dyn Fn() -> bool) -> Result<R, AnalyticsError> + Send + 'static,
     ) -> Result<R, Status> {

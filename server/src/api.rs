@@ -53,6 +53,8 @@ pub struct Shared {
     pub broker_scopes: Arc<crate::scopes::BrokerScopes>,
     /// Audit records that left memory; `None` with `--durability none`.
     pub archive: Option<Arc<interlock_journal::audit::AuditArchive>>,
+    /// What the last scheduled stress found (`top --by stress`).
+    pub last_stress: crate::scheduled::LastStressCell,
 }
 
 /// A converted answer that may not leave before its ticket is durable.
@@ -871,20 +873,44 @@ impl pb::admin_service_server::AdminService for AdminApi {
         };
         let by = pb::TopBy::try_from(req.get_ref().by)
             .map_err(|_| Status::invalid_argument("by: unknown value"))?;
+        if by == pb::TopBy::Stress {
+            let last = self
+                .0
+                .last_stress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let Some(last) = last else {
+                return Err(Status::failed_precondition(
+                    "no scheduled stress has run yet (it runs every --stress-every-ms)",
+                ));
+            };
+            return Ok(Response::new(pb::TopParticipantsResponse {
+                by_stress: last
+                    .worst
+                    .iter()
+                    .take(n as usize)
+                    .map(convert::stress_rank_pb)
+                    .collect(),
+                stress_scenario: last.scenario,
+                stress_at_ms: last.at_ms,
+                ..Default::default()
+            }));
+        }
         if by == pb::TopBy::Hf {
             let ranks = self
                 .0
                 .read(|s| s.top_by_health(n as usize))?
                 .map_err(status)?;
             return Ok(Response::new(pb::TopParticipantsResponse {
-                entries: Vec::new(),
                 by_hf: ranks.into_iter().map(convert::health_rank_pb).collect(),
+                ..Default::default()
             }));
         }
         let top = self.0.read(|s| s.top(n as usize))?.map_err(status)?;
         Ok(Response::new(pb::TopParticipantsResponse {
             entries: top.into_iter().map(convert::top_entry_pb).collect(),
-            by_hf: Vec::new(),
+            ..Default::default()
         }))
     }
 

@@ -386,6 +386,17 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_REUSE_REPORT_MIN_PARTICIPANTS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
     pub reuse_report_min_participants: u64,
+
+    /// Run a stress every this many ms under --stress-scenario: its
+    /// changes raise alerts (participants newly breaching on two venues or
+    /// more at once, the hidden-by-reuse list) and `top --by stress` ranks
+    /// by it. 0: never.
+    #[arg(long, env = "INTERLOCK_STRESS_EVERY_MS", default_value_t = 60_000)]
+    pub stress_every_ms: u64,
+
+    /// The named scenario the scheduled stress runs.
+    #[arg(long, env = "INTERLOCK_STRESS_SCENARIO", default_value = "CHAOS_TIERS")]
+    pub stress_scenario: String,
 }
 
 /// Whether changes are journaled before they are acknowledged.

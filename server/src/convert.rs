@@ -857,6 +857,8 @@ pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
         domain::AlertKind::HealthCritical => pb::AlertKind::HealthCritical,
         domain::AlertKind::VenuesAtRisk => pb::AlertKind::VenuesAtRisk,
         domain::AlertKind::PriceDeviation => pb::AlertKind::PriceDeviation,
+        domain::AlertKind::StressMultiVenue => pb::AlertKind::StressMultiVenue,
+        domain::AlertKind::StressHiddenByReuse => pb::AlertKind::StressHiddenByReuse,
     };
     pb::Alert {
         seq,

@@ -7,6 +7,7 @@
 //! - [`convert`]: protobuf ↔ domain, and ledger errors → `Status`.
 //! - [`api`]: the services; handlers convert, call the ledger, convert.
 //! - [`analytics`]: stress and cascade runs, off the ledger's lock.
+//! - [`scheduled`]: the scheduled stress, its alerts and `top --by stress`.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
 //! - [`echo`]: the gRPC floor for benchmarks (`--echo-floor`).
 //! - [`durable`]: answers waiting for the journal, woken exactly when due.
@@ -31,6 +32,7 @@ pub mod echo;
 pub mod lograte;
 pub mod oversize;
 pub mod ratelimit;
+pub mod scheduled;
 pub mod scopes;
 
 use std::future::Future;
@@ -231,6 +233,7 @@ pub async fn serve_on(
         archive: journal
             .as_ref()
             .map(|j| Arc::new(AuditArchive::new(j.storage().clone()))),
+        last_stress: Default::default(),
     };
     if let Some(archive) = &shared.archive {
         check_audit_archive(&shared.ledger, archive)?;
@@ -256,14 +259,21 @@ pub async fn serve_on(
         .max_decoding_message_size(max);
     let prices = pb::price_service_server::PriceServiceServer::new(PriceApi(shared.clone()))
         .max_decoding_message_size(max);
-    let analytics = pb::analytics_service_server::AnalyticsServiceServer::new(
-        crate::analytics::AnalyticsApi::new(
+    let analytics_api = crate::analytics::AnalyticsApi::new(
+        shared.clone(),
+        Duration::from_millis(config.analytics_deadline_ms),
+        config.reuse_report_min_participants as usize,
+    );
+    let scheduled = (config.stress_every_ms > 0).then(|| {
+        tokio::spawn(crate::scheduled::run(
+            analytics_api.clone(),
             shared.clone(),
-            Duration::from_millis(config.analytics_deadline_ms),
-            config.reuse_report_min_participants as usize,
-        ),
-    )
-    .max_decoding_message_size(max);
+            Duration::from_millis(config.stress_every_ms),
+            config.stress_scenario.clone(),
+        ))
+    });
+    let analytics = pb::analytics_service_server::AnalyticsServiceServer::new(analytics_api)
+        .max_decoding_message_size(max);
 
     if config.health_critical_level > config.health_warn_level {
         anyhow::bail!("--health-critical-level must be at most --health-warn-level");
@@ -331,6 +341,10 @@ pub async fn serve_on(
         .await;
     ticker.abort();
     let _ = ticker.await;
+    if let Some(s) = scheduled {
+        s.abort();
+        let _ = s.await;
+    }
     result?;
     if let Some(journal) = journal {
         // Every request has drained: write a snapshot so the next start

@@ -294,6 +294,7 @@ fn main() {
         rows: 20,
         participants: Vec::new(),
         depth: Vec::new(),
+        collect_sets: false,
     };
     let mut times = Vec::new();
     let mut last = None;

@@ -129,4 +129,14 @@ pub struct StressReport {
     pub ecosystem: Ecosystem,
     /// Assets held or owed with no price: valued at 0.
     pub unpriced: Vec<AssetId>,
+    /// Everyone breached on two venues or more, and everyone hidden by
+    /// reuse, by id, when asked for.
+    pub sets: Option<StressSets>,
+}
+
+/// Whole lists of a stress, by id.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StressSets {
+    pub breached_on_two: Vec<ParticipantId>,
+    pub hidden: Vec<ParticipantId>,
 }

@@ -28,6 +28,9 @@ pub struct StressRequest {
     pub participants: Vec<ParticipantId>,
     /// M_a per asset, for forced sales as a share of depth.
     pub depth: Vec<(AssetId, f64)>,
+    /// Also list every participant breached on two venues or more and
+    /// every one hidden by reuse (for the scheduled stress's alerts).
+    pub collect_sets: bool,
 }
 
 /// The prices before and after the scenario, per book asset.
@@ -118,6 +121,7 @@ pub fn stress(
     let mut covers: Vec<TopN> = (0..book.venues.len()).map(|_| TopN::new(2)).collect();
     let mut hidden = TopN::new(HIDDEN_LISTED_MAX);
     let mut hidden_count = 0u64;
+    let mut sets = req.collect_sets.then(StressSets::default);
     engine::each_participant(book, cancelled, |p| {
         engine::figures(book, &pos, p, prices, &mut scratch, &mut f);
         totals.add(book, &now, &f);
@@ -138,6 +142,14 @@ pub fn stress(
             hidden_count += 1;
             // Listed by id: every figure the same, so the tie-break decides.
             hidden.offer(book, 0.0, p);
+            if let Some(s) = sets.as_mut() {
+                s.hidden.push(book.participants[p].clone());
+            }
+        }
+        if let Some(s) = sets.as_mut() {
+            if f.breached_venues() >= 2 {
+                s.breached_on_two.push(book.participants[p].clone());
+            }
         }
     })?;
     let mut shown: Vec<usize> = worst.rows().iter().map(|r| r.1).collect();
@@ -228,6 +240,11 @@ pub fn stress(
         assets,
         ecosystem,
         unpriced: unpriced(book),
+        sets: sets.map(|mut s| {
+            s.hidden.sort();
+            s.breached_on_two.sort();
+            s
+        }),
     })
 }
 

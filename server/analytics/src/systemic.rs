@@ -145,6 +145,7 @@ pub fn systemic(
             rows: 0,
             participants: Vec::new(),
             depth: Vec::new(),
+            collect_sets: false,
         },
         cancelled,
     )?;

@@ -106,6 +106,7 @@ fn request() -> StressRequest {
         rows: 10,
         participants: Vec::new(),
         depth: Vec::new(),
+        collect_sets: false,
     }
 }
 

@@ -651,6 +651,12 @@ pub enum AlertKind {
     /// An asset's oracles disagree: a fresh quote is further than the
     /// agreement band from their median.
     PriceDeviation,
+    /// Under the scheduled stress scenario a participant would now breach
+    /// on two or more venues at once (it did not at the previous run).
+    StressMultiVenue,
+    /// Under the scheduled stress scenario the participants hidden by
+    /// reuse (HF^eco < 1, every venue healthy) changed.
+    StressHiddenByReuse,
 }
 
 /// Something the risk desk should see. Alerts go to admins only.

@@ -183,6 +183,7 @@ pub fn stress_request(r: pb::StressRequest) -> Result<StressRequest, Status> {
             .into_iter()
             .map(|m| (m.asset, m.depth))
             .collect(),
+        collect_sets: false,
     })
 }
 
@@ -276,6 +277,15 @@ pub fn reuse_pb(r: ReuseReport) -> pb::VenueReuse {
                 value: fig(x),
             })
             .collect(),
+    }
+}
+
+pub fn stress_rank_pb(r: &crate::scheduled::StressRank) -> pb::StressRank {
+    pb::StressRank {
+        participant: r.participant.to_string(),
+        shortfall: fig(r.shortfall),
+        hf_eco_after: fig(r.hf_eco_after),
+        breached_on: r.breached_on.clone(),
     }
 }
 
