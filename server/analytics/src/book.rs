@@ -15,8 +15,24 @@ use rust_decimal::Decimal;
 
 use crate::rules::Rule;
 
-fn f(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(0.0)
+/// Powers of ten a decimal's scale divides by (rust_decimal's scale is at
+/// most 28).
+const POW10: [f64; 29] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
+];
+
+/// A decimal as f64: its mantissa over a power of ten, within an ulp or
+/// two of the nearest (analytics report; the ledger decides). Several
+/// times faster than `to_f64`, and the same input gives the same output.
+pub fn f(d: Decimal) -> f64 {
+    let m = d.mantissa();
+    let scale = d.scale() as usize;
+    if scale < POW10.len() {
+        m as f64 / POW10[scale]
+    } else {
+        d.to_f64().unwrap_or(0.0)
+    }
 }
 
 /// An asset as runs value it.
@@ -95,9 +111,15 @@ impl Book {
     pub fn from_moment(m: &Moment) -> Book {
         let mut asset_ids: BTreeSet<AssetId> = m.assets.iter().map(|a| a.asset.clone()).collect();
         let mut venue_ids: BTreeSet<VenueId> = m.venues.iter().map(|v| v.venue.clone()).collect();
+        // Sizes first, so that the arrays are allocated once.
+        let (mut holdings_n, mut lines_n) = (0usize, 0usize);
         for (_, p) in m.participants.iter() {
             for (a, pos) in p.assets.iter() {
-                asset_ids.insert(a.clone());
+                holdings_n += 1;
+                lines_n += pos.venues.len();
+                if !asset_ids.contains(a) {
+                    asset_ids.insert(a.clone());
+                }
                 for v in pos.venues.keys() {
                     if !venue_ids.contains(v) {
                         venue_ids.insert(v.clone());
@@ -158,7 +180,11 @@ impl Book {
             at_ms: m.at_ms,
             participants: Vec::with_capacity(n),
             holdings_at: Vec::with_capacity(n + 1),
+            holdings: Vec::with_capacity(holdings_n),
             accounts_at: Vec::with_capacity(n + 1),
+            // At most one account per line.
+            accounts: Vec::with_capacity(lines_n.min(n * venues.len().max(1))),
+            lines: Vec::with_capacity(lines_n),
             ..Book::default()
         };
         book.holdings_at.push(0);

@@ -189,7 +189,7 @@ pub(crate) fn cascade_without(
                 first_round[p] = Some(k);
                 newly.push(p);
             }
-            closed_by[p] += f.accounts.iter().map(|a| a.outcome.closed()).sum::<f64>();
+            closed_by[p] += f.accounts.iter().map(|a| a.closed()).sum::<f64>();
             engine::apply(book, &mut pos, p, &f);
         })?;
         newly.sort_by(|a, b| book.participants[*a].cmp(&book.participants[*b]));

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 
 use crate::book::Book;
 use crate::error::AnalyticsError;
-use crate::rules::{self, Collateral};
+use crate::rules::Collateral;
 use crate::total::Total;
 
 /// Participants between two looks at the cancel flag.
@@ -49,12 +49,20 @@ pub struct AccountFigures {
     pub hf_true: f64,
     /// max(0, D − Σ Ĉ·P): what the venue would lose if p failed.
     pub shortfall: f64,
-    pub outcome: rules::Outcome,
+    /// What its liquidation repaid and wrote off (the seized quantities
+    /// are in [`Figures::seized`]).
+    pub repaid: f64,
+    pub bad_debt: f64,
 }
 
 impl AccountFigures {
     pub fn breached(&self) -> bool {
         self.hf_claim < 1.0
+    }
+
+    /// Debt repaid or written off.
+    pub fn closed(&self) -> f64 {
+        self.repaid + self.bad_debt
     }
 }
 
@@ -68,9 +76,18 @@ pub struct Figures {
     /// Σ over venues of D.
     pub debt: f64,
     pub accounts: Vec<AccountFigures>,
+    /// Seized quantity per line of the participant (its first line at 0).
+    pub seized: Vec<f64>,
+    /// The participant's first line in `book.lines`.
+    pub first_line: usize,
 }
 
 impl Figures {
+    /// What was seized on line `li` (of `book.lines`).
+    pub fn seized_at(&self, li: usize) -> f64 {
+        self.seized[li - self.first_line]
+    }
+
     pub fn hf_eco(&self) -> f64 {
         if self.debt <= 0.0 {
             f64::INFINITY
@@ -102,6 +119,7 @@ pub struct Scratch {
     touched: Vec<u32>,
     collateral: Vec<Collateral>,
     collateral_lines: Vec<usize>,
+    seized: Vec<f64>,
 }
 
 impl Scratch {
@@ -112,6 +130,7 @@ impl Scratch {
             touched: Vec::new(),
             collateral: Vec::new(),
             collateral_lines: Vec::new(),
+            seized: Vec::new(),
         }
     }
 }
@@ -142,6 +161,18 @@ pub fn figures(
         s.claimed[a as usize] = 0.0;
     }
     s.touched.clear();
+    let accounts = book.accounts_range(p);
+    let (first_line, end_line) = if accounts.is_empty() {
+        (0, 0)
+    } else {
+        (
+            book.accounts[accounts.start].first as usize,
+            book.accounts[accounts.end - 1].end as usize,
+        )
+    };
+    out.first_line = first_line;
+    out.seized.clear();
+    out.seized.resize(end_line - first_line, 0.0);
     let holdings_first = book.holdings_of_start(p);
     for (i, h) in book.holdings_of(p).iter().enumerate() {
         let o = pos.owned[holdings_first + i];
@@ -152,7 +183,6 @@ pub fn figures(
         out.owned_value += value;
         out.eco_numerator += value * (1.0 - asset.haircut);
     }
-    let accounts = book.accounts_range(p);
     for acc in &book.accounts[accounts.clone()] {
         for li in acc.first as usize..acc.end as usize {
             let a = book.lines[li].asset;
@@ -206,18 +236,21 @@ pub fn figures(
             hf_claim: hf(weighted),
             hf_true: hf(weighted_true),
             shortfall: (debt - deliverable_value).max(0.0),
-            outcome: rules::Outcome::default(),
+            repaid: 0.0,
+            bad_debt: 0.0,
         };
         if f.breached() {
-            f.outcome = book.venues[acc.venue as usize]
-                .rule
-                .liquidate(&s.collateral, debt);
+            s.seized.clear();
+            s.seized.resize(s.collateral.len(), 0.0);
+            (f.repaid, f.bad_debt) = book.venues[acc.venue as usize].rule.liquidate_into(
+                &s.collateral,
+                debt,
+                &mut s.seized,
+            );
             // Back from the collateral's order to the lines'.
-            let mut by_line = vec![0.0; (acc.end - acc.first) as usize];
             for (k, li) in s.collateral_lines.iter().enumerate() {
-                by_line[li - acc.first as usize] = f.outcome.seized[k];
+                out.seized[li - first_line] = s.seized[k];
             }
-            f.outcome.seized = by_line;
         }
         out.debt += debt;
         out.accounts.push(f);
@@ -231,8 +264,8 @@ pub fn apply(book: &Book, pos: &mut Positions, p: usize, f: &Figures) {
     let holdings = book.holdings_of_start(p)..book.holdings_of_start(p) + book.holdings_of(p).len();
     for a in f.accounts.iter().filter(|a| a.breached()) {
         let acc = book.accounts[a.account];
-        for (k, li) in (acc.first as usize..acc.end as usize).enumerate() {
-            let q = a.outcome.seized[k];
+        for li in acc.first as usize..acc.end as usize {
+            let q = f.seized_at(li);
             if q <= 0.0 {
                 continue;
             }
@@ -242,8 +275,8 @@ pub fn apply(book: &Book, pos: &mut Positions, p: usize, f: &Figures) {
                 pos.owned[h] = (pos.owned[h] - q).max(0.0);
             }
         }
-        let closed = a.outcome.closed();
-        if a.outcome.bad_debt > 0.0 || closed >= a.debt {
+        let closed = a.closed();
+        if a.bad_debt > 0.0 || closed >= a.debt {
             pos.debt_scale[a.account] = 0.0;
             for li in acc.first as usize..acc.end as usize {
                 pos.committed[li] = 0.0;
@@ -359,14 +392,14 @@ impl RoundTotals {
             let v = a.venue as usize;
             self.venue_breached[v] += 1;
             self.venue_debt_at_risk[v].add(a.debt);
-            self.venue_repaid[v].add(a.outcome.repaid);
-            self.venue_bad_debt[v].add(a.outcome.bad_debt);
-            if a.outcome.closed() > 0.0 {
+            self.venue_repaid[v].add(a.repaid);
+            self.venue_bad_debt[v].add(a.bad_debt);
+            if a.closed() > 0.0 {
                 self.accounts_liquidated += 1;
             }
             let acc = book.accounts[a.account];
-            for (k, li) in (acc.first as usize..acc.end as usize).enumerate() {
-                let q = a.outcome.seized[k];
+            for li in acc.first as usize..acc.end as usize {
+                let q = f.seized_at(li);
                 if q > 0.0 {
                     let asset = book.lines[li].asset as usize;
                     self.venue_seized_qty[v * na + asset].add(q);

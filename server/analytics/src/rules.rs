@@ -114,10 +114,20 @@ impl Rule {
 
     /// Liquidates an account with HF^claim below 1 (else does nothing).
     pub fn liquidate(&self, collateral: &[Collateral], debt: f64) -> Outcome {
-        let mut out = Outcome {
-            seized: vec![0.0; collateral.len()],
-            ..Outcome::default()
-        };
+        let mut seized = vec![0.0; collateral.len()];
+        let (repaid, bad_debt) = self.liquidate_into(collateral, debt, &mut seized);
+        Outcome {
+            repaid,
+            bad_debt,
+            seized,
+        }
+    }
+
+    /// [`Rule::liquidate`] without allocating: the seized quantities go
+    /// into `seized` (as long as `collateral`, zeroed by the caller); the
+    /// answer is (repaid, bad debt).
+    pub fn liquidate_into(&self, collateral: &[Collateral], debt: f64, seized: &mut [f64]) -> (f64, f64) {
+        let mut out = (0.0, 0.0);
         let hf = health(collateral, debt);
         // Healthy, or NaN (no figures): nothing to liquidate.
         if hf.is_nan() || hf >= 1.0 {
@@ -156,7 +166,7 @@ impl Rule {
         };
         let deliverable: f64 = collateral.iter().map(|c| c.deliverable * c.price).sum();
         if deliverable <= 0.0 {
-            out.bad_debt = debt;
+            out.1 = debt;
             return out;
         }
         let mut seized_value = 0.0;
@@ -172,17 +182,17 @@ impl Rule {
             } else {
                 (there / b, there)
             };
-            out.repaid += repaid;
-            out.seized[i] = if value == there {
+            out.0 += repaid;
+            seized[i] = if value == there {
                 c.deliverable
             } else {
                 value / c.price
             };
             seized_value += value;
         }
-        out.repaid = out.repaid.min(debt);
+        out.0 = out.0.min(debt);
         if seized_value >= deliverable {
-            out.bad_debt = (debt - out.repaid).max(0.0);
+            out.1 = (debt - out.0).max(0.0);
         }
         out
     }

@@ -8,6 +8,8 @@
 
 /// Nano-units per unit.
 const SCALE: f64 = 1e9;
+/// Nano-units that fit an i64 with room for rounding.
+const FAST_BELOW: f64 = 9.0e18;
 
 /// A sum of figures, exact to 1e-9 of a unit, order-independent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,8 +19,13 @@ impl Total {
     /// `x` rounded to a nano-unit (saturating beyond ±1.7e29 units, far
     /// above any figure a ledger's decimals can hold).
     pub fn of(x: f64) -> Total {
-        if x.is_finite() {
-            Total((x * SCALE).round() as i128)
+        let y = x * SCALE;
+        if y.abs() < FAST_BELOW {
+            // Rounded half away from zero, through i64: one instruction
+            // where i128 and `round` are calls.
+            Total(i128::from((y + 0.5f64.copysign(y)) as i64))
+        } else if y.is_finite() {
+            Total(y.round() as i128)
         } else {
             Total(0)
         }
@@ -55,5 +62,10 @@ mod tests {
         assert_eq!(forward, backward);
         assert!((forward.value() - (0.1 - 3.3e-3 + 7.123456789 + 2.5e7)).abs() < 1e-6);
         assert_eq!(Total::of(f64::NAN), Total::default());
+        // Both paths round half away from zero, to the nano-unit.
+        assert_eq!(Total::of(2.5e-9).0, 3);
+        assert_eq!(Total::of(-2.5e-9).0, -3);
+        assert_eq!(Total::of(1e12).0, 1_000_000_000_000_000_000_000);
+        assert_eq!(Total::of(-1e12).0, -1_000_000_000_000_000_000_000);
     }
 }
