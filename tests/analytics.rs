@@ -491,3 +491,37 @@ async fn next_alert(alerts: &mut tonic::Streaming<pb::Alert>, kind: pb::AlertKin
         }
     }
 }
+
+/// A run that outlasts --analytics-deadline-ms is stopped where it stands
+/// and answers DEADLINE_EXCEEDED (reading 5,000 participants takes longer
+/// than the 1 ms allowed here, whatever the machine).
+#[tokio::test]
+async fn a_run_past_its_deadline_is_stopped() {
+    let mut config = interlock_server::Config::dev_for_tests();
+    config.analytics_deadline_ms = 1;
+    let s = start_with(config).await;
+    let broker = s.client("dev-broker").await;
+    let messages = (0..5u64)
+        .map(|m| pb::SyncRequest {
+            sequence: m + 1,
+            updates: (0..1000)
+                .map(|i| collateral(&format!("p{m}-{i}"), "1"))
+                .collect(),
+        })
+        .collect();
+    broker.sync(messages).await.unwrap();
+    let admin = s.admin().await;
+    let e = admin
+        .stress(pb::StressRequest {
+            scenario: Some(pb::ScenarioSpec {
+                name: "CHAOS_TIERS".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("--analytics-deadline-ms"), "{e}");
+    assert_eq!(code(e), Code::DeadlineExceeded);
+    s.stop().await;
+}

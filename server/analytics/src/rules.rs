@@ -126,7 +126,12 @@ impl Rule {
     /// [`Rule::liquidate`] without allocating: the seized quantities go
     /// into `seized` (as long as `collateral`, zeroed by the caller); the
     /// answer is (repaid, bad debt).
-    pub fn liquidate_into(&self, collateral: &[Collateral], debt: f64, seized: &mut [f64]) -> (f64, f64) {
+    pub fn liquidate_into(
+        &self,
+        collateral: &[Collateral],
+        debt: f64,
+        seized: &mut [f64],
+    ) -> (f64, f64) {
         let mut out = (0.0, 0.0);
         let hf = health(collateral, debt);
         // Healthy, or NaN (no figures): nothing to liquidate.
