@@ -44,6 +44,9 @@ impl Drop for CancelOnDrop {
 pub struct AnalyticsApi {
     shared: Shared,
     runs: Arc<Semaphore>,
+    /// The book of the last run's moment: the next run re-encodes only the
+    /// participants that changed since (runs go one at a time).
+    cache: Arc<std::sync::Mutex<interlock_analytics::book::BookCache>>,
     deadline: Duration,
     /// k: the fewest participants a venue's own reuse report aggregates.
     reuse_k: usize,
@@ -54,6 +57,7 @@ impl AnalyticsApi {
         AnalyticsApi {
             shared,
             runs: Arc::new(Semaphore::new(RUNS_AT_ONCE)),
+            cache: Default::default(),
             deadline,
             reuse_k,
         }
@@ -100,11 +104,20 @@ impl AnalyticsApi {
             .map_err(convert::status)?;
         let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
+        let cache = self.cache.clone();
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let book = Book::from_moment(&moment);
-            drop(moment);
-            work(&book, &|| {
+            // A run that panicked part-way may have left the cache half
+            // updated: start it afresh.
+            let mut cache = cache.lock().unwrap_or_else(|e| {
+                let mut g = e.into_inner();
+                *g = interlock_analytics::book::BookCache::default();
+                g
+            });
+            // The moment is let go inside, as soon as what changed is in
+            // hand: the ledger stops copying what it writes for it.
+            let (book, _) = cache.refresh(moment);
+            work(book, &|| {
                 cancel.load(Ordering::Relaxed) || Instant::now() >= until
             })
         })
@@ -232,8 +245,12 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
         };
         let reports = self
             .run(move |book, cancelled| {
-                let venues =
-                    venues.unwrap_or_else(|| book.venues.iter().map(|v| v.id.clone()).collect());
+                let venues = venues.unwrap_or_else(|| {
+                    (0..book.venues.len())
+                        .filter(|v| book.venue_live(*v))
+                        .map(|v| book.venues[v].id.clone())
+                        .collect()
+                });
                 venues
                     .iter()
                     .map(|v| {

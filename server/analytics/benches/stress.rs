@@ -5,8 +5,11 @@
 //! - the time `State::moment` holds the lock (what a check may wait);
 //! - `Book::from_moment` (the moment as arrays) and the memory it takes;
 //! - `Stress(CHAOS_TIERS)` p50 / p99 and `Cascade` p50, one thread;
+//! - the book cache's refresh on a quiet ledger and after 40,000 checks
+//!   (one second of a venue's flow);
 //! - the check's p50 / p99 latency in the ledger, with and without a thread
-//!   running moment + book + stress in a loop (same run).
+//!   running moment + refreshed book + stress in a loop, as the server's
+//!   runs do (same run).
 //!
 //! cargo bench -p interlock-analytics --bench stress
 
@@ -14,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use interlock_analytics::book::BookCache;
 use interlock_analytics::cascade::{cascade, CascadeRequest, Impact, Market};
 use interlock_analytics::scenario::Choice;
 use interlock_analytics::stress::{stress, StressRequest};
@@ -346,8 +350,50 @@ fn main() {
     drop(book);
     drop(moment);
 
-    // Checks with and without a run looping beside them.
+    // The cache: built once, then refreshed from what changed.
+    let mut cache = BookCache::default();
+    let m = ledger.read(|s| s.moment()).unwrap();
+    let t = Instant::now();
+    cache.refresh(m);
+    let first = t.elapsed();
+    let m = ledger.read(|s| s.moment()).unwrap();
+    let t = Instant::now();
+    let (_, quiet_done) = cache.refresh(m);
+    let quiet = t.elapsed();
     let mut counter = 0u64;
+    for _ in 0..40_000 {
+        counter += 1;
+        let i = counter as usize;
+        let mut r = interlock_ledger::testkit::req(
+            &format!("w{i}"),
+            &format!("p{}", (i * 7919) % n),
+            "ETH",
+            "0.001",
+        );
+        r.ttl_ms = Some(1000);
+        ledger
+            .apply(Command::Check {
+                at_ms: AT + i as i64,
+                venue: v(&format!("venue-{}", i % VENUES)),
+                request: r,
+            })
+            .0
+            .unwrap();
+    }
+    let m = ledger.read(|s| s.moment()).unwrap();
+    let t = Instant::now();
+    let (_, busy_done) = cache.refresh(m);
+    let busy = t.elapsed();
+    println!(
+        "BookCache::refresh: first {:.0} ms; quiet {:.1} ms ({} re-encoded); after 40,000 checks {:.0} ms ({} re-encoded)",
+        ms(first),
+        ms(quiet),
+        quiet_done.encoded,
+        ms(busy),
+        busy_done.encoded
+    );
+
+    // Checks with and without a run looping beside them.
     let quiet = checks(&ledger, n, check_secs, &mut counter);
     let stop = Arc::new(AtomicBool::new(false));
     let looping = {
@@ -356,9 +402,8 @@ fn main() {
             let mut loops = 0;
             while !stop.load(Ordering::Relaxed) {
                 let m = ledger.read(|s| s.moment()).unwrap();
-                let book = Book::from_moment(&m);
-                drop(m);
-                stress(&book, &req, &|| false).unwrap();
+                let (book, _) = cache.refresh(m);
+                stress(book, &req, &|| false).unwrap();
                 loops += 1;
             }
             loops

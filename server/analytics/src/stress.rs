@@ -171,6 +171,7 @@ pub fn stress(
         .venues
         .iter()
         .enumerate()
+        .filter(|(v, _)| book.venue_live(*v))
         .map(|(v, venue)| {
             let top = covers[v].rows();
             VenueRow {
@@ -265,8 +266,9 @@ pub(crate) fn moves(book: &Book, base: &[f64], now: &[f64], shocks: &[f64]) -> V
 pub(crate) fn unpriced(book: &Book) -> Vec<AssetId> {
     book.assets
         .iter()
-        .filter(|a| !a.priced)
-        .map(|a| a.id.clone())
+        .enumerate()
+        .filter(|(i, a)| !a.priced && book.asset_live(*i))
+        .map(|(_, a)| a.id.clone())
         .collect()
 }
 

@@ -101,6 +101,10 @@ pub const PARTICIPANTS_PER_CHUNK: usize = 64;
 pub struct ParticipantChunk {
     ids: [Option<ParticipantId>; PARTICIPANTS_PER_CHUNK],
     participants: [Option<Arc<Participant>>; PARTICIPANTS_PER_CHUNK],
+    /// Per slot, the table's write stamp when the participant last changed;
+    /// and the latest of them.
+    stamps: [u64; PARTICIPANTS_PER_CHUNK],
+    stamp: u64,
 }
 
 impl Default for ParticipantChunk {
@@ -108,11 +112,39 @@ impl Default for ParticipantChunk {
         ParticipantChunk {
             ids: std::array::from_fn(|_| None),
             participants: std::array::from_fn(|_| None),
+            stamps: [0; PARTICIPANTS_PER_CHUNK],
+            stamp: 0,
         }
     }
 }
 
 impl ParticipantChunk {
+    /// The stamp of the chunk's latest change. Stamps are unique in the
+    /// process: an unchanged stamp means an unchanged chunk (a reader may
+    /// keep what it derived from it).
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    /// The stamp of the latest change of the participant in slot `i`.
+    pub fn stamp_of(&self, i: usize) -> u64 {
+        self.stamps[i]
+    }
+
+    /// The participant in slot `i` of the chunk, with its id.
+    pub fn get(&self, i: usize) -> Option<(&ParticipantId, &Participant)> {
+        Some((
+            self.ids.get(i)?.as_ref()?,
+            &**self.participants[i].as_ref()?,
+        ))
+    }
+
+    /// The participant in slot `i`, shared: a reader that keeps it (and
+    /// lets the chunk go) makes only that participant's next write copy.
+    pub fn shared(&self, i: usize) -> Option<(&ParticipantId, &Arc<Participant>)> {
+        Some((self.ids.get(i)?.as_ref()?, self.participants[i].as_ref()?))
+    }
+
     /// The chunk's participants with their ids, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
         self.ids
@@ -139,11 +171,45 @@ impl ParticipantChunk {
 /// its chunk's pointers and that participant first (copy on write), so the
 /// reader keeps the state of the moment it took the view while the ledger
 /// goes on. With no view alive a write costs two reference-count checks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct ParticipantTable {
     slot_of: HashMap<ParticipantId, ParticipantSlot>,
     chunks: Vec<Arc<ParticipantChunk>>,
     len: usize,
+    /// The last write stamp handed out: starts at a base unique to this
+    /// table in the process ([`STAMP_BASES`]), so that no two tables (nor a
+    /// table and its clone, once they diverge) share a stamp.
+    stamp: u64,
+}
+
+/// Where the next table's stamps start: each table gets 2^40 of its own.
+static STAMP_BASES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn stamp_base() -> u64 {
+    STAMP_BASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 40
+}
+
+impl Default for ParticipantTable {
+    fn default() -> Self {
+        ParticipantTable {
+            slot_of: HashMap::default(),
+            chunks: Vec::new(),
+            len: 0,
+            stamp: stamp_base(),
+        }
+    }
+}
+
+impl Clone for ParticipantTable {
+    /// The same participants with stamps of its own from now on.
+    fn clone(&self) -> Self {
+        ParticipantTable {
+            slot_of: self.slot_of.clone(),
+            chunks: self.chunks.clone(),
+            len: self.len,
+            stamp: stamp_base(),
+        }
+    }
 }
 
 /// The participants as they were when [`ParticipantTable::view`] was
@@ -221,7 +287,11 @@ impl ParticipantTable {
     /// a view still holds it.
     pub fn at_mut(&mut self, slot: ParticipantSlot) -> &mut Participant {
         let (c, i) = Self::place(slot);
-        let p = Arc::make_mut(&mut self.chunks[c]).participants[i]
+        self.stamp += 1;
+        let chunk = Arc::make_mut(&mut self.chunks[c]);
+        chunk.stamps[i] = self.stamp;
+        chunk.stamp = self.stamp;
+        let p = chunk.participants[i]
             .as_mut()
             .expect("a slot the table handed out");
         Arc::make_mut(p)
@@ -272,6 +342,9 @@ impl ParticipantTable {
         let chunk = Arc::make_mut(last);
         chunk.ids[i] = Some(id);
         chunk.participants[i] = Some(Arc::new(p));
+        self.stamp += 1;
+        chunk.stamps[i] = self.stamp;
+        chunk.stamp = self.stamp;
         self.len += 1;
         slot
     }
@@ -364,6 +437,20 @@ mod tests {
         assert!(Arc::ptr_eq(&view.chunks()[1], &now.chunks()[1]));
         assert_eq!(t.len(), n + 1);
         assert_eq!(t.id(t.slot_at(n)).as_str(), "late");
+        // Stamps say what changed: the first participant and the last
+        // chunk; the second chunk kept its stamp.
+        assert!(now.chunks()[0].stamp() > view.chunks()[0].stamp());
+        assert!(now.chunks()[0].stamp_of(0) > view.chunks()[0].stamp_of(0));
+        assert_eq!(now.chunks()[0].stamp_of(1), view.chunks()[0].stamp_of(1));
+        assert_eq!(now.chunks()[1].stamp(), view.chunks()[1].stamp());
+        // A clone's stamps are its own from then on.
+        let mut other = t.clone();
+        other.at_mut(first).trading_state = crate::command::TradingState::Active;
+        t.at_mut(first).trading_state = crate::command::TradingState::ReduceOnly;
+        assert_ne!(
+            other.view().chunks()[0].stamp_of(0),
+            t.view().chunks()[0].stamp_of(0)
+        );
     }
 
     #[test]
