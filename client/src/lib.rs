@@ -39,6 +39,9 @@ pub const CALL_TIMEOUT_MS: u64 = 10_000;
 /// How long an analytics run may take before the client gives up (the
 /// server stops it then too, and at its own `--analytics-deadline-ms`).
 pub const ANALYTICS_TIMEOUT_MS: u64 = 120_000;
+/// The same for a systemic ranking (the server's `--systemic-deadline-ms`
+/// is 30 minutes by default).
+pub const SYSTEMIC_TIMEOUT_MS: u64 = 1_800_000;
 /// Deadline for connecting.
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
@@ -250,7 +253,9 @@ impl Client {
         &self,
         r: pb::SystemicRequest,
     ) -> Result<Streaming<pb::SystemicUpdate>, ClientError> {
-        Ok(self.analytics().systemic(self.long(r)).await?.into_inner())
+        let mut req = self.request(r);
+        req.set_timeout(Duration::from_millis(SYSTEMIC_TIMEOUT_MS));
+        Ok(self.analytics().systemic(req).await?.into_inner())
     }
 
     /// A venue's reuse report (empty: the caller's own, or every venue for

@@ -48,17 +48,25 @@ pub struct AnalyticsApi {
     /// participants that changed since (runs go one at a time).
     cache: Arc<std::sync::Mutex<interlock_analytics::book::BookCache>>,
     deadline: Duration,
+    /// The deadline of a systemic ranking (one cascade per participant).
+    systemic_deadline: Duration,
     /// k: the fewest participants a venue's own reuse report aggregates.
     reuse_k: usize,
 }
 
 impl AnalyticsApi {
-    pub fn new(shared: Shared, deadline: Duration, reuse_k: usize) -> Self {
+    pub fn new(
+        shared: Shared,
+        deadline: Duration,
+        systemic_deadline: Duration,
+        reuse_k: usize,
+    ) -> Self {
         AnalyticsApi {
             shared,
             runs: Arc::new(Semaphore::new(RUNS_AT_ONCE)),
             cache: Default::default(),
             deadline,
+            systemic_deadline,
             reuse_k,
         }
     }
@@ -78,21 +86,31 @@ impl AnalyticsApi {
         Err(status)
     }
 
-    fn late(&self) -> Status {
-        Status::deadline_exceeded(format!(
-            "the run took longer than {} ms (--analytics-deadline-ms)",
-            self.deadline.as_millis()
-        ))
-    }
-
     /// Runs `work` over a moment of the ledger, off the lock and off the
-    /// runtime, within the deadline.
+    /// runtime, within `--analytics-deadline-ms`.
     pub(crate) async fn run<R: Send + 'static>(
         &self,
         work: impl FnOnce(&Book, &dyn Fn() -> bool) -> Result<R, AnalyticsError> + Send + 'static,
     ) -> Result<R, Status> {
-        let until = Instant::now() + self.deadline;
-        let late = || self.late();
+        self.run_within(self.deadline, "--analytics-deadline-ms", work)
+            .await
+    }
+
+    /// [`AnalyticsApi::run`] within `deadline` (the flag that sets it named
+    /// in the answer when it passes).
+    async fn run_within<R: Send + 'static>(
+        &self,
+        deadline: Duration,
+        flag: &'static str,
+        work: impl FnOnce(&Book, &dyn Fn() -> bool) -> Result<R, AnalyticsError> + Send + 'static,
+    ) -> Result<R, Status> {
+        let until = Instant::now() + deadline;
+        let late = || {
+            Status::deadline_exceeded(format!(
+                "the run took longer than {} ms ({flag})",
+                deadline.as_millis()
+            ))
+        };
         let permit = tokio::time::timeout_at(until.into(), self.runs.clone().acquire_owned())
             .await
             .map_err(|_| late())?
@@ -188,27 +206,32 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
         let api = self.clone();
         tokio::spawn(async move {
             let progress = tx.clone();
+            let deadline = api.systemic_deadline;
             let report = api
-                .run(move |book, cancelled| {
-                    interlock_analytics::systemic::systemic(
-                        book,
-                        &r,
-                        cancelled,
-                        &mut |done, total, row| {
-                            // A reader that went away stops the run at its
-                            // next look at the cancel flag.
-                            let _ = progress.blocking_send(Ok(pb::SystemicUpdate {
-                                update: Some(pb::systemic_update::Update::Progress(
-                                    pb::SystemicProgress {
-                                        done: done as u32,
-                                        total: total as u32,
-                                        row: Some(convert::systemic_row_pb(row)),
-                                    },
-                                )),
-                            }));
-                        },
-                    )
-                })
+                .run_within(
+                    deadline,
+                    "--systemic-deadline-ms",
+                    move |book, cancelled| {
+                        interlock_analytics::systemic::systemic(
+                            book,
+                            &r,
+                            cancelled,
+                            &mut |done, total, row| {
+                                // A reader that went away stops the run at its
+                                // next look at the cancel flag.
+                                let _ = progress.blocking_send(Ok(pb::SystemicUpdate {
+                                    update: Some(pb::systemic_update::Update::Progress(
+                                        pb::SystemicProgress {
+                                            done: done as u32,
+                                            total: total as u32,
+                                            row: Some(convert::systemic_row_pb(row)),
+                                        },
+                                    )),
+                                }));
+                            },
+                        )
+                    },
+                )
                 .await;
             let last = report.map(|r| pb::SystemicUpdate {
                 update: Some(pb::systemic_update::Update::Report(

@@ -380,6 +380,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub analytics_deadline_ms: u64,
 
+    /// How long a systemic ranking (one cascade per participant ranked,
+    /// streaming its progress) may take before it is stopped.
+    #[arg(long, env = "INTERLOCK_SYSTEMIC_DEADLINE_MS", default_value_t = 1_800_000,
+          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub systemic_deadline_ms: u64,
+
     /// k: a venue reads its own reuse report only as aggregates over at
     /// least this many participants (buckets with fewer are merged; with
     /// fewer in all, no figure is given). Admins read every venue's exactly.

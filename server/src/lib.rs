@@ -262,6 +262,7 @@ pub async fn serve_on(
     let analytics_api = crate::analytics::AnalyticsApi::new(
         shared.clone(),
         Duration::from_millis(config.analytics_deadline_ms),
+        Duration::from_millis(config.systemic_deadline_ms),
         config.reuse_report_min_participants as usize,
     );
     let scheduled = (config.stress_every_ms > 0).then(|| {
