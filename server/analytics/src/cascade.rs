@@ -176,7 +176,7 @@ pub(crate) fn cascade_without(
             base: &base,
         };
         engine::each_participant(book, cancelled, |p| {
-            engine::figures(book, &pos, p, prices, &mut scratch, &mut f);
+            engine::figures(book, Some(&pos), p, prices, &mut scratch, &mut f);
             let breached = f.breached_venues();
             if breached == 0 {
                 return;

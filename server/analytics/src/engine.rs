@@ -116,6 +116,7 @@ impl Figures {
 pub struct Scratch {
     owned: Vec<f64>,
     claimed: Vec<f64>,
+    share: Vec<f64>,
     touched: Vec<u32>,
     collateral: Vec<Collateral>,
     collateral_lines: Vec<usize>,
@@ -127,6 +128,7 @@ impl Scratch {
         Scratch {
             owned: vec![0.0; assets],
             claimed: vec![0.0; assets],
+            share: vec![0.0; assets],
             touched: Vec::new(),
             collateral: Vec::new(),
             collateral_lines: Vec::new(),
@@ -146,12 +148,16 @@ pub struct Prices<'a> {
 /// Participant `p`'s figures, liquidations included, at `prices`.
 pub fn figures(
     book: &Book,
-    pos: &Positions,
+    pos: Option<&Positions>,
     p: usize,
     prices: Prices<'_>,
     s: &mut Scratch,
     out: &mut Figures,
 ) {
+    // The quantities: the book's, or a cascade's as its rounds left them.
+    let owned_at = |h: usize| pos.map_or(book.holdings[h].owned, |x| x.owned[h]);
+    let committed_at = |li: usize| pos.map_or(book.lines[li].committed, |x| x.committed[li]);
+    let scale_at = |ai: usize| pos.map_or(1.0, |x| x.debt_scale[ai]);
     out.eco_numerator = 0.0;
     out.owned_value = 0.0;
     out.debt = 0.0;
@@ -175,7 +181,7 @@ pub fn figures(
     out.seized.resize(end_line - first_line, 0.0);
     let holdings_first = book.holdings_of_start(p);
     for (i, h) in book.holdings_of(p).iter().enumerate() {
-        let o = pos.owned[holdings_first + i];
+        let o = owned_at(holdings_first + i);
         s.owned[h.asset as usize] = o;
         s.touched.push(h.asset);
         let asset = &book.assets[h.asset as usize];
@@ -183,51 +189,46 @@ pub fn figures(
         out.owned_value += value;
         out.eco_numerator += value * (1.0 - asset.haircut);
     }
-    for acc in &book.accounts[accounts.clone()] {
-        for li in acc.first as usize..acc.end as usize {
-            let a = book.lines[li].asset;
-            s.claimed[a as usize] += pos.committed[li];
-            s.touched.push(a);
+    for li in first_line..end_line {
+        let a = book.lines[li].asset as usize;
+        if s.claimed[a] == 0.0 {
+            s.touched.push(a as u32);
         }
+        s.claimed[a] += committed_at(li);
+    }
+    // The share of each claim a venue can seize, per asset: min(1, O/ΣC).
+    for &a in &s.touched {
+        let a = a as usize;
+        s.share[a] = if s.claimed[a] > 0.0 {
+            (s.owned[a] / s.claimed[a]).min(1.0)
+        } else {
+            0.0
+        };
     }
     for ai in accounts {
         let acc = book.accounts[ai];
-        let scale = pos.debt_scale[ai];
+        let lines = acc.first as usize..acc.end as usize;
         let mut debt = 0.0;
         let mut weighted = 0.0;
         let mut weighted_true = 0.0;
         let mut deliverable_value = 0.0;
-        s.collateral.clear();
-        s.collateral_lines.clear();
-        for li in acc.first as usize..acc.end as usize {
+        for li in lines.clone() {
             let line = book.lines[li];
             let a = line.asset as usize;
             if !line.owed.is_nan() {
                 debt += line.owed * prices.now[a];
             }
             debt += line.implied * prices.base[a];
-            let c = pos.committed[li];
+            let c = committed_at(li);
             if c > 0.0 {
-                let share = if s.claimed[a] > 0.0 {
-                    (s.owned[a] / s.claimed[a]).min(1.0)
-                } else {
-                    0.0
-                };
                 let lt = book.lt(acc.venue, line.asset);
-                let price = prices.now[a];
-                weighted += c * price * lt;
-                weighted_true += c * share * price * lt;
-                deliverable_value += c * share * price;
-                s.collateral.push(Collateral {
-                    claim: c,
-                    deliverable: c * share,
-                    price,
-                    lt,
-                });
-                s.collateral_lines.push(li);
+                let value = c * prices.now[a];
+                weighted += value * lt;
+                weighted_true += value * s.share[a] * lt;
+                deliverable_value += value * s.share[a];
             }
         }
-        debt *= scale;
+        debt *= scale_at(ai);
         let hf = |w: f64| if debt > 0.0 { w / debt } else { f64::INFINITY };
         let mut f = AccountFigures {
             account: ai,
@@ -240,6 +241,23 @@ pub fn figures(
             bad_debt: 0.0,
         };
         if f.breached() {
+            // Only now the collateral, line by line, for the venue's rule.
+            s.collateral.clear();
+            s.collateral_lines.clear();
+            for li in lines {
+                let c = committed_at(li);
+                if c > 0.0 {
+                    let line = book.lines[li];
+                    let a = line.asset as usize;
+                    s.collateral.push(Collateral {
+                        claim: c,
+                        deliverable: c * s.share[a],
+                        price: prices.now[a],
+                        lt: book.lt(acc.venue, line.asset),
+                    });
+                    s.collateral_lines.push(li);
+                }
+            }
             s.seized.clear();
             s.seized.resize(s.collateral.len(), 0.0);
             (f.repaid, f.bad_debt) = book.venues[acc.venue as usize].rule.liquidate_into(

@@ -5,7 +5,7 @@
 use interlock_ledger::{AssetId, ParticipantId};
 
 use crate::book::Book;
-use crate::engine::{self, Figures, Positions, Prices, RoundTotals, Scratch, TopN};
+use crate::engine::{self, Figures, Prices, RoundTotals, Scratch, TopN};
 use crate::error::{invalid, AnalyticsError};
 use crate::report::*;
 use crate::scenario::{Choice, Scenario};
@@ -112,7 +112,6 @@ pub fn stress(
         now: &now,
         base: &base,
     };
-    let pos = Positions::of(book);
     let mut scratch = Scratch::new(book.assets.len());
     let mut f = Figures::default();
     let mut totals = RoundTotals::new(book);
@@ -123,7 +122,7 @@ pub fn stress(
     let mut hidden_count = 0u64;
     let mut sets = req.collect_sets.then(StressSets::default);
     engine::each_participant(book, cancelled, |p| {
-        engine::figures(book, &pos, p, prices, &mut scratch, &mut f);
+        engine::figures(book, None, p, prices, &mut scratch, &mut f);
         totals.add(book, &now, &f);
         if f.shortfall() > 0.0 || f.breached_venues() > 0 {
             worst.offer(book, f.shortfall(), p);
@@ -160,7 +159,7 @@ pub fn stress(
     }
     let participants = shown
         .into_iter()
-        .map(|p| participant_row(book, &pos, p, prices, &mut scratch))
+        .map(|p| participant_row(book, p, prices, &mut scratch))
         .collect();
     let na = book.assets.len();
     let exposure = |book: &Book, (s, p): (f64, usize)| Exposure {
@@ -199,7 +198,7 @@ pub fn stress(
     // The ecosystem's Cover-2: the two, and each venue's loss to them.
     let mut by_venue = vec![0.0; book.venues.len()];
     for &(_, p) in eco_cover.rows() {
-        engine::figures(book, &pos, p, prices, &mut scratch, &mut f);
+        engine::figures(book, None, p, prices, &mut scratch, &mut f);
         for a in &f.accounts {
             by_venue[a.venue as usize] += a.shortfall;
         }
@@ -299,7 +298,6 @@ pub(crate) fn asset_rows(
 /// and its liquidation price per asset held.
 pub(crate) fn participant_row(
     book: &Book,
-    pos: &Positions,
     p: usize,
     prices: Prices<'_>,
     scratch: &mut Scratch,
@@ -307,7 +305,7 @@ pub(crate) fn participant_row(
     let mut before = Figures::default();
     engine::figures(
         book,
-        pos,
+        None,
         p,
         Prices {
             now: prices.base,
@@ -317,7 +315,7 @@ pub(crate) fn participant_row(
         &mut before,
     );
     let mut f = Figures::default();
-    engine::figures(book, pos, p, prices, scratch, &mut f);
+    engine::figures(book, None, p, prices, scratch, &mut f);
     let holdings = book.holdings_of(p);
     let first = book.holdings_of_start(p);
     let liquidation_prices = holdings
@@ -326,15 +324,15 @@ pub(crate) fn participant_row(
         .map(|(i, h)| {
             let a = h.asset as usize;
             let asset = &book.assets[a];
-            let own = pos.owned[first + i] * (1.0 - asset.haircut);
+            let own = book.holdings[first + i].owned * (1.0 - asset.haircut);
             let owes_it = book.accounts_range(p).any(|ai| {
                 let acc = book.accounts[ai];
                 book.lines[acc.first as usize..acc.end as usize]
                     .iter()
                     .any(|l| l.asset as usize == a && !l.owed.is_nan() && l.owed > 0.0)
             });
-            let others =
-                f.eco_numerator - pos.owned[first + i] * prices.now[a] * (1.0 - asset.haircut);
+            let others = f.eco_numerator
+                - book.holdings[first + i].owned * prices.now[a] * (1.0 - asset.haircut);
             let solved =
                 (own > 0.0 && !owes_it && f.debt > 0.0).then(|| ((f.debt - others) / own).max(0.0));
             (asset.id.clone(), solved)

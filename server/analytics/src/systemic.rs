@@ -8,7 +8,7 @@ use interlock_ledger::ParticipantId;
 
 use crate::book::Book;
 use crate::cascade::{self, CascadeRequest};
-use crate::engine::{self, Figures, Positions, Prices, Scratch, TopN};
+use crate::engine::{self, Figures, Prices, Scratch, TopN};
 use crate::error::{invalid, AnalyticsError};
 use crate::report::{EcoCover, VenueRow};
 use crate::stress::{self, StressRequest};
@@ -89,13 +89,12 @@ pub fn systemic(
             base: &base,
         },
     };
-    let pos = Positions::of(book);
     let mut scratch = Scratch::new(book.assets.len());
     let mut f = Figures::default();
     let mut top = TopN::new(req.top);
     let mut debt = vec![0.0; book.participants.len()];
     engine::each_participant(book, cancelled, |p| {
-        engine::figures(book, &pos, p, prices, &mut scratch, &mut f);
+        engine::figures(book, None, p, prices, &mut scratch, &mut f);
         let figure = match req.by {
             RankBy::Size => f.debt,
             RankBy::Shortfall => f.shortfall(),
@@ -120,7 +119,7 @@ pub fn systemic(
             } else {
                 engine::figures(
                     book,
-                    &pos,
+                    None,
                     p,
                     Prices {
                         now: &base,
