@@ -288,3 +288,62 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// Asserts that the crate at `manifest_dir` knows no transport: no tonic,
+/// prost, tokio, futures or async crate in its `[dependencies]`, and no
+/// `async`, `.await` or transport path in its `src/` code (comments may
+/// speak of them). Each transport-free crate's `tests/no_transport.rs`
+/// calls it.
+pub fn assert_no_transport(name: &str, manifest_dir: &std::path::Path) {
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read src dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let manifest = std::fs::read_to_string(manifest_dir.join("Cargo.toml")).unwrap();
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
+    for banned in ["tonic", "prost", "tokio", "futures", "async"] {
+        assert!(
+            !deps.lines().any(|l| l.trim_start().starts_with(banned)),
+            "{name} must not depend on {banned}"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&manifest_dir.join("src"), &mut files);
+    assert!(files.len() >= 5, "found only {files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Code only: comments may talk about what the crate does not do.
+        let code: String = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // Spelled in pieces, so that this file does not name them itself.
+        for banned in [
+            concat!(".", "await"),
+            concat!("async", " fn"),
+            concat!("async", " move"),
+            concat!("tokio", "::"),
+            concat!("tonic", "::"),
+            concat!("prost", "::"),
+        ] {
+            assert!(
+                !code.contains(banned),
+                "{} contains `{banned}`",
+                file.display()
+            );
+        }
+    }
+}
