@@ -413,8 +413,27 @@ impl Book {
         self.venues.binary_search_by(|x| x.id.cmp(v)).ok()
     }
 
-    pub fn participant_index(&self, p: &ParticipantId) -> Option<usize> {
-        self.participants.iter().position(|x| x == p)
+    /// Where each of `wanted` is among the participants: one pass over
+    /// them, however many are wanted.
+    pub fn participant_indices(&self, wanted: &[ParticipantId]) -> Vec<Option<usize>> {
+        let mut out = vec![None; wanted.len()];
+        if wanted.is_empty() {
+            return out;
+        }
+        let at: std::collections::HashMap<&ParticipantId, usize> =
+            wanted.iter().enumerate().map(|(i, p)| (p, i)).collect();
+        for (p, id) in self.participants.iter().enumerate() {
+            if let Some(&i) = at.get(id) {
+                out[i] = Some(p);
+            }
+        }
+        // A participant asked for twice: both places.
+        for (i, w) in wanted.iter().enumerate() {
+            if out[i].is_none() {
+                out[i] = at.get(w).and_then(|&j| out[j]);
+            }
+        }
+        out
     }
 }
 

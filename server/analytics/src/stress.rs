@@ -99,13 +99,12 @@ pub fn stress(
     if req.participants.len() > ASKED_MAX {
         return Err(invalid("participants", format!("at most {ASKED_MAX}")));
     }
+    let found = book.participant_indices(&req.participants);
     let asked: Vec<usize> = req
         .participants
         .iter()
-        .map(|p| {
-            book.participant_index(p)
-                .ok_or_else(|| invalid("participants", format!("{p} is not known")))
-        })
+        .zip(found)
+        .map(|(p, i)| i.ok_or_else(|| invalid("participants", format!("{p} is not known"))))
         .collect::<Result<_, _>>()?;
     let (base, now, shocks) = shocked(book, &scenario);
     let prices = Prices {

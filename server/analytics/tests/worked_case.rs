@@ -251,6 +251,19 @@ fn bad_input_names_its_field() {
         "shocks.asset"
     );
     let mut req = request();
+    req.participants = vec![p("P"), p("nobody")];
+    assert_eq!(
+        field(stress(&book, &req, &|| false).map(|_| ())),
+        "participants"
+    );
+    // Asked for by name (twice): shown once, even with no rows wanted.
+    let mut req = request();
+    req.rows = 0;
+    req.participants = vec![p("P"), p("P")];
+    let r = stress(&book, &req, &|| false).unwrap();
+    assert_eq!(r.participants.len(), 1);
+    assert_eq!(r.participants[0].participant, p("P"));
+    let mut req = request();
     req.rows = 100_000;
     assert_eq!(field(stress(&book, &req, &|| false).map(|_| ())), "rows");
     let mut req = request();
