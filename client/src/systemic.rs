@@ -11,13 +11,17 @@ use crate::output::table;
 
 /// What to shock: a named scenario or shocks per asset.
 #[derive(Debug, Clone, Args)]
-#[group(id = "what", required = true, multiple = false, args = ["scenario", "shocks"])]
 pub struct ScenarioArgs {
     /// A named scenario (`interlockctl scenarios`), e.g. CHAOS_TIERS.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "shocks", conflicts_with = "shocks")]
     pub scenario: Option<String>,
     /// A move per asset: `ETH=-15%` or `ETH=-0.15` (repeat for more).
-    #[arg(long = "shock", value_parser = parse_shock, allow_hyphen_values = true)]
+    #[arg(
+        long = "shock",
+        value_parser = parse_shock,
+        allow_hyphen_values = true,
+        required_unless_present = "scenario"
+    )]
     pub shocks: Vec<(String, String)>,
     /// Reverse stress: every move times this (2, 5), a fall stopping just
     /// short of -100%.
@@ -905,5 +909,28 @@ mod tests {
         assert!(parse_shock("ETH").is_err());
         assert!(parse_shock("ETH=abc%").is_err());
         assert_eq!(pct("-0.35"), "-35%");
+    }
+
+    /// A scenario or shocks, not both, not neither; a multiple with
+    /// either.
+    #[test]
+    fn what_to_shock_on_the_command_line() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            crate::cli::Cli::try_parse_from([&["interlockctl", "stress"][..], args].concat())
+        };
+        assert!(parse(&["--scenario", "CHAOS_TIERS", "--multiple", "2"]).is_ok());
+        assert!(parse(&[
+            "--shock",
+            "ETH=-15%",
+            "--shock",
+            "BTC=-10%",
+            "--multiple",
+            "5"
+        ])
+        .is_ok());
+        assert!(parse(&["--scenario", "CHAOS_TIERS", "--shock", "ETH=-15%"]).is_err());
+        assert!(parse(&["--multiple", "2"]).is_err());
+        assert!(parse(&[]).is_err());
     }
 }
