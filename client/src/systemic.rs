@@ -191,7 +191,7 @@ pub fn print_stress(r: &pb::StressReport) {
     moves_table(&r.prices);
     let e = r.ecosystem.clone().unwrap_or_default();
     outln!(
-        "\n{} participants: {} breached on at least one venue, {} on two or more at once",
+        "\n{} participant(s): {} breached on at least one venue, {} on two or more at once",
         e.participants,
         e.breached_on_one,
         e.breached_on_two
@@ -837,7 +837,7 @@ pub async fn venue_report(
             continue;
         }
         outln!(
-            "  {} participants; committed {}; over-pledged elsewhere {} ({}){}",
+            "  {} participant(s); committed {}; over-pledged elsewhere {} ({}){}",
             v.participants,
             v.committed_value,
             v.over_pledged_value,
@@ -858,6 +858,7 @@ pub async fn venue_report(
         let rows: Vec<Vec<String>> = v
             .buckets
             .iter()
+            .filter(|b| b.participants > 0)
             .map(|b| {
                 vec![
                     match (b.others_min, b.others_max.as_str()) {
