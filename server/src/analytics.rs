@@ -212,13 +212,16 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
                     deadline,
                     "--systemic-deadline-ms",
                     move |book, cancelled| {
+                        // The run is the spawned task's, not the call's: a
+                        // reader that went away (the stream closed) stops it
+                        // at its next look, as a deadline does.
+                        let gone = progress.clone();
+                        let stop = move || cancelled() || gone.is_closed();
                         interlock_analytics::systemic::systemic(
                             book,
                             &r,
-                            cancelled,
+                            &stop,
                             &mut |done, total, row| {
-                                // A reader that went away stops the run at its
-                                // next look at the cancel flag.
                                 let _ = progress.blocking_send(Ok(pb::SystemicUpdate {
                                     update: Some(pb::systemic_update::Update::Progress(
                                         pb::SystemicProgress {
