@@ -590,3 +590,83 @@ async fn ok(endpoint: &str, args: &[&str]) -> String {
     assert!(o.status.success(), "{args:?}: {:?}", text(&o));
     text(&o).0
 }
+
+/// The systemic questions from the command line, after the demo has set
+/// up its double pledge: every command prints a table or well-formed JSON,
+/// the cascade writes its SVG chart, and the ranking shows its progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_cascade_systemic_and_venue_report() {
+    let (ep, _stop) = server().await;
+    let ep = ep.as_str();
+    let o = ctl(ep, &["demo", "--participant", "f"]).await;
+    assert!(o.status.success(), "{:?}", text(&o));
+    fn admin<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+        [&["--token", "dev-admin"][..], rest].concat()
+    }
+    let json = |rest: &[&'static str]| [&["--token", "dev-admin", "--json"][..], rest].concat();
+
+    let out = ok(ep, &admin(&["stress", "--scenario", "CHAOS_TIERS"])).await;
+    assert!(out.contains("HIDDEN BY REUSE: 1 participant(s)"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(ep, &json(&["stress", "--shock", "ETH=-50%"])).await).unwrap();
+    assert_eq!(v["ecosystem"]["breached_on_two"], 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("cascade.svg");
+    let mut cascade = admin(&[
+        "cascade", "--shock", "ETH=-50%", "--impact", "exp", "--depth", "ETH=300", "--plot",
+    ]);
+    cascade.push(svg.to_str().unwrap());
+    let out = ok(ep, &cascade).await;
+    assert!(out.contains("settled after 2 round(s)"), "{out}");
+    assert!(out.contains("PRICE PATH (100 = before the shock)"), "{out}");
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        chart.starts_with("<svg ") && chart.trim_end().ends_with("</svg>"),
+        "{chart}"
+    );
+    assert!(
+        chart.contains("<polyline") && chart.contains(">ETH<"),
+        "{chart}"
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &ok(
+            ep,
+            &json(&["cascade", "--shock", "ETH=-50%", "--depth", "ETH=300"]),
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(v["rounds"].as_array().unwrap().len(), 2);
+
+    let o = ctl(
+        ep,
+        &admin(&[
+            "systemic", "--top", "5", "--shock", "ETH=-50%", "--depth", "ETH=300",
+        ]),
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.starts_with("SYSTEMIC RANKING"), "{out}");
+    assert!(err.contains("participants"), "a progress bar: {err}");
+    let v: serde_json::Value = serde_json::from_str(
+        &ok(
+            ep,
+            &json(&["systemic", "--top", "5", "--shock", "ETH=-50%"]),
+        )
+        .await,
+    )
+    .unwrap();
+    assert!(!v["rows"].as_array().unwrap().is_empty());
+
+    let out = ok(ep, &admin(&["venue-report", "venue-a"])).await;
+    assert!(out.contains("also pledged at: venue-b"), "{out}");
+    let out = ok(ep, &["--token", "dev-venue-a", "venue-report"]).await;
+    assert!(
+        out.contains("fewer than 5 participants: no figure is given"),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(ep, &json(&["scenarios"])).await).unwrap();
+    assert_eq!(v[1]["name"], "CHAOS_TIERS");
+}
