@@ -183,6 +183,7 @@ async fn the_worked_case_over_grpc() {
                 floor: String::new(),
             }],
             max_rounds: 0,
+            rules: Vec::new(),
         })
         .await
         .unwrap();
@@ -278,10 +279,28 @@ async fn bad_input_is_named_and_venues_may_not_run_analytics() {
             impact: pb::PriceImpact::Linear.into(),
             markets: Vec::new(),
             max_rounds: 201,
+            rules: Vec::new(),
         })
         .await
         .unwrap_err();
     assert!(message(&e).contains("max_rounds:"), "{e}");
+    assert_eq!(code(e), Code::InvalidArgument);
+    // A rule override is checked as SetVenueRule checks a rule.
+    let e = admin
+        .stress(pb::StressRequest {
+            rules: vec![pb::RuleOverride {
+                venue: "venue-a".into(),
+                rule: Some(pb::LiquidationRule {
+                    rule: Some(pb::liquidation_rule::Rule::Exchange(pb::ExchangeRule {
+                        penalty: "0.9".into(),
+                    })),
+                }),
+            }],
+            ..stress(named("CHAOS_TIERS", 0), 0, "")
+        })
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("penalty:"), "{e}");
     assert_eq!(code(e), Code::InvalidArgument);
     // A venue may not: the same refusal as for every admin service.
     let venue = s.client("dev-venue-a").await;
@@ -362,6 +381,7 @@ async fn systemic_ranking_streams_progress_then_the_ranking() {
                     floor: String::new(),
                 }],
                 max_rounds: 0,
+                rules: Vec::new(),
             }),
             top: 10,
             by: pb::RankBy::Size.into(),

@@ -360,7 +360,7 @@ async fn act_three(admin: &Client, p: &str) -> anyhow::Result<()> {
             }),
             rows: 5,
             participants: vec![p.to_owned()],
-            markets: Vec::new(),
+            ..Default::default()
         })
         .await?;
     crate::systemic::print_stress(&r);
@@ -381,7 +381,7 @@ async fn act_three(admin: &Client, p: &str) -> anyhow::Result<()> {
                 depth: "300".into(),
                 floor: String::new(),
             }],
-            max_rounds: 0,
+            ..Default::default()
         })
         .await?;
     crate::systemic::print_cascade(&c);

@@ -27,6 +27,11 @@ pub struct ScenarioArgs {
     /// short of -100%.
     #[arg(long, default_value_t = 1)]
     pub multiple: u32,
+    /// For this run, a venue liquidates by another rule:
+    /// `venue-a=morpho`, `venue-b=aave` (v3.3, bonus 1.05) or `aave:1.08`,
+    /// `venue-c=exchange:0.02` (a penalty). Repeat for more.
+    #[arg(long = "rule", value_parser = parse_rule)]
+    pub rules: Vec<(String, pb::liquidation_rule::Rule)>,
 }
 
 impl ScenarioArgs {
@@ -44,6 +49,46 @@ impl ScenarioArgs {
             multiple: self.multiple,
         }
     }
+
+    fn overrides(&self) -> Vec<pb::RuleOverride> {
+        self.rules
+            .iter()
+            .map(|(venue, rule)| pb::RuleOverride {
+                venue: venue.clone(),
+                rule: Some(pb::LiquidationRule {
+                    rule: Some(rule.clone()),
+                }),
+            })
+            .collect()
+    }
+}
+
+/// `VENUE=morpho`, `VENUE=aave[:BONUS]`, `VENUE=exchange[:PENALTY]`.
+fn parse_rule(s: &str) -> Result<(String, pb::liquidation_rule::Rule), String> {
+    use pb::liquidation_rule::Rule;
+    let (venue, style) = parse_pair(s)?;
+    let (style, param) = match style.split_once(':') {
+        Some((st, p)) => (st.to_ascii_lowercase(), Some(p.trim().to_owned())),
+        None => (style.to_ascii_lowercase(), None),
+    };
+    let rule = match (style.as_str(), param) {
+        ("morpho", None) => Rule::Morpho(pb::MorphoRule {}),
+        ("aave", bonus) => Rule::Aave(pb::AaveRule {
+            close_factor: "0.5".into(),
+            hf_full: "0.95".into(),
+            min_full_base: "2000".into(),
+            bonus: bonus.unwrap_or_else(|| "1.05".into()),
+        }),
+        ("exchange", penalty) => Rule::Exchange(pb::ExchangeRule {
+            penalty: penalty.unwrap_or_else(|| "0.02".into()),
+        }),
+        _ => {
+            return Err(format!(
+                "expected VENUE=morpho, VENUE=aave[:BONUS] or VENUE=exchange[:PENALTY], got {s:?}"
+            ))
+        }
+    };
+    Ok((venue, rule))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -164,6 +209,7 @@ pub async fn stress(client: &Client, a: StressArgs, json: bool) -> anyhow::Resul
     let r = client
         .stress(pb::StressRequest {
             scenario: Some(a.what.spec()),
+            rules: a.what.overrides(),
             rows: a.rows,
             participants: a.participants,
             markets: a
@@ -363,6 +409,7 @@ fn cascade_request(a: &CascadeArgs) -> anyhow::Result<pb::CascadeRequest> {
             })
             .collect(),
         max_rounds: a.max_rounds,
+        rules: a.what.overrides(),
     })
 }
 
@@ -933,5 +980,16 @@ mod tests {
         assert!(parse(&["--scenario", "CHAOS_TIERS", "--shock", "ETH=-15%"]).is_err());
         assert!(parse(&["--multiple", "2"]).is_err());
         assert!(parse(&[]).is_err());
+        assert!(parse(&[
+            "--scenario",
+            "X",
+            "--rule",
+            "venue-a=aave:1.08",
+            "--rule",
+            "v=morpho"
+        ])
+        .is_ok());
+        assert!(parse(&["--scenario", "X", "--rule", "venue-a=liquidate"]).is_err());
+        assert!(parse(&["--scenario", "X", "--rule", "venue-a=morpho:2"]).is_err());
     }
 }

@@ -59,6 +59,7 @@ pub async fn run(api: AnalyticsApi, shared: Shared, every: Duration, scenario: S
             participants: Vec::new(),
             depth: Vec::new(),
             collect_sets: true,
+            rules: Vec::new(),
         };
         let report = match api
             .run(move |book, cancelled| interlock_analytics::stress::stress(book, &req, cancelled))

@@ -299,6 +299,7 @@ fn main() {
         participants: Vec::new(),
         depth: Vec::new(),
         collect_sets: false,
+        rules: Vec::new(),
     };
     let mut times = Vec::new();
     let mut last = None;
@@ -332,6 +333,7 @@ fn main() {
             })
             .collect(),
         max_rounds: 20,
+        rules: Vec::new(),
     };
     let mut ctimes = Vec::new();
     let mut rounds = 0;

@@ -47,6 +47,8 @@ pub struct CascadeRequest {
     pub impact: Impact,
     /// Assets without a market here do not move when sold.
     pub markets: Vec<Market>,
+    /// Venues that liquidate by another rule in this run.
+    pub rules: Vec<(interlock_ledger::VenueId, crate::rules::Rule)>,
     pub max_rounds: u32,
 }
 
@@ -154,6 +156,7 @@ pub(crate) fn cascade_without(
         .map(|a| req.markets.iter().find(|m| m.asset == a.id))
         .collect();
     let (base, start, shocks) = stress::shocked(book, &scenario);
+    let rules = engine::rules_for(book, &req.rules)?;
     let mut now = start.clone();
     let mut pos = Positions::of(book);
     if let Some(p) = left_out {
@@ -174,6 +177,7 @@ pub(crate) fn cascade_without(
         let prices = Prices {
             now: &now,
             base: &base,
+            rules: &rules,
         };
         engine::each_participant(book, cancelled, |p| {
             engine::figures(book, Some(&pos), p, prices, &mut scratch, &mut f);

@@ -11,7 +11,9 @@ use std::cmp::Ordering;
 
 use crate::book::Book;
 use crate::error::AnalyticsError;
-use crate::rules::Collateral;
+use interlock_ledger::VenueId;
+
+use crate::rules::{Collateral, Rule};
 use crate::total::Total;
 
 /// Participants between two looks at the cancel flag.
@@ -138,11 +140,35 @@ impl Scratch {
 }
 
 /// Prices of a round: `now` (shocked, moved by sales), and `base` (the
-/// moment's, at which implied debt stays valued).
+/// moment's, at which implied debt stays valued); and the rule each venue
+/// liquidates by in this run (its own, or the request's override).
 #[derive(Debug, Clone, Copy)]
 pub struct Prices<'a> {
     pub now: &'a [f64],
     pub base: &'a [f64],
+    pub rules: &'a [Rule],
+}
+
+/// Each venue's rule for a run: its own, unless the request overrides it.
+pub fn rules_for(book: &Book, overrides: &[(VenueId, Rule)]) -> Result<Vec<Rule>, AnalyticsError> {
+    let mut rules: Vec<Rule> = book.venues.iter().map(|v| v.rule).collect();
+    let mut seen = vec![false; rules.len()];
+    for (venue, rule) in overrides {
+        let v = book.venue_index(venue).ok_or_else(|| {
+            crate::error::invalid(
+                "rules.venue",
+                format!("{venue} is not a venue of the ledger"),
+            )
+        })?;
+        if std::mem::replace(&mut seen[v], true) {
+            return Err(crate::error::invalid(
+                "rules.venue",
+                format!("{venue} is overridden twice"),
+            ));
+        }
+        rules[v] = *rule;
+    }
+    Ok(rules)
 }
 
 /// Participant `p`'s figures, liquidations included, at `prices`.
@@ -260,11 +286,8 @@ pub fn figures(
             }
             s.seized.clear();
             s.seized.resize(s.collateral.len(), 0.0);
-            (f.repaid, f.bad_debt) = book.venues[acc.venue as usize].rule.liquidate_into(
-                &s.collateral,
-                debt,
-                &mut s.seized,
-            );
+            (f.repaid, f.bad_debt) =
+                prices.rules[acc.venue as usize].liquidate_into(&s.collateral, debt, &mut s.seized);
             // Back from the collateral's order to the lines'.
             for (k, li) in s.collateral_lines.iter().enumerate() {
                 out.seized[li - first_line] = s.seized[k];

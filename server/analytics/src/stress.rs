@@ -31,6 +31,8 @@ pub struct StressRequest {
     /// Also list every participant breached on two venues or more and
     /// every one hidden by reuse (for the scheduled stress's alerts).
     pub collect_sets: bool,
+    /// Venues that liquidate by another rule in this run.
+    pub rules: Vec<(interlock_ledger::VenueId, crate::rules::Rule)>,
 }
 
 /// The prices before and after the scenario, per book asset.
@@ -107,9 +109,11 @@ pub fn stress(
         .map(|(p, i)| i.ok_or_else(|| invalid("participants", format!("{p} is not known"))))
         .collect::<Result<_, _>>()?;
     let (base, now, shocks) = shocked(book, &scenario);
+    let rules = engine::rules_for(book, &req.rules)?;
     let prices = Prices {
         now: &now,
         base: &base,
+        rules: &rules,
     };
     let mut scratch = Scratch::new(book.assets.len());
     let mut f = Figures::default();
@@ -174,7 +178,7 @@ pub fn stress(
             let top = covers[v].rows();
             VenueRow {
                 venue: venue.id.clone(),
-                default_rule: !venue.rule_set,
+                default_rule: !venue.rule_set && !req.rules.iter().any(|(o, _)| *o == venue.id),
                 accounts_breached: totals.venue_breached[v],
                 debt_at_risk: totals.venue_debt_at_risk[v].value(),
                 seized: (0..na)
@@ -309,6 +313,7 @@ pub(crate) fn participant_row(
         Prices {
             now: prices.base,
             base: prices.base,
+            rules: prices.rules,
         },
         scratch,
         &mut before,

@@ -79,14 +79,17 @@ pub fn systemic(
     // The candidates, by size or by shortfall.
     let scenario = req.cascade.scenario.resolve(book)?;
     let (base, shocked, _) = stress::shocked(book, &scenario);
+    let rules = engine::rules_for(book, &req.cascade.rules)?;
     let prices = match req.by {
         RankBy::Size => Prices {
             now: &base,
             base: &base,
+            rules: &rules,
         },
         RankBy::Shortfall => Prices {
             now: &shocked,
             base: &base,
+            rules: &rules,
         },
     };
     let mut scratch = Scratch::new(book.assets.len());
@@ -124,6 +127,7 @@ pub fn systemic(
                     Prices {
                         now: &base,
                         base: &base,
+                        rules: &rules,
                     },
                     &mut scratch,
                     &mut f,
@@ -145,6 +149,7 @@ pub fn systemic(
             participants: Vec::new(),
             depth: Vec::new(),
             collect_sets: false,
+            rules: req.cascade.rules.clone(),
         },
         cancelled,
     )?;

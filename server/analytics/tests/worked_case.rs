@@ -107,6 +107,7 @@ fn request() -> StressRequest {
         participants: Vec::new(),
         depth: Vec::new(),
         collect_sets: false,
+        rules: Vec::new(),
     }
 }
 
@@ -212,6 +213,7 @@ fn a_cascade_reaches_the_second_venue() {
             floor: 0.0,
         }],
         max_rounds: 50,
+        rules: Vec::new(),
     };
     let r = cascade(&book, &req, &|| false).unwrap();
     assert!(r.settled);
@@ -274,6 +276,7 @@ fn bad_input_names_its_field() {
         impact: Impact::Linear,
         markets: Vec::new(),
         max_rounds: 10_000,
+        rules: Vec::new(),
     };
     assert_eq!(
         field(cascade(&book, &c, &|| false).map(|_| ())),
@@ -323,6 +326,7 @@ fn systemic_ranking_leaves_each_out() {
                 floor: 0.0,
             }],
             max_rounds: 50,
+            rules: Vec::new(),
         },
         top: 10,
         by: RankBy::Size,
@@ -355,4 +359,37 @@ fn systemic_ranking_leaves_each_out() {
         ),
         Err(interlock_analytics::AnalyticsError::InvalidArgument { field: "top", .. })
     ));
+}
+
+/// A request may have a venue liquidate by another rule for the run: V1
+/// as Morpho (LIF 1/(1 − 0.3·0.17) for its LT of 0.83) seizes the same 25
+/// deliverable ETH but repays 25·1600/LIF.
+#[test]
+fn a_venue_rule_overridden_for_a_run() {
+    use interlock_analytics::rules::{morpho_lif, Rule};
+    let w = world();
+    let book = Book::from_moment(&w.state.moment());
+    let mut req = request();
+    req.rules = vec![(v("V1"), Rule::Morpho)];
+    let r = stress(&book, &req, &|| false).unwrap();
+    let v1 = &r.venues[0];
+    assert!(close(v1.seized[0].quantity, 25.0));
+    assert!(close(v1.repaid, 25.0 * 1600.0 / morpho_lif(0.83)), "{v1:?}");
+    // The ledger's rule is untouched: without the override, Aave's figures.
+    let again = stress(&book, &request(), &|| false).unwrap();
+    assert!(close(again.venues[0].repaid, 38095.238095));
+    let field = |r: Result<_, interlock_analytics::AnalyticsError>| match r {
+        Err(interlock_analytics::AnalyticsError::InvalidArgument { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    req.rules = vec![(v("V9"), Rule::Morpho)];
+    assert_eq!(
+        field(stress(&book, &req, &|| false).map(|_| ())),
+        "rules.venue"
+    );
+    req.rules = vec![(v("V1"), Rule::Morpho), (v("V1"), Rule::DEFAULT)];
+    assert_eq!(
+        field(stress(&book, &req, &|| false).map(|_| ())),
+        "rules.venue"
+    );
 }

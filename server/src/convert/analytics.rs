@@ -170,6 +170,24 @@ fn markets(ms: Vec<pb::Market>) -> Result<Vec<Market>, InvalidField> {
         .collect()
 }
 
+/// The request's rule overrides, each checked as `SetVenueRule` checks a
+/// rule.
+fn rule_overrides(
+    rules: Vec<pb::RuleOverride>,
+) -> Result<Vec<(domain::VenueId, interlock_analytics::rules::Rule)>, Status> {
+    rules
+        .into_iter()
+        .map(|o| {
+            let venue = id("rules.venue", &o.venue, domain::VenueId::new)?;
+            let rule = super::liquidation_rule(o.rule)?;
+            if let Some((field, reason)) = rule.invalid() {
+                return Err(bad(field, reason).into());
+            }
+            Ok((venue, interlock_analytics::rules::Rule::from_ledger(&rule)))
+        })
+        .collect()
+}
+
 pub fn stress_request(r: pb::StressRequest) -> Result<StressRequest, Status> {
     Ok(StressRequest {
         scenario: scenario(r.scenario)?,
@@ -184,6 +202,7 @@ pub fn stress_request(r: pb::StressRequest) -> Result<StressRequest, Status> {
             .map(|m| (m.asset, m.depth))
             .collect(),
         collect_sets: false,
+        rules: rule_overrides(r.rules)?,
     })
 }
 
@@ -202,6 +221,7 @@ pub fn cascade_request(r: pb::CascadeRequest) -> Result<CascadeRequest, Status> 
         } else {
             r.max_rounds
         },
+        rules: rule_overrides(r.rules)?,
     })
 }
 
