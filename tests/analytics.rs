@@ -460,6 +460,8 @@ async fn the_scheduled_stress_alerts_on_what_changed() {
     config.stress_scenario = "DESK".into();
     let s = start_with(config).await;
     let admin = worked_case(&s).await;
+    // The desk opts P into reduce-only at two venues breached.
+    admin.set_stress_guard("P", 2).await.unwrap();
     let e = admin.top_by_stress(10).await.unwrap_err();
     assert_eq!(
         code(e),
@@ -486,9 +488,29 @@ async fn the_scheduled_stress_alerts_on_what_changed() {
     );
     assert!(a.message.contains("new: P"), "{}", a.message);
 
+    // At -10% P breaches nowhere: still ACTIVE.
+    assert_eq!(
+        admin.exposure("P").await.unwrap().state(),
+        pb::TradingState::Active
+    );
     admin.set_scenario(desk("-0.6")).await.unwrap();
     let a = next_alert(&mut alerts, pb::AlertKind::StressMultiVenue).await;
     assert_eq!(a.participant, "P");
+    // Its guard tripped (before the run's alerts went out): REDUCE_ONLY
+    // everywhere, audited by the stress.
+    assert_eq!(
+        admin.exposure("P").await.unwrap().state(),
+        pb::TradingState::ReduceOnly
+    );
+    let audit = admin.audit(0, 100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.principal.contains("scheduled-stress")
+                && r.action == "set_trading_state"
+                && r.new_value.contains("REDUCE_ONLY")),
+        "{audit:#?}"
+    );
     let a = next_alert(&mut alerts, pb::AlertKind::StressHiddenByReuse).await;
     assert!(a.message.contains("no longer: P"), "{}", a.message);
     let top = admin.top_by_stress(10).await.unwrap();

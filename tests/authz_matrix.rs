@@ -43,9 +43,10 @@ enum Rpc {
     Systemic,
     ReuseReport,
     SetScenario,
+    SetStressGuard,
 }
 
-const RPCS: [Rpc; 31] = [
+const RPCS: [Rpc; 32] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -77,6 +78,7 @@ const RPCS: [Rpc; 31] = [
     Rpc::Systemic,
     Rpc::ReuseReport,
     Rpc::SetScenario,
+    Rpc::SetStressGuard,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,6 +123,7 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | Systemic
                 | ReuseReport
                 | SetScenario
+                | SetStressGuard
         ),
         "auditor" => matches!(
             rpc,
@@ -290,6 +293,10 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
             })
             .await
             .map(|_| "stream".to_owned()),
+        Rpc::SetStressGuard => c
+            .set_stress_guard(participant, 2)
+            .await
+            .map(|r| format!("{r:?}")),
         Rpc::SetScenario => c
             .set_scenario(pb::SetScenarioRequest {
                 name: "PROBE".into(),

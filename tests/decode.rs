@@ -199,6 +199,12 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         Some(1),
     ),
     (
+        "/interlock.v1.AdminService/SetStressGuard",
+        "dev-admin",
+        Shape::Unary,
+        Some(1),
+    ),
+    (
         "/interlock.v1.AnalyticsService/Stress",
         "dev-admin",
         Shape::Unary,

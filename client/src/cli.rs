@@ -141,6 +141,17 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<crate::systemic::ScenarioCommand>,
     },
+    /// (admin) Opt a participant into REDUCE_ONLY whenever the scheduled
+    /// stress (--stress-scenario) finds it breaching on N venues or more at
+    /// once; --off opts it out. Audited, and so is each switch it makes.
+    StressGuard {
+        participant: String,
+        /// N: the breached venues that switch it to reduce-only.
+        #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+        min_venues: Option<u32>,
+        #[arg(long)]
+        off: bool,
+    },
     /// (admin, auditor) Who matters most: for the top participants, the
     /// debt everyone else would close in the cascade because of them (each
     /// left out in turn), with a progress bar; Cover-1/Cover-2 per venue.
@@ -522,6 +533,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::systemic::scenario_command(&client, command, json).await?
         }
         Command::Systemic(args) => crate::systemic::systemic(&client, args, json).await?,
+        Command::StressGuard {
+            participant,
+            min_venues,
+            off,
+        } => {
+            let n = if off { 0 } else { min_venues.unwrap_or(0) };
+            anyhow::ensure!(off || n > 0, "--min-venues must be at least 1 (or --off)");
+            let r = client.set_stress_guard(&participant, n).await?;
+            let show = |n: u32| {
+                if n == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("reduce-only at {n} venues")
+                }
+            };
+            if json {
+                print_json(&serde_json::json!({"participant": participant,
+                    "min_venues": n, "previous": r.previous, "version": r.version}));
+            } else {
+                outln!(
+                    "{participant}: {} -> {} (version {})",
+                    show(r.previous),
+                    show(n),
+                    r.version
+                );
+            }
+        }
         Command::VenueReport { venue } => {
             crate::systemic::venue_report(&client, venue, json).await?
         }

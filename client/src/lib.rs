@@ -270,6 +270,23 @@ impl Client {
             .into_inner())
     }
 
+    /// Opts a participant into reduce-only by the scheduled stress at
+    /// `min_venues` breached venues (0: out).
+    pub async fn set_stress_guard(
+        &self,
+        participant: &str,
+        min_venues: u32,
+    ) -> Result<pb::SetStressGuardResponse, ClientError> {
+        Ok(self
+            .admin()
+            .set_stress_guard(self.unary(pb::SetStressGuardRequest {
+                participant: participant.into(),
+                min_venues,
+            }))
+            .await?
+            .into_inner())
+    }
+
     /// Sets (or deletes) a named scenario of the library.
     pub async fn set_scenario(
         &self,

@@ -677,6 +677,29 @@ impl pb::admin_service_server::AdminService for AdminApi {
         }
     }
 
+    async fn set_stress_guard(
+        &self,
+        req: Request<pb::SetStressGuardRequest>,
+    ) -> Result<Response<pb::SetStressGuardResponse>, Status> {
+        let by = self.admin_of(&req)?;
+        let r = req.into_inner();
+        let cmd = Command::SetStressGuard {
+            at_ms: self.0.clock.now_ms(),
+            by,
+            participant: convert::participant(&r.participant)?,
+            min_venues: (r.min_venues > 0).then_some(r.min_venues),
+        };
+        match self.0.apply(cmd).await? {
+            Outcome::StressGuardSet { previous, version } => {
+                Ok(Response::new(pb::SetStressGuardResponse {
+                    previous: previous.unwrap_or(0),
+                    version,
+                }))
+            }
+            _ => Err(mismatch()),
+        }
+    }
+
     async fn set_scenario(
         &self,
         req: Request<pb::SetScenarioRequest>,

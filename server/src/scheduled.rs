@@ -3,6 +3,9 @@
 //! one at a time), keeps the worst participants for `top --by stress`, and
 //! alerts on what changed since the previous run: participants who would
 //! now breach on two venues or more at once, and the hidden-by-reuse list.
+//! A participant the desk opted in (`SetStressGuard`) that would breach on
+//! its number of venues or more is set REDUCE_ONLY, by `scheduled-stress`,
+//! audited like any admin change.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -50,6 +53,10 @@ pub async fn run(api: AnalyticsApi, shared: Shared, every: Duration, scenario: S
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        let guards = match shared.ledger.read(|s| s.stress_guards().clone()) {
+            Ok(g) => g,
+            Err(_) => continue,
+        };
         let req = StressRequest {
             scenario: Choice::Named {
                 name: scenario.clone(),
@@ -59,6 +66,7 @@ pub async fn run(api: AnalyticsApi, shared: Shared, every: Duration, scenario: S
             participants: Vec::new(),
             depth: Vec::new(),
             collect_sets: true,
+            watch: guards.keys().cloned().collect(),
             rules: Vec::new(),
         };
         let report = match api
@@ -71,6 +79,7 @@ pub async fn run(api: AnalyticsApi, shared: Shared, every: Duration, scenario: S
                 continue;
             }
         };
+        guard(&shared, &guards, &report.watched, &report.scenario).await;
         let sets = report.sets.unwrap_or_default();
         let now = LastStress {
             scenario: report.scenario.clone(),
@@ -101,6 +110,48 @@ pub async fn run(api: AnalyticsApi, shared: Shared, every: Duration, scenario: S
         };
         if !alerts.is_empty() {
             shared.alerts.publish(alerts);
+        }
+    }
+}
+
+/// The principal the scheduled stress's changes are audited under.
+pub const BY: &str = "scheduled-stress";
+
+/// Sets REDUCE_ONLY each opted-in participant, still ACTIVE, that would
+/// breach on its number of venues or more.
+async fn guard(
+    shared: &Shared,
+    guards: &std::collections::BTreeMap<ParticipantId, u32>,
+    watched: &[(ParticipantId, u32)],
+    scenario: &str,
+) {
+    for (p, breached) in watched {
+        let Some(&at_least) = guards.get(p) else {
+            continue;
+        };
+        if *breached < at_least {
+            continue;
+        }
+        let active = shared.ledger.read(|s| {
+            s.exposure(p, 0)
+                .ok()
+                .flatten()
+                .is_some_and(|e| e.trading_state == interlock_ledger::TradingState::Active)
+        });
+        if active != Ok(true) {
+            continue;
+        }
+        let cmd = interlock_ledger::Command::SetTradingState {
+            at_ms: shared.clock.now_ms(),
+            by: BY.to_owned(),
+            participant: p.clone(),
+            state: interlock_ledger::TradingState::ReduceOnly,
+            reason: format!(
+                "under {scenario} it would breach on {breached} venues (its guard: {at_least})"
+            ),
+        };
+        if let Err(e) = shared.apply(cmd).await {
+            tracing::warn!(error = %e.message(), participant = %p, "stress guard not applied");
         }
     }
 }

@@ -299,6 +299,7 @@ fn main() {
         participants: Vec::new(),
         depth: Vec::new(),
         collect_sets: false,
+        watch: Vec::new(),
         rules: Vec::new(),
     };
     let mut times = Vec::new();

@@ -132,6 +132,9 @@ pub struct StressReport {
     /// Everyone breached on two venues or more, and everyone hidden by
     /// reuse, by id, when asked for.
     pub sets: Option<StressSets>,
+    /// The watched participants the ledger knows, with the number of
+    /// venues each breaches on (in the request's order).
+    pub watched: Vec<(ParticipantId, u32)>,
 }
 
 /// Whole lists of a stress, by id.

@@ -33,6 +33,10 @@ pub struct StressRequest {
     pub collect_sets: bool,
     /// Venues that liquidate by another rule in this run.
     pub rules: Vec<(interlock_ledger::VenueId, crate::rules::Rule)>,
+    /// Participants whose count of breached venues the report gives
+    /// (`StressReport::watched`), however they rank; unknown ones are
+    /// left out.
+    pub watch: Vec<ParticipantId>,
 }
 
 /// The prices before and after the scenario, per book asset.
@@ -98,6 +102,12 @@ pub fn stress(
     if req.rows > ROWS_MAX {
         return Err(invalid("rows", format!("at most {ROWS_MAX}")));
     }
+    if req.watch.len() > interlock_ledger::state::STRESS_GUARDS_MAX {
+        return Err(invalid(
+            "watch",
+            format!("at most {}", interlock_ledger::state::STRESS_GUARDS_MAX),
+        ));
+    }
     if req.participants.len() > ASKED_MAX {
         return Err(invalid("participants", format!("at most {ASKED_MAX}")));
     }
@@ -124,6 +134,13 @@ pub fn stress(
     let mut hidden = TopN::new(HIDDEN_LISTED_MAX);
     let mut hidden_count = 0u64;
     let mut sets = req.collect_sets.then(StressSets::default);
+    let watch: std::collections::HashMap<usize, usize> = book
+        .participant_indices(&req.watch)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|p| (p, i)))
+        .collect();
+    let mut watched: Vec<Option<u32>> = vec![None; req.watch.len()];
     engine::each_participant(book, cancelled, |p| {
         engine::figures(book, None, p, prices, &mut scratch, &mut f);
         totals.add(book, &now, &f);
@@ -146,6 +163,11 @@ pub fn stress(
             hidden.offer(book, 0.0, p);
             if let Some(s) = sets.as_mut() {
                 s.hidden.push(book.participants[p].clone());
+            }
+        }
+        if !watch.is_empty() {
+            if let Some(&i) = watch.get(&p) {
+                watched[i] = Some(f.breached_venues() as u32);
             }
         }
         if let Some(s) = sets.as_mut() {
@@ -243,6 +265,12 @@ pub fn stress(
         assets,
         ecosystem,
         unpriced: unpriced(book),
+        watched: req
+            .watch
+            .iter()
+            .zip(watched)
+            .filter_map(|(p, n)| n.map(|n| (p.clone(), n)))
+            .collect(),
         sets: sets.map(|mut s| {
             s.hidden.sort();
             s.breached_on_two.sort();

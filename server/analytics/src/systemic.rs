@@ -149,6 +149,7 @@ pub fn systemic(
             participants: Vec::new(),
             depth: Vec::new(),
             collect_sets: false,
+            watch: Vec::new(),
             rules: req.cascade.rules.clone(),
         },
         cancelled,

@@ -87,6 +87,7 @@ fn report(book: &Book) -> String {
         participants: Vec::new(),
         depth: Vec::new(),
         collect_sets: true,
+        watch: Vec::new(),
         rules: Vec::new(),
     };
     format!("{:?}", stress(book, &req, &|| false).unwrap())

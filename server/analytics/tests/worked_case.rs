@@ -107,6 +107,7 @@ fn request() -> StressRequest {
         participants: Vec::new(),
         depth: Vec::new(),
         collect_sets: false,
+        watch: Vec::new(),
         rules: Vec::new(),
     }
 }

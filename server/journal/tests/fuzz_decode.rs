@@ -107,6 +107,12 @@ fn sample_commands() -> Vec<Command> {
             asset: a("USDC"),
             class: AssetClass::Stable,
         },
+        Command::SetStressGuard {
+            at_ms: 11,
+            by: "admin".into(),
+            participant: p("fund"),
+            min_venues: Some(2),
+        },
         Command::SetScenario {
             at_ms: 10,
             by: "admin".into(),

@@ -159,6 +159,15 @@ pub enum Command {
         name: String,
         scenario: Option<Scenario>,
     },
+    /// An admin opts a participant into reduce-only whenever the scheduled
+    /// stress finds it breaching on `min_venues` venues or more at once,
+    /// or out of it (`None`).
+    SetStressGuard {
+        at_ms: UnixMs,
+        by: String,
+        participant: ParticipantId,
+        min_venues: Option<u32>,
+    },
 }
 
 /// A named stress scenario (analytics.md): a move per asset class and per
@@ -266,7 +275,8 @@ impl Command {
             | Command::SetHaircut { at_ms, .. }
             | Command::SetStressShock { at_ms, .. }
             | Command::SetVenueRule { at_ms, .. }
-            | Command::SetScenario { at_ms, .. } => *at_ms,
+            | Command::SetScenario { at_ms, .. }
+            | Command::SetStressGuard { at_ms, .. } => *at_ms,
         }
     }
 
@@ -292,7 +302,8 @@ impl Command {
             | Command::SetHaircut { at_ms, .. }
             | Command::SetStressShock { at_ms, .. }
             | Command::SetVenueRule { at_ms, .. }
-            | Command::SetScenario { at_ms, .. } => *at_ms = at,
+            | Command::SetScenario { at_ms, .. }
+            | Command::SetStressGuard { at_ms, .. } => *at_ms = at,
         }
     }
 }
@@ -618,6 +629,10 @@ pub enum Outcome {
     },
     ScenarioSet {
         previous: Option<Scenario>,
+        version: u64,
+    },
+    StressGuardSet {
+        previous: Option<u32>,
         version: u64,
     },
     VenueRuleSet {

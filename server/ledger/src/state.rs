@@ -375,6 +375,9 @@ pub struct State {
     configured_venues: HashSet<VenueId>,
     /// The named stress scenarios (`state/scenarios.rs`).
     scenarios: std::collections::BTreeMap<String, Scenario>,
+    /// Participants opted into reduce-only by the scheduled stress, with
+    /// the venue count that trips it (`state/scenarios.rs`).
+    stress_guards: std::collections::BTreeMap<ParticipantId, u32>,
     /// How many times each value setting was set, by "KIND TARGET"
     /// (`State::setting_version`).
     setting_versions: HashMap<String, u64>,
@@ -415,6 +418,7 @@ impl State {
             venue_rules: HashMap::default(),
             configured_venues: HashSet::default(),
             scenarios: scenarios::builtin_scenarios(),
+            stress_guards: Default::default(),
             setting_versions: HashMap::default(),
             factors: HashMap::default(),
             alerts: Vec::new(),
@@ -544,6 +548,12 @@ impl State {
             Command::SetScenario {
                 by, name, scenario, ..
             } => self.set_scenario(at, by, name, scenario.as_ref()),
+            Command::SetStressGuard {
+                by,
+                participant,
+                min_venues,
+                ..
+            } => self.set_stress_guard(at, by, participant, *min_venues),
         };
         let changed = expired > 0
             || match (cmd, &outcome) {
@@ -672,7 +682,8 @@ pub use audit::{audit_records_hard_max, AUDIT_TRADING_STATE_RESERVE};
 pub use prices::{class_name, ORACLES_MAX, PRICED_ASSETS_MAX};
 pub use scenarios::{
     builtin_scenarios, invalid_scenario_name, SCENARIOS_MAX, SCENARIO_ASSETS_MAX,
-    SCENARIO_NAME_MAX, SCENARIO_SHOCK_MAX, SCENARIO_SOURCE_MAX,
+    SCENARIO_NAME_MAX, SCENARIO_SHOCK_MAX, SCENARIO_SOURCE_MAX, STRESS_GUARDS_MAX,
+    STRESS_GUARD_VENUES_MAX,
 };
 pub use snapshot::SnapshotError;
 pub use value::{

@@ -117,3 +117,58 @@ fn bad_input_names_its_field_and_changes_nothing() {
         "a refused change changed the state"
     );
 }
+
+/// The desk opts a participant into the scheduled stress's reduce-only and
+/// out again: audited, versioned, kept by a snapshot; a count of 0 or above
+/// the maximum is refused.
+#[test]
+fn stress_guards_are_settings_like_any_other() {
+    let mut w = World::new();
+    let mut guard = |w: &mut World, n: Option<u32>| {
+        let at = w.now;
+        w.apply(Command::SetStressGuard {
+            at_ms: at,
+            by: "admin".into(),
+            participant: p("fund"),
+            min_venues: n,
+        })
+        .map(|a| a.outcome)
+    };
+    assert!(matches!(
+        guard(&mut w, Some(2)).unwrap(),
+        Outcome::StressGuardSet {
+            previous: None,
+            version: 1
+        }
+    ));
+    assert_eq!(w.state.stress_guards().get(&p("fund")), Some(&2));
+    let back = State::from_snapshot(&w.state.to_snapshot()).unwrap();
+    assert_eq!(back.stress_guards(), w.state.stress_guards());
+    for bad in [0, state::STRESS_GUARD_VENUES_MAX + 1] {
+        assert!(matches!(
+            guard(&mut w, Some(bad)),
+            Err(LedgerError::InvalidArgument {
+                field: "min_venues",
+                ..
+            })
+        ));
+    }
+    assert!(matches!(
+        guard(&mut w, None).unwrap(),
+        Outcome::StressGuardSet {
+            previous: Some(2),
+            version: 2
+        }
+    ));
+    assert!(w.state.stress_guards().is_empty());
+    let r = w.state.audit_records(0, 100);
+    let last = r.last().unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.old_value.as_str(),
+            last.new_value.as_str()
+        ),
+        ("set_stress_guard", "reduce-only at 2 venues", "-")
+    );
+}

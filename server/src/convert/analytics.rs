@@ -203,6 +203,7 @@ pub fn stress_request(r: pb::StressRequest) -> Result<StressRequest, Status> {
             .collect(),
         collect_sets: false,
         rules: rule_overrides(r.rules)?,
+        watch: Vec::new(),
     })
 }
 

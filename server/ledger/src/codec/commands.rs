@@ -197,6 +197,21 @@ impl Encode for Command {
                 w.put(venue);
                 w.put(rule);
             }
+            Command::SetStressGuard {
+                at_ms,
+                by,
+                participant,
+                min_venues,
+            } => {
+                w.u8(20);
+                w.i64(*at_ms);
+                w.str(by);
+                w.put(participant);
+                w.bool(min_venues.is_some());
+                if let Some(n) = min_venues {
+                    w.u64(u64::from(*n));
+                }
+            }
             Command::SetScenario {
                 at_ms,
                 by,
@@ -317,6 +332,16 @@ impl Decode for Command {
                 by: r.text()?,
                 venue: r.get()?,
                 rule: r.get()?,
+            },
+            20 => Command::SetStressGuard {
+                at_ms,
+                by: r.text()?,
+                participant: r.get()?,
+                min_venues: if r.bool()? {
+                    Some(u32::try_from(r.u64()?).map_err(|_| r.error("bad venue count"))?)
+                } else {
+                    None
+                },
             },
             19 => Command::SetScenario {
                 at_ms,

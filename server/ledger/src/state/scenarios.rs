@@ -174,3 +174,55 @@ impl State {
         &self.scenarios
     }
 }
+
+/// The most participants opted into the scheduled stress's reduce-only.
+pub const STRESS_GUARDS_MAX: usize = 100_000;
+/// The most venues a stress guard may count to.
+pub const STRESS_GUARD_VENUES_MAX: u32 = 1000;
+
+impl State {
+    /// Opts a participant into (or out of, with `None`) reduce-only when the
+    /// scheduled stress finds it breaching on `min_venues` venues or more.
+    pub(super) fn set_stress_guard(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        participant: &ParticipantId,
+        min_venues: Option<u32>,
+    ) -> Result<Outcome, LedgerError> {
+        if min_venues.is_some_and(|n| n == 0 || n > STRESS_GUARD_VENUES_MAX) {
+            return Err(LedgerError::InvalidArgument {
+                field: "min_venues",
+                reason: format!("must be 1 to {STRESS_GUARD_VENUES_MAX}"),
+            });
+        }
+        let previous = self.stress_guards.get(participant).copied();
+        if previous.is_none() && min_venues.is_some() {
+            self.ensure_capacity(self.stress_guards.len(), STRESS_GUARDS_MAX, "stress guards")?;
+        }
+        self.ensure_capacity(self.audit.len(), self.cfg.audit_records_max, "audit log")?;
+        match min_venues {
+            Some(n) => self.stress_guards.insert(participant.clone(), n),
+            None => self.stress_guards.remove(participant),
+        };
+        let show = |n: Option<u32>| {
+            n.map_or_else(|| "-".to_owned(), |n| format!("reduce-only at {n} venues"))
+        };
+        self.audit(
+            at,
+            by,
+            "set_stress_guard",
+            participant.to_string(),
+            show(previous),
+            show(min_venues),
+        );
+        let version = self.bump_version("stress_guard", participant.to_string());
+        Ok(Outcome::StressGuardSet { previous, version })
+    }
+
+    /// The participants opted into the scheduled stress's reduce-only, by
+    /// id, with their venue counts.
+    pub fn stress_guards(&self) -> &std::collections::BTreeMap<ParticipantId, u32> {
+        &self.stress_guards
+    }
+}

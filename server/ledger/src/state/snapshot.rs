@@ -57,6 +57,9 @@ const SNAPSHOT_MAGIC_V8: u32 = 0x534e_5038; // "SNP8"
 /// scenario library (name, scenario), in name order. Earlier layouts read
 /// as the built-in library.
 const SNAPSHOT_MAGIC_V9: u32 = 0x534e_5039; // "SNP9"
+/// The layout written since `SNAPSHOT_MAGIC_V9`: the ninth, then the stress
+/// guards (participant, venue count), by participant.
+const SNAPSHOT_MAGIC_V10: u32 = 0x534e_5041; // "SNPA"
 
 /// Idempotency entries of the first two layouts: the whole request and
 /// answer, read into the compact form. The TTL a stored request was judged
@@ -371,7 +374,7 @@ impl State {
     /// Everything but the audit log, canonically (maps in key order); the
     /// ledger's clock only if `clock`.
     fn encode_parts(&self, w: &mut Writer, clock: bool) {
-        w.u64(u64::from(SNAPSHOT_MAGIC_V9));
+        w.u64(u64::from(SNAPSHOT_MAGIC_V10));
         w.put(&self.cfg);
         if clock {
             w.i64(self.last_at_ms);
@@ -507,6 +510,11 @@ impl State {
             w.str(name);
             w.put(s);
         }
+        w.usize(self.stress_guards.len());
+        for (p, n) in &self.stress_guards {
+            w.put(p);
+            w.u64(u64::from(*n));
+        }
     }
 
     /// SHA-256 of the state without its audit log and clock (see
@@ -527,6 +535,7 @@ impl State {
 impl Decode for State {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let layout = match r.u64()? {
+            m if m == u64::from(SNAPSHOT_MAGIC_V10) => 10,
             m if m == u64::from(SNAPSHOT_MAGIC_V9) => 9,
             m if m == u64::from(SNAPSHOT_MAGIC_V8) => 8,
             m if m == u64::from(SNAPSHOT_MAGIC_V7) => 7,
@@ -744,6 +753,7 @@ impl Decode for State {
                 + super::VENUE_ASSETS_MAX
                 + super::VENUE_RULES_MAX
                 + super::SCENARIOS_MAX
+                + super::STRESS_GUARDS_MAX
                 + 3;
             let n = r.len(most)?;
             for _ in 0..n {
@@ -768,6 +778,19 @@ impl Decode for State {
                 }
                 if s.scenarios.insert(name, scenario).is_some() {
                     return Err(r.error("duplicate scenario"));
+                }
+            }
+        }
+        if layout >= 10 {
+            let n = r.len(super::STRESS_GUARDS_MAX)?;
+            for _ in 0..n {
+                let p = r.get()?;
+                let v = u32::try_from(r.u64()?).map_err(|_| r.error("bad venue count"))?;
+                if v == 0 || v > super::STRESS_GUARD_VENUES_MAX {
+                    return Err(r.error("bad venue count"));
+                }
+                if s.stress_guards.insert(p, v).is_some() {
+                    return Err(r.error("duplicate stress guard"));
                 }
             }
         }

@@ -406,6 +406,7 @@ impl State {
                     "set_haircut" => "haircut",
                     "set_stress_shock" => "stress_shock",
                     "set_scenario" => "scenario",
+                    "set_stress_guard" => "stress_guard",
                     "set_venue_rule" => "venue_rule",
                     _ => return None,
                 };
