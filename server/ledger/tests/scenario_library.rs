@@ -124,7 +124,7 @@ fn bad_input_names_its_field_and_changes_nothing() {
 #[test]
 fn stress_guards_are_settings_like_any_other() {
     let mut w = World::new();
-    let mut guard = |w: &mut World, n: Option<u32>| {
+    let guard = |w: &mut World, n: Option<u32>| {
         let at = w.now;
         w.apply(Command::SetStressGuard {
             at_ms: at,
