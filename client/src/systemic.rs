@@ -7,7 +7,7 @@ use interlock_client::{pb, Client};
 use rust_decimal::Decimal;
 
 use crate::cli::print_json;
-use crate::output::table;
+use crate::output::{pct, table};
 
 /// What to shock: a named scenario or shocks per asset.
 #[derive(Debug, Clone, Args)]
@@ -177,14 +177,6 @@ fn parse_shock(s: &str) -> Result<(String, String), String> {
             Ok((a, (d / Decimal::ONE_HUNDRED).normalize().to_string()))
         }
         None => Ok((a, v)),
-    }
-}
-
-/// A share as a percentage: "-0.35" → "-35%".
-fn pct(s: &str) -> String {
-    match s.parse::<Decimal>() {
-        Ok(d) => format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(2).normalize()),
-        Err(_) => s.to_owned(),
     }
 }
 

@@ -132,13 +132,8 @@ async fn guard(
         if *breached < at_least {
             continue;
         }
-        let active = shared.ledger.read(|s| {
-            s.exposure(p, 0)
-                .ok()
-                .flatten()
-                .is_some_and(|e| e.trading_state == interlock_ledger::TradingState::Active)
-        });
-        if active != Ok(true) {
+        let state = shared.ledger.read(|s| s.trading_state(p));
+        if state != Ok(Some(interlock_ledger::TradingState::Active)) {
             continue;
         }
         let cmd = interlock_ledger::Command::SetTradingState {

@@ -156,6 +156,11 @@ impl State {
         self.asset_totals.get(asset).copied().unwrap_or_default()
     }
 
+    /// A participant's trading state, if the ledger knows it.
+    pub fn trading_state(&self, participant: &ParticipantId) -> Option<TradingState> {
+        self.participants.get(participant).map(|p| p.trading_state)
+    }
+
     /// How many order ids are remembered.
     pub fn idempotency_len(&self) -> usize {
         self.idempotency.len()
