@@ -24,12 +24,33 @@ pub struct AlertHub {
     /// rejection per check while a broker is silent) neither fills the log
     /// nor hides the others.
     log: Arc<[LogRate; ALERT_KINDS]>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How many kinds of ledger alert there are (`interlock_ledger::AlertKind`).
-const ALERT_KINDS: usize = 15;
+pub const ALERT_KINDS: usize = 15;
 
-fn kind_index(k: AlertKind) -> usize {
+/// Every kind, in [`kind_index`] order.
+pub const ALL_ALERT_KINDS: [AlertKind; ALERT_KINDS] = [
+    AlertKind::WarningLevelCrossed,
+    AlertKind::LimitRejection,
+    AlertKind::Breach,
+    AlertKind::TradingStateChanged,
+    AlertKind::BrokerStale,
+    AlertKind::SyncGap,
+    AlertKind::PriceHeld,
+    AlertKind::PriceStale,
+    AlertKind::PriceFresh,
+    AlertKind::HealthWarning,
+    AlertKind::HealthCritical,
+    AlertKind::VenuesAtRisk,
+    AlertKind::PriceDeviation,
+    AlertKind::StressMultiVenue,
+    AlertKind::StressHiddenByReuse,
+];
+
+/// A kind's place in per-kind tables.
+pub fn kind_index(k: AlertKind) -> usize {
     match k {
         AlertKind::WarningLevelCrossed => 0,
         AlertKind::LimitRejection => 1,
@@ -51,11 +72,17 @@ fn kind_index(k: AlertKind) -> usize {
 
 impl AlertHub {
     pub fn new() -> Self {
+        AlertHub::counted(Arc::new(crate::metrics::Metrics::new(false)))
+    }
+
+    /// A hub that counts what it publishes in `metrics`.
+    pub fn counted(metrics: Arc<crate::metrics::Metrics>) -> Self {
         let (tx, _) = broadcast::channel(ALERT_BUFFER);
         AlertHub {
             tx,
             seq: Arc::new(AtomicU64::new(0)),
             log: Arc::new(Default::default()),
+            metrics,
         }
     }
 
@@ -65,6 +92,7 @@ impl AlertHub {
     pub fn publish(&self, alerts: Vec<interlock_ledger::Alert>) {
         for a in alerts {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            self.metrics.alert(a.kind);
             let v = self.log[kind_index(a.kind)].admit();
             if v.log {
                 tracing::info!(
@@ -87,5 +115,17 @@ impl AlertHub {
 impl Default for AlertHub {
     fn default() -> Self {
         AlertHub::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_index() {
+        for (i, k) in ALL_ALERT_KINDS.iter().enumerate() {
+            assert_eq!(kind_index(*k), i, "{k:?}");
+        }
     }
 }

@@ -204,7 +204,12 @@ impl pb::analytics_service_server::AnalyticsService for AnalyticsApi {
         let r = convert::systemic_request(req.into_inner())?;
         let (tx, rx) = tokio::sync::mpsc::channel(PROGRESS_BUFFERED);
         let api = self.clone();
+        let open = self
+            .shared
+            .metrics
+            .stream_opened(crate::metrics::StreamKind::Systemic);
         tokio::spawn(async move {
+            let _open = open;
             let progress = tx.clone();
             let deadline = api.systemic_deadline;
             let report = api

@@ -55,6 +55,8 @@ pub struct Shared {
     pub archive: Option<Arc<interlock_journal::audit::AuditArchive>>,
     /// What the last scheduled stress found (`top --by stress`).
     pub last_stress: crate::scheduled::LastStressCell,
+    /// What the operations port shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A converted answer that may not leave before its ticket is durable.
@@ -185,6 +187,7 @@ async fn next_or_stop<T>(
 fn pump<I, O>(
     mut inbound: Streaming<I>,
     shared: &Shared,
+    kind: crate::metrics::StreamKind,
     mut handle: impl FnMut(I) -> Answer<O> + Send + 'static,
 ) -> BoxStream<O>
 where
@@ -196,7 +199,9 @@ where
     let mut stopping = shared.stopping.clone();
     let max = shared.stream_messages_max;
     let max_bytes = shared.max_message_bytes;
+    let open = shared.metrics.stream_opened(kind);
     tokio::spawn(async move {
+        let _open = open;
         let mut count = 0u64;
         while let Some(msg) = next_or_stop(&mut inbound, &mut stopping).await {
             count += 1;
@@ -254,8 +259,12 @@ impl PreTradeApi {
             venue: venue.clone(),
             request,
         });
+        let metrics = &self.0.metrics;
         Ok(self.0.settle(pending, |outcome| match outcome {
-            Outcome::Check(answer) => Ok(convert::check_response(answer)),
+            Outcome::Check(answer) => {
+                metrics.check(answer.verdict, answer.reason.as_ref().map(|r| r.code));
+                Ok(convert::check_response(answer))
+            }
             _ => Err(mismatch()),
         }))
     }
@@ -321,24 +330,31 @@ impl pb::pre_trade_service_server::PreTradeService for PreTradeApi {
         let venue = venue_of(&req)?;
         let api = self.clone();
         let who = format!("venue:{venue}");
-        let answers = pump(req.into_inner(), &self.0, move |r: pb::CheckRequest| {
-            let order_id = r.order_id.clone();
-            let answer = match api.0.limiter.admit(&who) {
-                Ok(()) => api.check_one(&venue, r),
-                Err(e) => Box::pin(std::future::ready(Err(e))),
-            };
-            Box::pin(async move {
-                let result = match answer.await {
-                    Ok(resp) => pb::check_stream_response::Result::Response(resp),
-                    Err(s) => pb::check_stream_response::Result::Error(convert::stream_error(&s)),
+        let answers = pump(
+            req.into_inner(),
+            &self.0,
+            crate::metrics::StreamKind::CheckStream,
+            move |r: pb::CheckRequest| {
+                let order_id = r.order_id.clone();
+                let answer = match api.0.limiter.admit(&who) {
+                    Ok(()) => api.check_one(&venue, r),
+                    Err(e) => Box::pin(std::future::ready(Err(e))),
                 };
-                // A bad request is answered inline; the stream goes on.
-                Ok(pb::CheckStreamResponse {
-                    order_id,
-                    result: Some(result),
+                Box::pin(async move {
+                    let result = match answer.await {
+                        Ok(resp) => pb::check_stream_response::Result::Response(resp),
+                        Err(s) => {
+                            pb::check_stream_response::Result::Error(convert::stream_error(&s))
+                        }
+                    };
+                    // A bad request is answered inline; the stream goes on.
+                    Ok(pb::CheckStreamResponse {
+                        order_id,
+                        result: Some(result),
+                    })
                 })
-            })
-        });
+            },
+        );
         Ok(Response::new(answers))
     }
 
@@ -422,7 +438,12 @@ impl pb::position_service_server::PositionService for PositionApi {
         let api = self.clone();
         // Any error ends the stream: the broker resumes from the sequence
         // the error names.
-        let acks = pump(req.into_inner(), &self.0, move |m| api.sync_one(&broker, m));
+        let acks = pump(
+            req.into_inner(),
+            &self.0,
+            crate::metrics::StreamKind::Sync,
+            move |m| api.sync_one(&broker, m),
+        );
         Ok(Response::new(acks))
     }
 
@@ -876,11 +897,18 @@ impl pb::admin_service_server::AdminService for AdminApi {
         let mut rx = self.0.alerts.subscribe();
         let mut stopping = self.0.stopping.clone();
         let (tx, out) = mpsc::channel(STREAM_BUFFER);
+        let open = self
+            .0
+            .metrics
+            .stream_opened(crate::metrics::StreamKind::WatchAlerts);
         tokio::spawn(async move {
+            let _open = open;
             loop {
                 let alert = tokio::select! {
                     a = rx.recv() => a,
                     _ = stopping.changed() => break,
+                    // The watcher went away: end now, not at the next alert.
+                    _ = tx.closed() => break,
                 };
                 let alert = match alert {
                     Ok(alert) => alert,

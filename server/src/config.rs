@@ -403,6 +403,42 @@ pub struct Config {
     /// The named scenario the scheduled stress runs.
     #[arg(long, env = "INTERLOCK_STRESS_SCENARIO", default_value = "CHAOS_TIERS")]
     pub stress_scenario: String,
+
+    /// The operations port: plaintext HTTP with /livez, /readyz and
+    /// /metrics (Prometheus text format), apart from the gRPC port. It
+    /// shows aggregate counts only and asks for no certificate, so keep it
+    /// on a network only probes and Prometheus reach. `off`: no port, and
+    /// no metrics recorded.
+    #[arg(long, env = "INTERLOCK_OPS_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_ops_listen)]
+    pub ops_listen: OpsListen,
+
+    /// Log lines as plain text (the default) or one JSON object per line
+    /// (for log shippers).
+    #[arg(long, env = "INTERLOCK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Where the operations port listens, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpsListen {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_ops_listen(s: &str) -> Result<OpsListen, String> {
+    if s == "off" {
+        return Ok(OpsListen::Off);
+    }
+    s.parse()
+        .map(OpsListen::At)
+        .map_err(|_| format!("{s:?}: expected an address (127.0.0.1:9464) or off"))
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Whether changes are journaled before they are acknowledged.

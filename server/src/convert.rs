@@ -841,9 +841,9 @@ pub fn audit_record_pb(r: domain::AuditRecord) -> pb::AuditRecord {
     }
 }
 
-/// An alert for the admin stream, numbered by the caller.
-pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
-    let kind = match a.kind {
+/// An alert kind as the proto names it.
+pub fn alert_kind(k: domain::AlertKind) -> pb::AlertKind {
+    match k {
         domain::AlertKind::WarningLevelCrossed => pb::AlertKind::WarningLevelCrossed,
         domain::AlertKind::LimitRejection => pb::AlertKind::LimitRejection,
         domain::AlertKind::Breach => pb::AlertKind::Breach,
@@ -859,11 +859,32 @@ pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
         domain::AlertKind::PriceDeviation => pb::AlertKind::PriceDeviation,
         domain::AlertKind::StressMultiVenue => pb::AlertKind::StressMultiVenue,
         domain::AlertKind::StressHiddenByReuse => pb::AlertKind::StressHiddenByReuse,
-    };
+    }
+}
+
+/// An alert kind's name without the enum's prefix (`BREACH`), for metric
+/// labels.
+pub fn alert_kind_name(k: domain::AlertKind) -> &'static str {
+    let name = alert_kind(k).as_str_name();
+    name.strip_prefix("ALERT_KIND_").unwrap_or(name)
+}
+
+/// A price state's name as the proto spells it without its prefix, for
+/// metric labels.
+pub fn price_state_name(s: domain::PriceState) -> &'static str {
+    match s {
+        domain::PriceState::Fresh => "FRESH",
+        domain::PriceState::Stale => "STALE",
+        domain::PriceState::Recovering { .. } => "RECOVERING",
+    }
+}
+
+/// An alert for the admin stream, numbered by the caller.
+pub fn alert(seq: u64, a: domain::Alert) -> pb::Alert {
     pb::Alert {
         seq,
         at_ms: a.at_ms,
-        kind: kind.into(),
+        kind: alert_kind(a.kind).into(),
         participant: opt_str(&a.participant),
         asset: opt_str(&a.asset),
         venue: opt_str(&a.venue),

@@ -15,6 +15,8 @@
 //! - [`ratelimit`]: a token bucket per principal.
 //! - [`oversize`]: oversized requests answer RESOURCE_EXHAUSTED.
 //! - [`clock`]: wall-clock time that follows tokio's (pausable) clock.
+//! - [`ops`]: the operations port (probes and `/metrics`); [`metrics`]:
+//!   what it shows.
 //! - [`serve`]: one entry point shared by `main` and the tests.
 
 #![forbid(unsafe_code)]
@@ -30,6 +32,8 @@ pub mod convert;
 pub mod durable;
 pub mod echo;
 pub mod lograte;
+pub mod metrics;
+pub mod ops;
 pub mod oversize;
 pub mod ratelimit;
 pub mod scheduled;
@@ -163,13 +167,14 @@ pub fn transport(config: &Config) -> Server {
 /// `Config::stream_window_bytes`).
 pub const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
-/// Serves Interlock on `listener` until `shutdown` completes.
+/// Serves Interlock on `listener` until `shutdown` completes, with no
+/// operations port (and so no metrics recorded).
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    serve_on(config, listener, shutdown, None).await
+    serve_all(config, listener, None, shutdown, None).await
 }
 
 /// [`serve`] with the journal on `storage` instead of `--data-dir` (tests
@@ -180,6 +185,87 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send,
     storage: Option<Arc<dyn Storage>>,
 ) -> anyhow::Result<()> {
+    serve_all(config, listener, None, shutdown, storage).await
+}
+
+/// [`serve`], and the operations port ([`ops`]) on `ops` if given: it
+/// answers `/livez` from the start, `/readyz` once the ledger is recovered.
+pub async fn serve_with_ops(
+    config: Config,
+    listener: TcpListener,
+    ops: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    serve_all(config, listener, ops, shutdown, None).await
+}
+
+async fn serve_all(
+    config: Config,
+    listener: TcpListener,
+    ops: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+    storage: Option<Arc<dyn Storage>>,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(metrics::Metrics::new(ops.is_some()));
+    let readiness = Arc::new(ops::Readiness::default());
+    let sources = Arc::new(std::sync::OnceLock::new());
+    let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops_task = ops.map(|l| {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!(addr = %a, "operations port: /livez /readyz /metrics");
+        }
+        let exporter = Arc::new(metrics::Exporter::new(
+            metrics.clone(),
+            sources.clone(),
+            readiness.clone(),
+        ));
+        tokio::spawn(ops::run(l, exporter, readiness.clone(), async move {
+            let _ = ops_stopped.await;
+        }))
+    });
+    let result = serve_grpc(
+        config,
+        listener,
+        shutdown,
+        storage,
+        Observed {
+            metrics,
+            readiness: readiness.clone(),
+            sources,
+        },
+    )
+    .await;
+    readiness.stopping();
+    let _ = ops_stop.send(());
+    if let Some(t) = ops_task {
+        match t.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the operations port stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "the operations port's task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    result
+}
+
+/// What the operations port reads of a running server.
+struct Observed {
+    metrics: Arc<metrics::Metrics>,
+    readiness: Arc<ops::Readiness>,
+    sources: Arc<std::sync::OnceLock<metrics::Sources>>,
+}
+
+async fn serve_grpc(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    storage: Option<Arc<dyn Storage>>,
+    observed: Observed,
+) -> anyhow::Result<()> {
+    let Observed {
+        metrics,
+        readiness,
+        sources,
+    } = observed;
     let addr = listener.local_addr()?;
     if config.dev {
         anyhow::ensure!(
@@ -207,10 +293,18 @@ pub async fn serve_on(
         }
     };
     let clock = Clock::new();
-    let (ledger, journal, durable) = open_ledger(&config, &clock, storage).await?;
+    let (ledger, journal, durable) = open_ledger(&config, &clock, storage, &metrics).await?;
+    if let Some(j) = &journal {
+        let m = metrics.clone();
+        j.observe_syncs(Box::new(move |records, took| {
+            m.journal_synced(records, took)
+        }));
+    }
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let stopping_ready = readiness.clone();
     let shutdown = async move {
         shutdown.await;
+        stopping_ready.stopping();
         // Ends open streams so the graceful shutdown can finish.
         let _ = stop_tx.send(true);
     };
@@ -219,12 +313,18 @@ pub async fn serve_on(
         config.rate_limit_per_sec,
         config.rate_limit_burst,
     ));
+    let _ = sources.set(metrics::Sources {
+        ledger: ledger.clone(),
+        limiter: limiter.clone(),
+        clock,
+    });
     let shared = Shared {
         stopping,
         denials: denials.clone(),
         ledger,
         clock,
-        alerts: AlertHub::new(),
+        alerts: AlertHub::counted(metrics.clone()),
+        metrics: metrics.clone(),
         stream_messages_max: config.stream_messages_max,
         max_message_bytes: config.max_message_bytes,
         limiter: limiter.clone(),
@@ -293,7 +393,7 @@ pub async fn serve_on(
         config.snapshot_under_lock,
         scan,
     ));
-    if let Some(durable) = durable {
+    if let Some(durable) = durable.clone() {
         tokio::spawn(watch_journal(durable, health.clone()));
     }
     tracing::info!(%addr, "interlock serving");
@@ -302,7 +402,11 @@ pub async fn serve_on(
         builder = builder.tls_config(tls)?;
         tracing::info!("mutual TLS on: principals come from client certificates");
     }
+    readiness.serving(durable.clone());
+    let rpc_layer =
+        tower::util::option_layer(metrics.on().then(|| metrics::RpcLayer(metrics.clone())));
     let result = builder
+        .layer(rpc_layer)
         .layer(oversize::layer(max))
         .layer(auth::call_path_layer())
         .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -386,6 +490,7 @@ async fn open_ledger(
     config: &Config,
     clock: &Clock,
     storage: Option<Arc<dyn Storage>>,
+    metrics: &metrics::Metrics,
 ) -> anyhow::Result<(Arc<Ledger>, Option<JournalHandle>, Option<Arc<Waiters>>)> {
     if config.durability == Durability::None {
         tracing::warn!(
@@ -422,6 +527,7 @@ async fn open_ledger(
     .await??;
     // The writer only reports changes: start from where recovery left it.
     waiters.publish(journal.progress());
+    metrics.recovered(started.elapsed(), recovered.records_replayed);
     tracing::info!(
         data_dir = %config.data_dir.display(),
         snapshot_lsn = ?recovered.snapshot_lsn,
@@ -690,12 +796,16 @@ async fn tick(
             continue;
         }
         let (ledger, journal) = (shared.ledger.clone(), journal.clone());
+        let metrics = shared.metrics.clone();
         snapshotting = Some(tokio::task::spawn_blocking(move || {
-            match if under_lock {
+            let started = std::time::Instant::now();
+            let done = if under_lock {
                 interlock_journal::snapshot(&ledger, &journal)
             } else {
                 interlock_journal::snapshot_replayed(&ledger, &journal)
-            } {
+            };
+            metrics.snapshot(started.elapsed(), done.as_ref().ok().map(|i| i.bytes));
+            match done {
                 Ok(info) => tracing::info!(
                     lsn = info.lsn,
                     bytes = info.bytes,

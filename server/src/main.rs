@@ -3,19 +3,29 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use interlock_server::{config::Runtime, Config};
+use interlock_server::config::{LogFormat, OpsListen, Runtime};
+use interlock_server::Config;
 
 fn main() -> anyhow::Result<()> {
-    // Colours only on a terminal: log files and pipes get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_ansi(ansi)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let config = Config::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Text => {
+            // Colours only on a terminal: log files and pipes get plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            tracing_subscriber::fmt()
+                .with_ansi(ansi)
+                .with_env_filter(filter)
+                .init()
+        }
+    }
     let mut runtime = match config.runtime {
         Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Runtime::MultiThread => {
@@ -56,5 +66,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if config.echo_floor {
         return interlock_server::echo::serve_floor(&config, listener, shutdown).await;
     }
-    interlock_server::serve(config, listener, shutdown).await
+    let ops = match config.ops_listen {
+        OpsListen::Off => None,
+        OpsListen::At(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("--ops-listen {addr}: {e}"))?,
+        ),
+    };
+    interlock_server::serve_with_ops(config, listener, ops, shutdown).await
 }

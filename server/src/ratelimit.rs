@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use dashmap::DashMap;
 use tonic::Status;
 
@@ -28,6 +30,9 @@ pub struct RateLimiter {
     per_sec: u64,
     burst: u64,
     buckets: DashMap<String, Bucket>,
+    /// Refusals by the role in the principal's key ("role:id"), in
+    /// [`RateLimiter::refused_by_role`]'s order.
+    refused: [AtomicU64; 5],
 }
 
 impl RateLimiter {
@@ -37,7 +42,13 @@ impl RateLimiter {
             per_sec,
             burst: burst.max(1),
             buckets: DashMap::new(),
+            refused: Default::default(),
         }
+    }
+
+    /// Refusals so far by role: venue, broker, oracle, admin, auditor.
+    pub fn refused_by_role(&self) -> [u64; 5] {
+        std::array::from_fn(|i| self.refused[i].load(Ordering::Relaxed))
     }
 
     /// Takes a token for `who`, or says how long to wait.
@@ -71,6 +82,18 @@ impl RateLimiter {
             return Ok(());
         }
         let missing = 1000 - b.milli;
+        drop(b);
+        let role = match who.split(':').next() {
+            Some("venue") => Some(0),
+            Some("broker") => Some(1),
+            Some("oracle") => Some(2),
+            Some("admin") => Some(3),
+            Some("auditor") => Some(4),
+            _ => None,
+        };
+        if let Some(r) = role {
+            self.refused[r].fetch_add(1, Ordering::Relaxed);
+        }
         let retry_ms = (missing * 1000).div_ceil(self.per_sec * 1000).max(1);
         let mut status = Status::resource_exhausted(format!(
             "rate limit of {} requests/s for {who} exceeded; retry after {retry_ms} ms",

@@ -56,6 +56,8 @@ async fn start(dir: &std::path::Path) -> (Child, String) {
             "127.0.0.1:0",
             "--default-reuse-ratio",
             "2",
+            "--ops-listen",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir)

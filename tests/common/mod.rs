@@ -13,6 +13,8 @@ pub struct TestServer {
     pub endpoint: String,
     /// The server's own data directory, unless the test chose one.
     pub data_dir: Option<tempfile::TempDir>,
+    /// The operations port, when the test asked for one.
+    pub ops: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -42,6 +44,7 @@ pub async fn start_on(
         addr,
         endpoint: format!("http://{addr}"),
         data_dir: None,
+        ops: None,
         stop: Some(stop),
         handle: Some(handle),
     }
@@ -49,7 +52,16 @@ pub async fn start_on(
 
 /// Starts a server; a durable one gets a fresh data directory unless the
 /// configuration names one.
-pub async fn start_with(mut config: Config) -> TestServer {
+pub async fn start_with(config: Config) -> TestServer {
+    start_serving(config, false).await
+}
+
+/// [`start_with`], and the operations port on another ephemeral port.
+pub async fn start_with_ops(config: Config) -> TestServer {
+    start_serving(config, true).await
+}
+
+async fn start_serving(mut config: Config, with_ops: bool) -> TestServer {
     let data_dir = if config.data_dir == Config::dev_for_tests().data_dir {
         let dir = tempfile::tempdir().unwrap();
         config.data_dir = dir.path().to_path_buf();
@@ -59,14 +71,26 @@ pub async fn start_with(mut config: Config) -> TestServer {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let ops = if with_ops {
+        Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    } else {
+        None
+    };
+    let ops_addr = ops.as_ref().map(|l| l.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(interlock_server::serve(config, listener, async move {
-        let _ = stopped.await;
-    }));
+    let handle = tokio::spawn(interlock_server::serve_with_ops(
+        config,
+        listener,
+        ops,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     TestServer {
         addr,
         endpoint: format!("http://{addr}"),
         data_dir,
+        ops: ops_addr,
         stop: Some(stop),
         handle: Some(handle),
     }
@@ -110,6 +134,30 @@ impl TestServer {
             h.await.unwrap().unwrap();
         }
     }
+}
+
+/// `GET path` on the operations port: the status code, the headers (one
+/// string) and the body. Plain HTTP/1.1 over a socket, as a probe sends it.
+pub async fn ops_get(server: &TestServer, path: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server
+        .ops
+        .expect("a server started with its operations port");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("the operations port answers within 10 s")
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("headers, then a body");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
 }
 
 pub fn check(order: &str, participant: &str, qty: &str) -> pb::CheckRequest {

@@ -33,7 +33,7 @@ use interlock_ledger::{Ledger, LedgerConfig, State};
 
 pub use recover::Recovered;
 pub use storage::{DiskStorage, Storage};
-pub use writer::{JournalConfig, JournalHandle, JournalStatus, Progress};
+pub use writer::{JournalConfig, JournalHandle, JournalStatus, Progress, SyncObserver};
 
 /// Why the journal could not start, or a snapshot could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -23,9 +23,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use interlock_ledger::codec::{Encode, Writer};
 use interlock_ledger::{Command, LedgerError};
@@ -101,6 +101,10 @@ pub const COMMIT_SIBLINGS: u64 = 2;
 
 type Notify = Box<dyn Fn(Progress) + Send + Sync>;
 
+/// Told of every fdatasync of records: how many records it made durable
+/// and how long it took (`JournalHandle::observe_syncs`).
+pub type SyncObserver = Box<dyn Fn(u64, Duration) + Send + Sync>;
+
 enum Item {
     Records { bytes: Vec<u8>, last_lsn: u64 },
     Rotate { first_lsn: u64 },
@@ -125,6 +129,8 @@ struct Shared {
     /// shutdown waits for one still being taken in the background rather
     /// than removing the files it reads.
     snapshotting: Mutex<()>,
+    /// Set once, by whoever exports the writer's figures.
+    observer: OnceLock<SyncObserver>,
 }
 
 /// The ledger's side of the journal: cheap to clone, shared by the server.
@@ -149,6 +155,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl JournalHandle {
+    /// Calls `f` after every fdatasync of records, on the writer's thread
+    /// (so it must be quick: a few atomic adds). Only the first observer
+    /// set is kept; `false` if one already was.
+    pub fn observe_syncs(&self, f: SyncObserver) -> bool {
+        self.shared.observer.set(f).is_ok()
+    }
+
     /// Starts a writer on a new segment whose first record is
     /// `last_lsn + 1`; `journal_bytes` of records are already behind the
     /// last snapshot (they count towards the next one).
@@ -184,6 +197,7 @@ impl JournalHandle {
             notify,
             bytes_since_rotate: AtomicU64::new(journal_bytes),
             snapshotting: Mutex::new(()),
+            observer: OnceLock::new(),
         });
         let writer_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -496,8 +510,12 @@ impl WriterState {
     }
 
     fn sync(&mut self, lsn: u64) -> Result<(), Stop> {
+        let started = Instant::now();
         match self.file.sync() {
             Ok(()) => {
+                if let Some(observe) = self.shared.observer.get() {
+                    observe(lsn.saturating_sub(self.synced_lsn), started.elapsed());
+                }
                 self.last_group = lsn.saturating_sub(self.synced_lsn);
                 self.synced_lsn = self.synced_lsn.max(lsn);
                 self.publish(|p| p.durable_lsn = p.durable_lsn.max(lsn));

@@ -690,7 +690,7 @@ pub use value::{
     Distance, HealthLevel, HealthRank, HealthScan, HealthView, VenueHealth, VenueView, EXPLAIN_TOP,
     VENUE_ASSETS_MAX, VENUE_RULES_MAX,
 };
-pub use view::{AssetExposure, Exposure, TopEntry, VenueExposure};
+pub use view::{AssetExposure, Exposure, Fill, TopEntry, VenueExposure};
 
 #[cfg(test)]
 mod tests {

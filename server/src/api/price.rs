@@ -56,9 +56,12 @@ impl pb::price_service_server::PriceService for PriceApi {
         let api = self.clone();
         // Any error ends the stream: the oracle resumes from the sequence
         // the error names.
-        let acks = pump(req.into_inner(), &self.0, move |m| {
-            api.publish_one(&oracle, m)
-        });
+        let acks = pump(
+            req.into_inner(),
+            &self.0,
+            crate::metrics::StreamKind::Publish,
+            move |m| api.publish_one(&oracle, m),
+        );
         Ok(Response::new(acks))
     }
 

@@ -59,6 +59,17 @@ pub struct TopEntry {
     pub trading_state: TradingState,
 }
 
+/// Entries of each bounded table and its cap (`State::fill`).
+/// Reservations count those still kept: open, and ended ones kept for
+/// their answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub participants: (usize, usize),
+    pub reservations: (usize, usize),
+    pub idempotency: (usize, usize),
+    pub audit: (usize, usize),
+}
+
 impl State {
     /// A participant's exposure, or `None` if the ledger never heard of it.
     pub fn exposure(
@@ -164,6 +175,36 @@ impl State {
     /// How many order ids are remembered.
     pub fn idempotency_len(&self) -> usize {
         self.idempotency.len()
+    }
+
+    /// How full each bounded table is, against its cap. O(1): the
+    /// operations port reads it on every scrape.
+    pub fn fill(&self) -> Fill {
+        Fill {
+            participants: (self.participants.len(), self.cfg.participants_max),
+            reservations: (self.reservations.len(), self.cfg.reservations_max),
+            idempotency: (self.idempotency.len(), self.cfg.idempotency_keys_max),
+            audit: (self.audit.len(), self.cfg.audit_records_max),
+        }
+    }
+
+    /// Each broker the ledger tracks: how long since its last sync at
+    /// `at`, and whether its participants' checks now fail closed on it
+    /// (silent too long, or a gap in its sequence). By id.
+    pub fn broker_ages(&self, at: UnixMs) -> Vec<(BrokerId, i64, bool)> {
+        let mut v: Vec<_> = self
+            .brokers
+            .iter()
+            .map(|(id, b)| {
+                (
+                    id.clone(),
+                    at.saturating_sub(b.last_seen_ms).max(0),
+                    self.broker_stale(id, at),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// Recomputes every derived sum from first principles and compares.
