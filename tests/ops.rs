@@ -236,3 +236,71 @@ async fn every_family_is_shown_once_ready() {
     }
     server.stop().await;
 }
+
+/// Every metric the Grafana dashboard (`deploy/grafana/interlock.json`)
+/// queries is one a live server exports, once it has done what the panels
+/// show (a check, a sync, a price).
+#[tokio::test]
+async fn the_dashboard_queries_only_exported_metrics() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/interlock.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut wanted = HashSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("interlock_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                wanted.insert(name);
+            }
+        }
+    }
+    assert!(wanted.len() >= 15, "{wanted:?}");
+
+    let server = start_with_ops(Config::dev_for_tests()).await;
+    own(&server, "p1", "10").await;
+    let admin = server.admin().await;
+    admin
+        .set_asset_class("ETH", pb::AssetClass::Major)
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    server
+        .client("dev-oracle")
+        .await
+        .publish(vec![pb::PublishRequest {
+            sequence: 1,
+            quotes: vec![pb::Quote {
+                asset: "ETH".into(),
+                price: "2000".into(),
+                published_ms: now,
+            }],
+        }])
+        .await
+        .unwrap();
+    let venue = server.client("dev-venue-a").await;
+    venue.check(check("o1", "p1", "1")).await.unwrap();
+    let (_, _, text) = ops_get(&server, "/metrics").await;
+    let exported: HashSet<String> = samples(&text)
+        .into_iter()
+        .map(|(k, _)| k.split('{').next().unwrap().to_owned())
+        .collect();
+    let missing: Vec<&String> = wanted.iter().filter(|w| !exported.contains(*w)).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries {missing:?}, which the server does not export"
+    );
+    server.stop().await;
+}

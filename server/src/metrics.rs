@@ -213,8 +213,9 @@ pub struct Metrics {
     started: Instant,
     checks: [AtomicU64; CHECK_OUTCOMES.len()],
     rpcs: Vec<Rpc>,
-    /// `/package.Service/Method` → index in `rpcs`.
-    rpc_index: HashMap<String, usize>,
+    /// `/package.Service/Method` → index in `rpcs` (foldhash: the path is
+    /// hashed once per call).
+    rpc_index: HashMap<String, usize, foldhash::fast::FixedState>,
     streams: [AtomicI64; STREAM_KINDS.len()],
     alerts: [AtomicU64; crate::alerts::ALERT_KINDS],
     journal_batch: Histogram,
@@ -231,7 +232,7 @@ impl Metrics {
     /// descriptor set), recording only if `on`.
     pub fn new(on: bool) -> Metrics {
         let mut rpcs = Vec::new();
-        let mut rpc_index = HashMap::new();
+        let mut rpc_index = HashMap::with_hasher(foldhash::fast::FixedState::default());
         for (service, method) in grpc_methods() {
             rpc_index.insert(format!("/{service}/{method}"), rpcs.len());
             rpcs.push(Rpc {

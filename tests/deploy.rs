@@ -1,0 +1,144 @@
+//! The deployment kit, checked by the tools its users trust: hadolint on the
+//! Dockerfile (no findings), `kubectl kustomize` to render every
+//! kustomization and `kubernetes-validate --strict` on what it renders, and
+//! the Prometheus scrape config read by a YAML parser. `.ci/tools` installs
+//! them. No container engine runs here: the image itself is not built.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tools() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo().join(".ci/tools"))
+        .output()
+        .expect("bash runs .ci/tools");
+    assert!(
+        out.status.success(),
+        ".ci/tools failed (it installs the test tools from PyPI and npm):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// The Kubernetes version manifests are validated against.
+const KUBERNETES_VERSION: &str = "1.37.0";
+
+fn output(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn kubectl(tools: &Path) -> PathBuf {
+    let local = tools.join("kubectl");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
+#[test]
+fn the_dockerfile_has_no_hadolint_findings() {
+    let t = tools();
+    let (ok, out, err) = output(
+        Command::new(t.join("venv/bin/hadolint"))
+            .arg("--no-color")
+            .arg(repo().join("deploy/Dockerfile")),
+    );
+    assert!(ok && out.trim().is_empty(), "hadolint:\n{out}{err}");
+}
+
+fn render(t: &Path, dir: &str) -> String {
+    let (ok, out, err) = output(
+        Command::new(kubectl(t))
+            .arg("kustomize")
+            .arg(repo().join(dir)),
+    );
+    assert!(ok, "kubectl kustomize {dir}:\n{err}");
+    out
+}
+
+#[test]
+fn every_kustomization_renders_and_validates() {
+    let t = tools();
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in ["deploy/k8s/base", "deploy/k8s/overlays/dev"] {
+        let rendered = render(&t, dir);
+        let file = tmp.path().join("rendered.yaml");
+        std::fs::write(&file, &rendered).unwrap();
+        let (ok, out, err) = output(
+            Command::new(t.join("venv/bin/kubernetes-validate"))
+                .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
+                .arg(&file),
+        );
+        assert!(
+            ok,
+            "kubernetes-validate {dir}:\n{out}{err}\n---\n{rendered}"
+        );
+        for kind in [
+            "kind: Deployment",
+            "kind: Service",
+            "kind: NetworkPolicy",
+            "kind: PersistentVolumeClaim",
+        ] {
+            assert!(rendered.contains(kind), "{dir} renders no {kind}");
+        }
+        // What the probes and the scrape rely on.
+        for want in [
+            "--ops-listen=0.0.0.0:9464",
+            "containerPort: 9464",
+            "path: /livez",
+            "path: /readyz",
+            "readOnlyRootFilesystem: true",
+            "runAsNonRoot: true",
+            "secretName: interlock-tls",
+        ] {
+            assert!(rendered.contains(want), "{dir} renders no {want:?}");
+        }
+    }
+}
+
+#[test]
+fn a_manifest_with_a_mistake_is_refused() {
+    // The validator is not vacuous: a wrong type is an error.
+    let t = tools();
+    let rendered = render(&t, "deploy/k8s/base").replace("replicas: 1", "replicas: one");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bad.yaml");
+    std::fs::write(&file, rendered).unwrap();
+    let (ok, _, _) = output(
+        Command::new(t.join("venv/bin/kubernetes-validate"))
+            .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
+            .arg(&file),
+    );
+    assert!(!ok, "replicas: one was accepted");
+}
+
+#[test]
+fn the_scrape_config_names_the_operations_port() {
+    let t = tools();
+    let script = r#"
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+jobs = {j["job_name"]: j for j in c["scrape_configs"]}
+assert jobs["interlock"]["metrics_path"] == "/metrics"
+keep = [r for r in jobs["interlock"]["relabel_configs"] if r.get("action") == "keep"]
+assert keep and keep[0]["regex"] == "interlock;ops", keep
+assert jobs["interlock-static"]["static_configs"][0]["targets"] == ["127.0.0.1:9464"]
+print("ok")
+"#;
+    let (ok, out, err) = output(
+        Command::new(t.join("venv/bin/python"))
+            .args(["-c", script])
+            .arg(repo().join("deploy/prometheus/prometheus.yml")),
+    );
+    assert!(ok && out.trim() == "ok", "{out}{err}");
+}
