@@ -412,6 +412,13 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_OPS_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_ops_listen)]
     pub ops_listen: OpsListen,
 
+    /// Send traces (a span per RPC, a child of the caller's W3C
+    /// `traceparent` when it sends one) over OTLP/gRPC to this collector,
+    /// e.g. http://otel-collector:4317. Unset (the default): no tracing,
+    /// at no cost. The OTEL_BSP_* variables tune the batching.
+    #[arg(long, env = "INTERLOCK_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Log lines as plain text (the default) or one JSON object per line
     /// (for log shippers).
     #[arg(long, env = "INTERLOCK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -16,7 +16,7 @@
 //! - [`oversize`]: oversized requests answer RESOURCE_EXHAUSTED.
 //! - [`clock`]: wall-clock time that follows tokio's (pausable) clock.
 //! - [`ops`]: the operations port (probes and `/metrics`); [`metrics`]:
-//!   what it shows.
+//!   what it shows; [`telemetry`]: spans per RPC over OTLP.
 //! - [`serve`]: one entry point shared by `main` and the tests.
 
 #![forbid(unsafe_code)]
@@ -38,6 +38,7 @@ pub mod oversize;
 pub mod ratelimit;
 pub mod scheduled;
 pub mod scopes;
+pub mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -405,7 +406,14 @@ async fn serve_grpc(
     readiness.serving(durable.clone());
     let rpc_layer =
         tower::util::option_layer(metrics.on().then(|| metrics::RpcLayer(metrics.clone())));
+    let trace_layer = tower::util::option_layer(
+        config
+            .otlp_endpoint
+            .is_some()
+            .then_some(telemetry::TraceLayer),
+    );
     let result = builder
+        .layer(trace_layer)
         .layer(rpc_layer)
         .layer(oversize::layer(max))
         .layer(auth::call_path_layer())

@@ -5,27 +5,10 @@
 use clap::Parser;
 use interlock_server::config::{LogFormat, OpsListen, Runtime};
 use interlock_server::Config;
+use tracing_subscriber::Layer as _;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_current_span(false)
-            .with_env_filter(filter)
-            .init(),
-        LogFormat::Text => {
-            // Colours only on a terminal: log files and pipes get plain text.
-            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none();
-            tracing_subscriber::fmt()
-                .with_ansi(ansi)
-                .with_env_filter(filter)
-                .init()
-        }
-    }
     let mut runtime = match config.runtime {
         Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Runtime::MultiThread => {
@@ -36,7 +19,51 @@ fn main() -> anyhow::Result<()> {
             b
         }
     };
-    runtime.enable_all().build()?.block_on(run(config))
+    runtime.enable_all().build()?.block_on(async {
+        // The exporter's channel lives on this runtime.
+        let traces = config
+            .otlp_endpoint
+            .as_deref()
+            .map(interlock_server::telemetry::provider)
+            .transpose()?;
+        logging(&config, traces.as_ref());
+        let result = run(config).await;
+        if let Some(p) = traces {
+            // Flushes the last spans; blocking, and the export needs this
+            // runtime free to drive its connection.
+            let flushed = tokio::task::spawn_blocking(move || p.shutdown()).await;
+            if let Ok(Err(e)) = flushed {
+                eprintln!("flushing traces at exit: {e}");
+            }
+        }
+        result
+    })
+}
+
+/// Log lines (text or JSON) filtered by RUST_LOG, and spans to OTLP when
+/// tracing is on.
+fn logging(config: &Config, traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let fmt = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .boxed(),
+        LogFormat::Text => {
+            // Colours only on a terminal: log files and pipes get plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            tracing_subscriber::fmt::layer().with_ansi(ansi).boxed()
+        }
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(traces.map(interlock_server::telemetry::layer))
+        .init();
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
