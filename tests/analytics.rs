@@ -326,7 +326,7 @@ async fn bad_input_is_named_and_venues_may_not_run_analytics() {
 }
 
 /// Checks go on while a run reads its moment: the moment is taken under
-/// the lock in O(chunks) and the run computes without it; what a check
+/// the lock in O(1) and the run computes without it; what a check
 /// changes afterwards is not in the run's figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reads_one_moment_while_checks_go_on() {

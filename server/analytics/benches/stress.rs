@@ -270,11 +270,19 @@ fn main() {
             e
         })
         .collect();
+    let mut worst: Vec<(usize, Duration)> = takes.iter().copied().enumerate().collect();
+    worst.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
     takes.sort();
     println!(
-        "State::moment under the lock: p50 {:.3} ms, max {:.3} ms (100 takes)",
+        "State::moment under the lock: p50 {:.3} ms, max {:.3} ms (100 takes; the slowest: {})",
         ms(percentile(&takes, 0.5)),
-        ms(*takes.last().unwrap())
+        ms(*takes.last().unwrap()),
+        worst
+            .iter()
+            .take(3)
+            .map(|(i, d)| format!("take {i} {:.3} ms", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     let moment = ledger.read(|s| s.moment()).unwrap();
@@ -318,6 +326,48 @@ fn main() {
         r.ecosystem.breached_on_one,
         r.ecosystem.breached_on_two,
         r.ecosystem.hidden_by_reuse_count
+    );
+    // What bounds the pass: reading the book's lines once (the pass reads
+    // every one), and the same stress with no shock (no liquidation beyond
+    // what is already under water): the rest is the breached accounts'.
+    let mut reads = Vec::new();
+    let mut sink = 0.0f64;
+    for _ in 0..5 {
+        let t = Instant::now();
+        sink += book.lines.iter().map(|l| l.committed).sum::<f64>();
+        reads.push(t.elapsed());
+    }
+    reads.sort();
+    let bytes = std::mem::size_of_val(book.lines.as_slice());
+    println!(
+        "reading the book's {} lines once ({} MiB): p50 {:.0} ms, {:.1} GB/s (sum {sink:.3e})",
+        book.lines.len(),
+        bytes >> 20,
+        ms(percentile(&reads, 0.5)),
+        bytes as f64 / percentile(&reads, 0.5).as_secs_f64() / 1e9
+    );
+    let calm = StressRequest {
+        scenario: Choice::Given(interlock_analytics::scenario::Scenario {
+            name: "NO_SHOCK".into(),
+            source: "bench".into(),
+            by_class: [None; 3],
+            by_asset: Vec::new(),
+        }),
+        ..req.clone()
+    };
+    let mut calm_times = Vec::new();
+    let mut calm_last = None;
+    for _ in 0..runs.min(10) {
+        let t = Instant::now();
+        calm_last = Some(stress(&book, &calm, &|| false).unwrap());
+        calm_times.push(t.elapsed());
+    }
+    calm_times.sort();
+    println!(
+        "Stress(no shock) on the book: p50 {:.0} ms ({} runs); {} breached on >= 1 venue",
+        ms(percentile(&calm_times, 0.5)),
+        calm_times.len(),
+        calm_last.unwrap().ecosystem.breached_on_one
     );
     let creq = CascadeRequest {
         scenario: Choice::Named {

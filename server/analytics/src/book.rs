@@ -480,7 +480,7 @@ impl BookCache {
         };
         let book = self.book.as_mut().expect("a book to update");
         book.settings(&m);
-        let chunk_stamps: Vec<u64> = m.participants.chunks().iter().map(|c| c.stamp()).collect();
+        let chunk_stamps: Vec<u64> = m.participants.chunks().map(|c| c.stamp()).collect();
         drop(m);
         let mut scratch = Vec::new();
         for c in &changed {
@@ -504,7 +504,7 @@ impl BookCache {
     /// name is indexed (else `None`: rebuild).
     fn changed(&self, book: &Book, m: &Moment) -> Option<Vec<Changed>> {
         let mut out = Vec::new();
-        for (c, chunk) in m.participants.chunks().iter().enumerate() {
+        for (c, chunk) in m.participants.chunks().enumerate() {
             if self.chunk_stamps.get(c) == Some(&chunk.stamp()) {
                 continue;
             }

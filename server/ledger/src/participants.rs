@@ -162,19 +162,29 @@ impl ParticipantChunk {
     }
 }
 
+/// Chunks per block, the table's second level: the pointers a write
+/// copies, besides its chunk's, when a view still holds its block.
+pub const CHUNKS_PER_BLOCK: usize = 128;
+
+/// Consecutive chunks of the table.
+type Block = Vec<Arc<ParticipantChunk>>;
+
 /// Every participant the ledger knows, by id and by slot.
 ///
-/// The slots live in chunks of [`PARTICIPANTS_PER_CHUNK`], each behind an
-/// `Arc`, and each participant behind one of its own:
-/// [`ParticipantTable::view`] shares the chunks with a reader (analytics)
-/// in O(chunks), and a write to a participant a view still holds copies
-/// its chunk's pointers and that participant first (copy on write), so the
+/// The slots live in chunks of [`PARTICIPANTS_PER_CHUNK`], the chunks in
+/// blocks of [`CHUNKS_PER_BLOCK`], the blocks in one list: each level
+/// behind an `Arc`, and each participant behind one of its own.
+/// [`ParticipantTable::view`] shares the whole tree with a reader
+/// (analytics) with one reference count, O(1) under the ledger's lock
+/// whatever the table's size. A write to a participant a view still holds
+/// copies, on its way down, the list's pointers (one per block), its
+/// block's and its chunk's, then the participant (copy on write): the
 /// reader keeps the state of the moment it took the view while the ledger
-/// goes on. With no view alive a write costs two reference-count checks.
+/// goes on. With no view alive a write costs four reference-count checks.
 #[derive(Debug)]
 pub struct ParticipantTable {
     slot_of: HashMap<ParticipantId, ParticipantSlot>,
-    chunks: Vec<Arc<ParticipantChunk>>,
+    tree: Arc<Vec<Arc<Block>>>,
     len: usize,
     /// The last write stamp handed out: starts at a base unique to this
     /// table in the process ([`STAMP_BASES`]), so that no two tables (nor a
@@ -193,7 +203,7 @@ impl Default for ParticipantTable {
     fn default() -> Self {
         ParticipantTable {
             slot_of: HashMap::default(),
-            chunks: Vec::new(),
+            tree: Arc::default(),
             len: 0,
             stamp: stamp_base(),
         }
@@ -205,7 +215,7 @@ impl Clone for ParticipantTable {
     fn clone(&self) -> Self {
         ParticipantTable {
             slot_of: self.slot_of.clone(),
-            chunks: self.chunks.clone(),
+            tree: self.tree.clone(),
             len: self.len,
             stamp: stamp_base(),
         }
@@ -216,7 +226,7 @@ impl Clone for ParticipantTable {
 /// called: cheap to take, and unchanged by later commands.
 #[derive(Debug, Clone, Default)]
 pub struct ParticipantsView {
-    chunks: Vec<Arc<ParticipantChunk>>,
+    tree: Arc<Vec<Arc<Block>>>,
     len: usize,
 }
 
@@ -230,13 +240,25 @@ impl ParticipantsView {
     }
 
     /// The chunks, in slot order.
-    pub fn chunks(&self) -> &[Arc<ParticipantChunk>] {
-        &self.chunks
+    pub fn chunks(&self) -> impl Iterator<Item = &Arc<ParticipantChunk>> {
+        self.tree.iter().flat_map(|b| b.iter())
+    }
+
+    /// Chunk `c` (of slots `c * PARTICIPANTS_PER_CHUNK..`).
+    pub fn chunk(&self, c: usize) -> Option<&Arc<ParticipantChunk>> {
+        self.tree
+            .get(c / CHUNKS_PER_BLOCK)?
+            .get(c % CHUNKS_PER_BLOCK)
+    }
+
+    /// How many chunks hold the participants.
+    pub fn chunk_count(&self) -> usize {
+        self.len.div_ceil(PARTICIPANTS_PER_CHUNK)
     }
 
     /// Every participant with its id, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
-        self.chunks.iter().flat_map(|c| c.iter())
+        self.chunks().flat_map(|c| c.iter())
     }
 }
 
@@ -247,8 +269,10 @@ impl ParticipantTable {
 
     pub fn reserve(&mut self, additional: usize) {
         self.slot_of.reserve(additional);
-        self.chunks
-            .reserve(additional.div_ceil(PARTICIPANTS_PER_CHUNK));
+        let chunks = (self.len + additional).div_ceil(PARTICIPANTS_PER_CHUNK);
+        let blocks = chunks.div_ceil(CHUNKS_PER_BLOCK);
+        let tree = Arc::make_mut(&mut self.tree);
+        tree.reserve(blocks.saturating_sub(tree.len()));
     }
 
     pub fn slot(&self, id: &ParticipantId) -> Option<ParticipantSlot> {
@@ -268,27 +292,36 @@ impl ParticipantTable {
         slot.index() < self.len
     }
 
-    fn place(slot: ParticipantSlot) -> (usize, usize) {
+    /// (block, chunk in the block, slot in the chunk).
+    fn place(slot: ParticipantSlot) -> (usize, usize, usize) {
+        let c = slot.index() / PARTICIPANTS_PER_CHUNK;
         (
-            slot.index() / PARTICIPANTS_PER_CHUNK,
+            c / CHUNKS_PER_BLOCK,
+            c % CHUNKS_PER_BLOCK,
             slot.index() % PARTICIPANTS_PER_CHUNK,
         )
     }
 
+    fn chunk(&self, slot: ParticipantSlot) -> (&ParticipantChunk, usize) {
+        let (b, c, i) = Self::place(slot);
+        (&self.tree[b][c], i)
+    }
+
     /// The participant in a slot this table handed out.
     pub fn at(&self, slot: ParticipantSlot) -> &Participant {
-        let (c, i) = Self::place(slot);
-        self.chunks[c].participants[i]
+        let (chunk, i) = self.chunk(slot);
+        chunk.participants[i]
             .as_deref()
             .expect("a slot the table handed out")
     }
 
-    /// The participant in a slot, to change: its chunk is copied first if
-    /// a view still holds it.
+    /// The participant in a slot, to change: the list, its block and its
+    /// chunk are copied first if a view still holds them.
     pub fn at_mut(&mut self, slot: ParticipantSlot) -> &mut Participant {
-        let (c, i) = Self::place(slot);
+        let (b, c, i) = Self::place(slot);
         self.stamp += 1;
-        let chunk = Arc::make_mut(&mut self.chunks[c]);
+        let block = Arc::make_mut(&mut Arc::make_mut(&mut self.tree)[b]);
+        let chunk = Arc::make_mut(&mut block[c]);
         chunk.stamps[i] = self.stamp;
         chunk.stamp = self.stamp;
         let p = chunk.participants[i]
@@ -299,10 +332,8 @@ impl ParticipantTable {
 
     /// The id of the participant in a slot this table handed out.
     pub fn id(&self, slot: ParticipantSlot) -> &ParticipantId {
-        let (c, i) = Self::place(slot);
-        self.chunks[c].ids[i]
-            .as_ref()
-            .expect("a slot the table handed out")
+        let (chunk, i) = self.chunk(slot);
+        chunk.ids[i].as_ref().expect("a slot the table handed out")
     }
 
     /// The participant's slot, a new participant's if the table has never
@@ -333,13 +364,17 @@ impl ParticipantTable {
     fn push(&mut self, id: ParticipantId, p: Participant) -> ParticipantSlot {
         let slot =
             ParticipantSlot(u32::try_from(self.len).expect("participants_max bounds the table"));
-        if self.len.is_multiple_of(PARTICIPANTS_PER_CHUNK) {
-            self.chunks.push(Arc::new(ParticipantChunk::default()));
+        let (b, c, i) = Self::place(slot);
+        let tree = Arc::make_mut(&mut self.tree);
+        if b == tree.len() {
+            tree.push(Arc::new(Vec::with_capacity(CHUNKS_PER_BLOCK)));
+        }
+        let block = Arc::make_mut(&mut tree[b]);
+        if c == block.len() {
+            block.push(Arc::new(ParticipantChunk::default()));
         }
         self.slot_of.insert(id.clone(), slot);
-        let (_, i) = Self::place(slot);
-        let last = self.chunks.last_mut().expect("a chunk was just ensured");
-        let chunk = Arc::make_mut(last);
+        let chunk = Arc::make_mut(&mut block[c]);
         chunk.ids[i] = Some(id);
         chunk.participants[i] = Some(Arc::new(p));
         self.stamp += 1;
@@ -363,14 +398,17 @@ impl ParticipantTable {
     /// Every participant with its id, in slot order (the order in which
     /// the ledger first heard of them).
     pub fn iter(&self) -> impl Iterator<Item = (&ParticipantId, &Participant)> {
-        self.chunks.iter().flat_map(|c| c.iter())
+        self.tree
+            .iter()
+            .flat_map(|b| b.iter())
+            .flat_map(|c| c.iter())
     }
 
     /// The table as it is now, for a reader that must not hold the
-    /// ledger's lock while it reads: O(chunks) reference counts, no copy.
+    /// ledger's lock while it reads: one reference count, no copy.
     pub fn view(&self) -> ParticipantsView {
         ParticipantsView {
-            chunks: self.chunks.clone(),
+            tree: self.tree.clone(),
             len: self.len,
         }
     }
@@ -433,24 +471,78 @@ mod tests {
         );
         // The first chunk was copied for the write; the second is shared.
         let now = t.view();
-        assert!(!Arc::ptr_eq(&view.chunks()[0], &now.chunks()[0]));
-        assert!(Arc::ptr_eq(&view.chunks()[1], &now.chunks()[1]));
+        assert!(!Arc::ptr_eq(view.chunk(0).unwrap(), now.chunk(0).unwrap()));
+        assert!(Arc::ptr_eq(view.chunk(1).unwrap(), now.chunk(1).unwrap()));
         assert_eq!(t.len(), n + 1);
         assert_eq!(t.id(t.slot_at(n)).as_str(), "late");
         // Stamps say what changed: the first participant and the last
         // chunk; the second chunk kept its stamp.
-        assert!(now.chunks()[0].stamp() > view.chunks()[0].stamp());
-        assert!(now.chunks()[0].stamp_of(0) > view.chunks()[0].stamp_of(0));
-        assert_eq!(now.chunks()[0].stamp_of(1), view.chunks()[0].stamp_of(1));
-        assert_eq!(now.chunks()[1].stamp(), view.chunks()[1].stamp());
+        assert!(now.chunk(0).unwrap().stamp() > view.chunk(0).unwrap().stamp());
+        assert!(now.chunk(0).unwrap().stamp_of(0) > view.chunk(0).unwrap().stamp_of(0));
+        assert_eq!(
+            now.chunk(0).unwrap().stamp_of(1),
+            view.chunk(0).unwrap().stamp_of(1)
+        );
+        assert_eq!(
+            now.chunk(1).unwrap().stamp(),
+            view.chunk(1).unwrap().stamp()
+        );
         // A clone's stamps are its own from then on.
         let mut other = t.clone();
         other.at_mut(first).trading_state = crate::command::TradingState::Active;
         t.at_mut(first).trading_state = crate::command::TradingState::ReduceOnly;
         assert_ne!(
-            other.view().chunks()[0].stamp_of(0),
-            t.view().chunks()[0].stamp_of(0)
+            other.view().chunk(0).unwrap().stamp_of(0),
+            t.view().chunk(0).unwrap().stamp_of(0)
         );
+    }
+
+    /// Past one block: a view is one reference count whatever the size,
+    /// and a write copies the list's pointers, its own block's and its
+    /// chunk's, leaving every other block shared with the view.
+    #[test]
+    fn a_view_spans_blocks_and_a_write_copies_only_its_path() {
+        let mut t = ParticipantTable::default();
+        let per_block = PARTICIPANTS_PER_CHUNK * CHUNKS_PER_BLOCK;
+        let n = per_block * 2 + 5;
+        for i in 0..n {
+            t.slot_or_insert(&pid(&format!("p{i}")));
+        }
+        let view = t.view();
+        assert_eq!(view.chunk_count(), n.div_ceil(PARTICIPANTS_PER_CHUNK));
+        assert_eq!(view.chunks().count(), view.chunk_count());
+        assert!(view.chunk(view.chunk_count()).is_none());
+        // A write in the second block.
+        let s = t.slot_at(per_block + 1);
+        t.at_mut(s).trading_state = crate::command::TradingState::Halted;
+        let now = t.view();
+        let second = CHUNKS_PER_BLOCK;
+        assert!(!Arc::ptr_eq(
+            view.chunk(second).unwrap(),
+            now.chunk(second).unwrap()
+        ));
+        for c in [0, 1, CHUNKS_PER_BLOCK - 1, second + 1, 2 * CHUNKS_PER_BLOCK] {
+            assert!(
+                Arc::ptr_eq(view.chunk(c).unwrap(), now.chunk(c).unwrap()),
+                "chunk {c}"
+            );
+        }
+        let old: Vec<_> = view
+            .iter()
+            .map(|(id, p)| (id.clone(), p.trading_state))
+            .collect();
+        assert_eq!(old.len(), n);
+        assert!(old
+            .iter()
+            .all(|(_, s)| *s == crate::command::TradingState::Active));
+        assert_eq!(
+            now.iter().nth(per_block + 1).unwrap().1.trading_state,
+            crate::command::TradingState::Halted
+        );
+        // Every id in slot order, across blocks.
+        for (i, (id, _)) in now.iter().enumerate() {
+            assert_eq!(id.as_str(), format!("p{i}"));
+        }
     }
 
     #[test]
