@@ -4,6 +4,9 @@
 //! the Prometheus scrape config read by a YAML parser. `.ci/tools` installs
 //! them. No container engine runs here: the image itself is not built.
 
+#[path = "support/tools.rs"]
+mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,16 +15,7 @@ fn repo() -> PathBuf {
 }
 
 fn tools() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join(".ci/tools"))
-        .output()
-        .expect("bash runs .ci/tools");
-    assert!(
-        out.status.success(),
-        ".ci/tools failed (it installs the test tools from PyPI and npm):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    tools::tools(&repo())
 }
 
 /// The Kubernetes version manifests are validated against.

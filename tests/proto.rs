@@ -3,6 +3,9 @@
 //! lists and explains, and `buf breaking` (FILE rules) against the previous
 //! commit, so no change breaks a deployed client by accident.
 
+#[path = "support/tools.rs"]
+mod tools;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -11,16 +14,7 @@ fn repo() -> PathBuf {
 }
 
 fn buf() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join(".ci/tools"))
-        .output()
-        .expect("bash runs .ci/tools");
-    assert!(
-        out.status.success(),
-        ".ci/tools failed (it installs the test tools from PyPI and npm):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("npm/node_modules/.bin/buf")
+    tools::tools(&repo()).join("npm/node_modules/.bin/buf")
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {

@@ -3,6 +3,9 @@
 //! binary (the Python tests start it themselves). The package is built and
 //! installed afresh each run, so its generated code is this proto's.
 
+#[path = "../../tests/support/tools.rs"]
+mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,16 +19,7 @@ fn repo() -> PathBuf {
 
 /// `.ci/tools`: the tools directory (installing what is missing).
 fn tools() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join(".ci/tools"))
-        .output()
-        .expect("bash runs .ci/tools");
-    assert!(
-        out.status.success(),
-        ".ci/tools failed (it installs the test tools from PyPI and npm):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    tools::tools(&repo())
 }
 
 /// Runs `cmd` to completion within `limit`, killing it past that.
