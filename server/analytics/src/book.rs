@@ -64,6 +64,10 @@ pub struct BookVenue {
 pub struct Holding {
     pub asset: u32,
     pub owned: f64,
+    /// Σ C of the asset over the participant's lines, summed in line
+    /// order (as a pass over the lines would): a stress, whose quantities
+    /// are the book's, shares claims out without that pass.
+    pub claimed: f64,
 }
 
 /// A participant's position on one venue.
@@ -288,6 +292,7 @@ impl Book {
                 self.holdings.push(Holding {
                     asset: ai,
                     owned: f(pos.owned),
+                    claimed: 0.0,
                 });
                 new_holdings += 1;
             }
@@ -344,6 +349,16 @@ impl Book {
             });
         }
         let holdings = [holdings_start, holdings_start + new_holdings as u32];
+        let first_line = self.accounts[accounts_start as usize..]
+            .first()
+            .map_or(self.lines.len(), |a| a.first as usize);
+        for h in &mut self.holdings[holdings[0] as usize..holdings[1] as usize] {
+            for l in &self.lines[first_line..] {
+                if l.asset == h.asset {
+                    h.claimed += l.committed;
+                }
+            }
+        }
         let accounts = [accounts_start, self.accounts.len() as u32];
         if p < self.participants.len() {
             self.holdings_of[p] = holdings;

@@ -191,6 +191,7 @@ pub fn figures(
     for &a in &s.touched {
         s.owned[a as usize] = 0.0;
         s.claimed[a as usize] = 0.0;
+        s.share[a as usize] = 0.0;
     }
     s.touched.clear();
     let accounts = book.accounts_range(p);
@@ -215,21 +216,32 @@ pub fn figures(
         out.owned_value += value;
         out.eco_numerator += value * (1.0 - asset.haircut);
     }
-    for li in first_line..end_line {
-        let a = book.lines[li].asset as usize;
-        if s.claimed[a] == 0.0 {
-            s.touched.push(a as u32);
-        }
-        s.claimed[a] += committed_at(li);
-    }
-    // The share of each claim a venue can seize, per asset: min(1, O/ΣC).
-    for &a in &s.touched {
-        let a = a as usize;
-        s.share[a] = if s.claimed[a] > 0.0 {
-            (s.owned[a] / s.claimed[a]).min(1.0)
+    // The share of each claim a venue can seize, per asset: min(1, O/ΣC)
+    // (0 for an asset not held). The book's quantities have ΣC per holding
+    // already; a cascade's are summed again.
+    let share = |owned: f64, claimed: f64| {
+        if claimed > 0.0 {
+            (owned / claimed).min(1.0)
         } else {
             0.0
-        };
+        }
+    };
+    if pos.is_none() {
+        for h in book.holdings_of(p) {
+            s.share[h.asset as usize] = share(h.owned, h.claimed);
+        }
+    } else {
+        for li in first_line..end_line {
+            let a = book.lines[li].asset as usize;
+            if s.claimed[a] == 0.0 {
+                s.touched.push(a as u32);
+            }
+            s.claimed[a] += committed_at(li);
+        }
+        for &a in &s.touched {
+            let a = a as usize;
+            s.share[a] = share(s.owned[a], s.claimed[a]);
+        }
     }
     for ai in accounts {
         let acc = book.accounts[ai];
