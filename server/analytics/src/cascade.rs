@@ -312,6 +312,7 @@ fn priced(book: &Book, prices: &[f64]) -> Vec<f64> {
 
 /// Takes a participant out of the market: no holdings, claims or debts.
 fn remove(book: &Book, pos: &mut Positions, p: usize) {
+    pos.changed[p] = true;
     let first = book.holdings_of_start(p);
     for h in first..first + book.holdings_of(p).len() {
         pos.owned[h] = 0.0;

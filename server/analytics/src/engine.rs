@@ -28,6 +28,9 @@ pub struct Positions {
     pub committed: Vec<f64>,
     /// The share of each account's debt still open (1 at the start).
     pub debt_scale: Vec<f64>,
+    /// Per participant: whether a round changed any of its quantities
+    /// (else they are still the book's, and so are its sums per asset).
+    pub changed: Vec<bool>,
 }
 
 impl Positions {
@@ -36,6 +39,7 @@ impl Positions {
             owned: book.holdings.iter().map(|h| h.owned).collect(),
             committed: book.lines.iter().map(|l| l.committed).collect(),
             debt_scale: vec![1.0; book.accounts.len()],
+            changed: vec![false; book.participants.len()],
         }
     }
 }
@@ -218,7 +222,7 @@ pub fn figures(
     }
     // The share of each claim a venue can seize, per asset: min(1, O/ΣC)
     // (0 for an asset not held). The book's quantities have ΣC per holding
-    // already; a cascade's are summed again.
+    // already; a participant a cascade changed has its sums made again.
     let share = |owned: f64, claimed: f64| {
         if claimed > 0.0 {
             (owned / claimed).min(1.0)
@@ -226,9 +230,9 @@ pub fn figures(
             0.0
         }
     };
-    if pos.is_none() {
+    if pos.is_none_or(|x| !x.changed[p]) {
         for h in book.holdings_of(p) {
-            s.share[h.asset as usize] = share(h.owned, h.claimed);
+            s.share[h.asset as usize] = share(s.owned[h.asset as usize], h.claimed);
         }
     } else {
         for li in first_line..end_line {
@@ -314,6 +318,7 @@ pub fn figures(
 /// leave the claims and the holdings, repaid debt leaves the debt, and an
 /// account whose debt is closed releases whatever it still claims.
 pub fn apply(book: &Book, pos: &mut Positions, p: usize, f: &Figures) {
+    pos.changed[p] = true;
     let holdings = book.holdings_of_start(p)..book.holdings_of_start(p) + book.holdings_of(p).len();
     for a in f.accounts.iter().filter(|a| a.breached()) {
         let acc = book.accounts[a.account];
