@@ -51,8 +51,12 @@ pub struct AccountFigures {
     pub account: usize,
     pub venue: u32,
     pub debt: f64,
-    pub hf_claim: f64,
-    pub hf_true: f64,
+    /// Σ C·P·LT and Σ Ĉ·P·LT: HF^claim and HF^true over D (divided only
+    /// when asked: most accounts of a pass are never shown).
+    pub weighted: f64,
+    pub weighted_true: f64,
+    /// HF^claim < 1.
+    pub breached: bool,
     /// max(0, D − Σ Ĉ·P): what the venue would lose if p failed.
     pub shortfall: f64,
     /// What its liquidation repaid and wrote off (the seized quantities
@@ -62,8 +66,31 @@ pub struct AccountFigures {
 }
 
 impl AccountFigures {
+    fn hf(&self, w: f64) -> f64 {
+        if self.debt > 0.0 {
+            w / self.debt
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    pub fn hf_claim(&self) -> f64 {
+        self.hf(self.weighted)
+    }
+
+    pub fn hf_true(&self) -> f64 {
+        self.hf(self.weighted_true)
+    }
+
     pub fn breached(&self) -> bool {
-        self.hf_claim < 1.0
+        self.breached
+    }
+
+    /// Whether HF^claim < 1, dividing only when it may be: W ≥ D > 0
+    /// makes W / D ≥ 1 exactly (division rounds monotonically), so most
+    /// accounts need no division at all.
+    fn breaches(debt: f64, weighted: f64) -> bool {
+        debt > 0.0 && weighted < debt && weighted / debt < 1.0
     }
 
     /// Debt repaid or written off.
@@ -257,10 +284,10 @@ pub fn figures(
         for li in lines.clone() {
             let line = book.lines[li];
             let a = line.asset as usize;
-            if !line.owed.is_nan() {
-                debt += line.owed * prices.now[a];
-            }
-            debt += line.implied * prices.base[a];
+            // One addition to `debt` per line: the sum is a chain of
+            // dependent additions, and its latency is the pass's.
+            let owed = if line.owed.is_nan() { 0.0 } else { line.owed };
+            debt += owed * prices.now[a] + line.implied * prices.base[a];
             let c = committed_at(li);
             if c > 0.0 {
                 let lt = book.lt(acc.venue, line.asset);
@@ -271,13 +298,13 @@ pub fn figures(
             }
         }
         debt *= scale_at(ai);
-        let hf = |w: f64| if debt > 0.0 { w / debt } else { f64::INFINITY };
         let mut f = AccountFigures {
             account: ai,
             venue: acc.venue,
             debt,
-            hf_claim: hf(weighted),
-            hf_true: hf(weighted_true),
+            weighted,
+            weighted_true,
+            breached: AccountFigures::breaches(debt, weighted),
             shortfall: (debt - deliverable_value).max(0.0),
             repaid: 0.0,
             bad_debt: 0.0,
@@ -502,5 +529,46 @@ impl RoundTotals {
         self.breached_any += o.breached_any;
         self.breached_two += o.breached_two;
         self.accounts_liquidated += o.accounts_liquidated;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountFigures;
+
+    /// Deciding a breach without dividing agrees with HF^claim < 1 on
+    /// every case, the rounding edges included.
+    #[test]
+    fn a_breach_is_hf_claim_below_one() {
+        let hf = |d: f64, w: f64| if d > 0.0 { w / d } else { f64::INFINITY };
+        let mut cases = vec![
+            (0.0, 1.0),
+            (0.0, 0.0),
+            (-1.0, 0.5),
+            (1.0, f64::NAN),
+            (f64::NAN, 1.0),
+            (1.0, 1.0),
+            (3.0, 2.9999999999999996),
+            (1e300, 1e-300),
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = (x % 1_000_000) as f64 / 997.0 + 1e-9;
+            // W within a few ulps of D, and farther.
+            let ulps = (x >> 40) % 9;
+            let w = f64::from_bits(d.to_bits() - ulps + 4);
+            cases.push((d, w));
+            cases.push((d, d * ((x >> 20) % 3) as f64 * 0.5));
+        }
+        for (d, w) in cases {
+            assert_eq!(
+                AccountFigures::breaches(d, w),
+                hf(d, w) < 1.0,
+                "D {d:e}, W {w:e}"
+            );
+        }
     }
 }

@@ -381,8 +381,8 @@ pub(crate) fn participant_row(
             .map(|a| VenueFigure {
                 venue: book.venues[a.venue as usize].id.clone(),
                 debt: a.debt,
-                hf_claim: a.hf_claim,
-                hf_true: a.hf_true,
+                hf_claim: a.hf_claim(),
+                hf_true: a.hf_true(),
                 breached: a.breached(),
                 shortfall: a.shortfall,
             })
