@@ -558,8 +558,14 @@ async fn assets_venues_prices_and_health() {
         out.contains("venue-a liquidates at: ETH 722.891566"),
         "{out}"
     );
+    // `asset list` is `price list`. A price's state may move on between
+    // two reads (RECOVERING turns FRESH once its grace has passed), and
+    // only once: the asset list equals the price list read just before it
+    // or the one read just after.
+    let before = ok(ep, &admin(&["price", "list"])).await;
     let list = ok(ep, &admin(&["asset", "list"])).await;
-    assert_eq!(list, ok(ep, &admin(&["price", "list"])).await);
+    let after = ok(ep, &admin(&["price", "list"])).await;
+    assert!(list == before || list == after, "{before}\n{list}\n{after}");
     assert!(list.contains("ETH    MAJOR   2000"), "{list}");
     assert!(list.contains("0.17"), "{list}");
 
