@@ -199,7 +199,7 @@ async fn serving_as(endpoint: &str, service: &str) -> bool {
 async fn after_an_fsync_error_nothing_is_acknowledged_and_health_says_so() {
     use interlock_journal::sim::{Fault, SimStorage};
     let disk = SimStorage::new();
-    let s = start_on(
+    let s = start_on_with_ops(
         interlock_server::Config::dev_for_tests(),
         std::sync::Arc::new(disk.clone()),
     )
@@ -208,6 +208,7 @@ async fn after_an_fsync_error_nothing_is_acknowledged_and_health_says_so() {
     let venue = s.client("dev-venue-a").await;
     let acked = venue.check(check("before", "fund", "10")).await.unwrap();
     assert!(serving(&s.endpoint).await);
+    assert_eq!(ops_get(&s, "/readyz").await.0, 200);
 
     disk.inject(Fault::SyncFailsAt(disk.ops()));
     let e = venue
@@ -219,6 +220,12 @@ async fn after_an_fsync_error_nothing_is_acknowledged_and_health_says_so() {
         eventually(Duration::from_secs(2), async || !serving(&s.endpoint).await).await,
         "health still SERVING after the journal failed"
     );
+    // The operations port says so too, with the reason, and a probe needs
+    // no certificate to read it.
+    let (status, _, body) = ops_get(&s, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("journal failed"), "{body}");
+    assert_eq!(ops_get(&s, "/livez").await.0, 200);
     let e = venue.check(check("after", "fund", "1")).await.unwrap_err();
     assert!(message(&e).contains("journal failed"), "{e}");
     // Reads still answer.

@@ -178,15 +178,16 @@ pub async fn serve(
     serve_all(config, listener, None, shutdown, None).await
 }
 
-/// [`serve`] with the journal on `storage` instead of `--data-dir` (tests
-/// use a fault-injecting disk).
+/// [`serve_with_ops`] with the journal on `storage` instead of
+/// `--data-dir` (tests use a fault-injecting disk).
 pub async fn serve_on(
     config: Config,
     listener: TcpListener,
+    ops: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
     storage: Option<Arc<dyn Storage>>,
 ) -> anyhow::Result<()> {
-    serve_all(config, listener, None, shutdown, storage).await
+    serve_all(config, listener, ops, shutdown, storage).await
 }
 
 /// [`serve`], and the operations port ([`ops`]) on `ops` if given: it

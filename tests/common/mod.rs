@@ -29,12 +29,35 @@ pub async fn start_on(
     config: Config,
     storage: std::sync::Arc<dyn interlock_journal::Storage>,
 ) -> TestServer {
+    start_on_with(config, storage, false).await
+}
+
+/// [`start_on`], and the operations port on another ephemeral port.
+pub async fn start_on_with_ops(
+    config: Config,
+    storage: std::sync::Arc<dyn interlock_journal::Storage>,
+) -> TestServer {
+    start_on_with(config, storage, true).await
+}
+
+async fn start_on_with(
+    config: Config,
+    storage: std::sync::Arc<dyn interlock_journal::Storage>,
+    with_ops: bool,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let ops = if with_ops {
+        Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    } else {
+        None
+    };
+    let ops_addr = ops.as_ref().map(|l| l.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(interlock_server::serve_on(
         config,
         listener,
+        ops,
         async move {
             let _ = stopped.await;
         },
@@ -44,7 +67,7 @@ pub async fn start_on(
         addr,
         endpoint: format!("http://{addr}"),
         data_dir: None,
-        ops: None,
+        ops: ops_addr,
         stop: Some(stop),
         handle: Some(handle),
     }
