@@ -61,14 +61,23 @@ async fn probes_and_metrics_follow_the_server() {
     let (status, _, body) = ops_get(&server, "/livez").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     // The gRPC side serves: readiness follows.
-    own(&server, "p1", "10").await;
+    own(&server, "zz-fund-7", "10").await;
     let (status, _, body) = ops_get(&server, "/readyz").await;
     assert_eq!((status, body.as_str()), (200, "ready\n"));
 
     let venue = server.client("dev-venue-a").await;
-    venue.check(check("o1", "p1", "4")).await.unwrap();
-    venue.check(check("o2", "p1", "4")).await.unwrap();
-    let r = venue.check(check("o3", "p1", "400")).await.unwrap();
+    venue
+        .check(check("zz-order-1", "zz-fund-7", "4"))
+        .await
+        .unwrap();
+    venue
+        .check(check("zz-order-2", "zz-fund-7", "4"))
+        .await
+        .unwrap();
+    let r = venue
+        .check(check("zz-order-3", "zz-fund-7", "400"))
+        .await
+        .unwrap();
     assert_eq!(r.verdict(), pb::Verdict::Rejected);
     // A venue may not set limits: PERMISSION_DENIED, counted as such.
     let denied = venue
@@ -139,7 +148,10 @@ async fn probes_and_metrics_follow_the_server() {
         value(&s, "interlock_journal_fdatasync_seconds_count")
     );
     // Nothing about positions or orders: no participant, no order id.
-    assert!(!text.contains("p1") && !text.contains("o1"), "{text}");
+    assert!(
+        !text.contains("zz-fund") && !text.contains("zz-order"),
+        "{text}"
+    );
 
     // An unknown path is 404, and nothing asked for a token.
     let (status, _, _) = ops_get(&server, "/nope").await;
