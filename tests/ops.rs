@@ -316,3 +316,28 @@ async fn the_dashboard_queries_only_exported_metrics() {
     );
     server.stop().await;
 }
+
+/// An analytics run is timed, its book refresh within it too.
+#[tokio::test]
+async fn an_analytics_run_is_timed() {
+    let server = start_with_ops(Config::dev_for_tests()).await;
+    own(&server, "zz-fund-8", "10").await;
+    server
+        .admin()
+        .await
+        .stress(pb::StressRequest {
+            scenario: Some(pb::ScenarioSpec {
+                name: "CHAOS_TIERS".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (_, _, text) = ops_get(&server, "/metrics").await;
+    let s = samples(&text);
+    assert!(value(&s, "interlock_analytics_run_seconds_count") >= 1.0);
+    assert!(value(&s, "interlock_analytics_refresh_seconds_count") >= 1.0);
+    assert_eq!(value(&s, "interlock_analytics_past_deadline_total"), 0.0);
+    server.stop().await;
+}

@@ -123,8 +123,10 @@ impl AnalyticsApi {
         let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
         let cache = self.cache.clone();
+        let metrics = self.shared.metrics.clone();
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let started = Instant::now();
             // A run that panicked part-way may have left the cache half
             // updated: start it afresh.
             let mut cache = cache.lock().unwrap_or_else(|e| {
@@ -135,14 +137,20 @@ impl AnalyticsApi {
             // The moment is let go inside, as soon as what changed is in
             // hand: the ledger stops copying what it writes for it.
             let (book, _) = cache.refresh(moment);
-            work(book, &|| {
+            let refreshed = started.elapsed();
+            let result = work(book, &|| {
                 cancel.load(Ordering::Relaxed) || Instant::now() >= until
-            })
+            });
+            metrics.analytics_run(refreshed, started.elapsed());
+            result
         })
         .await
         .map_err(|e| Status::internal(format!("the analytics run failed: {e}")))?;
         match result {
-            Err(AnalyticsError::Cancelled) if Instant::now() >= until => Err(late()),
+            Err(AnalyticsError::Cancelled) if Instant::now() >= until => {
+                self.shared.metrics.analytics_past_deadline();
+                Err(late())
+            }
             r => r.map_err(convert::analytics_status),
         }
     }

@@ -225,6 +225,9 @@ pub struct Metrics {
     snapshot_failures: AtomicU64,
     recovery_ns: AtomicU64,
     recovery_records: AtomicU64,
+    analytics_refresh: Histogram,
+    analytics_run: Histogram,
+    analytics_past_deadline: AtomicU64,
 }
 
 impl Metrics {
@@ -257,6 +260,9 @@ impl Metrics {
             snapshot_failures: AtomicU64::new(0),
             recovery_ns: AtomicU64::new(0),
             recovery_records: AtomicU64::new(0),
+            analytics_refresh: Histogram::new(SNAPSHOT_BOUNDS_NS, 1e-9),
+            analytics_run: Histogram::new(SNAPSHOT_BOUNDS_NS, 1e-9),
+            analytics_past_deadline: AtomicU64::new(0),
         }
     }
 
@@ -307,6 +313,19 @@ impl Metrics {
                 self.snapshot_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// An analytics run (a call's or the scheduled stress's): the book's
+    /// refresh, and the whole run with it.
+    pub fn analytics_run(&self, refresh: Duration, run: Duration) {
+        if self.on {
+            self.analytics_refresh.observe_duration(refresh);
+            self.analytics_run.observe_duration(run);
+        }
+    }
+
+    pub fn analytics_past_deadline(&self) {
+        self.analytics_past_deadline.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn recovered(&self, took: Duration, records: u64) {
@@ -670,6 +689,24 @@ impl Collector for Scraped {
             "interlock_recovery_records_replayed",
             "Journal records the last start replayed after its snapshot",
             vec![(vec![], m.recovery_records.load(Ordering::Relaxed) as i64)],
+        )?;
+        histogram(
+            &mut e,
+            "interlock_analytics_run_seconds",
+            "Time of one analytics run (stress, cascade, systemic ranking, reuse report, the scheduled stress), the book's refresh included",
+            &m.analytics_run,
+        )?;
+        histogram(
+            &mut e,
+            "interlock_analytics_refresh_seconds",
+            "Time to bring the analytics book up to the ledger's moment at the start of a run",
+            &m.analytics_refresh,
+        )?;
+        counter(
+            &mut e,
+            "interlock_analytics_past_deadline",
+            "Analytics runs stopped at their deadline (--analytics-deadline-ms, --systemic-deadline-ms)",
+            vec![(vec![], m.analytics_past_deadline.load(Ordering::Relaxed))],
         )?;
         let Some(s) = self.sources.get() else {
             return Ok(());
