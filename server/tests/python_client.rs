@@ -65,6 +65,10 @@ fn the_python_client_passes_its_tests_against_this_server() {
     install.arg(&pkg);
     let (ok, out) = run(install, Duration::from_secs(300));
     assert!(ok, "building and installing client/python failed:\n{out}");
+    // Development certificates for the mutual-TLS server the tests start.
+    let pki = tempfile::tempdir().unwrap();
+    interlock_client::pki::write_dev_pki(pki.path(), &interlock_client::pki::Ecosystem::default())
+        .unwrap();
     let mut pytest = Command::new(venv.join("bin/python"));
     pytest
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
@@ -73,7 +77,8 @@ fn the_python_client_passes_its_tests_against_this_server() {
         .env(
             "INTERLOCK_SERVER_BIN",
             env!("CARGO_BIN_EXE_interlock-server"),
-        );
+        )
+        .env("INTERLOCK_TEST_PKI", pki.path());
     let (ok, out) = run(pytest, Duration::from_secs(300));
     println!("{out}");
     assert!(ok, "pytest failed:\n{out}");

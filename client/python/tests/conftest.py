@@ -2,11 +2,15 @@
 loopback ports the system picks, in --dev mode with nothing on disk, and
 stopped (SIGTERM, then waited for) afterwards.
 
-The binary is $INTERLOCK_SERVER_BIN; the repository's test suite sets it
+The binary is $INTERLOCK_SERVER_BIN; $INTERLOCK_TEST_PKI is a directory of
+development certificates (`interlockctl certs init DIR`) for the mutual-TLS
+server. The repository's test suite sets both
 (server/tests/python_client.rs). Run by hand:
 
-    cargo build -p interlock-server
-    INTERLOCK_SERVER_BIN=target/debug/interlock-server pytest client/python/tests
+    cargo build -p interlock-server -p interlock-client
+    target/debug/interlockctl certs init /tmp/pki
+    INTERLOCK_SERVER_BIN=target/debug/interlock-server INTERLOCK_TEST_PKI=/tmp/pki \
+        pytest client/python/tests
 """
 
 import json
@@ -52,15 +56,13 @@ def _started(proc, timeout_s=60):
     return Server(endpoint=found["grpc"], ops=found["ops"])
 
 
-@pytest.fixture(scope="module")
-def server():
+def _serve(extra):
     binary = os.environ.get("INTERLOCK_SERVER_BIN")
     if not binary:
         pytest.fail("set INTERLOCK_SERVER_BIN to an interlock-server binary (see conftest.py)")
     proc = subprocess.Popen(
         [
             binary,
-            "--dev",
             "--listen",
             "127.0.0.1:0",
             "--ops-listen",
@@ -71,6 +73,7 @@ def server():
             "json",
             "--default-reuse-ratio",
             "2",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -86,3 +89,32 @@ def server():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A --dev server: plaintext, the demo tokens."""
+    yield from _serve(["--dev"])
+
+
+@pytest.fixture(scope="module")
+def pki():
+    d = os.environ.get("INTERLOCK_TEST_PKI")
+    if not d:
+        pytest.fail("set INTERLOCK_TEST_PKI to a directory made by `interlockctl certs init` (see conftest.py)")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tls_server(pki):
+    """A server as in production: mutual TLS, principals from certificates."""
+    yield from _serve(
+        [
+            "--tls-cert",
+            os.path.join(pki, "server.pem"),
+            "--tls-key",
+            os.path.join(pki, "server.key"),
+            "--tls-client-ca",
+            os.path.join(pki, "ca.pem"),
+        ]
+    )

@@ -161,3 +161,45 @@ def test_the_examples_run(server, example):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip()
+
+
+def _pem(pki, name):
+    with open(f"{pki}/{name}", "rb") as f:
+        return f.read()
+
+
+def _tls_client(server, pki, who=None):
+    return Client(
+        server.endpoint,
+        root_certificates=_pem(pki, "ca.pem"),
+        certificate_chain=_pem(pki, f"{who}.pem") if who else None,
+        private_key=_pem(pki, f"{who}.key") if who else None,
+    )
+
+
+def test_mutual_tls_names_the_principal_by_its_certificate(tls_server, pki):
+    with _tls_client(tls_server, pki, "broker-prime-1") as broker:
+        seq = broker.last_sequence() + 1
+        assert broker.sync(seq, [collateral("tls-p", "ETH", "10")]) == seq
+    with _tls_client(tls_server, pki, "venue-venue-a") as venue:
+        r = venue.check("tls-p", "ETH", "5", order_id=order())
+        assert r.verdict is Verdict.APPROVED and r.approved == Decimal("5")
+        # The certificate says venue: an admin call is refused.
+        with pytest.raises(InterlockError) as e:
+            venue.set_limit(LimitKind.REUSE_RATIO, "3", participant="tls-p")
+        assert e.value.code is grpc.StatusCode.PERMISSION_DENIED
+    # Without a client certificate the handshake fails: no call is judged.
+    with _tls_client(tls_server, pki) as nobody:
+        with pytest.raises(InterlockError) as e:
+            nobody.check("tls-p", "ETH", "1", order_id=order())
+        assert e.value.code is grpc.StatusCode.UNAVAILABLE
+    # Nor in plaintext.
+    with Client(tls_server.endpoint, token="dev-venue-a") as plain:
+        with pytest.raises(InterlockError) as e:
+            plain.check("tls-p", "ETH", "1", order_id=order())
+        assert e.value.code is grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_client_certificate_needs_tls():
+    with pytest.raises(ValueError):
+        Client("127.0.0.1:1", certificate_chain=b"x", private_key=b"y")
