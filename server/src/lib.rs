@@ -175,33 +175,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    serve_all(config, listener, None, shutdown, None).await
+    serve_on(config, listener, None, shutdown, None).await
 }
 
-/// [`serve_with_ops`] with the journal on `storage` instead of
+/// [`serve`], with the operations port ([`ops`]) on `ops` if given (it
+/// answers `/livez` from the start, `/readyz` once the ledger is
+/// recovered), and the journal on `storage` if given instead of
 /// `--data-dir` (tests use a fault-injecting disk).
 pub async fn serve_on(
-    config: Config,
-    listener: TcpListener,
-    ops: Option<TcpListener>,
-    shutdown: impl Future<Output = ()> + Send,
-    storage: Option<Arc<dyn Storage>>,
-) -> anyhow::Result<()> {
-    serve_all(config, listener, ops, shutdown, storage).await
-}
-
-/// [`serve`], and the operations port ([`ops`]) on `ops` if given: it
-/// answers `/livez` from the start, `/readyz` once the ledger is recovered.
-pub async fn serve_with_ops(
-    config: Config,
-    listener: TcpListener,
-    ops: Option<TcpListener>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    serve_all(config, listener, ops, shutdown, None).await
-}
-
-async fn serve_all(
     config: Config,
     listener: TcpListener,
     ops: Option<TcpListener>,

@@ -101,5 +101,5 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--ops-listen {addr}: {e}"))?,
         ),
     };
-    interlock_server::serve_with_ops(config, listener, ops, shutdown).await
+    interlock_server::serve_on(config, listener, ops, shutdown, None).await
 }

@@ -236,7 +236,9 @@ impl Metrics {
     pub fn new(on: bool) -> Metrics {
         let mut rpcs = Vec::new();
         let mut rpc_index = HashMap::with_hasher(foldhash::fast::FixedState::default());
-        for (service, method) in grpc_methods() {
+        // Off, no call is timed: no table to build.
+        let methods = if on { grpc_methods() } else { Vec::new() };
+        for (service, method) in methods {
             rpc_index.insert(format!("/{service}/{method}"), rpcs.len());
             rpcs.push(Rpc {
                 service,
@@ -283,16 +285,20 @@ impl Metrics {
         }
     }
 
-    pub fn stream_opened(self: &Arc<Self>, kind: StreamKind) -> StreamGuard {
+    /// Counts a stream open until the guard is dropped (nothing when off).
+    pub fn stream_opened(self: &Arc<Self>, kind: StreamKind) -> Option<StreamGuard> {
+        if !self.on {
+            return None;
+        }
         let i = STREAM_KINDS
             .iter()
             .position(|(k, _)| *k == kind)
             .expect("every stream kind is listed");
         self.streams[i].fetch_add(1, Ordering::Relaxed);
-        StreamGuard {
+        Some(StreamGuard {
             metrics: self.clone(),
             kind: i,
-        }
+        })
     }
 
     /// A journal fdatasync: the records it made durable, and its time.
@@ -304,6 +310,9 @@ impl Metrics {
     }
 
     pub fn snapshot(&self, took: Duration, bytes: Option<u64>) {
+        if !self.on {
+            return;
+        }
         match bytes {
             Some(b) => {
                 self.snapshot_duration.observe_duration(took);
@@ -325,10 +334,15 @@ impl Metrics {
     }
 
     pub fn analytics_past_deadline(&self) {
-        self.analytics_past_deadline.fetch_add(1, Ordering::Relaxed);
+        if self.on {
+            self.analytics_past_deadline.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn recovered(&self, took: Duration, records: u64) {
+        if !self.on {
+            return;
+        }
         self.recovery_ns.store(
             u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,

@@ -101,13 +101,14 @@ async fn start_serving(mut config: Config, with_ops: bool) -> TestServer {
     };
     let ops_addr = ops.as_ref().map(|l| l.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(interlock_server::serve_with_ops(
+    let handle = tokio::spawn(interlock_server::serve_on(
         config,
         listener,
         ops,
         async move {
             let _ = stopped.await;
         },
+        None,
     ));
     TestServer {
         addr,
