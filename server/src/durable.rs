@@ -144,6 +144,7 @@ mod tests {
             durable_lsn,
             status,
             segment_first_lsn: 1,
+            epoch: 0,
         }
     }
 

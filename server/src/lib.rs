@@ -505,6 +505,7 @@ async fn open_ledger(
         durable_lsn: 0,
         status: JournalStatus::Ok,
         segment_first_lsn: 1,
+        epoch: 0,
     }));
     tokio::spawn(waiters.clone().dispatch());
     let notify = waiters.clone();

@@ -12,6 +12,8 @@
 //! - [`format`]: segment, record and snapshot layouts, with checksums.
 //! - [`writer`]: the writer thread (group commit, fail-stop, disk full).
 //! - [`recover`]: snapshot + replay, torn tails cut, corruption refused.
+//! - [`replog`]: the journal as a replicated log (records numbered by
+//!   the log's leader, cut back when it says so).
 //! - [`audit`]: the audit archive (records that left the ledger's memory).
 //! - [`open`] and [`snapshot`]: what the server calls.
 //!
@@ -22,6 +24,7 @@
 pub mod audit;
 pub mod format;
 pub mod recover;
+pub mod replog;
 pub mod sim;
 pub mod storage;
 pub mod writer;

@@ -63,6 +63,10 @@ pub struct Progress {
     pub status: JournalStatus,
     /// The first record of the segment being written.
     pub segment_first_lsn: u64,
+    /// How many times the log was cut back or restarted
+    /// ([`JournalHandle::restart_at`]): a durable position is only
+    /// comparable within one epoch, since a restart may lower it.
+    pub epoch: u64,
 }
 
 /// Settings of the writer.
@@ -108,6 +112,12 @@ pub type SyncObserver = Box<dyn Fn(u64, Duration) + Send + Sync>;
 enum Item {
     Records { bytes: Vec<u8>, last_lsn: u64 },
     Rotate { first_lsn: u64 },
+    /// The next record is `first_lsn`: segments holding records at or
+    /// after it are removed (all of them with `drop_all`) and a new one
+    /// started. For a replicated log only.
+    Restart { first_lsn: u64, drop_all: bool },
+    /// Segments whose every record is below `below` are removed.
+    Purge { below: u64 },
 }
 
 struct Queue {
@@ -182,6 +192,7 @@ impl JournalHandle {
             durable_lsn: last_lsn,
             status: JournalStatus::Ok,
             segment_first_lsn: first,
+            epoch: 0,
         };
         let shared = Arc::new(Shared {
             storage,
@@ -239,6 +250,22 @@ impl JournalHandle {
         p.durable_lsn >= lsn
     }
 
+    /// [`JournalHandle::wait_durable`] for a log that may be cut back:
+    /// waits until the progress is in `epoch` (or a later one: false) and
+    /// `lsn` is durable in it.
+    pub fn wait_durable_in(&self, epoch: u64, lsn: u64, timeout: Duration) -> bool {
+        let p = lock(&self.shared.progress);
+        let (p, _) = self
+            .shared
+            .progressed
+            .wait_timeout_while(p, timeout, |p| {
+                (p.epoch < epoch || (p.epoch == epoch && p.durable_lsn < lsn))
+                    && matches!(p.status, JournalStatus::Ok | JournalStatus::DiskFull)
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        p.epoch == epoch && p.durable_lsn >= lsn
+    }
+
     /// Taken for the whole of a snapshot (see `Shared::snapshotting`).
     pub(crate) fn snapshot_turn(&self) -> MutexGuard<'_, ()> {
         lock(&self.shared.snapshotting)
@@ -274,6 +301,77 @@ impl JournalHandle {
             })
             .unwrap_or_else(|e| e.into_inner());
         p.segment_first_lsn >= first_lsn
+    }
+
+    /// Queues records whose payloads are already encoded, numbered from
+    /// the next position on (a replicated log numbers its own entries:
+    /// `first` must be that next position). Returns the last position, or
+    /// `None` if `first` is not the next one (nothing is queued).
+    pub fn append_encoded<'a>(
+        &self,
+        first: u64,
+        payloads: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Option<u64> {
+        let mut q = lock(&self.shared.queue);
+        if first != q.last_lsn + 1 {
+            return None;
+        }
+        let was_empty = q.items.is_empty();
+        let mut bytes = match q.items.back() {
+            Some(Item::Records { .. }) => match q.items.pop_back() {
+                Some(Item::Records { bytes, .. }) => bytes,
+                _ => unreachable!("the back item was records"),
+            },
+            _ => Vec::with_capacity(4096),
+        };
+        let mut lsn = q.last_lsn;
+        for payload in payloads {
+            lsn += 1;
+            format::append_record(&mut bytes, lsn, |b| b.extend_from_slice(payload));
+        }
+        q.last_lsn = lsn;
+        q.items.push_back(Item::Records {
+            bytes,
+            last_lsn: lsn,
+        });
+        if was_empty {
+            self.shared.wake.notify_one();
+        }
+        Some(lsn)
+    }
+
+    /// Makes `first_lsn` the next record: what was queued before is made
+    /// durable, then the segments holding records at or after `first_lsn`
+    /// (every segment, with `drop_all`: the log starts afresh there, as
+    /// after a snapshot installed from a leader) are removed and a new
+    /// segment is started at `first_lsn`. The progress's epoch goes up by
+    /// one and its durable position becomes `first_lsn - 1`. Recovery
+    /// reads segments in name order, so a removed record never comes back
+    /// unless a crash comes before the removal, when the log is as it was
+    /// before the call (never acknowledged otherwise).
+    pub fn restart_at(&self, first_lsn: u64, drop_all: bool) {
+        assert!(first_lsn >= 1, "records are numbered from 1");
+        let mut q = lock(&self.shared.queue);
+        q.last_lsn = first_lsn - 1;
+        q.items.push_back(Item::Restart {
+            first_lsn,
+            drop_all,
+        });
+        self.shared.wake.notify_one();
+    }
+
+    /// Removes, in the writer's order, the segments whose every record is
+    /// below `below` (never the one being written). Whole segments only:
+    /// records below `below` may remain in the last one it keeps.
+    pub fn purge_below(&self, below: u64) {
+        let mut q = lock(&self.shared.queue);
+        q.items.push_back(Item::Purge { below });
+        self.shared.wake.notify_one();
+    }
+
+    /// The position of the last record queued.
+    pub fn last_queued(&self) -> u64 {
+        lock(&self.shared.queue).last_lsn
     }
 
     /// The data directory.
@@ -419,6 +517,21 @@ impl WriterState {
                     }
                     self.rotate(first_lsn)?;
                 }
+                Item::Restart {
+                    first_lsn,
+                    drop_all,
+                } => {
+                    if let Some(lsn) = unsynced.take() {
+                        self.sync(lsn)?;
+                    }
+                    self.restart(first_lsn, drop_all)?;
+                }
+                Item::Purge { below } => {
+                    if let Some(lsn) = unsynced.take() {
+                        self.sync(lsn)?;
+                    }
+                    self.purge(below)?;
+                }
             }
         }
         if let Some(lsn) = unsynced {
@@ -558,6 +671,72 @@ impl WriterState {
             self.publish(|p| p.status = JournalStatus::Ok);
         }
         self.publish(|p| p.segment_first_lsn = first_lsn);
+        Ok(())
+    }
+
+    /// See [`JournalHandle::restart_at`].
+    fn restart(&mut self, first_lsn: u64, drop_all: bool) -> Result<(), Stop> {
+        if let Err(e) = self.finish_segment() {
+            return self.fail("cutting a finished segment to its records", &e);
+        }
+        let names = match self.shared.storage.list() {
+            Ok(n) => n,
+            Err(e) => return self.fail("listing the data directory", &e),
+        };
+        for name in names {
+            let remove = match format::parse_name(&name) {
+                Some((format::FileKind::Segment, first)) => drop_all || first >= first_lsn,
+                _ => false,
+            };
+            if remove {
+                if let Err(e) = self.shared.storage.remove(&name) {
+                    return self.fail("removing a segment cut back by the log's leader", &e);
+                }
+            }
+        }
+        // The removals are durable before the new segment can be written.
+        if let Err(e) = self.shared.storage.sync_dir() {
+            return self.fail("syncing the data directory", &e);
+        }
+        self.synced_lsn = first_lsn - 1;
+        self.publish(|p| {
+            p.durable_lsn = first_lsn - 1;
+            p.epoch += 1;
+        });
+        self.rotate(first_lsn)
+    }
+
+    /// See [`JournalHandle::purge_below`].
+    fn purge(&mut self, below: u64) -> Result<(), Stop> {
+        let names = match self.shared.storage.list() {
+            Ok(n) => n,
+            Err(e) => return self.fail("listing the data directory", &e),
+        };
+        let mut firsts: Vec<(u64, String)> = names
+            .into_iter()
+            .filter_map(|n| match format::parse_name(&n) {
+                Some((format::FileKind::Segment, first)) => Some((first, n)),
+                _ => None,
+            })
+            .collect();
+        firsts.sort();
+        let current = lock(&self.shared.progress).segment_first_lsn;
+        let mut removed = false;
+        for pair in firsts.windows(2) {
+            let ((first, name), (next_first, _)) = (&pair[0], &pair[1]);
+            // Every record of this segment is below the next one's first.
+            if *next_first <= below && *first < current {
+                if let Err(e) = self.shared.storage.remove(name) {
+                    return self.fail("removing a purged segment", &e);
+                }
+                removed = true;
+            }
+        }
+        if removed {
+            if let Err(e) = self.shared.storage.sync_dir() {
+                return self.fail("syncing the data directory", &e);
+            }
+        }
         Ok(())
     }
 
