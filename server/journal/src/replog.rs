@@ -202,7 +202,11 @@ mod tests {
         let (files, j) = open(&storage, 0);
         assert!(files.records.is_empty());
         append(&j, 1, &["a", "b", "c"], 0);
-        assert_eq!(j.append_encoded(3, [&b"x"[..]]), None, "not the next position");
+        assert_eq!(
+            j.append_encoded(3, [&b"x"[..]]),
+            None,
+            "not the next position"
+        );
         // A leader replaces record 2 on: 2 and 3 go, 2' and 3' come.
         j.restart_at(2, false);
         append(&j, 2, &["B", "C"], 1);

@@ -110,14 +110,24 @@ type Notify = Box<dyn Fn(Progress) + Send + Sync>;
 pub type SyncObserver = Box<dyn Fn(u64, Duration) + Send + Sync>;
 
 enum Item {
-    Records { bytes: Vec<u8>, last_lsn: u64 },
-    Rotate { first_lsn: u64 },
+    Records {
+        bytes: Vec<u8>,
+        last_lsn: u64,
+    },
+    Rotate {
+        first_lsn: u64,
+    },
     /// The next record is `first_lsn`: segments holding records at or
     /// after it are removed (all of them with `drop_all`) and a new one
     /// started. For a replicated log only.
-    Restart { first_lsn: u64, drop_all: bool },
+    Restart {
+        first_lsn: u64,
+        drop_all: bool,
+    },
     /// Segments whose every record is below `below` are removed.
-    Purge { below: u64 },
+    Purge {
+        below: u64,
+    },
 }
 
 struct Queue {

@@ -102,6 +102,14 @@ impl Ledger {
         Ok(f(&guard))
     }
 
+    /// Replaces the whole state (a replicated node installing a snapshot
+    /// its leader sent): readers see the old state or the new one, never a
+    /// mix.
+    pub fn replace(&self, state: State) -> Result<(), LedgerError> {
+        *self.lock()? = state;
+        Ok(())
+    }
+
     /// Runs `f` with the state and the journal under the lock: no command is
     /// applied meanwhile (snapshots use it to cut the journal).
     pub fn with_journal_locked<R>(

@@ -1,0 +1,69 @@
+//! Interlock's replicated ledger, on openraft.
+//!
+//! The consensus is openraft's (elections, replication, commit, membership,
+//! snapshots sent to a lagging node); this crate supplies what it stores:
+//!
+//! - [`log`]: the Raft log is the journal (`interlock_journal::replog`):
+//!   the same segments, checksums, group commit and fail-stop rules; the
+//!   vote and the purge point are small files of their own, written and
+//!   synced before they are acknowledged.
+//! - [`machine`]: the state machine is the ledger's `State::apply`,
+//!   applied in log order on every node; snapshots are the ledger's own
+//!   snapshot encoding with the Raft position and membership in front.
+//! - [`codec`]: how entries, votes and memberships are written down (on
+//!   disk and, later, on the wire).
+//!
+//! Like the ledger and the journal it carries no transport: the network
+//! between nodes is the server's business. Unlike them it is async, since
+//! openraft's storage traits are.
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod log;
+pub mod machine;
+
+use std::io::Cursor;
+
+use interlock_ledger::{Applied, Command, LedgerError};
+
+pub use log::LogStore;
+pub use machine::StateMachine;
+
+/// A node's id in the cluster.
+pub type NodeId = u64;
+
+/// What applying one entry answered: `None` for entries that carry no
+/// command (a new leader's blank entry, a membership change).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply(pub Option<Result<Applied, LedgerError>>);
+
+openraft::declare_raft_types!(
+    /// Interlock's Raft types: an entry carries one ledger command.
+    pub TypeConfig:
+        D = Command,
+        R = Reply,
+        NodeId = NodeId,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type Membership = openraft::Membership<NodeId, openraft::BasicNode>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+/// A storage error openraft can report, from what went wrong where.
+pub(crate) fn storage_error(
+    subject: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+    e: impl std::fmt::Display,
+) -> StorageError {
+    let io = std::io::Error::other(e.to_string());
+    openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&io)).into()
+}

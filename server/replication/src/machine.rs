@@ -1,0 +1,361 @@
+//! The state machine: the ledger's `State`, changed only by applying
+//! committed entries in log order, on every node alike.
+//!
+//! A command's answer (a check's verdict, a sync's alerts) is decided here,
+//! after the entry is committed, so no node ever holds a state the others
+//! will not reach; the answer goes back to the caller on the leader as the
+//! entry's [`Reply`]. A refused command is applied (and refused) on every
+//! node too: the idempotency table remembers a refused order id everywhere.
+//!
+//! Applying does not write to disk: the log is the durable copy, and a
+//! snapshot file (the ledger's snapshot encoding behind the Raft position
+//! and membership it covers) lets the log be purged. At start the newest
+//! snapshot is loaded; openraft then re-applies the committed entries after
+//! it.
+//!
+//! ```text
+//! snapshot body: last applied (opt log id) | membership | snapshot id (string) | state (the rest)
+//! ```
+//! framed as the journal's snapshot files are (`snapshot-<index + 1>.snap`,
+//! with a checksum; index + 1 so that "nothing applied" can be 0).
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use interlock_journal::format::{self, FileKind};
+use interlock_journal::{JournalError, Storage};
+use interlock_ledger::codec::{Reader, Writer};
+use interlock_ledger::{Ledger, LedgerConfig, State};
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Snapshot};
+
+use crate::codec;
+use crate::{
+    storage_error, Entry, LogId, Reply, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+
+/// The longest snapshot id.
+pub const SNAPSHOT_ID_MAX: usize = 128;
+
+/// The state machine; cloning it gives another handle on the same state
+/// (the snapshot builder is one).
+#[derive(Clone)]
+pub struct StateMachine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for StateMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let applied = self.inner.applied();
+        f.debug_struct("StateMachine")
+            .field("last_applied", &applied.last_applied)
+            .finish()
+    }
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    ledger: Arc<Ledger>,
+    /// Held while entries are applied and while a snapshot reads the
+    /// state, so a snapshot's position always matches its state.
+    applied: Mutex<AppliedTo>,
+    /// Makes snapshot ids unique within a process.
+    built: AtomicU64,
+}
+
+#[derive(Clone)]
+struct AppliedTo {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    fn applied(&self) -> MutexGuard<'_, AppliedTo> {
+        lock(&self.applied)
+    }
+}
+
+fn sm_error(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    storage_error(ErrorSubject::StateMachine, verb, e)
+}
+
+fn snapshot_error(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    storage_error(ErrorSubject::Snapshot(None), verb, e)
+}
+
+/// A snapshot file's body.
+fn encode_snapshot(meta: &SnapshotMeta, state: &[u8]) -> Vec<u8> {
+    let mut w = Writer::with_buf(Vec::with_capacity(state.len() + 256));
+    codec::put_opt_log_id(&mut w, &meta.last_log_id);
+    codec::put_stored_membership(&mut w, &meta.last_membership);
+    w.str(&meta.snapshot_id);
+    w.buf.extend_from_slice(state);
+    w.buf
+}
+
+fn decode_snapshot(body: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
+    let mut r = Reader::new(body);
+    let last_log_id = codec::get_opt_log_id(&mut r).map_err(|e| e.to_string())?;
+    let last_membership = codec::get_stored_membership(&mut r).map_err(|e| e.to_string())?;
+    let snapshot_id = r
+        .str(SNAPSHOT_ID_MAX)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let at = r.position();
+    Ok((
+        SnapshotMeta {
+            last_log_id,
+            last_membership,
+            snapshot_id,
+        },
+        &body[at..],
+    ))
+}
+
+fn snapshot_position(meta: &SnapshotMeta) -> u64 {
+    meta.last_log_id.map_or(0, |id| id.index + 1)
+}
+
+impl StateMachine {
+    /// Opens the state machine in `storage`: the newest snapshot's state,
+    /// or an empty state under `cfg` when there is none.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        cfg: LedgerConfig,
+    ) -> Result<StateMachine, JournalError> {
+        let (state, applied) = match newest_snapshot(storage.as_ref())? {
+            Some((name, bytes)) => {
+                let corrupt = |what: String| JournalError::Corrupt {
+                    file: storage.describe(&name),
+                    offset: 0,
+                    what,
+                };
+                let (_, body) =
+                    format::read_snapshot_file(&bytes).map_err(|w| corrupt(w.into()))?;
+                let (meta, state) = decode_snapshot(body).map_err(corrupt)?;
+                let state = State::from_snapshot(state).map_err(|e| corrupt(e.to_string()))?;
+                let applied = AppliedTo {
+                    last_applied: meta.last_log_id,
+                    membership: meta.last_membership,
+                };
+                (state, applied)
+            }
+            None => (
+                State::new(cfg),
+                AppliedTo {
+                    last_applied: None,
+                    membership: StoredMembership::default(),
+                },
+            ),
+        };
+        Ok(StateMachine {
+            inner: Arc::new(Inner {
+                storage,
+                ledger: Arc::new(Ledger::from_state(state)),
+                applied: Mutex::new(applied),
+                built: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The ledger this machine applies to: read it for answers that do not
+    /// change it (exposure, reports); never apply to it directly.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.inner.ledger
+    }
+
+    /// The last entry applied.
+    pub fn last_applied(&self) -> Option<LogId> {
+        self.inner.applied().last_applied
+    }
+
+    /// Writes a snapshot file (temporary, synced, renamed, directory
+    /// synced), then removes older snapshots.
+    fn save(&self, meta: &SnapshotMeta, state: &[u8]) -> Result<(), String> {
+        let storage = self.inner.storage.as_ref();
+        let position = snapshot_position(meta);
+        let name = format::snapshot_name(position);
+        let tmp = format::snapshot_tmp_name(position);
+        let file = format::snapshot_file(position, &encode_snapshot(meta, state));
+        let io = |n: &str| {
+            let d = storage.describe(n);
+            move |e: std::io::Error| format!("{d}: {e}")
+        };
+        let mut f = storage.create(&tmp).map_err(io(&tmp))?;
+        f.write_all(&file).map_err(io(&tmp))?;
+        f.sync().map_err(io(&tmp))?;
+        storage.rename(&tmp, &name).map_err(io(&name))?;
+        storage.sync_dir().map_err(io("."))?;
+        let mut removed = false;
+        for old in storage.list().map_err(io("."))? {
+            if let Some((FileKind::Snapshot, p)) = format::parse_name(&old) {
+                if old != name && p <= position {
+                    storage.remove(&old).map_err(io(&old))?;
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            storage.sync_dir().map_err(io("."))?;
+        }
+        Ok(())
+    }
+}
+
+/// The newest snapshot file's name and bytes; leftover temporary files are
+/// removed.
+fn newest_snapshot(storage: &dyn Storage) -> Result<Option<(String, Vec<u8>)>, JournalError> {
+    let io = |name: &str| {
+        let file = storage.describe(name);
+        move |error| JournalError::Io { file, error }
+    };
+    let mut newest: Option<(u64, String)> = None;
+    for name in storage.list().map_err(io("."))? {
+        match format::parse_name(&name) {
+            Some((FileKind::Snapshot, p)) if newest.as_ref().is_none_or(|(q, _)| p > *q) => {
+                newest = Some((p, name))
+            }
+            Some((FileKind::Temp, _)) => storage.remove(&name).map_err(io(&name))?,
+            _ => {}
+        }
+    }
+    match newest {
+        Some((_, name)) => {
+            let bytes = storage.read(&name).map_err(io(&name))?;
+            Ok(Some((name, bytes)))
+        }
+        None => Ok(None),
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (applied, state) = {
+            let applied = self.inner.applied();
+            let state = self
+                .inner
+                .ledger
+                .read(|s| s.to_snapshot())
+                .map_err(|e| sm_error(ErrorVerb::Read, e))?;
+            (applied.clone(), state)
+        };
+        let n = self.inner.built.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match applied.last_applied {
+            Some(id) => format!(
+                "{}-{}-{}-{n}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
+            None => format!("empty-{n}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership,
+            snapshot_id,
+        };
+        let this = self.clone();
+        let (meta, state) =
+            tokio::task::spawn_blocking(move || this.save(&meta, &state).map(|()| (meta, state)))
+                .await
+                .map_err(|e| snapshot_error(ErrorVerb::Write, e))?
+                .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(state)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let a = self.inner.applied();
+        Ok((a.last_applied, a.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut applied = self.inner.applied();
+        let mut replies = Vec::new();
+        for entry in entries {
+            applied.last_applied = Some(entry.log_id);
+            let reply = match entry.payload {
+                EntryPayload::Blank => Reply(None),
+                EntryPayload::Normal(cmd) => {
+                    // The command carries the leader's time: every node
+                    // applies it at the same time and reaches the same
+                    // answer.
+                    let (result, _) = self.inner.ledger.apply(cmd);
+                    Reply(Some(result))
+                }
+                EntryPayload::Membership(m) => {
+                    applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    Reply(None)
+                }
+            };
+            replies.push(reply);
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let state = State::from_snapshot(&bytes).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
+        let this = self.clone();
+        let saved_meta = meta.clone();
+        tokio::task::spawn_blocking(move || this.save(&saved_meta, &bytes))
+            .await
+            .map_err(|e| snapshot_error(ErrorVerb::Write, e))?
+            .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
+        let mut applied = self.inner.applied();
+        self.inner
+            .ledger
+            .replace(state)
+            .map_err(|e| sm_error(ErrorVerb::Write, e))?;
+        applied.last_applied = meta.last_log_id;
+        applied.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let storage = self.inner.storage.clone();
+        let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let Some((name, bytes)) =
+                newest_snapshot(storage.as_ref()).map_err(|e| e.to_string())?
+            else {
+                return Ok(None);
+            };
+            let (_, body) = format::read_snapshot_file(&bytes)
+                .map_err(|w| format!("{}: {w}", storage.describe(&name)))?;
+            let (meta, state) = decode_snapshot(body)?;
+            Ok(Some(Snapshot {
+                meta,
+                snapshot: Box::new(Cursor::new(state.to_vec())),
+            }))
+        })
+        .await
+        .map_err(|e| snapshot_error(ErrorVerb::Read, e))?
+        .map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
+        Ok(found)
+    }
+}

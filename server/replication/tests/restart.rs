@@ -1,0 +1,162 @@
+//! What the replicated log and state machine keep across a restart (the
+//! process gone, the directory kept), in a real directory.
+
+// openraft's StorageError is large; it is its API, not ours.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use interlock_journal::{DiskStorage, JournalConfig, Storage};
+use interlock_ledger::testkit::{a, b, p, req, v};
+use interlock_ledger::{Command, LedgerConfig, Outcome, SyncBatch, SyncUpdate, Verdict};
+use interlock_replication::{
+    Entry, LogId, LogStore, Membership, Reply, StateMachine, StorageError, Vote,
+};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::{BasicNode, CommittedLeaderId, EntryPayload, RaftLogReader, RaftSnapshotBuilder};
+
+fn id(term: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+fn blank(term: u64, index: u64) -> Entry {
+    Entry {
+        log_id: id(term, index),
+        payload: EntryPayload::Blank,
+    }
+}
+
+fn command(term: u64, index: u64, cmd: Command) -> Entry {
+    Entry {
+        log_id: id(term, index),
+        payload: EntryPayload::Normal(cmd),
+    }
+}
+
+fn open(dir: &std::path::Path) -> (LogStore, StateMachine) {
+    let storage: Arc<dyn Storage> = Arc::new(DiskStorage::open(dir).unwrap());
+    let log = LogStore::open(storage.clone(), JournalConfig::default()).unwrap();
+    let sm = StateMachine::open(storage, LedgerConfig::default()).unwrap();
+    (log, sm)
+}
+
+fn ids(entries: &[Entry]) -> Vec<(u64, u64)> {
+    entries
+        .iter()
+        .map(|e| (e.log_id.leader_id.term, e.log_id.index))
+        .collect()
+}
+
+fn own(seq: u64, participant: &str, qty: &str) -> Command {
+    Command::Sync {
+        at_ms: 1_000_000,
+        broker: b("prime-1"),
+        batch: SyncBatch {
+            sequence: seq,
+            updates: vec![SyncUpdate::Collateral {
+                participant: p(participant),
+                asset: a("ETH"),
+                quantity: qty.parse().unwrap(),
+            }],
+        },
+    }
+}
+
+fn check(order: &str, participant: &str, qty: &str) -> Command {
+    Command::Check {
+        at_ms: 1_000_100,
+        venue: v("venue-a"),
+        request: req(order, participant, "ETH", qty),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_keeps_its_vote_cuts_and_purge_point() -> Result<(), StorageError> {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _) = open(dir.path());
+        log.save_vote(&Vote::new(2, 1)).await?;
+        log.blocking_append((0..6).map(|i| blank(1, i))).await?;
+        // A new leader replaces 4 and 5 with entries of term 2.
+        log.truncate(id(1, 4)).await?;
+        log.blocking_append([blank(2, 4), blank(2, 5), blank(2, 6)])
+            .await?;
+        log.purge(id(1, 1)).await?;
+        log.close();
+    }
+    let (mut log, _) = open(dir.path());
+    assert_eq!(log.read_vote().await?, Some(Vote::new(2, 1)));
+    let state = log.get_log_state().await?;
+    assert_eq!(state.last_purged_log_id, Some(id(1, 1)));
+    assert_eq!(state.last_log_id, Some(id(2, 6)));
+    let entries = log.try_get_log_entries(0..).await?;
+    assert_eq!(ids(&entries), vec![(1, 2), (1, 3), (2, 4), (2, 5), (2, 6)]);
+    // A snapshot from the leader far beyond the log: the log starts again.
+    log.purge(id(3, 100)).await?;
+    log.blocking_append([blank(3, 101)]).await?;
+    log.close();
+    let (mut log, _) = open(dir.path());
+    let entries = log.try_get_log_entries(0..).await?;
+    assert_eq!(ids(&entries), vec![(3, 101)]);
+    assert_eq!(
+        log.get_log_state().await?.last_purged_log_id,
+        Some(id(3, 100))
+    );
+    log.close();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_machine_decides_at_apply_and_snapshots_restore_it() -> Result<(), StorageError> {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = BTreeMap::from([(1, BasicNode::new("127.0.0.1:1"))]);
+    let membership = Membership::new(vec![BTreeSet::from([1])], nodes);
+    let digest = {
+        let (log, mut sm) = open(dir.path());
+        let replies = sm
+            .apply([
+                Entry {
+                    log_id: id(1, 0),
+                    payload: EntryPayload::Membership(membership.clone()),
+                },
+                command(1, 1, own(1, "p-1", "10")),
+                command(1, 2, check("o-1", "p-1", "4")),
+                command(1, 3, check("o-2", "p-1", "7")),
+            ])
+            .await?;
+        let verdicts: Vec<bool> = replies
+            .iter()
+            .filter_map(|Reply(r)| match r.as_ref()?.as_ref().ok()?.outcome {
+                Outcome::Check(ref c) => Some(c.verdict == Verdict::Approved),
+                _ => None,
+            })
+            .collect();
+        // 4 of 10 fits; another 7 does not.
+        assert_eq!(verdicts, vec![true, false]);
+        let snap = sm.get_snapshot_builder().await.build_snapshot().await?;
+        assert_eq!(snap.meta.last_log_id, Some(id(1, 3)));
+        // A node far behind installs it.
+        let other = tempfile::tempdir().unwrap();
+        let (other_log, mut other_sm) = open(other.path());
+        other_sm.install_snapshot(&snap.meta, snap.snapshot).await?;
+        let digest = sm.ledger().read(|s| s.to_snapshot()).unwrap();
+        assert_eq!(other_sm.ledger().read(|s| s.to_snapshot()).unwrap(), digest);
+        assert_eq!(other_sm.applied_state().await?.0, Some(id(1, 3)));
+        other_log.close();
+        log.close();
+        digest
+    };
+    let (log, mut sm) = open(dir.path());
+    let (applied, m) = sm.applied_state().await?;
+    assert_eq!(applied, Some(id(1, 3)));
+    assert_eq!(m.membership(), &membership);
+    assert_eq!(sm.ledger().read(|s| s.to_snapshot()).unwrap(), digest);
+    let current = sm
+        .get_current_snapshot()
+        .await?
+        .expect("the snapshot is kept");
+    assert_eq!(current.meta.last_log_id, Some(id(1, 3)));
+    log.close();
+    Ok(())
+}
