@@ -1,4 +1,5 @@
-//! Compiles `proto/interlock/v1/*.proto` into Rust with tonic-prost-build.
+//! Compiles `proto/interlock/v1/*.proto` and `proto/interlock/cluster/v1/*.proto`
+//! into Rust with tonic-prost-build.
 //!
 //! The protobuf compiler is protox (pure Rust), so the build needs no system
 //! `protoc`. The encoded descriptor set is also written to `OUT_DIR` for the
@@ -14,6 +15,7 @@ const PROTOS: &[&str] = &[
     "proto/interlock/v1/admin.proto",
     "proto/interlock/v1/analytics.proto",
     "proto/interlock/v1/bench.proto",
+    "proto/interlock/cluster/v1/raft.proto",
 ];
 
 /// The messages of analytics.proto's reports.
@@ -86,7 +88,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config
         .file_descriptor_set_path(&descriptor_path)
         .skip_protoc_run()
-        .extern_path(".interlock.v1", "crate::v1");
+        .extern_path(".interlock.v1", "crate::v1")
+        .extern_path(".interlock.cluster.v1", "crate::cluster::v1");
     tonic_prost_build::configure()
         .build_client(false)
         .codec_path("crate::RequestCodec")

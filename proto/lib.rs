@@ -21,6 +21,16 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/server/interlock.v1.rs"));
 }
 
+/// Package `interlock.cluster.v1`: what the nodes of a cluster say to each
+/// other (not a client API).
+pub mod cluster {
+    pub mod v1 {
+        #![allow(missing_docs, clippy::all, clippy::pedantic)]
+        include!(concat!(env!("OUT_DIR"), "/interlock.cluster.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/server/interlock.cluster.v1.rs"));
+    }
+}
+
 /// The encoded `FileDescriptorSet` of the whole API, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/interlock_descriptor.bin"));

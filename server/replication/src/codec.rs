@@ -7,7 +7,7 @@
 //! ```text
 //! log id:     term u64 | leader node u64 | index u64
 //! entry:      log id | kind u8 | (0 blank | 1 command | 2 membership)
-//! membership: configs (count, each: count, node ids) | nodes (count, each: id, address)
+//! membership: configs (count, each: count, node ids) | nodes (count, each: id, raft address, api address)
 //! vote:       term u64 | node u64 | committed bool
 //! ```
 
@@ -15,9 +15,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use interlock_ledger::codec::{DecodeError, Reader, Writer};
 use interlock_ledger::Command;
-use openraft::{BasicNode, CommittedLeaderId, EntryPayload};
+use openraft::error::SnapshotMismatch;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{CommittedLeaderId, EntryPayload, SnapshotSegmentId};
 
-use crate::{Entry, LogId, Membership, StoredMembership, Vote};
+use crate::{
+    ClusterNode, Entry, LogId, Membership, NodeId, SnapshotMeta, StoredMembership, TypeConfig, Vote,
+};
 
 /// The most joint configurations a membership may hold (two during a
 /// change, one otherwise).
@@ -72,7 +79,8 @@ pub fn put_membership(w: &mut Writer, m: &Membership) {
     w.usize(nodes.len());
     for (id, node) in nodes {
         w.u64(*id);
-        w.str(&node.addr);
+        w.str(&node.raft_addr);
+        w.str(&node.api_addr);
     }
 }
 
@@ -91,8 +99,15 @@ pub fn get_membership(r: &mut Reader) -> Result<Membership, DecodeError> {
     let mut nodes = BTreeMap::new();
     for _ in 0..k {
         let id = r.u64()?;
-        let addr = r.str(ADDRESS_MAX)?.to_string();
-        nodes.insert(id, BasicNode { addr });
+        let raft_addr = r.str(ADDRESS_MAX)?.to_string();
+        let api_addr = r.str(ADDRESS_MAX)?.to_string();
+        nodes.insert(
+            id,
+            ClusterNode {
+                raft_addr,
+                api_addr,
+            },
+        );
     }
     for c in &configs {
         if c.iter().any(|id| !nodes.contains_key(id)) {
@@ -170,10 +185,203 @@ pub fn get_vote(r: &mut Reader) -> Result<Vote, DecodeError> {
     })
 }
 
+/// The most entries one AppendEntries message may carry (openraft sends
+/// at most its `max_payload_entries`, 300 by default).
+pub const APPEND_ENTRIES_MAX: usize = 100_000;
+/// The largest snapshot chunk one InstallSnapshot message may carry.
+pub const SNAPSHOT_CHUNK_MAX: usize = 64 * 1024 * 1024;
+
+pub fn put_snapshot_meta(w: &mut Writer, m: &SnapshotMeta) {
+    put_opt_log_id(w, &m.last_log_id);
+    put_stored_membership(w, &m.last_membership);
+    w.str(&m.snapshot_id);
+}
+
+pub fn get_snapshot_meta(r: &mut Reader) -> Result<SnapshotMeta, DecodeError> {
+    Ok(SnapshotMeta {
+        last_log_id: get_opt_log_id(r)?,
+        last_membership: get_stored_membership(r)?,
+        snapshot_id: r.str(crate::machine::SNAPSHOT_ID_MAX)?.to_string(),
+    })
+}
+
+/// Encodes one message of the protocol between nodes.
+pub fn encode<T: Message>(m: &T) -> Vec<u8> {
+    let mut w = Writer::new();
+    m.put(&mut w);
+    w.buf
+}
+
+/// Decodes one whole message of the protocol between nodes.
+pub fn decode<T: Message>(b: &[u8]) -> Result<T, DecodeError> {
+    let mut r = Reader::new(b);
+    let m = T::get(&mut r)?;
+    r.finish()?;
+    Ok(m)
+}
+
+/// A message nodes send each other (openraft's RPCs).
+pub trait Message: Sized {
+    fn put(&self, w: &mut Writer);
+    fn get(r: &mut Reader) -> Result<Self, DecodeError>;
+}
+
+impl Message for AppendEntriesRequest<TypeConfig> {
+    fn put(&self, w: &mut Writer) {
+        put_vote(w, &self.vote);
+        put_opt_log_id(w, &self.prev_log_id);
+        w.usize(self.entries.len());
+        for e in &self.entries {
+            put_entry(w, e);
+        }
+        put_opt_log_id(w, &self.leader_commit);
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        let vote = get_vote(r)?;
+        let prev_log_id = get_opt_log_id(r)?;
+        let n = r.len(APPEND_ENTRIES_MAX)?;
+        let mut entries = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            entries.push(get_entry(r)?);
+        }
+        Ok(AppendEntriesRequest {
+            vote,
+            prev_log_id,
+            entries,
+            leader_commit: get_opt_log_id(r)?,
+        })
+    }
+}
+
+impl Message for AppendEntriesResponse<NodeId> {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            AppendEntriesResponse::Success => w.u8(0),
+            AppendEntriesResponse::PartialSuccess(id) => {
+                w.u8(1);
+                put_opt_log_id(w, id);
+            }
+            AppendEntriesResponse::Conflict => w.u8(2),
+            AppendEntriesResponse::HigherVote(v) => {
+                w.u8(3);
+                put_vote(w, v);
+            }
+        }
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(match r.u8()? {
+            0 => AppendEntriesResponse::Success,
+            1 => AppendEntriesResponse::PartialSuccess(get_opt_log_id(r)?),
+            2 => AppendEntriesResponse::Conflict,
+            3 => AppendEntriesResponse::HigherVote(get_vote(r)?),
+            _ => return Err(r.error("unknown AppendEntries answer")),
+        })
+    }
+}
+
+impl Message for VoteRequest<NodeId> {
+    fn put(&self, w: &mut Writer) {
+        put_vote(w, &self.vote);
+        put_opt_log_id(w, &self.last_log_id);
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(VoteRequest::new(get_vote(r)?, get_opt_log_id(r)?))
+    }
+}
+
+impl Message for VoteResponse<NodeId> {
+    fn put(&self, w: &mut Writer) {
+        put_vote(w, &self.vote);
+        w.bool(self.vote_granted);
+        put_opt_log_id(w, &self.last_log_id);
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(VoteResponse {
+            vote: get_vote(r)?,
+            vote_granted: r.bool()?,
+            last_log_id: get_opt_log_id(r)?,
+        })
+    }
+}
+
+impl Message for InstallSnapshotRequest<TypeConfig> {
+    fn put(&self, w: &mut Writer) {
+        put_vote(w, &self.vote);
+        put_snapshot_meta(w, &self.meta);
+        w.u64(self.offset);
+        w.usize(self.data.len());
+        w.buf.extend_from_slice(&self.data);
+        w.bool(self.done);
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        let vote = get_vote(r)?;
+        let meta = get_snapshot_meta(r)?;
+        let offset = r.u64()?;
+        let n = r.len(SNAPSHOT_CHUNK_MAX)?;
+        let data = r.bytes(n)?.to_vec();
+        Ok(InstallSnapshotRequest {
+            vote,
+            meta,
+            offset,
+            data,
+            done: r.bool()?,
+        })
+    }
+}
+
+/// What a node answers an InstallSnapshot chunk: its vote, or that the
+/// chunk is not the one it expected (the sender starts the snapshot over).
+pub type InstallSnapshotAnswer = Result<InstallSnapshotResponse<NodeId>, SnapshotMismatch>;
+
+fn put_segment(w: &mut Writer, s: &SnapshotSegmentId) {
+    w.str(&s.id);
+    w.u64(s.offset);
+}
+
+fn get_segment(r: &mut Reader) -> Result<SnapshotSegmentId, DecodeError> {
+    Ok(SnapshotSegmentId {
+        id: r.str(crate::machine::SNAPSHOT_ID_MAX)?.to_string(),
+        offset: r.u64()?,
+    })
+}
+
+impl Message for InstallSnapshotAnswer {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            Ok(resp) => {
+                w.u8(0);
+                put_vote(w, &resp.vote);
+            }
+            Err(m) => {
+                w.u8(1);
+                put_segment(w, &m.expect);
+                put_segment(w, &m.got);
+            }
+        }
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(match r.u8()? {
+            0 => Ok(InstallSnapshotResponse { vote: get_vote(r)? }),
+            1 => Err(SnapshotMismatch {
+                expect: get_segment(r)?,
+                got: get_segment(r)?,
+            }),
+            _ => return Err(r.error("unknown InstallSnapshot answer")),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use interlock_ledger::testkit;
+
+    fn node(addr: &str) -> ClusterNode {
+        ClusterNode {
+            raft_addr: addr.into(),
+            api_addr: addr.replace("7001", "50051"),
+        }
+    }
 
     fn round_trip(e: &Entry) -> Entry {
         entry_from_bytes(&entry_bytes(e)).unwrap()
@@ -188,9 +396,9 @@ mod tests {
         };
         assert_eq!(round_trip(&blank).log_id, id);
         let nodes = BTreeMap::from([
-            (1, BasicNode::new("10.0.0.1:7001")),
-            (2, BasicNode::new("10.0.0.2:7001")),
-            (3, BasicNode::new("10.0.0.3:7001")),
+            (1, node("10.0.0.1:7001")),
+            (2, node("10.0.0.2:7001")),
+            (3, node("10.0.0.3:7001")),
         ]);
         let m = Membership::new(vec![BTreeSet::from([1, 2, 3])], nodes);
         let e = Entry {
@@ -219,6 +427,57 @@ mod tests {
             put_vote(&mut w, &v);
             assert_eq!(get_vote(&mut Reader::new(&w.buf)).unwrap(), v);
         }
+        let req = AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new_committed(7, 2),
+            prev_log_id: Some(id),
+            entries: vec![blank.clone(), e.clone()],
+            leader_commit: None,
+        };
+        let back: AppendEntriesRequest<TypeConfig> = decode(&encode(&req)).unwrap();
+        assert_eq!(back.vote, req.vote);
+        assert_eq!(back.prev_log_id, req.prev_log_id);
+        assert_eq!(back.entries, req.entries);
+        for resp in [
+            AppendEntriesResponse::Success,
+            AppendEntriesResponse::PartialSuccess(Some(id)),
+            AppendEntriesResponse::Conflict,
+            AppendEntriesResponse::HigherVote(Vote::new(8, 3)),
+        ] {
+            assert_eq!(
+                decode::<AppendEntriesResponse<NodeId>>(&encode(&resp)).unwrap(),
+                resp
+            );
+        }
+        let snap = InstallSnapshotRequest::<TypeConfig> {
+            vote: Vote::new_committed(7, 2),
+            meta: SnapshotMeta {
+                last_log_id: Some(id),
+                last_membership: StoredMembership::new(Some(id), m.clone()),
+                snapshot_id: "7-2-41-0".into(),
+            },
+            offset: 3,
+            data: vec![1, 2, 3],
+            done: true,
+        };
+        let back: InstallSnapshotRequest<TypeConfig> = decode(&encode(&snap)).unwrap();
+        assert_eq!(
+            (back.meta, back.offset, back.data, back.done),
+            (snap.meta, 3, vec![1, 2, 3], true)
+        );
+        let mismatch: InstallSnapshotAnswer = Err(SnapshotMismatch {
+            expect: SnapshotSegmentId {
+                id: "a".into(),
+                offset: 0,
+            },
+            got: SnapshotSegmentId {
+                id: "b".into(),
+                offset: 9,
+            },
+        });
+        assert_eq!(
+            decode::<InstallSnapshotAnswer>(&encode(&mismatch)).unwrap(),
+            mismatch
+        );
         // Damage is refused, never read as something else.
         let mut bad = entry_bytes(&blank);
         bad.push(0);

@@ -33,6 +33,20 @@ pub use machine::StateMachine;
 /// A node's id in the cluster.
 pub type NodeId = u64;
 
+/// Where a node is: its cluster port (other nodes) and its API port
+/// (clients, sent a follower's hint to the leader).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub raft_addr: String,
+    pub api_addr: String,
+}
+
+impl std::fmt::Display for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (api {})", self.raft_addr, self.api_addr)
+    }
+}
+
 /// What applying one entry answered: `None` for entries that carry no
 /// command (a new leader's blank entry, a membership change).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +58,7 @@ openraft::declare_raft_types!(
         D = Command,
         R = Reply,
         NodeId = NodeId,
-        Node = openraft::BasicNode,
+        Node = ClusterNode,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,
@@ -53,9 +67,9 @@ openraft::declare_raft_types!(
 pub type Entry = openraft::Entry<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;
 pub type Vote = openraft::Vote<NodeId>;
-pub type Membership = openraft::Membership<NodeId, openraft::BasicNode>;
-pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
-pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
+pub type Membership = openraft::Membership<NodeId, ClusterNode>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, ClusterNode>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, ClusterNode>;
 pub type StorageError = openraft::StorageError<NodeId>;
 
 /// A storage error openraft can report, from what went wrong where.

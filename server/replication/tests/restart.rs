@@ -11,10 +11,10 @@ use interlock_journal::{DiskStorage, JournalConfig, Storage};
 use interlock_ledger::testkit::{a, b, p, req, v};
 use interlock_ledger::{Command, LedgerConfig, Outcome, SyncBatch, SyncUpdate, Verdict};
 use interlock_replication::{
-    Entry, LogId, LogStore, Membership, Reply, StateMachine, StorageError, Vote,
+    ClusterNode, Entry, LogId, LogStore, Membership, Reply, StateMachine, StorageError, Vote,
 };
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
-use openraft::{BasicNode, CommittedLeaderId, EntryPayload, RaftLogReader, RaftSnapshotBuilder};
+use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader, RaftSnapshotBuilder};
 
 fn id(term: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, 1), index)
@@ -110,7 +110,13 @@ async fn the_log_keeps_its_vote_cuts_and_purge_point() -> Result<(), StorageErro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_machine_decides_at_apply_and_snapshots_restore_it() -> Result<(), StorageError> {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = BTreeMap::from([(1, BasicNode::new("127.0.0.1:1"))]);
+    let nodes = BTreeMap::from([(
+        1,
+        ClusterNode {
+            raft_addr: "127.0.0.1:1".into(),
+            api_addr: "127.0.0.1:2".into(),
+        },
+    )]);
     let membership = Membership::new(vec![BTreeSet::from([1])], nodes);
     let digest = {
         let (log, mut sm) = open(dir.path());
