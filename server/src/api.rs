@@ -57,34 +57,83 @@ pub struct Shared {
     pub last_stress: crate::scheduled::LastStressCell,
     /// What the operations port shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This server's node of a replicated cluster: changes are proposed to
+    /// it instead of applied here. `None` for a single node.
+    pub cluster: Option<Arc<crate::cluster::Node>>,
 }
 
 /// A converted answer that may not leave before its ticket is durable.
-#[derive(Debug)]
-pub struct Settled<T> {
-    answer: Result<(T, Vec<domain::Alert>), Status>,
-    ticket: Ticket,
+pub enum Settled<T> {
+    Local {
+        answer: Result<(T, Vec<domain::Alert>), Status>,
+        ticket: Ticket,
+    },
+    /// Proposed to the cluster: the answer comes once the entry is
+    /// committed and applied.
+    Replicated(Answer<(T, Vec<domain::Alert>)>),
 }
 
 /// A command applied to the ledger whose answer may not leave yet.
-#[derive(Debug)]
-pub struct Pending {
-    result: Result<Applied, LedgerError>,
-    ticket: Ticket,
+// The local answer is the hot path of a single node: boxing it to match
+// the proposal's size would allocate once per check.
+#[allow(clippy::large_enum_variant)]
+pub enum Pending {
+    Local {
+        result: Result<Applied, LedgerError>,
+        ticket: Ticket,
+    },
+    Replicated(Answer<Result<Applied, LedgerError>>),
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pending::Local { result, ticket } => f
+                .debug_struct("Pending::Local")
+                .field("result", result)
+                .field("ticket", ticket)
+                .finish(),
+            Pending::Replicated(_) => f.write_str("Pending::Replicated"),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Settled<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Settled::Local { ticket, .. } => f
+                .debug_struct("Settled::Local")
+                .field("ticket", ticket)
+                .finish(),
+            Settled::Replicated(_) => f.write_str("Settled::Replicated"),
+        }
+    }
 }
 
 impl Shared {
     /// Applies a command now; the answer comes from [`Shared::finish`].
+    /// On a node of a cluster the command is proposed instead, and
+    /// [`Shared::finish`] waits for its commit and apply.
     pub fn apply_now(&self, cmd: Command) -> Pending {
+        if let Some(node) = &self.cluster {
+            let node = node.clone();
+            return Pending::Replicated(Box::pin(async move { node.propose(cmd).await }));
+        }
         let (result, ticket) = self.ledger.apply(cmd);
-        Pending { result, ticket }
+        Pending::Local { result, ticket }
     }
 
     /// Waits until everything the answer may depend on is durable, then
     /// publishes the command's alerts and returns its outcome.
     pub async fn finish(&self, pending: Pending) -> Result<Outcome, Status> {
-        self.durable(pending.ticket).await?;
-        let Applied { outcome, alerts } = pending.result.map_err(status)?;
+        let result = match pending {
+            Pending::Local { result, ticket } => {
+                self.durable(ticket).await?;
+                result
+            }
+            Pending::Replicated(proposed) => proposed.await?,
+        };
+        let Applied { outcome, alerts } = result.map_err(status)?;
         if !alerts.is_empty() {
             self.alerts.publish(alerts);
         }
@@ -95,23 +144,37 @@ impl Shared {
     /// journal is the converted answer, not the whole outcome. With it the
     /// unary check needs no future of its own besides the trait's: 5–9%
     /// less server CPU per check (`bench/RESULTS.md`).
-    pub fn settle<T>(
+    pub fn settle<T: Send + 'static>(
         &self,
         pending: Pending,
-        convert: impl FnOnce(Outcome) -> Result<T, Status>,
+        convert: impl FnOnce(Outcome) -> Result<T, Status> + Send + 'static,
     ) -> Settled<T> {
-        let Pending { result, ticket } = pending;
-        let answer = result
-            .map_err(status)
-            .and_then(|Applied { outcome, alerts }| Ok((convert(outcome)?, alerts)));
-        Settled { answer, ticket }
+        let settle = |result: Result<Applied, LedgerError>| {
+            result
+                .map_err(status)
+                .and_then(|Applied { outcome, alerts }| Ok((convert(outcome)?, alerts)))
+        };
+        match pending {
+            Pending::Local { result, ticket } => Settled::Local {
+                answer: settle(result),
+                ticket,
+            },
+            Pending::Replicated(proposed) => {
+                Settled::Replicated(Box::pin(async move { settle(proposed.await?) }))
+            }
+        }
     }
 
     /// [`Shared::finish`] for a settled answer: waits until everything it
     /// may depend on is durable, then publishes its alerts and returns it.
     pub async fn finish_settled<T>(&self, settled: Settled<T>) -> Result<T, Status> {
-        self.durable(settled.ticket).await?;
-        let (answer, alerts) = settled.answer?;
+        let (answer, alerts) = match settled {
+            Settled::Local { answer, ticket } => {
+                self.durable(ticket).await?;
+                answer?
+            }
+            Settled::Replicated(answer) => answer.await?,
+        };
         if !alerts.is_empty() {
             self.alerts.publish(alerts);
         }
@@ -259,8 +322,8 @@ impl PreTradeApi {
             venue: venue.clone(),
             request,
         });
-        let metrics = &self.0.metrics;
-        Ok(self.0.settle(pending, |outcome| match outcome {
+        let metrics = self.0.metrics.clone();
+        Ok(self.0.settle(pending, move |outcome| match outcome {
             Outcome::Check(answer) => {
                 metrics.check(answer.verdict, answer.reason.as_ref().map(|r| r.code));
                 Ok(convert::check_response(answer))

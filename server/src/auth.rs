@@ -66,6 +66,10 @@ pub struct DenialLog {
     window: std::sync::Arc<DashMap<String, (i64, u32, u64)>>,
     /// Bounds the log when recording fails for many sources at once.
     log: std::sync::Arc<crate::lograte::LogRate>,
+    /// On a node of a cluster a denial is proposed like every change (the
+    /// audit chain is the same on every node); a follower's own denials
+    /// reach the audit through the leader, or not at all without one.
+    cluster: Option<std::sync::Arc<crate::cluster::Node>>,
 }
 
 impl std::fmt::Debug for DenialLog {
@@ -84,7 +88,14 @@ impl DenialLog {
             clock,
             window: std::sync::Arc::new(DashMap::new()),
             log: Default::default(),
+            cluster: None,
         }
+    }
+
+    /// Denials are proposed to `node` instead of applied here.
+    pub fn replicated(mut self, node: std::sync::Arc<crate::cluster::Node>) -> Self {
+        self.cluster = Some(node);
+        self
     }
 
     /// Records that `who` was refused `action` with `status`.
@@ -112,12 +123,25 @@ impl DenialLog {
                 " (+{suppressed} more from this source not recorded)"
             ));
         }
-        let (result, _) = self.ledger.apply(interlock_ledger::Command::RecordDenial {
+        let cmd = interlock_ledger::Command::RecordDenial {
             at_ms,
             principal: who.to_owned(),
             action: action.to_owned(),
             reason,
-        });
+        };
+        if let Some(node) = &self.cluster {
+            let (node, log) = (node.clone(), self.log.clone());
+            tokio::spawn(async move {
+                if let Err(e) = node.propose(cmd).await {
+                    let v = log.admit();
+                    if v.log {
+                        tracing::warn!(error = %e.message(), not_logged_before = v.suppressed_before, "a denied call could not be audited");
+                    }
+                }
+            });
+            return;
+        }
+        let (result, _) = self.ledger.apply(cmd);
         if let Err(e) = result {
             let v = self.log.admit();
             if v.log {

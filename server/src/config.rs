@@ -126,6 +126,39 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_DURABILITY", value_enum, default_value_t = Durability::Durable)]
     pub durability: Durability,
 
+    /// This node's id in a replicated cluster (with --cluster).
+    #[arg(long, env = "INTERLOCK_NODE_ID", requires = "cluster")]
+    pub node_id: Option<u64>,
+
+    /// Run as one node of a replicated cluster: every node of it, as
+    /// `ID=CLUSTER_ADDR/API_ADDR` separated by commas (e.g.
+    /// `1=10.0.0.1:7400/10.0.0.1:50051,2=...,3=...`). The ledger is
+    /// replicated with Raft: a change is acknowledged once a majority has
+    /// it on disk; only the leader answers changes, and a follower answers
+    /// them UNAVAILABLE naming the leader's API address in the
+    /// `interlock-leader` trailer. Without it the server is a single node
+    /// with its own journal.
+    #[arg(long, env = "INTERLOCK_CLUSTER", requires = "node_id")]
+    pub cluster: Option<String>,
+
+    /// Where this node listens for its peers (default: its own
+    /// CLUSTER_ADDR in --cluster).
+    #[arg(long, env = "INTERLOCK_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<std::net::SocketAddr>,
+
+    /// A follower that hears nothing from its leader for a random time
+    /// between this and twice this starts an election. The leader sends a
+    /// heartbeat every fifth of it.
+    #[arg(long, env = "INTERLOCK_ELECTION_TIMEOUT_MS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub election_timeout_ms: u64,
+
+    /// Raft entries after which a node snapshots its state and drops the
+    /// log before it.
+    #[arg(long, env = "INTERLOCK_SNAPSHOT_AFTER_ENTRIES", default_value_t = 500_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub snapshot_after_entries: u64,
+
     /// Benchmark only: one fdatasync per journal record instead of group
     /// commit (many requests sharing one fdatasync).
     #[arg(long, env = "INTERLOCK_FSYNC_PER_REQUEST")]

@@ -26,6 +26,7 @@ pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod convert;
@@ -276,7 +277,18 @@ async fn serve_grpc(
         }
     };
     let clock = Clock::new();
-    let (ledger, journal, durable) = open_ledger(&config, &clock, storage, &metrics).await?;
+    let spec = cluster::ClusterSpec::from_config(&config)?;
+    let (ledger, journal, durable, node) = match &spec {
+        Some(spec) => {
+            let node = open_cluster(&config, spec, storage).await?;
+            (node.machine.ledger().clone(), None, None, Some(node))
+        }
+        None => {
+            let (ledger, journal, durable) =
+                open_ledger(&config, &clock, storage, &metrics).await?;
+            (ledger, journal, durable, None)
+        }
+    };
     if let Some(j) = &journal {
         let m = metrics.clone();
         j.observe_syncs(Box::new(move |records, took| {
@@ -291,7 +303,10 @@ async fn serve_grpc(
         // Ends open streams so the graceful shutdown can finish.
         let _ = stop_tx.send(true);
     };
-    let denials = auth::DenialLog::new(ledger.clone(), clock);
+    let mut denials = auth::DenialLog::new(ledger.clone(), clock);
+    if let Some(node) = &node {
+        denials = denials.replicated(node.clone());
+    }
     let limiter = Arc::new(ratelimit::RateLimiter::new(
         config.rate_limit_per_sec,
         config.rate_limit_burst,
@@ -317,17 +332,46 @@ async fn serve_grpc(
             .as_ref()
             .map(|j| Arc::new(AuditArchive::new(j.storage().clone()))),
         last_stress: Default::default(),
+        cluster: node.clone(),
     };
     if let Some(archive) = &shared.archive {
         check_audit_archive(&shared.ledger, archive)?;
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
+    // A node of a cluster is SERVING only while it leads (`cluster::lead`).
+    let serving = if node.is_some() {
+        ServingStatus::NotServing
+    } else {
+        ServingStatus::Serving
+    };
     for name in SERVICE_NAMES {
-        health
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
+        health.set_service_status(name, serving).await;
     }
+    let (cluster_stop, cluster_stopped) = tokio::sync::watch::channel(false);
+    let cluster_tasks = match (&spec, &node) {
+        (Some(spec), Some(node)) => {
+            let listener = TcpListener::bind(spec.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cluster port {}: {e}", spec.listen))?;
+            tracing::info!(node = spec.id, addr = %spec.listen, "cluster port");
+            let mut stopped = cluster_stopped.clone();
+            let server = tokio::spawn(cluster::serve(node.clone(), listener, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            let lead = tokio::spawn(cluster::lead(
+                node.clone(),
+                health.clone(),
+                SERVICE_NAMES,
+                config.ledger(),
+                config.price_rules(),
+                clock,
+                cluster_stopped.clone(),
+            ));
+            Some((server, lead))
+        }
+        _ => None,
+    };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
@@ -436,6 +480,16 @@ async fn serve_grpc(
         .await;
     ticker.abort();
     let _ = ticker.await;
+    let _ = cluster_stop.send(true);
+    if let Some((server, lead)) = cluster_tasks {
+        let _ = lead.await;
+        if let Ok(Err(e)) = server.await {
+            tracing::warn!(error = %e, "the cluster port stopped with an error");
+        }
+    }
+    if let Some(node) = &node {
+        node.shutdown().await;
+    }
     if let Some(s) = scheduled {
         s.abort();
         let _ = s.await;
@@ -472,6 +526,52 @@ async fn serve_grpc(
     }
     tracing::info!("interlock stopped");
     Ok(())
+}
+
+/// This server's node of a replicated cluster, over the data directory.
+async fn open_cluster(
+    config: &Config,
+    spec: &cluster::ClusterSpec,
+    storage: Option<Arc<dyn Storage>>,
+) -> anyhow::Result<Arc<cluster::Node>> {
+    anyhow::ensure!(
+        config.durability == Durability::Durable,
+        "--cluster needs --durability durable: a replicated change is acknowledged once a majority has it on disk"
+    );
+    // Nodes do not authenticate each other yet: the cluster port stays on
+    // loopback until it has mutual TLS with a node role.
+    anyhow::ensure!(
+        spec.listen.ip().is_loopback()
+            && spec.nodes.values().all(|n| n
+                .raft_addr
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback())),
+        "the cluster port has no TLS yet: every node's cluster address must be on loopback"
+    );
+    let storage: Arc<dyn Storage> =
+        match storage {
+            Some(s) => s,
+            None => Arc::new(DiskStorage::open(&config.data_dir).map_err(|e| {
+                anyhow::anyhow!("data directory {}: {e}", config.data_dir.display())
+            })?),
+        };
+    let started = std::time::Instant::now();
+    let node = cluster::Node::start(
+        spec,
+        storage,
+        config.ledger(),
+        config.journal(),
+        cluster::network::Network::default(),
+    )
+    .await?;
+    tracing::info!(
+        node = spec.id,
+        data_dir = %config.data_dir.display(),
+        last_applied = ?node.machine.last_applied(),
+        ms = started.elapsed().as_millis() as u64,
+        "opened the replicated ledger"
+    );
+    Ok(node)
 }
 
 /// The ledger: recovered from the data directory and journaled, or (with
@@ -768,8 +868,12 @@ async fn tick(
     loop {
         interval.tick().await;
         let at_ms = shared.clock.now_ms();
-        if let Err(e) = shared.apply(Command::Tick { at_ms }).await {
-            tracing::warn!(error = %e.message(), "tick not applied");
+        // In a cluster the leader's ticks are replicated like any change.
+        let ticks = shared.cluster.as_ref().is_none_or(|n| n.is_leader());
+        if ticks {
+            if let Err(e) = shared.apply(Command::Tick { at_ms }).await {
+                tracing::warn!(error = %e.message(), "tick not applied");
+            }
         }
         scan.step(&shared, at_ms);
         if let Some(archive) = &shared.archive {

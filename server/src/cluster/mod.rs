@@ -1,0 +1,396 @@
+//! One node of a replicated cluster: openraft over the replication crate's
+//! log and state machine, the cluster port's service and the network to the
+//! peers, and what the rest of the server asks of it (propose a command,
+//! who leads, where the leader's API is).
+//!
+//! The write path: the API hands a command to [`Node::propose`]; the leader
+//! appends it to its log (one fdatasync per batch, as the journal's group
+//! commit), replicates it, and once a majority has it on disk applies it on
+//! every node; the answer decided by that apply goes back to the caller.
+//! Only a leader that can still commit ever answers: a deposed one's
+//! proposals fail, so it acknowledges nothing its successor lacks.
+
+pub mod network;
+pub mod service;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use interlock_journal::{JournalConfig, Storage};
+use interlock_ledger::{Applied, Command, LedgerConfig, LedgerError};
+use interlock_replication::{ClusterNode, LogStore, NodeId, Reply, StateMachine, TypeConfig};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Raft, ServerState, SnapshotPolicy};
+use tonic::metadata::MetadataValue;
+use tonic::Status;
+
+/// The trailer naming the leader's API address on a follower's refusal.
+pub const LEADER_TRAILER: &str = "interlock-leader";
+/// The most nodes a cluster may list.
+pub const NODES_MAX: usize = interlock_replication::codec::NODES_MAX;
+/// Entries kept in the log behind a snapshot (for a follower a little
+/// behind, rather than a whole snapshot).
+pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 10_000;
+
+/// The cluster as the flags give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub id: NodeId,
+    pub nodes: BTreeMap<NodeId, ClusterNode>,
+    /// Where this node's cluster port listens.
+    pub listen: SocketAddr,
+    pub election_timeout: Duration,
+    pub snapshot_after_entries: u64,
+}
+
+impl ClusterSpec {
+    /// From `--node-id`, `--cluster` and the rest; `None` without them.
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Option<ClusterSpec>> {
+        let (Some(id), Some(list)) = (config.node_id, &config.cluster) else {
+            return Ok(None);
+        };
+        let nodes = parse_nodes(list).map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
+        let me = nodes
+            .get(&id)
+            .ok_or_else(|| anyhow::anyhow!("--node-id {id} is not in --cluster"))?;
+        let listen = match config.cluster_listen {
+            Some(a) => a,
+            None => me.raft_addr.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "node {id}'s cluster address {:?} is not an ip:port to listen on ({e}); give --cluster-listen",
+                    me.raft_addr
+                )
+            })?,
+        };
+        Ok(Some(ClusterSpec {
+            id,
+            nodes,
+            listen,
+            election_timeout: Duration::from_millis(config.election_timeout_ms),
+            snapshot_after_entries: config.snapshot_after_entries,
+        }))
+    }
+}
+
+/// Parses `ID=CLUSTER_ADDR/API_ADDR,...`.
+pub fn parse_nodes(s: &str) -> Result<BTreeMap<NodeId, ClusterNode>, String> {
+    let mut nodes = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addrs) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not ID=CLUSTER_ADDR/API_ADDR"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("{id:?} is not a node id (a whole number)"))?;
+        if id == 0 {
+            return Err("node ids start at 1".into());
+        }
+        let (raft, api) = addrs
+            .split_once('/')
+            .ok_or_else(|| format!("{addrs:?} is not CLUSTER_ADDR/API_ADDR"))?;
+        for a in [raft, api] {
+            if a.is_empty() || a.len() > interlock_replication::codec::ADDRESS_MAX {
+                return Err(format!("{a:?} is not an address"));
+            }
+        }
+        let node = ClusterNode {
+            raft_addr: raft.trim().to_owned(),
+            api_addr: api.trim().to_owned(),
+        };
+        if nodes.insert(id, node).is_some() {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    if nodes.is_empty() {
+        return Err("no node listed".into());
+    }
+    if nodes.len() > NODES_MAX {
+        return Err(format!("at most {NODES_MAX} nodes"));
+    }
+    Ok(nodes)
+}
+
+/// A running node.
+pub struct Node {
+    pub id: NodeId,
+    pub raft: Raft<TypeConfig>,
+    pub machine: StateMachine,
+    log: LogStore,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("id", &self.id).finish()
+    }
+}
+
+impl Node {
+    /// Opens the log and state in `storage` and starts Raft. A node whose
+    /// log is empty proposes the membership of `spec` (every node of a new
+    /// cluster does; they agree on it, and the first elected leader's wins).
+    pub async fn start(
+        spec: &ClusterSpec,
+        storage: Arc<dyn Storage>,
+        ledger: LedgerConfig,
+        journal: JournalConfig,
+        network: network::Network,
+    ) -> anyhow::Result<Arc<Node>> {
+        let (log, machine) = {
+            let storage = storage.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let log = LogStore::open(storage.clone(), journal)?;
+                let machine = StateMachine::open(storage, ledger)?;
+                Ok((log, machine))
+            })
+            .await??
+        };
+        let timeout = spec.election_timeout.as_millis() as u64;
+        let config = openraft::Config {
+            cluster_name: "interlock".into(),
+            heartbeat_interval: (timeout / 5).max(10),
+            election_timeout_min: timeout,
+            election_timeout_max: timeout * 2,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(spec.snapshot_after_entries),
+            max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+            ..Default::default()
+        }
+        .validate()?;
+        let raft = Raft::new(
+            spec.id,
+            Arc::new(config),
+            network,
+            log.clone(),
+            machine.clone(),
+        )
+        .await?;
+        let node = Arc::new(Node {
+            id: spec.id,
+            raft,
+            machine,
+            log,
+        });
+        if node.raft.is_initialized().await? {
+            tracing::info!(
+                node = spec.id,
+                "rejoining the cluster from the data directory"
+            );
+        } else {
+            match node.raft.initialize(spec.nodes.clone()).await {
+                Ok(()) => tracing::info!(node = spec.id, nodes = spec.nodes.len(), "new cluster"),
+                // Another node's membership got here first: fine.
+                Err(e) => {
+                    tracing::info!(node = spec.id, error = %e, "joining a cluster already started")
+                }
+            }
+        }
+        Ok(node)
+    }
+
+    /// Proposes `cmd`; its answer once a majority has it on disk and it is
+    /// applied. UNAVAILABLE (with the leader's address) on a follower or a
+    /// leader that lost its majority.
+    pub async fn propose(&self, cmd: Command) -> Result<Result<Applied, LedgerError>, Status> {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => match resp.data {
+                Reply(Some(result)) => Ok(result),
+                Reply(None) => Err(Status::internal("a command's entry answered nothing")),
+            },
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(Status::failed_precondition(e.to_string()))
+            }
+            Err(RaftError::Fatal(e)) => Err(Status::unavailable(format!(
+                "this node's consensus stopped ({e}); the change was not acknowledged"
+            ))),
+        }
+    }
+
+    /// Is this node the leader (as far as it knows)?
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+    }
+
+    /// The leader's id and API address, if one is known.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?;
+        Some((id, node.api_addr.clone()))
+    }
+
+    /// The voters of the current membership.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// Stops Raft and the log's writer.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not stop cleanly");
+        }
+        let log = self.log.clone();
+        let _ = tokio::task::spawn_blocking(move || log.close()).await;
+    }
+}
+
+/// Serves the cluster port until `shutdown`.
+pub async fn serve(
+    node: Arc<Node>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let raft = interlock::cluster::v1::raft_service_server::RaftServiceServer::new(
+        service::RaftApi(node.raft.clone()),
+    )
+    .max_decoding_message_size(CLUSTER_MESSAGE_MAX)
+    .max_encoding_message_size(CLUSTER_MESSAGE_MAX);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(raft)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// The largest message between nodes (a batch of entries or a snapshot
+/// chunk; openraft's chunks are 3 MiB).
+pub const CLUSTER_MESSAGE_MAX: usize = 256 * 1024 * 1024;
+
+/// What leading takes, until `stop`: health is SERVING only while this node
+/// leads, and each time it becomes leader it proposes its settings (so a
+/// replay judges every later command under the settings it was judged
+/// under, as a single node does at start) and a tick (reservations that
+/// expired while no one led are released). Every node of a cluster should
+/// run with the same settings.
+#[allow(clippy::too_many_arguments)]
+pub async fn lead(
+    node: Arc<Node>,
+    health: tonic_health::server::HealthReporter,
+    services: [&'static str; 3],
+    ledger: LedgerConfig,
+    prices: interlock_ledger::PriceRules,
+    clock: crate::clock::Clock,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tonic_health::ServingStatus;
+    let mut metrics = node.raft.metrics();
+    let mut led_term: Option<u64> = None;
+    let mut serving: Option<bool> = None;
+    loop {
+        let (leading, term) = {
+            let m = metrics.borrow_and_update();
+            (
+                m.state == ServerState::Leader && m.current_leader == Some(node.id),
+                m.current_term,
+            )
+        };
+        if serving != Some(leading) {
+            serving = Some(leading);
+            let status = if leading {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            for name in services {
+                health.set_service_status(name, status).await;
+            }
+            tracing::info!(node = node.id, term, leading, "cluster role changed");
+        }
+        if !leading {
+            led_term = None;
+        } else if led_term != Some(term) {
+            led_term = Some(term);
+            let now = clock.now_ms();
+            for cmd in [
+                Command::Configure {
+                    at_ms: now,
+                    config: ledger.clone(),
+                },
+                Command::ConfigurePrices {
+                    at_ms: now,
+                    rules: prices.clone(),
+                },
+                Command::Tick { at_ms: now },
+            ] {
+                match node.propose(cmd).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "the ledger refused this leader's settings")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e.message(), "this leader's settings were not committed");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// A follower's (or leaderless node's) refusal of a change.
+pub fn not_leader(leader: Option<NodeId>, api_addr: Option<String>) -> Status {
+    let msg = match (&leader, &api_addr) {
+        (Some(id), Some(addr)) => format!(
+            "this node is not the leader: node {id} is, at {addr}; retry there with the same order id"
+        ),
+        _ => "this node is not the leader and no leader is known yet (an election is under way); retry with the same order id".to_owned(),
+    };
+    let mut status = Status::unavailable(msg);
+    if let Some(v) = api_addr.and_then(|a| MetadataValue::try_from(a).ok()) {
+        status.metadata_mut().insert(LEADER_TRAILER, v);
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_list_parses_and_refuses_mistakes() {
+        let nodes = parse_nodes("1=127.0.0.1:7401/127.0.0.1:50051, 2=h2:7401/h2:50051").unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[&2].api_addr, "h2:50051");
+        for bad in [
+            "",
+            "1=a:1",
+            "x=a:1/b:2",
+            "0=a:1/b:2",
+            "1=a:1/b:2,1=c:1/d:2",
+            "1=/b:2",
+        ] {
+            assert!(parse_nodes(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_leader_in_its_trailer() {
+        let s = not_leader(Some(2), Some("10.0.0.2:50051".into()));
+        assert_eq!(s.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            s.metadata().get(LEADER_TRAILER).unwrap().to_str().unwrap(),
+            "10.0.0.2:50051"
+        );
+        assert!(s.message().contains("node 2"));
+        let s = not_leader(None, None);
+        assert!(s.metadata().get(LEADER_TRAILER).is_none());
+    }
+}

@@ -1,0 +1,150 @@
+//! openraft's network over tonic: one lazily connected channel per peer,
+//! each message one unary `RaftService` call carrying the message in the
+//! replication codec.
+
+// openraft's RPCError is large; it is its API, not ours.
+#![allow(clippy::result_large_err)]
+
+use interlock::cluster::v1 as pb;
+use interlock_replication::codec::{self, InstallSnapshotAnswer, Message};
+use interlock_replication::{ClusterNode, NodeId, TypeConfig};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use pb::raft_service_client::RaftServiceClient;
+
+/// Makes a client per peer.
+#[derive(Clone, Default)]
+pub struct Network {
+    pub tls: Option<ClientTlsConfig>,
+}
+
+/// The client of one peer.
+pub struct Peer {
+    target: NodeId,
+    client: Result<RaftServiceClient<Channel>, String>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &ClusterNode) -> Peer {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = Endpoint::from_shared(format!("{scheme}://{}", node.raft_addr))
+            .map_err(|e| format!("node {target} at {}: {e}", node.raft_addr))
+            .and_then(|e| match &self.tls {
+                Some(tls) => e.tls_config(tls.clone()).map_err(|e| e.to_string()),
+                None => Ok(e),
+            })
+            .map(|e| {
+                let channel = e
+                    .tcp_nodelay(true)
+                    .connect_timeout(std::time::Duration::from_millis(500))
+                    .connect_lazy();
+                RaftServiceClient::new(channel).max_decoding_message_size(usize::MAX)
+            });
+        Peer { target, client }
+    }
+}
+
+/// Why a call did not get an answer, as openraft wants it: a node that
+/// cannot be reached is backed off from; anything else is retried.
+fn failed<E: std::error::Error>(status: tonic::Status) -> RPCError<NodeId, ClusterNode, E> {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+            RPCError::Unreachable(Unreachable::new(&status))
+        }
+        _ => RPCError::Network(NetworkError::new(&status)),
+    }
+}
+
+fn undecodable<E: std::error::Error>(
+    e: interlock_ledger::codec::DecodeError,
+) -> RPCError<NodeId, ClusterNode, E> {
+    RPCError::Network(NetworkError::new(&std::io::Error::other(format!(
+        "a peer's answer does not decode: {e}"
+    ))))
+}
+
+impl Peer {
+    fn client<E: std::error::Error>(
+        &self,
+    ) -> Result<RaftServiceClient<Channel>, RPCError<NodeId, ClusterNode, E>> {
+        self.client
+            .clone()
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e))))
+    }
+}
+
+fn request<T>(payload: T, option: &RPCOption) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(payload);
+    r.set_timeout(option.hard_ttl());
+    r
+}
+
+fn decode<T: Message, E: std::error::Error>(
+    b: &[u8],
+) -> Result<T, RPCError<NodeId, ClusterNode, E>> {
+    codec::decode(b).map_err(undecodable)
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, ClusterNode, RaftError<NodeId>>>
+    {
+        let payload = codec::encode(&rpc);
+        let answer = self
+            .client()?
+            .append_entries(request(pb::AppendEntriesRequest { payload }, &option))
+            .await
+            .map_err(failed)?;
+        decode(&answer.into_inner().payload)
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, ClusterNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let payload = codec::encode(&rpc);
+        let answer = self
+            .client()?
+            .install_snapshot(request(pb::InstallSnapshotRequest { payload }, &option))
+            .await
+            .map_err(failed)?;
+        match decode::<InstallSnapshotAnswer, _>(&answer.into_inner().payload)? {
+            Ok(resp) => Ok(resp),
+            Err(mismatch) => Err(RPCError::RemoteError(RemoteError::new(
+                self.target,
+                RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)),
+            ))),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, ClusterNode, RaftError<NodeId>>> {
+        let payload = codec::encode(&rpc);
+        let answer = self
+            .client()?
+            .vote(request(pb::VoteRequest { payload }, &option))
+            .await
+            .map_err(failed)?;
+        decode(&answer.into_inner().payload)
+    }
+}
