@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "proto/interlock/v1/analytics.proto",
     "proto/interlock/v1/bench.proto",
     "proto/interlock/cluster/v1/raft.proto",
+    "proto/interlock/cluster/v1/cluster.proto",
 ];
 
 /// The messages of analytics.proto's reports.

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use interlock_client::{pb, Client};
+use interlock_client::{cluster_pb, pb, Client};
 
 use crate::output::{self, table};
 
@@ -227,12 +227,25 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// (admin, auditor) A replicated cluster as the node at --endpoint sees
+    /// it: its role and term, the leader, log and applied positions, and
+    /// (asked of the leader) how far behind each node is.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Tell the Interlock story against a --dev server, with its demo tokens.
     Demo {
         /// Participant id to use (default: a fresh one).
         #[arg(long)]
         participant: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Role, term, leader, positions and each node's lag.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -587,6 +600,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 outln!("{name}: stress shock {} -> {shock}", r.previous);
             }
         }
+        Command::Cluster {
+            command: ClusterCommand::Status,
+        } => cluster_status(&client, json).await?,
         Command::Exposure { participant } => {
             let e = client.exposure(&participant).await?;
             if json {
@@ -829,5 +845,82 @@ async fn health(
         table(&["SERVICE", "STATUS"], &rows);
     }
     anyhow::ensure!(all_ok, "not every service is serving");
+    Ok(())
+}
+
+async fn cluster_status(client: &Client, json: bool) -> anyhow::Result<()> {
+    let s = client.cluster_status().await?;
+    let role = s
+        .role()
+        .as_str_name()
+        .trim_start_matches("NODE_ROLE_")
+        .to_lowercase();
+    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    if json {
+        let nodes: Vec<serde_json::Value> = s
+            .nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "node_id": n.node_id,
+                    "cluster_addr": n.cluster_addr,
+                    "api_addr": n.api_addr,
+                    "voter": n.voter,
+                    "matched_index": n.matched_index,
+                    "lag": n.lag,
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({
+            "node_id": s.node_id,
+            "role": role,
+            "term": s.term,
+            "leader_id": s.leader_id,
+            "leader_api_addr": s.leader_api_addr,
+            "last_log_index": s.last_log_index,
+            "last_applied_index": s.last_applied_index,
+            "snapshot_index": s.snapshot_index,
+            "millis_since_quorum_ack": s.millis_since_quorum_ack,
+            "nodes": nodes,
+        }));
+        return Ok(());
+    }
+    outln!(
+        "node {} is {role} in term {}; leader: {}",
+        s.node_id,
+        s.term,
+        match s.leader_id {
+            Some(id) => format!("node {id} at {}", s.leader_api_addr),
+            None => "none known (an election is under way)".to_owned(),
+        }
+    );
+    outln!(
+        "log up to {}, applied up to {}, snapshot at {}{}",
+        opt(s.last_log_index),
+        opt(s.last_applied_index),
+        opt(s.snapshot_index),
+        s.millis_since_quorum_ack
+            .map_or(String::new(), |ms| format!(
+                "; a majority acknowledged {ms} ms ago"
+            ))
+    );
+    let rows: Vec<Vec<String>> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.node_id.to_string(),
+                n.cluster_addr.clone(),
+                n.api_addr.clone(),
+                if n.voter { "voter" } else { "learner" }.to_owned(),
+                opt(n.matched_index),
+                opt(n.lag),
+            ]
+        })
+        .collect();
+    output::table(&["node", "cluster", "api", "kind", "matched", "lag"], &rows);
+    if s.role() != cluster_pb::NodeRole::Leader {
+        outln!("(matched and lag are known to the leader: ask it for them)");
+    }
     Ok(())
 }

@@ -24,6 +24,7 @@ pub mod pki;
 
 use std::time::Duration;
 
+pub use interlock::cluster::v1 as cluster_pb;
 pub use interlock::v1 as pb;
 use pb::admin_service_client::AdminServiceClient;
 use pb::analytics_service_client::AnalyticsServiceClient;
@@ -228,6 +229,22 @@ impl Client {
 
     pub fn analytics(&self) -> AnalyticsServiceClient<Channel> {
         AnalyticsServiceClient::new(self.channel.clone())
+    }
+
+    pub fn cluster(&self) -> cluster_pb::cluster_service_client::ClusterServiceClient<Channel> {
+        cluster_pb::cluster_service_client::ClusterServiceClient::new(self.channel.clone())
+    }
+
+    /// The cluster as the node this client talks to sees it (admin,
+    /// auditor). FAILED_PRECONDITION from a single node.
+    pub async fn cluster_status(
+        &self,
+    ) -> Result<cluster_pb::GetClusterStatusResponse, ClientError> {
+        Ok(self
+            .cluster()
+            .get_cluster_status(self.unary(cluster_pb::GetClusterStatusRequest {}))
+            .await?
+            .into_inner())
     }
 
     fn long<T>(&self, msg: T) -> Request<T> {

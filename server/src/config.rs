@@ -146,10 +146,12 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_CLUSTER_LISTEN")]
     pub cluster_listen: Option<std::net::SocketAddr>,
 
-    /// A follower that hears nothing from its leader for a random time
-    /// between this and twice this starts an election. The leader sends a
-    /// heartbeat every fifth of it.
-    #[arg(long, env = "INTERLOCK_ELECTION_TIMEOUT_MS", default_value_t = 600,
+    /// The election timeout T: a follower that hears nothing from its
+    /// leader starts an election after 2.5 T to 3 T (openraft's leader
+    /// lease of 1.5 T, then the node's own random timeout between T and
+    /// 1.5 T); the leader sends a heartbeat every T / 5. The default, 250,
+    /// starts an election 625-750 ms after a leader stops.
+    #[arg(long, env = "INTERLOCK_ELECTION_TIMEOUT_MS", default_value_t = 250,
           value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub election_timeout_ms: u64,
 

@@ -473,6 +473,16 @@ async fn serve_grpc(
                 limiter.clone(),
             ),
         ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            interlock::cluster::v1::cluster_service_server::ClusterServiceServer::new(
+                cluster::status::ClusterApi(node.clone()),
+            ),
+            principals.require(
+                &[Role::Admin, Role::Auditor],
+                Some(denials.clone()),
+                limiter.clone(),
+            ),
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -89,7 +89,25 @@ impl Cluster {
         })
         .await
         .expect("node did not start");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining the log so the node never blocks on a full pipe
+        // (into a file per node when INTERLOCK_CLUSTER_LOGS names a folder).
+        let keep = std::env::var_os("INTERLOCK_CLUSTER_LOGS")
+            .map(|d| std::path::PathBuf::from(d).join(format!("node-{}.log", i + 1)));
+        tokio::spawn(async move {
+            use std::io::Write;
+            let mut file = keep.map(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .unwrap()
+            });
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        });
         self.children[i] = Some(child);
     }
 
@@ -114,15 +132,18 @@ impl Cluster {
         let channel = Endpoint::from_shared(self.endpoint(i))
             .unwrap()
             .connect_timeout(Duration::from_millis(300))
-            .timeout(Duration::from_secs(2))
+            .timeout(Duration::from_millis(500))
             .connect_lazy();
         Client::with_channel(channel, Some(token)).unwrap()
     }
 
-    /// The node whose health says SERVING (the leader), waiting for one.
+    /// The node whose health says SERVING (the leader), waiting until
+    /// exactly one does (a restarted former leader may believe it leads for
+    /// a moment, until its peers answer it with their newer term).
     async fn leader(&self) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            let mut serving = Vec::new();
             for i in 0..NODES {
                 if self.children[i].is_none() {
                     continue;
@@ -138,12 +159,45 @@ impl Cluster {
                     if r.into_inner().status
                         == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
                     {
-                        return i;
+                        serving.push(i);
                     }
                 }
             }
+            if let [one] = serving[..] {
+                return one;
+            }
             assert!(Instant::now() < deadline, "no leader within 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Cluster {
+    /// Waits until the leader's log matches on node `i` up to where the
+    /// leader's log ended when the wait began (a restarted node has caught
+    /// up with what it missed); returns how long that took.
+    async fn caught_up(&self, i: usize) -> Duration {
+        let started = Instant::now();
+        let mut target = None;
+        loop {
+            let leader = self.leader().await;
+            if let Ok(s) = self.client(leader, "dev-admin").cluster_status().await {
+                let goal = *target.get_or_insert(s.last_log_index.unwrap_or(0));
+                let matched = s
+                    .nodes
+                    .iter()
+                    .find(|n| n.node_id == i as u64 + 1)
+                    .and_then(|n| n.matched_index);
+                if matched.is_some_and(|m| m >= goal) {
+                    return started.elapsed();
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "node {} did not catch up in 30 s",
+                i + 1
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }
@@ -229,6 +283,21 @@ async fn load(
     }
 }
 
+/// The time of day in UTC (hh:mm:ss.mmm), to find a round in the logs.
+fn utc_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let s = t.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        t.subsec_millis()
+    )
+}
+
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -246,26 +315,30 @@ async fn leader_kills_lose_nothing_acknowledged() {
     }
     let leader = cluster.leader().await;
 
-    // A follower refuses a change and names the leader.
+    // A follower refuses a change and names the leader (once it has heard
+    // from it: until then it says no leader is known).
     let follower = (leader + 1) % NODES;
-    let e = cluster
-        .client(follower, "dev-venue-a")
-        .check(check("probe", "fund-0"))
-        .await
-        .unwrap_err();
-    match &e {
-        ClientError::Status(s) => {
-            assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
-            assert_eq!(
-                s.metadata()
-                    .get("interlock-leader")
-                    .unwrap()
-                    .to_str()
-                    .unwrap(),
-                cluster.api[leader]
-            );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = cluster
+            .client(follower, "dev-venue-a")
+            .check(check("probe", "fund-0"))
+            .await
+            .unwrap_err();
+        let ClientError::Status(s) = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+        if let Some(hint) = s.metadata().get("interlock-leader") {
+            assert_eq!(hint.to_str().unwrap(), cluster.api[leader]);
+            break;
         }
-        other => panic!("{other}"),
+        assert!(s.message().contains("no leader is known"), "{s:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the follower never named the leader"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // Collateral for every participant, through the leader.
@@ -308,17 +381,21 @@ async fn leader_kills_lose_nothing_acknowledged() {
     }
 
     let mut outages = Vec::new();
+    let mut rejoins = Vec::new();
     for round in 0..kills + pauses {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let leader = cluster.leader().await;
-        let before = seen.lock().unwrap().at.len();
-        let at = Instant::now();
         let paused = round >= kills;
         if paused {
             cluster.signal(leader, "-STOP");
         } else {
             cluster.kill(leader).await;
         }
+        // From the moment the leader is gone (its process reaped, or
+        // stopped): an answer it gave before counts for before.
+        let before = seen.lock().unwrap().at.len();
+        let at = Instant::now();
+        let killed_at = utc_now();
         // The outage ends with the first check acknowledged after it began.
         let outage = loop {
             let first = seen.lock().unwrap().at.get(before).copied();
@@ -333,6 +410,12 @@ async fn leader_kills_lose_nothing_acknowledged() {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
+        println!(
+            "round {round}, at {killed_at} UTC: {} node {}: writes resumed after {} ms",
+            if paused { "paused" } else { "killed" },
+            leader + 1,
+            outage.as_millis()
+        );
         outages.push(outage);
         if paused {
             tokio::time::sleep(Duration::from_secs(3).saturating_sub(at.elapsed())).await;
@@ -340,6 +423,11 @@ async fn leader_kills_lose_nothing_acknowledged() {
         } else {
             cluster.start(leader).await;
         }
+        // One failure at a time: the next comes once this node is back in
+        // step (a leader lost while another node still catches up is a
+        // double failure).
+        let rejoined = cluster.caught_up(leader).await;
+        rejoins.push(rejoined);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
@@ -402,16 +490,19 @@ async fn leader_kills_lose_nothing_acknowledged() {
     );
 
     outages.sort();
+    rejoins.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let p99 = outages[(outages.len() * 99).div_ceil(100).saturating_sub(1)];
     println!(
-        "cluster: {} leader kills, {} pauses, {} checks acknowledged, 0 lost; write outage ms: p50 {:.0}, p99 {:.0}, max {:.0}",
+        "cluster: {} leader kills, {} pauses, {} checks acknowledged, 0 lost; write outage ms: p50 {:.0}, p99 {:.0}, max {:.0}; back in step after restart ms: p50 {:.0}, max {:.0}",
         kills,
         pauses,
         acked.len(),
         ms(outages[outages.len() / 2]),
         ms(p99),
         ms(*outages.last().unwrap()),
+        ms(rejoins[rejoins.len() / 2]),
+        ms(*rejoins.last().unwrap()),
     );
     for i in 0..NODES {
         cluster.kill(i).await;

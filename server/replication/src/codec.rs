@@ -5,10 +5,10 @@
 //! choices.
 //!
 //! ```text
-//! log id:     term u64 | leader node u64 | index u64
+//! log id:     term u64 | index u64 (one leader per term)
 //! entry:      log id | kind u8 | (0 blank | 1 command | 2 membership)
 //! membership: configs (count, each: count, node ids) | nodes (count, each: id, raft address, api address)
-//! vote:       term u64 | node u64 | committed bool
+//! vote:       term u64 | voted for (bool, then node u64) | committed bool
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,15 +40,15 @@ const MEMBERSHIP: u8 = 2;
 
 pub fn put_log_id(w: &mut Writer, id: &LogId) {
     w.u64(id.leader_id.term);
-    w.u64(id.leader_id.node_id);
     w.u64(id.index);
 }
 
 pub fn get_log_id(r: &mut Reader) -> Result<LogId, DecodeError> {
     let term = r.u64()?;
-    let node = r.u64()?;
     let index = r.u64()?;
-    Ok(LogId::new(CommittedLeaderId::new(term, node), index))
+    // One leader per term (openraft's `single-term-leader`): a log id is
+    // its term and index; the node argument is not kept.
+    Ok(LogId::new(CommittedLeaderId::new(term, 0), index))
 }
 
 pub fn put_opt_log_id(w: &mut Writer, id: &Option<LogId>) {
@@ -170,18 +170,20 @@ pub fn entry_from_bytes(b: &[u8]) -> Result<Entry, DecodeError> {
 
 pub fn put_vote(w: &mut Writer, v: &Vote) {
     w.u64(v.leader_id.term);
-    w.u64(v.leader_id.node_id);
+    w.bool(v.leader_id.voted_for.is_some());
+    if let Some(node) = v.leader_id.voted_for {
+        w.u64(node);
+    }
     w.bool(v.committed);
 }
 
 pub fn get_vote(r: &mut Reader) -> Result<Vote, DecodeError> {
     let term = r.u64()?;
-    let node = r.u64()?;
+    let voted_for = if r.bool()? { Some(r.u64()?) } else { None };
     let committed = r.bool()?;
-    Ok(if committed {
-        Vote::new_committed(term, node)
-    } else {
-        Vote::new(term, node)
+    Ok(Vote {
+        leader_id: openraft::LeaderId { term, voted_for },
+        committed,
     })
 }
 

@@ -246,10 +246,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         };
         let n = self.inner.built.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match applied.last_applied {
-            Some(id) => format!(
-                "{}-{}-{}-{n}",
-                id.leader_id.term, id.leader_id.node_id, id.index
-            ),
+            Some(id) => format!("{}-{}-{n}", id.leader_id.term, id.index),
             None => format!("empty-{n}"),
         };
         let meta = SnapshotMeta {

@@ -12,6 +12,7 @@
 
 pub mod network;
 pub mod service;
+pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -152,7 +153,7 @@ impl Node {
             cluster_name: "interlock".into(),
             heartbeat_interval: (timeout / 5).max(10),
             election_timeout_min: timeout,
-            election_timeout_max: timeout * 2,
+            election_timeout_max: timeout + timeout / 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(spec.snapshot_after_entries),
             max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
             ..Default::default()
@@ -314,8 +315,11 @@ pub async fn lead(
             led_term = None;
         } else if led_term != Some(term) {
             led_term = Some(term);
+            // On a task of its own: the health above must follow every
+            // change of role, even while a proposal waits for a majority.
+            let node = node.clone();
             let now = clock.now_ms();
-            for cmd in [
+            let settings = [
                 Command::Configure {
                     at_ms: now,
                     config: ledger.clone(),
@@ -325,18 +329,21 @@ pub async fn lead(
                     rules: prices.clone(),
                 },
                 Command::Tick { at_ms: now },
-            ] {
-                match node.propose(cmd).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "the ledger refused this leader's settings")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e.message(), "this leader's settings were not committed");
-                        break;
+            ];
+            tokio::spawn(async move {
+                for cmd in settings {
+                    match node.propose(cmd).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "the ledger refused this leader's settings")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e.message(), "this leader's settings were not committed");
+                            break;
+                        }
                     }
                 }
-            }
+            });
         }
         tokio::select! {
             changed = metrics.changed() => if changed.is_err() { return },
