@@ -16,7 +16,9 @@ use crate::output::{self, table};
 #[derive(Debug, Parser)]
 #[command(name = "interlockctl", version, about, long_about)]
 pub struct Cli {
-    /// Server address.
+    /// Server address; for a replicated cluster, its nodes' addresses
+    /// separated by commas: checks, commits, releases and the admin's
+    /// changes then follow the leader (and say so on stderr when they move).
     #[arg(
         long,
         global = true,
@@ -438,7 +440,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let client = Client::connect_with(&cli.endpoint, tls.as_ref(), cli.token.as_deref()).await?;
+    let endpoints: Vec<String> = cli
+        .endpoint
+        .split(',')
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .collect();
+    let client = if endpoints.len() > 1 {
+        Client::connect_cluster(&endpoints, tls.as_ref(), cli.token.as_deref())?
+    } else {
+        Client::connect_with(&cli.endpoint, tls.as_ref(), cli.token.as_deref()).await?
+    };
+    let result = command(cli, &client).await;
+    for m in client.failovers() {
+        eprintln!("note: moved from {} to {} ({})", m.from, m.to, m.reason);
+    }
+    result
+}
+
+async fn command(cli: Cli, client: &Client) -> anyhow::Result<()> {
+    let client = client.clone();
     let json = cli.json;
     match cli.command {
         Command::Check {

@@ -24,6 +24,9 @@ pub mod pki;
 
 use std::time::Duration;
 
+pub mod failover;
+
+pub use failover::Failover;
 pub use interlock::cluster::v1 as cluster_pb;
 pub use interlock::v1 as pb;
 use pb::admin_service_client::AdminServiceClient;
@@ -105,10 +108,42 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 }
 
 /// A connection plus the caller's bearer token. Cheap to clone.
+///
+/// Connected to a cluster ([`Client::connect_cluster`]), it follows the
+/// leader: the venue calls and the admin's changes move to the node a
+/// follower names, or past a node that does not answer, and retry the same
+/// request (`failover`). Streams (sync, publish, alerts) stay on the node
+/// they started on.
 #[derive(Debug, Clone)]
 pub struct Client {
     channel: Channel,
     token: Option<MetadataValue<Ascii>>,
+    nodes: Option<std::sync::Arc<failover::Nodes>>,
+    /// The deadline of a unary call.
+    call_timeout: Duration,
+}
+
+/// Runs a unary call sending `$r`, on a cluster through
+/// [`failover::Nodes::call`]: the body is run with `$c`, a client on one
+/// node, and a copy of `$r`, as many times as the failover needs.
+macro_rules! failover {
+    ($self:ident, $r:ident, |$c:ident| $body:expr) => {
+        match &$self.nodes {
+            None => {
+                let $c = $self;
+                $body
+            }
+            Some(nodes) => {
+                nodes
+                    .call(|channel| {
+                        let $c = $self.on(channel);
+                        let $r = $r.clone();
+                        async move { $body }
+                    })
+                    .await
+            }
+        }
+    };
 }
 
 /// Mutual TLS for a client: the CA that signed the server's certificate,
@@ -144,6 +179,28 @@ impl TlsOptions {
     }
 }
 
+/// An endpoint with the client's timeouts, over mutual TLS when `tls` is
+/// given.
+fn endpoint(url: &str, tls: Option<&TlsOptions>) -> Result<Endpoint, ClientError> {
+    let mut ep = Endpoint::from_shared(url.to_owned())
+        .map_err(|_| ClientError::Endpoint(url.to_owned()))?
+        .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
+        .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        let mut cfg = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
+        if let Some((cert, key)) = &tls.identity {
+            cfg = cfg.identity(Identity::from_pem(cert, key));
+        }
+        if let Some(d) = &tls.domain {
+            cfg = cfg.domain_name(d.clone());
+        }
+        ep = ep
+            .tls_config(cfg)
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+    }
+    Ok(ep)
+}
+
 impl Client {
     /// Connects to `endpoint` ("http://host:port"), in plaintext.
     pub async fn connect(endpoint: &str, token: Option<&str>) -> Result<Self, ClientError> {
@@ -152,30 +209,17 @@ impl Client {
 
     /// Connects to `endpoint`, over mutual TLS when `tls` is given ("https://host:port").
     pub async fn connect_with(
-        endpoint: &str,
+        endpoint_url: &str,
         tls: Option<&TlsOptions>,
         token: Option<&str>,
     ) -> Result<Self, ClientError> {
-        let mut ep = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?
-            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .tcp_nodelay(true);
-        if let Some(tls) = tls {
-            let mut cfg = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
-            if let Some((cert, key)) = &tls.identity {
-                cfg = cfg.identity(Identity::from_pem(cert, key));
-            }
-            if let Some(d) = &tls.domain {
-                cfg = cfg.domain_name(d.clone());
-            }
-            ep = ep
-                .tls_config(cfg)
-                .map_err(|e| ClientError::Tls(e.to_string()))?;
-        }
-        let channel = ep.connect().await.map_err(|source| ClientError::Connect {
-            endpoint: endpoint.to_owned(),
-            source,
-        })?;
+        let channel = endpoint(endpoint_url, tls)?
+            .connect()
+            .await
+            .map_err(|source| ClientError::Connect {
+                endpoint: endpoint_url.to_owned(),
+                source,
+            })?;
         Client::with_channel(channel, token)
     }
 
@@ -188,12 +232,72 @@ impl Client {
                     .map_err(|_| ClientError::Token)
             })
             .transpose()?;
-        Ok(Client { channel, token })
+        Ok(Client {
+            channel,
+            token,
+            nodes: None,
+            call_timeout: Duration::from_millis(CALL_TIMEOUT_MS),
+        })
+    }
+
+    /// A client of a cluster: `endpoints` are its nodes' API addresses
+    /// ("http://host:port" or "https://..."), in any order. Connections are
+    /// made when first used, so a node that is down does not stop it.
+    pub fn connect_cluster(
+        endpoints: &[String],
+        tls: Option<&TlsOptions>,
+        token: Option<&str>,
+    ) -> Result<Self, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::Endpoint(String::new()));
+        }
+        let channels = endpoints
+            .iter()
+            .map(|e| {
+                Ok(endpoint(e, tls)?
+                    .connect_timeout(Duration::from_millis(failover::CONNECT_TIMEOUT_MS))
+                    .connect_lazy())
+            })
+            .collect::<Result<Vec<_>, ClientError>>()?;
+        let mut c = Client::with_channel(channels[0].clone(), token)?;
+        c.call_timeout = Duration::from_millis(failover::CALL_TIMEOUT_MS);
+        c.nodes = Some(std::sync::Arc::new(failover::Nodes::new(
+            endpoints.to_vec(),
+            channels,
+        )));
+        Ok(c)
+    }
+
+    /// The moves to another node made since the last call (at most
+    /// [`failover::FAILOVERS_KEPT`]); empty for a single endpoint.
+    pub fn failovers(&self) -> Vec<Failover> {
+        self.nodes
+            .as_ref()
+            .map(|n| n.take_moves())
+            .unwrap_or_default()
+    }
+
+    /// This client's token on one node's channel, without failover.
+    fn on(&self, channel: Channel) -> Client {
+        Client {
+            channel,
+            token: self.token.clone(),
+            nodes: None,
+            call_timeout: self.call_timeout,
+        }
+    }
+
+    /// The channel calls go on: the node believed to lead, on a cluster.
+    fn chan(&self) -> Channel {
+        match &self.nodes {
+            Some(n) => n.channel(),
+            None => self.channel.clone(),
+        }
     }
 
     /// The same connection with another token.
     pub fn as_token(&self, token: &str) -> Result<Self, ClientError> {
-        Client::with_channel(self.channel.clone(), Some(token))
+        Client::with_channel(self.chan(), Some(token))
     }
 
     /// A request with the token attached.
@@ -207,32 +311,32 @@ impl Client {
 
     fn unary<T>(&self, msg: T) -> Request<T> {
         let mut req = self.request(msg);
-        req.set_timeout(Duration::from_millis(CALL_TIMEOUT_MS));
+        req.set_timeout(self.call_timeout);
         req
     }
 
     pub fn pretrade(&self) -> PreTradeServiceClient<Channel> {
-        PreTradeServiceClient::new(self.channel.clone())
+        PreTradeServiceClient::new(self.chan())
     }
 
     pub fn position(&self) -> PositionServiceClient<Channel> {
-        PositionServiceClient::new(self.channel.clone())
+        PositionServiceClient::new(self.chan())
     }
 
     pub fn price(&self) -> PriceServiceClient<Channel> {
-        PriceServiceClient::new(self.channel.clone())
+        PriceServiceClient::new(self.chan())
     }
 
     pub fn admin(&self) -> AdminServiceClient<Channel> {
-        AdminServiceClient::new(self.channel.clone())
+        AdminServiceClient::new(self.chan())
     }
 
     pub fn analytics(&self) -> AnalyticsServiceClient<Channel> {
-        AnalyticsServiceClient::new(self.channel.clone())
+        AnalyticsServiceClient::new(self.chan())
     }
 
     pub fn cluster(&self) -> cluster_pb::cluster_service_client::ClusterServiceClient<Channel> {
-        cluster_pb::cluster_service_client::ClusterServiceClient::new(self.channel.clone())
+        cluster_pb::cluster_service_client::ClusterServiceClient::new(self.chan())
     }
 
     /// The cluster as the node this client talks to sees it (admin,
@@ -322,27 +426,39 @@ impl Client {
     }
 
     pub fn channel(&self) -> Channel {
-        self.channel.clone()
+        self.chan()
     }
 
     // ---- venue ----
 
     pub async fn check(&self, r: pb::CheckRequest) -> Result<pb::CheckResponse, ClientError> {
-        Ok(self.pretrade().check(self.unary(r)).await?.into_inner())
+        failover!(self, r, |c| Ok(c
+            .pretrade()
+            .check(c.unary(r))
+            .await?
+            .into_inner()))
     }
 
     pub async fn commit(&self, reservation_id: &str) -> Result<pb::CommitResponse, ClientError> {
         let r = pb::CommitRequest {
             reservation_id: reservation_id.to_owned(),
         };
-        Ok(self.pretrade().commit(self.unary(r)).await?.into_inner())
+        failover!(self, r, |c| Ok(c
+            .pretrade()
+            .commit(c.unary(r))
+            .await?
+            .into_inner()))
     }
 
     pub async fn release(&self, reservation_id: &str) -> Result<pb::ReleaseResponse, ClientError> {
         let r = pb::ReleaseRequest {
             reservation_id: reservation_id.to_owned(),
         };
-        Ok(self.pretrade().release(self.unary(r)).await?.into_inner())
+        failover!(self, r, |c| Ok(c
+            .pretrade()
+            .release(c.unary(r))
+            .await?
+            .into_inner()))
     }
 
     // ---- broker ----
@@ -507,7 +623,11 @@ impl Client {
     }
 
     pub async fn set_limit(&self, r: pb::SetLimitRequest) -> Result<pb::Limit, ClientError> {
-        Ok(self.admin().set_limit(self.unary(r)).await?.into_inner())
+        failover!(self, r, |c| Ok(c
+            .admin()
+            .set_limit(c.unary(r))
+            .await?
+            .into_inner()))
     }
 
     /// Deletes a limit; deleting loosens, so the server requires a reason.
@@ -520,7 +640,11 @@ impl Client {
             id: id.to_owned(),
             force_reason: force_reason.to_owned(),
         };
-        Ok(self.admin().delete_limit(self.unary(r)).await?.into_inner())
+        failover!(self, r, |c| Ok(c
+            .admin()
+            .delete_limit(c.unary(r))
+            .await?
+            .into_inner()))
     }
 
     pub async fn list_limits(&self) -> Result<Vec<pb::Limit>, ClientError> {
@@ -543,11 +667,11 @@ impl Client {
             state: state.into(),
             reason: reason.to_owned(),
         };
-        Ok(self
+        failover!(self, r, |c| Ok(c
             .admin()
-            .set_trading_state(self.unary(r))
+            .set_trading_state(c.unary(r))
             .await?
-            .into_inner())
+            .into_inner()))
     }
 
     pub async fn exposure(&self, participant: &str) -> Result<pb::Exposure, ClientError> {

@@ -106,6 +106,7 @@ impl Flush {
         let (done, result) = {
             let mut s = lock(&self.state);
             s.progress = Some(p);
+            tracing::debug!(epoch = p.epoch, durable = p.durable_lsn, status = ?p.status, waiting = s.waiting.len(), "log progress");
             match p.status {
                 JournalStatus::Ok | JournalStatus::DiskFull => {
                     let later = s.waiting.split_off(&(p.epoch, p.durable_lsn + 1));
@@ -330,6 +331,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 let mem = inner.mem();
                 (mem.epoch, inner.journal.last_queued())
             };
+            tracing::debug!(?vote, epoch, last, "saving the vote");
             if !inner.journal.wait_durable_in(epoch, last, VOTE_WAIT_MAX) {
                 return Err(format!(
                     "the log did not become durable before the vote ({:?})",
@@ -393,6 +395,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 mem.entries.pop_back();
             }
             mem.epoch += 1;
+            tracing::debug!(first, epoch = mem.epoch, "log append replaces its end");
             self.inner.journal.restart_at(pos(first), false);
         }
         let next = mem.last_log_id().map_or(first, |id| id.index + 1);
@@ -405,6 +408,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let last = first + entries.len() as u64 - 1;
         // Registered before the records are queued: the fdatasync that
         // covers them cannot be published before the callback waits.
+        tracing::debug!(first, last, epoch = mem.epoch, "log append");
         self.inner.flush.register(mem.epoch, pos(last), callback);
         let queued = self
             .inner
@@ -429,6 +433,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             mem.entries.pop_back();
         }
         mem.epoch += 1;
+        tracing::debug!(index, epoch = mem.epoch, "log truncate");
         self.inner.journal.restart_at(pos(index), false);
         Ok(())
     }
