@@ -438,7 +438,13 @@ async fn serve_grpc(
             .is_some()
             .then_some(telemetry::TraceLayer),
     );
+    let stamp_layer = tower::util::option_layer(node.clone().map(|node| {
+        tower::util::MapResponseLayer::new(move |r: http::Response<tonic::body::Body>| {
+            node.stamp(r)
+        })
+    }));
     let result = builder
+        .layer(stamp_layer)
         .layer(trace_layer)
         .layer(rpc_layer)
         .layer(oversize::layer(max))

@@ -475,19 +475,36 @@ async fn leader_kills_lose_nothing_acknowledged() {
         "only {} checks acknowledged",
         acked.len()
     );
+    // Asked again, in parallel (a long run acknowledges ~1M checks).
+    let acked: Vec<(String, pb::CheckResponse)> = acked.into_iter().collect();
+    let chunks: Vec<Vec<(String, pb::CheckResponse)>> = acked
+        .chunks(acked.len().div_ceil(16))
+        .map(|c| c.to_vec())
+        .collect();
+    let mut askers = Vec::new();
+    for chunk in chunks {
+        let venue = venue.clone();
+        askers.push(tokio::spawn(async move {
+            let mut lost = Vec::new();
+            for (order, resp) in &chunk {
+                let p = order.rsplit_once("-o").unwrap().1.parse::<usize>().unwrap() % PARTICIPANTS;
+                let again = venue
+                    .check(check(order, &format!("fund-{p}")))
+                    .await
+                    .unwrap();
+                if again.reservation_id != resp.reservation_id
+                    || again.verdict != resp.verdict
+                    || again.approved_quantity != resp.approved_quantity
+                {
+                    lost.push(order.clone());
+                }
+            }
+            lost
+        }));
+    }
     let mut lost = Vec::new();
-    for (order, resp) in &acked {
-        let p = order.rsplit_once("-o").unwrap().1.parse::<usize>().unwrap() % PARTICIPANTS;
-        let again = venue
-            .check(check(order, &format!("fund-{p}")))
-            .await
-            .unwrap();
-        if again.reservation_id != resp.reservation_id
-            || again.verdict != resp.verdict
-            || again.approved_quantity != resp.approved_quantity
-        {
-            lost.push(order.clone());
-        }
+    for a in askers {
+        lost.extend(a.await.unwrap());
     }
     assert!(
         lost.is_empty(),
@@ -536,6 +553,93 @@ async fn leader_kills_lose_nothing_acknowledged() {
         ms(rejoins[rejoins.len() / 2]),
         ms(*rejoins.last().unwrap()),
     );
+    for i in 0..NODES {
+        cluster.kill(i).await;
+    }
+}
+
+/// With two of three nodes gone the last one fails closed: every change is
+/// refused UNAVAILABLE, reads still answer but say they may be stale; when
+/// a second node returns, service resumes with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_down_fail_closed_then_resume() {
+    let mut cluster = Cluster::new();
+    for i in 0..NODES {
+        cluster.start(i).await;
+    }
+    let leader = cluster.leader().await;
+    let endpoints: Vec<String> = (0..NODES).map(|i| cluster.endpoint(i)).collect();
+    cluster
+        .client(leader, "dev-broker")
+        .sync(vec![pb::SyncRequest {
+            sequence: 1,
+            updates: vec![pb::SyncUpdate {
+                update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
+                    participant: "fund-1".into(),
+                    asset: "ETH".into(),
+                    quantity: "100".into(),
+                })),
+            }],
+        }])
+        .await
+        .unwrap();
+    let venue = Client::connect_cluster(&endpoints, None, Some("dev-venue-a")).unwrap();
+    let before = venue.check(check("before", "fund-1")).await.unwrap();
+    assert!(!before.reservation_id.is_empty(), "{before:?}");
+
+    // The leader and one follower go.
+    let last = (leader + 1) % NODES;
+    let gone = (leader + 2) % NODES;
+    cluster.kill(leader).await;
+    cluster.kill(gone).await;
+    let alone = cluster.client(last, "dev-venue-a");
+    let e = alone.check(check("during", "fund-1")).await.unwrap_err();
+    let ClientError::Status(s) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+
+    // Reads answer, marked stale once the node knows it has no leader.
+    let admin = cluster.client(last, "dev-admin");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut req = tonic::Request::new(pb::GetStateDigestRequest {});
+        req.metadata_mut()
+            .insert("authorization", "Bearer dev-admin".parse().unwrap());
+        let r = admin.admin().get_state_digest(req).await.unwrap();
+        let stale = r
+            .metadata()
+            .get("interlock-stale")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(r.metadata().get("interlock-node-role").is_some());
+        if stale.as_deref() == Some("true") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a node alone never said its reads may be stale"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e = alone.check(check("during", "fund-1")).await.unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Status(s) if s.code() == tonic::Code::Unavailable),
+        "{e}"
+    );
+
+    // One returns: a leader again, and the answer given before is intact.
+    cluster.start(gone).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let again = loop {
+        match venue.check(check("before", "fund-1")).await {
+            Ok(r) => break r,
+            Err(e) if failover_error(&e) && Instant::now() < deadline => {}
+            Err(e) => panic!("no leader again: {e}"),
+        }
+    };
+    assert_eq!(again.reservation_id, before.reservation_id);
+    assert_eq!(again.verdict, before.verdict);
+    venue.check(check("after", "fund-1")).await.unwrap();
     for i in 0..NODES {
         cluster.kill(i).await;
     }

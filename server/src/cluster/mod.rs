@@ -352,6 +352,45 @@ pub async fn lead(
     }
 }
 
+/// The response headers saying what a node's answer is worth: its role,
+/// the last entry it applied, and `interlock-stale: true` when it knows no
+/// leader (alone, or during an election), so its reads may be behind by
+/// anything the others committed since.
+pub const ROLE_HEADER: &str = "interlock-node-role";
+pub const APPLIED_HEADER: &str = "interlock-applied-index";
+pub const STALE_HEADER: &str = "interlock-stale";
+
+impl Node {
+    /// Adds [`ROLE_HEADER`], [`APPLIED_HEADER`] and (when so)
+    /// [`STALE_HEADER`] to an answer of the API port.
+    pub fn stamp(
+        &self,
+        mut resp: http::Response<tonic::body::Body>,
+    ) -> http::Response<tonic::body::Body> {
+        let (role, applied, leader) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state, m.last_applied.map(|l| l.index), m.current_leader)
+        };
+        let role = match role {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        let headers = resp.headers_mut();
+        headers.insert(ROLE_HEADER, http::HeaderValue::from_static(role));
+        if let Some(i) = applied {
+            headers.insert(APPLIED_HEADER, http::HeaderValue::from(i));
+        }
+        if leader.is_none() {
+            headers.insert(STALE_HEADER, http::HeaderValue::from_static("true"));
+        }
+        resp
+    }
+}
+
 /// A follower's (or leaderless node's) refusal of a change.
 pub fn not_leader(leader: Option<NodeId>, api_addr: Option<String>) -> Status {
     let msg = match (&leader, &api_addr) {
