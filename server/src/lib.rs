@@ -544,6 +544,21 @@ async fn serve_grpc(
     Ok(())
 }
 
+/// `storage` if given (a test's simulated disk), else `--data-dir`.
+fn data_storage(
+    config: &Config,
+    storage: Option<Arc<dyn Storage>>,
+) -> anyhow::Result<Arc<dyn Storage>> {
+    Ok(match storage {
+        Some(s) => s,
+        None => {
+            Arc::new(DiskStorage::open(&config.data_dir).map_err(|e| {
+                anyhow::anyhow!("data directory {}: {e}", config.data_dir.display())
+            })?)
+        }
+    })
+}
+
 /// This server's node of a replicated cluster, over the data directory.
 async fn open_cluster(
     config: &Config,
@@ -564,13 +579,7 @@ async fn open_cluster(
                 .is_ok_and(|a| a.ip().is_loopback())),
         "the cluster port has no TLS yet: every node's cluster address must be on loopback"
     );
-    let storage: Arc<dyn Storage> =
-        match storage {
-            Some(s) => s,
-            None => Arc::new(DiskStorage::open(&config.data_dir).map_err(|e| {
-                anyhow::anyhow!("data directory {}: {e}", config.data_dir.display())
-            })?),
-        };
+    let storage = data_storage(config, storage)?;
     let started = std::time::Instant::now();
     let node = cluster::Node::start(
         spec,
@@ -610,13 +619,7 @@ async fn open_ledger(
         result.map_err(|e| anyhow::anyhow!("applying the price rules: {e}"))?;
         return Ok((Arc::new(ledger), None, None));
     }
-    let storage: Arc<dyn Storage> =
-        match storage {
-            Some(s) => s,
-            None => Arc::new(DiskStorage::open(&config.data_dir).map_err(|e| {
-                anyhow::anyhow!("data directory {}: {e}", config.data_dir.display())
-            })?),
-        };
+    let storage = data_storage(config, storage)?;
     let waiters = Arc::new(Waiters::new(Progress {
         durable_lsn: 0,
         status: JournalStatus::Ok,

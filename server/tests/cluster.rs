@@ -39,6 +39,35 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Where node `i`'s output goes when INTERLOCK_CLUSTER_LOGS names a
+/// folder.
+fn log_file(i: usize, ext: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("INTERLOCK_CLUSTER_LOGS")
+        .map(|d| std::path::PathBuf::from(d).join(format!("node-{}.{ext}", i + 1)))
+}
+
+/// Reads a child's output to its end, into `keep` if given.
+fn drain<R>(mut lines: tokio::io::Lines<R>, keep: Option<std::path::PathBuf>)
+where
+    R: tokio::io::AsyncBufRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        use std::io::Write;
+        let mut file = keep.map(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap()
+        });
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(f) = file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+    });
+}
+
 struct Cluster {
     api: Vec<String>,
     spec: String,
@@ -90,25 +119,11 @@ impl Cluster {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        // A panic's message goes to stderr: into the node's log file too.
-        let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
-        let keep_errors = std::env::var_os("INTERLOCK_CLUSTER_LOGS")
-            .map(|d| std::path::PathBuf::from(d).join(format!("node-{}.stderr", i + 1)));
-        tokio::spawn(async move {
-            use std::io::Write;
-            let mut file = keep_errors.map(|p| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .unwrap()
-            });
-            while let Ok(Some(line)) = errors.next_line().await {
-                if let Some(f) = file.as_mut() {
-                    let _ = writeln!(f, "{line}");
-                }
-            }
-        });
+        // A panic's message goes to stderr: into a file beside the log.
+        drain(
+            BufReader::new(child.stderr.take().unwrap()).lines(),
+            log_file(i, "stderr"),
+        );
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -120,25 +135,8 @@ impl Cluster {
         })
         .await
         .expect("node did not start");
-        // Keep draining the log so the node never blocks on a full pipe
-        // (into a file per node when INTERLOCK_CLUSTER_LOGS names a folder).
-        let keep = std::env::var_os("INTERLOCK_CLUSTER_LOGS")
-            .map(|d| std::path::PathBuf::from(d).join(format!("node-{}.log", i + 1)));
-        tokio::spawn(async move {
-            use std::io::Write;
-            let mut file = keep.map(|p| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .unwrap()
-            });
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(f) = file.as_mut() {
-                    let _ = writeln!(f, "{line}");
-                }
-            }
-        });
+        // Keep draining the log so the node never blocks on a full pipe.
+        drain(lines, log_file(i, "log"));
         self.children[i] = Some(child);
     }
 

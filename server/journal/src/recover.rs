@@ -136,71 +136,19 @@ fn load(
     for (i, (first_lsn, name)) in segments.iter().enumerate() {
         let is_last = i == last_index;
         let bytes = storage.read(name).map_err(io(name))?;
-        let corrupt = |offset: usize, what: String| JournalError::Corrupt {
-            file: storage.describe(name),
-            offset,
-            what,
-        };
-        match format::read_segment_header(&bytes) {
-            Ok(lsn) if lsn == *first_lsn => {}
-            Ok(lsn) => {
-                return Err(corrupt(
-                    0,
-                    format!("header says first lsn {lsn}, the name says {first_lsn}"),
-                ))
-            }
-            // The crash came while the newest segment was being created:
-            // it holds no record yet.
-            Err(_)
-                if is_last
-                    && !read_only
-                    && bytes
-                        .iter()
-                        .skip(format::SEGMENT_HEADER_LEN)
-                        .all(|&b| b == 0) =>
-            {
-                tracing::warn!(file = %storage.describe(name), "removing a segment whose creation a crash interrupted");
-                storage.remove(name).map_err(io(name))?;
-                continue;
-            }
-            Err(what) => return Err(corrupt(0, what.into())),
-        }
-        let (records, end) = format::scan_records(&bytes, format::SEGMENT_HEADER_LEN);
-        if end < bytes.len() && read_only {
-            return Err(corrupt(
-                end,
-                "bytes after the last record of a finished segment".into(),
-            ));
-        }
-        if end < bytes.len() {
-            if bytes[end..].iter().all(|&b| b == 0) {
-                // Space the writer allocated ahead and never wrote. (A
-                // finished segment has none; should its cut not have
-                // reached the disk, the lsn check below still finds any
-                // record missing before the next segment.)
-                tracing::info!(
-                    file = %storage.describe(name),
-                    offset = end,
-                    bytes = bytes.len() - end,
-                    "cutting the zeroed space after the journal's last record"
-                );
-                storage.truncate(name, end as u64).map_err(io(name))?;
-            } else if is_last && format::valid_record_after(&bytes, end).is_none() {
-                tracing::warn!(
-                    file = %storage.describe(name),
-                    offset = end,
-                    bytes = bytes.len() - end,
-                    "cutting off a torn record at the end of the journal (never acknowledged)"
-                );
-                storage.truncate(name, end as u64).map_err(io(name))?;
-                truncated = Some((storage.describe(name), end));
-            } else {
-                return Err(corrupt(
-                    end,
-                    "damaged record (checksum or length) before the end of the journal".into(),
-                ));
-            }
-        }
+        let (records, end) =
+            match check_segment(storage, name, *first_lsn, &bytes, is_last, read_only)? {
+                Checked::Removed => continue,
+                Checked::Records { end, cut } => {
+                    if cut.is_some() {
+                        truncated = cut;
+                    }
+                    (
+                        format::scan_records(&bytes[..end], format::SEGMENT_HEADER_LEN).0,
+                        end,
+                    )
+                }
+            };
         if *first_lsn > expected {
             // Only records can show a gap inside a segment; an empty
             // segment after one is caught here.
@@ -227,6 +175,103 @@ fn load(
         journal_bytes,
         truncated,
     })
+}
+
+/// What [`check_segment`] found.
+pub(crate) enum Checked {
+    /// A segment whose creation a crash interrupted, removed.
+    Removed,
+    /// Records up to byte `end`; `cut`: a torn tail cut off (file, offset).
+    Records {
+        end: usize,
+        cut: Option<(String, usize)>,
+    },
+}
+
+/// Checks a segment's header against its name and where its records end,
+/// making the repairs a crash calls for unless `read_only`: a newest
+/// segment with no header yet is removed, zeroes after the last record
+/// (space allocated ahead) are cut, and so is a torn record at the very end
+/// of the newest segment. Any other damage is refused.
+pub(crate) fn check_segment(
+    storage: &dyn Storage,
+    name: &str,
+    first_lsn: u64,
+    bytes: &[u8],
+    is_last: bool,
+    read_only: bool,
+) -> Result<Checked, JournalError> {
+    let io = |error| JournalError::Io {
+        file: storage.describe(name),
+        error,
+    };
+    let corrupt = |offset: usize, what: String| JournalError::Corrupt {
+        file: storage.describe(name),
+        offset,
+        what,
+    };
+    match format::read_segment_header(bytes) {
+        Ok(lsn) if lsn == first_lsn => {}
+        Ok(lsn) => {
+            return Err(corrupt(
+                0,
+                format!("header says first lsn {lsn}, the name says {first_lsn}"),
+            ))
+        }
+        // The crash came while the newest segment was being created:
+        // it holds no record yet.
+        Err(_)
+            if is_last
+                && !read_only
+                && bytes
+                    .iter()
+                    .skip(format::SEGMENT_HEADER_LEN)
+                    .all(|&b| b == 0) =>
+        {
+            tracing::warn!(file = %storage.describe(name), "removing a segment whose creation a crash interrupted");
+            storage.remove(name).map_err(io)?;
+            return Ok(Checked::Removed);
+        }
+        Err(what) => return Err(corrupt(0, what.into())),
+    }
+    let (_, end) = format::scan_records(bytes, format::SEGMENT_HEADER_LEN);
+    let mut cut = None;
+    if end < bytes.len() && read_only {
+        return Err(corrupt(
+            end,
+            "bytes after the last record of a finished segment".into(),
+        ));
+    }
+    if end < bytes.len() {
+        if bytes[end..].iter().all(|&b| b == 0) {
+            // Space the writer allocated ahead and never wrote. (A finished
+            // segment has none; should its cut not have reached the disk,
+            // the callers' position checks still find any record missing
+            // before the next segment.)
+            tracing::info!(
+                file = %storage.describe(name),
+                offset = end,
+                bytes = bytes.len() - end,
+                "cutting the zeroed space after the journal's last record"
+            );
+            storage.truncate(name, end as u64).map_err(io)?;
+        } else if is_last && format::valid_record_after(bytes, end).is_none() {
+            tracing::warn!(
+                file = %storage.describe(name),
+                offset = end,
+                bytes = bytes.len() - end,
+                "cutting off a torn record at the end of the journal (never acknowledged)"
+            );
+            storage.truncate(name, end as u64).map_err(io)?;
+            cut = Some((storage.describe(name), end));
+        } else {
+            return Err(corrupt(
+                end,
+                "damaged record (checksum or length) before the end of the journal".into(),
+            ));
+        }
+    }
+    Ok(Checked::Records { end, cut })
 }
 
 /// Commands decoded per batch handed from the decoding thread to the

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use crate::format::{self, FileKind};
+use crate::recover::{check_segment, Checked};
 use crate::storage::Storage;
 use crate::writer::{JournalConfig, JournalHandle, Progress};
 use crate::JournalError;
@@ -70,46 +71,15 @@ pub fn read_log(storage: &dyn Storage, floor: u64) -> Result<LogFiles, JournalEr
             offset,
             what,
         };
-        match format::read_segment_header(&bytes) {
-            Ok(lsn) if lsn == *first => {}
-            Ok(lsn) => {
-                return Err(corrupt(
-                    0,
-                    format!("header says first record {lsn}, the name says {first}"),
-                ))
+        let records = match check_segment(storage, name, *first, &bytes, is_last, false)? {
+            Checked::Removed => continue,
+            Checked::Records { end, cut } => {
+                if cut.is_some() {
+                    out.truncated = cut;
+                }
+                format::scan_records(&bytes[..end], format::SEGMENT_HEADER_LEN).0
             }
-            Err(_)
-                if is_last
-                    && bytes
-                        .iter()
-                        .skip(format::SEGMENT_HEADER_LEN)
-                        .all(|&b| b == 0) =>
-            {
-                tracing::warn!(file = %storage.describe(name), "removing a segment whose creation a crash interrupted");
-                storage.remove(name).map_err(io(name))?;
-                continue;
-            }
-            Err(what) => return Err(corrupt(0, what.into())),
-        }
-        let (records, end) = format::scan_records(&bytes, format::SEGMENT_HEADER_LEN);
-        if end < bytes.len() {
-            if bytes[end..].iter().all(|&b| b == 0) {
-                storage.truncate(name, end as u64).map_err(io(name))?;
-            } else if is_last && format::valid_record_after(&bytes, end).is_none() {
-                tracing::warn!(
-                    file = %storage.describe(name),
-                    offset = end,
-                    "cutting off a torn record at the end of the log (never acknowledged)"
-                );
-                storage.truncate(name, end as u64).map_err(io(name))?;
-                out.truncated = Some((storage.describe(name), end));
-            } else {
-                return Err(corrupt(
-                    end,
-                    "damaged record (checksum or length) before the end of the log".into(),
-                ));
-            }
-        }
+        };
         // A segment replaces what earlier ones hold from its first record on.
         let next = out.last(floor) + 1;
         if *first > next && !out.records.is_empty() {
