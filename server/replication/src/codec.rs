@@ -464,8 +464,28 @@ mod tests {
         let back: InstallSnapshotRequest<TypeConfig> = decode(&encode(&snap)).unwrap();
         assert_eq!(
             (back.meta, back.offset, back.data, back.done),
-            (snap.meta, 3, vec![1, 2, 3], true)
+            (snap.meta.clone(), 3, vec![1, 2, 3], true)
         );
+        // A peer's damaged message is refused, never misread, never a panic.
+        fn refused_when_damaged<T: Message>(bytes: &[u8]) {
+            for cut in 0..bytes.len() {
+                assert!(decode::<T>(&bytes[..cut]).is_err(), "cut at {cut} accepted");
+            }
+            let mut longer = bytes.to_vec();
+            longer.push(0);
+            assert!(decode::<T>(&longer).is_err(), "a trailing byte accepted");
+            for flip in 0..bytes.len() {
+                let mut b = bytes.to_vec();
+                b[flip] ^= 0xff;
+                let _ = decode::<T>(&b);
+            }
+        }
+        refused_when_damaged::<AppendEntriesRequest<TypeConfig>>(&encode(&req));
+        refused_when_damaged::<InstallSnapshotRequest<TypeConfig>>(&encode(&snap));
+        refused_when_damaged::<VoteRequest<NodeId>>(&encode(&VoteRequest::new(
+            Vote::new(3, 1),
+            Some(id),
+        )));
         let mismatch: InstallSnapshotAnswer = Err(SnapshotMismatch {
             expect: SnapshotSegmentId {
                 id: "a".into(),
