@@ -27,6 +27,7 @@ enum Rpc {
     WatchAlerts,
     ListAudit,
     GetStateDigest,
+    ClusterStatus,
     Publish,
     GetPublishState,
     SetAssetClass,
@@ -46,7 +47,7 @@ enum Rpc {
     SetStressGuard,
 }
 
-const RPCS: [Rpc; 32] = [
+const RPCS: [Rpc; 33] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -62,6 +63,7 @@ const RPCS: [Rpc; 32] = [
     Rpc::WatchAlerts,
     Rpc::ListAudit,
     Rpc::GetStateDigest,
+    Rpc::ClusterStatus,
     Rpc::Publish,
     Rpc::GetPublishState,
     Rpc::SetAssetClass,
@@ -109,6 +111,7 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | WatchAlerts
                 | ListAudit
                 | GetStateDigest
+                | ClusterStatus
                 | SetAssetClass
                 | ListPrices
                 | SetVenueAsset
@@ -133,6 +136,7 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | WatchAlerts
                 | ListAudit
                 | GetStateDigest
+                | ClusterStatus
                 | ListPrices
                 | ListVenues
                 | GetHealth
@@ -214,6 +218,7 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
         Rpc::WatchAlerts => c.watch_alerts().await.map(|_| "stream".to_owned()),
         Rpc::ListAudit => c.audit(0, 10).await.map(|r| format!("{r:?}")),
         Rpc::GetStateDigest => c.state_digest().await.map(|r| format!("{r:?}")),
+        Rpc::ClusterStatus => c.cluster_status().await.map(|r| format!("{r:?}")),
         Rpc::Publish => c
             .publish(vec![pb::PublishRequest {
                 sequence: 99,
