@@ -555,13 +555,14 @@ impl Client {
     }
 
     pub async fn health_of(&self, participant: &str) -> Result<pb::ParticipantHealth, ClientError> {
-        Ok(self
+        let r = pb::GetHealthRequest {
+            participant: participant.into(),
+        };
+        failover!(self, r, |c| Ok(c
             .admin()
-            .get_health(self.unary(pb::GetHealthRequest {
-                participant: participant.into(),
-            }))
+            .get_health(c.unary(r))
             .await?
-            .into_inner())
+            .into_inner()))
     }
 
     pub async fn list_prices(&self) -> Result<Vec<pb::AssetPrice>, ClientError> {
@@ -678,7 +679,11 @@ impl Client {
         let r = pb::GetExposureRequest {
             participant: participant.to_owned(),
         };
-        Ok(self.admin().get_exposure(self.unary(r)).await?.into_inner())
+        failover!(self, r, |c| Ok(c
+            .admin()
+            .get_exposure(c.unary(r))
+            .await?
+            .into_inner()))
     }
 
     pub async fn top(&self, limit: u32) -> Result<Vec<pb::TopEntry>, ClientError> {

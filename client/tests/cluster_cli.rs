@@ -188,6 +188,24 @@ async fn status_from_any_node_and_a_check_that_follows_the_leader() {
         err.contains(&format!("note: moved from {follower} to {leader}")),
         "{err}"
     );
+
+    // A read a risk decision rests on is the leader's, after a read index:
+    // a follower refuses it, naming the leader; the list lands there.
+    let exposure = ["--token", "dev-admin", "exposure", "fund-1"];
+    let o = ctl(&follower, &exposure).await;
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("UNAVAILABLE") && err.contains("not the leader"),
+        "{err}"
+    );
+    let o = ctl(&all, &exposure).await;
+    let (out, err) = text(&o);
+    // The leader's answer: fund-1 has no position anywhere.
+    assert!(err.contains("error: NOT_FOUND"), "{out}\n{err}");
+    assert!(
+        err.starts_with(&format!("note: moved from {follower} to {leader}")),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -181,6 +181,17 @@ impl Shared {
         Ok(answer)
     }
 
+    /// Before a read a risk decision rests on (exposure, health): on a
+    /// cluster, only the leader answers, and only once it has confirmed it
+    /// still leads and applied everything committed before the call. A
+    /// single node's reads are current already.
+    pub async fn current(&self) -> Result<(), Status> {
+        match &self.cluster {
+            Some(node) => node.current().await,
+            None => Ok(()),
+        }
+    }
+
     /// Applies a command and returns its outcome once it is durable.
     pub async fn apply(&self, cmd: Command) -> Result<Outcome, Status> {
         let pending = self.apply_now(cmd);
@@ -758,6 +769,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         req: Request<pb::GetHealthRequest>,
     ) -> Result<Response<pb::ParticipantHealth>, Status> {
         let participant = convert::participant(&req.get_ref().participant)?;
+        self.0.current().await?;
         match self.0.read(|s| s.health(&participant))? {
             Ok(Some(h)) => Ok(Response::new(convert::health_pb(h))),
             Ok(None) => Err(Status::not_found(format!(
@@ -867,6 +879,7 @@ impl pb::admin_service_server::AdminService for AdminApi {
         req: Request<pb::GetExposureRequest>,
     ) -> Result<Response<pb::Exposure>, Status> {
         let participant = convert::participant(&req.get_ref().participant)?;
+        self.0.current().await?;
         let now = self.0.clock.now_ms();
         let exposure = self
             .0

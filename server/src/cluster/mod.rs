@@ -22,11 +22,14 @@ use std::time::Duration;
 use interlock_journal::{JournalConfig, Storage};
 use interlock_ledger::{Applied, Command, LedgerConfig, LedgerError};
 use interlock_replication::{ClusterNode, LogStore, NodeId, Reply, StateMachine, TypeConfig};
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{Raft, ServerState, SnapshotPolicy};
 use tonic::metadata::MetadataValue;
 use tonic::Status;
 
+/// Rounds of confirming heartbeats a read index may take
+/// ([`Node::current`]).
+pub const READ_INDEX_ROUNDS: u32 = 5;
 /// The trailer naming the leader's API address on a follower's refusal.
 pub const LEADER_TRAILER: &str = "interlock-leader";
 /// The most nodes a cluster may list.
@@ -208,6 +211,40 @@ impl Node {
             Err(RaftError::Fatal(e)) => Err(Status::unavailable(format!(
                 "this node's consensus stopped ({e}); the change was not acknowledged"
             ))),
+        }
+    }
+
+    /// For a read a risk decision rests on: succeeds only on a leader that
+    /// a majority still follows, once everything committed before the call
+    /// is applied here (openraft's read index), so the read that follows
+    /// sees every change acknowledged before it. A follower answers
+    /// UNAVAILABLE naming the leader.
+    ///
+    /// openraft gives the confirming heartbeats one heartbeat interval
+    /// (T / 5) to come back; on a busy machine they can miss it, so an
+    /// unconfirmed round is tried again, [`READ_INDEX_ROUNDS`] in all.
+    pub async fn current(&self) -> Result<(), Status> {
+        let mut round = 1;
+        loop {
+            match self.raft.ensure_linearizable().await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    return Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
+                }
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+                    if round == READ_INDEX_ROUNDS {
+                        return Err(Status::unavailable(format!(
+                            "this node could not confirm it still leads ({e}); retry"
+                        )));
+                    }
+                    round += 1;
+                }
+                Err(RaftError::Fatal(e)) => {
+                    return Err(Status::unavailable(format!(
+                        "this node's consensus stopped ({e})"
+                    )))
+                }
+            }
         }
     }
 
