@@ -887,8 +887,13 @@ async fn tick(
     loop {
         interval.tick().await;
         let at_ms = shared.clock.now_ms();
-        // In a cluster the leader's ticks are replicated like any change.
-        let ticks = shared.cluster.as_ref().is_none_or(|n| n.is_leader());
+        // In a cluster the leader's ticks are replicated like any change,
+        // and only when one would change something: every entry is a record
+        // on three disks (a single node journals only the ticks that did).
+        let ticks = match &shared.cluster {
+            None => true,
+            Some(n) => n.is_leader() && shared.ledger.read(|s| s.tick_due(at_ms)).unwrap_or(false),
+        };
         if ticks {
             if let Err(e) = shared.apply(Command::Tick { at_ms }).await {
                 tracing::warn!(error = %e.message(), "tick not applied");
