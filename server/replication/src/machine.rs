@@ -128,7 +128,7 @@ impl StateMachine {
         storage: Arc<dyn Storage>,
         cfg: LedgerConfig,
     ) -> Result<StateMachine, JournalError> {
-        let (state, applied) = match newest_snapshot(storage.as_ref())? {
+        let (state, applied) = match newest_snapshot(storage.as_ref(), true)? {
             Some((name, bytes)) => {
                 let corrupt = |what: String| JournalError::Corrupt {
                     file: storage.describe(&name),
@@ -207,9 +207,14 @@ impl StateMachine {
     }
 }
 
-/// The newest snapshot file's name and bytes; leftover temporary files are
-/// removed.
-fn newest_snapshot(storage: &dyn Storage) -> Result<Option<(String, Vec<u8>)>, JournalError> {
+/// The newest snapshot file's name and bytes. With `at_start`, temporary
+/// files a crash left are removed; at any other time one may be a snapshot
+/// being written (openraft asks for the current snapshot, to send it to a
+/// node far behind, while it builds the next one).
+fn newest_snapshot(
+    storage: &dyn Storage,
+    at_start: bool,
+) -> Result<Option<(String, Vec<u8>)>, JournalError> {
     let io = |name: &str| {
         let file = storage.describe(name);
         move |error| JournalError::Io { file, error }
@@ -220,7 +225,7 @@ fn newest_snapshot(storage: &dyn Storage) -> Result<Option<(String, Vec<u8>)>, J
             Some((FileKind::Snapshot, p)) if newest.as_ref().is_none_or(|(q, _)| p > *q) => {
                 newest = Some((p, name))
             }
-            Some((FileKind::Temp, _)) => storage.remove(&name).map_err(io(&name))?,
+            Some((FileKind::Temp, _)) if at_start => storage.remove(&name).map_err(io(&name))?,
             _ => {}
         }
     }
@@ -338,7 +343,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let storage = self.inner.storage.clone();
         let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
             let Some((name, bytes)) =
-                newest_snapshot(storage.as_ref()).map_err(|e| e.to_string())?
+                newest_snapshot(storage.as_ref(), false).map_err(|e| e.to_string())?
             else {
                 return Ok(None);
             };

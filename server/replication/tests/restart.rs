@@ -158,11 +158,21 @@ async fn the_state_machine_decides_at_apply_and_snapshots_restore_it() -> Result
     assert_eq!(applied, Some(id(1, 3)));
     assert_eq!(m.membership(), &membership);
     assert_eq!(sm.ledger().read(|s| s.to_snapshot()).unwrap(), digest);
+    // A snapshot being written while openraft reads the current one is
+    // left alone (removing its temporary file once stopped a leader);
+    // only a start removes what a crash left.
+    let storage = DiskStorage::open(dir.path()).unwrap();
+    let tmp = interlock_journal::format::snapshot_tmp_name(9);
+    storage.create(&tmp).unwrap().write_all(b"half").unwrap();
     let current = sm
         .get_current_snapshot()
         .await?
         .expect("the snapshot is kept");
     assert_eq!(current.meta.last_log_id, Some(id(1, 3)));
+    assert!(storage.list().unwrap().contains(&tmp));
+    log.close();
+    let (log, _) = open(dir.path());
+    assert!(!storage.list().unwrap().contains(&tmp));
     log.close();
     Ok(())
 }
