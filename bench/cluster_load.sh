@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Two runs of a three-node cluster under `interlockctl bench` (the commands
+# behind bench/RESULTS.md, "Failover": "A node far behind rejoins" and
+# "Steady load"):
+#   steady SECONDS  load the leader for SECONDS at 64 clients; print each
+#                   node's role, term and applied entry before and after
+#                   (an unchanged term: no election during the run)
+#   rejoin SECONDS  kill a follower, load the leader for SECONDS at 64
+#                   clients, restart the follower and time until the
+#                   leader's log matches on it
+# Usage: bench/cluster_load.sh steady|rejoin [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:?steady or rejoin}
+SECS=${2:-600}
+RUNS=1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_build
+bench_machine
+API=(50131 50132 50133)
+RAFT=(50141 50142 50143)
+SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
+PIDS=(0 0 0)
+start() { # node index
+  "$BIN/interlock-server" --dev --ops-listen off --listen "127.0.0.1:${API[$1]}" \
+    --node-id $(($1 + 1)) --cluster "$SPEC" --data-dir "$DATA/node-$(($1 + 1))" >/dev/null 2>&1 &
+  PIDS[$1]=$!
+}
+status() { # node index -> "role term applied matched-by-node..."
+  "$BIN/interlockctl" --endpoint "http://127.0.0.1:${API[$1]}" --token dev-admin --json cluster status |
+    python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["role"], v["term"], v.get("last_applied_index") or 0, v.get("last_log_index") or 0, " ".join(str(n.get("matched_index") or 0) for n in v["nodes"]))'
+}
+show() { for i in 0 1 2; do [ "${PIDS[$i]}" != 0 ] && echo "node $((i + 1)): $(status "$i" | cut -d' ' -f1-3)"; done; }
+rm -rf "$DATA"; mkdir -p "$DATA"
+for i in 0 1 2; do start "$i"; done
+LEADER=""
+for _ in $(seq 1 200); do
+  for i in 0 1 2; do status "$i" 2>/dev/null | grep -q '^leader' && LEADER=$i; done
+  [ -n "$LEADER" ] && break
+  sleep 0.05
+done
+[ -n "$LEADER" ] || { echo "no leader" >&2; exit 1; }
+load() {
+  "$BIN/interlockctl" --endpoint "http://127.0.0.1:${API[$LEADER]}" --json bench --clients 64 \
+    --duration-secs "$SECS" --warmup-secs 1 --label "$MODE" |
+    python3 -c 'import json,sys; v=json.load(sys.stdin); print("%.0f checks/s, p50 %s us, p99 %s us" % (v["throughput_per_sec"], v["p50_us"], v["p99_us"]))'
+}
+case "$MODE" in
+  steady)
+    echo "before:"; show
+    load
+    echo "after:"; show
+    ;;
+  rejoin)
+    F=$(((LEADER + 1) % 3))
+    kill -9 "${PIDS[$F]}"; wait "${PIDS[$F]}" 2>/dev/null || true; PIDS[$F]=0
+    load
+    GOAL=$(status "$LEADER" | cut -d' ' -f4)
+    T0=$(date +%s.%N)
+    start "$F"
+    while true; do
+      M=$(status "$LEADER" | cut -d' ' -f$((5 + F)))
+      [ "$M" -ge "$GOAL" ] && break
+      sleep 0.05
+    done
+    T1=$(date +%s.%N)
+    echo "node $((F + 1)) was $GOAL entries behind; matched $(python3 -c "print(round($T1 - $T0, 2))") s after its restart"
+    show
+    ;;
+  *) echo "steady or rejoin" >&2; exit 2 ;;
+esac
+kill "${PIDS[@]/#0/}" 2>/dev/null || true
