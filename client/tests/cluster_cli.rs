@@ -8,13 +8,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tokio::net::TcpListener;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../../tests/support/ports.rs"]
+mod ports;
+use ports::free_port;
 
 struct Node {
     endpoint: String,

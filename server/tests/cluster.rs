@@ -31,13 +31,9 @@ const PARTICIPANTS: usize = 64;
 /// records nothing: an order never acknowledged may or may not exist).
 const RETRY_BUDGET: Duration = Duration::from_secs(15);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../../tests/support/ports.rs"]
+mod ports;
+use ports::free_port;
 
 /// Where node `i`'s output goes when INTERLOCK_CLUSTER_LOGS names a
 /// folder.
@@ -119,22 +115,33 @@ impl Cluster {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        // A panic's message goes to stderr: into a file beside the log.
-        drain(
-            BufReader::new(child.stderr.take().unwrap()).lines(),
-            log_file(i, "stderr"),
-        );
+        let mut stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         tokio::time::timeout(Duration::from_secs(60), async {
+            // What the node said before it stopped, for the failure message.
+            let mut said = std::collections::VecDeque::new();
             while let Some(line) = lines.next_line().await.unwrap() {
                 if line.contains("interlock serving") {
                     return;
                 }
+                if said.len() == 20 {
+                    said.pop_front();
+                }
+                said.push_back(line);
             }
-            panic!("node {} exited before serving", i + 1);
+            let status = child.wait().await.unwrap();
+            let mut err = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err).await;
+            panic!(
+                "node {} exited before serving ({status}); its last lines:\n{}\n{err}",
+                i + 1,
+                Vec::from(said).join("\n")
+            );
         })
         .await
         .expect("node did not start");
+        // A panic's message goes to stderr: into a file beside the log.
+        drain(BufReader::new(stderr).lines(), log_file(i, "stderr"));
         // Keep draining the log so the node never blocks on a full pipe.
         drain(lines, log_file(i, "log"));
         self.children[i] = Some(child);
