@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! log id:     term u64 | index u64 (one leader per term)
-//! entry:      log id | kind u8 | (0 blank | 1 command | 2 membership)
+//! entry:      log id | kind u8 | (0 blank | 1 command | 2 membership | 3 batch)
+//! batch:      count | commands (1 is one command alone: read, never written)
 //! membership: configs (count, each: count, node ids) | nodes (count, each: id, raft address, api address)
 //! vote:       term u64 | voted for (bool, then node u64) | committed bool
 //! ```
@@ -37,6 +38,10 @@ pub const ADDRESS_MAX: usize = 256;
 const BLANK: u8 = 0;
 const COMMAND: u8 = 1;
 const MEMBERSHIP: u8 = 2;
+const BATCH: u8 = 3;
+
+/// The most commands one entry may carry.
+pub const COMMANDS_PER_ENTRY_MAX: usize = 4096;
 
 pub fn put_log_id(w: &mut Writer, id: &LogId) {
     w.u64(id.leader_id.term);
@@ -131,9 +136,12 @@ pub fn put_entry(w: &mut Writer, e: &Entry) {
     put_log_id(w, &e.log_id);
     match &e.payload {
         EntryPayload::Blank => w.u8(BLANK),
-        EntryPayload::Normal(cmd) => {
-            w.u8(COMMAND);
-            w.put(cmd);
+        EntryPayload::Normal(batch) => {
+            w.u8(BATCH);
+            w.usize(batch.len());
+            for cmd in batch {
+                w.put(cmd);
+            }
         }
         EntryPayload::Membership(m) => {
             w.u8(MEMBERSHIP);
@@ -146,7 +154,18 @@ pub fn get_entry(r: &mut Reader) -> Result<Entry, DecodeError> {
     let log_id = get_log_id(r)?;
     let payload = match r.u8()? {
         BLANK => EntryPayload::Blank,
-        COMMAND => EntryPayload::Normal(r.get::<Command>()?),
+        COMMAND => EntryPayload::Normal(vec![r.get::<Command>()?]),
+        BATCH => {
+            let n = r.len(COMMANDS_PER_ENTRY_MAX)?;
+            if n == 0 {
+                return Err(r.error("an entry's batch holds no command"));
+            }
+            let mut batch = Vec::with_capacity(n);
+            for _ in 0..n {
+                batch.push(r.get::<Command>()?);
+            }
+            EntryPayload::Normal(batch)
+        }
         MEMBERSHIP => EntryPayload::Membership(get_membership(r)?),
         _ => return Err(r.error("unknown kind of log entry")),
     };
@@ -416,13 +435,35 @@ mod tests {
             venue: testkit::v("venue-a"),
             request: testkit::req("order-1", "p-1", "ETH", "2.5"),
         };
+        let batch = vec![cmd.clone(), Command::Tick { at_ms: 2_000 }, cmd.clone()];
         let e = Entry {
             log_id: id,
-            payload: EntryPayload::Normal(cmd.clone()),
+            payload: EntryPayload::Normal(batch.clone()),
         };
         match round_trip(&e).payload {
-            EntryPayload::Normal(got) => assert_eq!(got, cmd),
+            EntryPayload::Normal(got) => assert_eq!(got, batch),
             other => panic!("{other:?}"),
+        }
+        // An entry written before batches (one command, kind 1) reads as a
+        // batch of one.
+        let mut w = Writer::new();
+        put_log_id(&mut w, &id);
+        w.u8(COMMAND);
+        w.put(&cmd);
+        match entry_from_bytes(&w.buf).unwrap().payload {
+            EntryPayload::Normal(got) => assert_eq!(got, vec![cmd.clone()]),
+            other => panic!("{other:?}"),
+        }
+        // An empty batch, or one over the limit, is refused.
+        for n in [0, COMMANDS_PER_ENTRY_MAX + 1] {
+            let mut w = Writer::new();
+            put_log_id(&mut w, &id);
+            w.u8(BATCH);
+            w.usize(n);
+            for _ in 0..n {
+                w.put(&cmd);
+            }
+            assert!(entry_from_bytes(&w.buf).is_err(), "{n} commands");
         }
         for v in [Vote::new(3, 1), Vote::new_committed(9, 2)] {
             let mut w = Writer::new();

@@ -47,15 +47,24 @@ impl std::fmt::Display for ClusterNode {
     }
 }
 
-/// What applying one entry answered: `None` for entries that carry no
-/// command (a new leader's blank entry, a membership change).
+/// What one entry carries: the commands a leader gathered while its
+/// earlier entries were on their way (at most
+/// [`codec::COMMANDS_PER_ENTRY_MAX`]), applied in order, each as if alone.
+/// One entry per batch rather than per command is what makes replication
+/// affordable: openraft's work, the journal record and its fdatasync, and
+/// the replies are per entry.
+pub type Batch = Vec<Command>;
+
+/// What applying one entry answered: one result per command of its
+/// batch, in order; none for entries that carry no command (a new
+/// leader's blank entry, a membership change).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply(pub Option<Result<Applied, LedgerError>>);
+pub struct Reply(pub Vec<Result<Applied, LedgerError>>);
 
 openraft::declare_raft_types!(
-    /// Interlock's Raft types: an entry carries one ledger command.
+    /// Interlock's Raft types: an entry carries a batch of ledger commands.
     pub TypeConfig:
-        D = Command,
+        D = Batch,
         R = Reply,
         NodeId = NodeId,
         Node = ClusterNode,

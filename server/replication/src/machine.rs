@@ -290,17 +290,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             applied.last_applied = Some(entry.log_id);
             let reply = match entry.payload {
-                EntryPayload::Blank => Reply(None),
-                EntryPayload::Normal(cmd) => {
-                    // The command carries the leader's time: every node
-                    // applies it at the same time and reaches the same
-                    // answer.
-                    let (result, _) = self.inner.ledger.apply(cmd);
-                    Reply(Some(result))
-                }
+                EntryPayload::Blank => Reply(Vec::new()),
+                // Each command carries the leader's time: every node
+                // applies it at the same time and reaches the same answer.
+                EntryPayload::Normal(batch) => Reply(
+                    batch
+                        .into_iter()
+                        .map(|cmd| self.inner.ledger.apply(cmd).0)
+                        .collect(),
+                ),
                 EntryPayload::Membership(m) => {
                     applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                    Reply(None)
+                    Reply(Vec::new())
                 }
             };
             replies.push(reply);

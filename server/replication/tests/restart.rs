@@ -30,7 +30,7 @@ fn blank(term: u64, index: u64) -> Entry {
 fn command(term: u64, index: u64, cmd: Command) -> Entry {
     Entry {
         log_id: id(term, index),
-        payload: EntryPayload::Normal(cmd),
+        payload: EntryPayload::Normal(vec![cmd]),
     }
 }
 
@@ -133,7 +133,7 @@ async fn the_state_machine_decides_at_apply_and_snapshots_restore_it() -> Result
             .await?;
         let verdicts: Vec<bool> = replies
             .iter()
-            .filter_map(|Reply(r)| match r.as_ref()?.as_ref().ok()?.outcome {
+            .filter_map(|Reply(r)| match r.first()?.as_ref().ok()?.outcome {
                 Outcome::Check(ref c) => Some(c.verdict == Verdict::Approved),
                 _ => None,
             })

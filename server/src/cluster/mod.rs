@@ -4,13 +4,15 @@
 //! who leads, where the leader's API is).
 //!
 //! The write path: the API hands a command to [`Node::propose`]; the leader
-//! appends it to its log (one fdatasync per batch, as the journal's group
+//! gathers the commands waiting into one entry ([`propose`]), appends it
+//! to its log (one fdatasync per batch of entries, as the journal's group
 //! commit), replicates it, and once a majority has it on disk applies it on
 //! every node; the answer decided by that apply goes back to the caller.
 //! Only a leader that can still commit ever answers: a deposed one's
 //! proposals fail, so it acknowledges nothing its successor lacks.
 
 pub mod network;
+pub mod propose;
 pub mod service;
 pub mod status;
 
@@ -21,8 +23,8 @@ use std::time::Duration;
 
 use interlock_journal::{JournalConfig, Storage};
 use interlock_ledger::{Applied, Command, LedgerConfig, LedgerError};
-use interlock_replication::{ClusterNode, LogStore, NodeId, Reply, StateMachine, TypeConfig};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use interlock_replication::{ClusterNode, LogStore, NodeId, StateMachine, TypeConfig};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{Raft, ServerState, SnapshotPolicy};
 use tonic::metadata::MetadataValue;
 use tonic::Status;
@@ -123,6 +125,7 @@ pub struct Node {
     pub raft: Raft<TypeConfig>,
     pub machine: StateMachine,
     log: LogStore,
+    proposer: propose::Proposer,
 }
 
 impl std::fmt::Debug for Node {
@@ -172,6 +175,7 @@ impl Node {
         .await?;
         let node = Arc::new(Node {
             id: spec.id,
+            proposer: propose::Proposer::start(raft.clone()),
             raft,
             machine,
             log,
@@ -197,21 +201,7 @@ impl Node {
     /// applied. UNAVAILABLE (with the leader's address) on a follower or a
     /// leader that lost its majority.
     pub async fn propose(&self, cmd: Command) -> Result<Result<Applied, LedgerError>, Status> {
-        match self.raft.client_write(cmd).await {
-            Ok(resp) => match resp.data {
-                Reply(Some(result)) => Ok(result),
-                Reply(None) => Err(Status::internal("a command's entry answered nothing")),
-            },
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr)))
-            }
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                Err(Status::failed_precondition(e.to_string()))
-            }
-            Err(RaftError::Fatal(e)) => Err(Status::unavailable(format!(
-                "this node's consensus stopped ({e}); the change was not acknowledged"
-            ))),
-        }
+        self.proposer.propose(cmd).await
     }
 
     /// For a read a risk decision rests on: succeeds only on a leader that
