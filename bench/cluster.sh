@@ -4,7 +4,8 @@
 # processes on this machine, each with its own data directory), alternated
 # run by run. Reports p50/p99 latency and throughput at 1 and 16 clients,
 # and the issue's ratios: cluster p50 against 1.5 x local + 0.5 ms, p99
-# against 2 x local, throughput against 0.5 x local.
+# against 2 x local, throughput against 0.5 x local. Also a cluster of one (one node
+# with --cluster naming only itself): what the replicated path would cost a single node.
 # Usage: bench/cluster.sh [SECONDS_PER_RUN] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,7 @@ cluster_run() { # label clients
 for _ in $(seq 1 "$RUNS"); do
   for c in 1 16; do
     RUNS=1 bench_run "local-$c" "" --clients "$c"
+    RUNS=1 bench_run "one-$c" "--node-id 1 --cluster 1=127.0.0.1:${RAFT[0]}/127.0.0.1:$PORT" --clients "$c"
     cluster_run "cluster-$c" "$c"
   done
 done
@@ -66,4 +68,7 @@ for c in (1, 16):
           f"({'met' if c50 <= 1.5 * l50 + 500 else 'missed'}); "
           f"p99 {c99 / l99:.2f} x local ({'met' if c99 <= 2 * l99 else 'missed'}); "
           f"throughput {ct / lt:.2f} x local ({'met' if ct >= 0.5 * lt else 'missed'})")
+    ot = med(by, f"one-{c}", "throughput_per_sec")
+    oc, lc = med(by, f"one-{c}", "server_cpu_us_per_request"), med(by, f"local-{c}", "server_cpu_us_per_request")
+    print(f"{c} clients, a cluster of one: throughput {ot / lt:.2f} x local, CPU per check {oc / lc:.2f} x local")
 PY
