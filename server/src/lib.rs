@@ -496,6 +496,11 @@ async fn serve_grpc(
         .await;
     ticker.abort();
     let _ = ticker.await;
+    if let Some(node) = &node {
+        // No change is taken any more: a leader hands over before the
+        // cluster port closes.
+        node.hand_over().await;
+    }
     let _ = cluster_stop.send(true);
     if let Some((server, lead)) = cluster_tasks {
         let _ = lead.await;

@@ -6,9 +6,12 @@
 //!
 //! `INTERLOCK_CLUSTER_KILLS` sets the number of leader kills (default 20);
 //! `INTERLOCK_CLUSTER_PAUSES` adds that many pauses of the leader (SIGSTOP
-//! for 3 s, then SIGCONT) after the kills. Each kill's write outage (from
-//! the kill to the first check acknowledged by the next leader) is printed;
-//! the figures are recorded in bench/RESULTS.md, not asserted here.
+//! for 3 s, then SIGCONT) after the kills, and
+//! `INTERLOCK_CLUSTER_HANDOVERS` that many planned stops (SIGTERM; default
+//! 3), each of which must end with the process exiting cleanly. Each
+//! round's write outage (from the signal to the first check acknowledged
+//! by the next leader) is printed; the figures are recorded in
+//! bench/RESULTS.md, not asserted here.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -38,13 +41,21 @@ use ports::free_port;
 /// Where node `i`'s output goes when INTERLOCK_CLUSTER_LOGS names a
 /// folder.
 fn log_file(i: usize, ext: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("INTERLOCK_CLUSTER_LOGS")
-        .map(|d| std::path::PathBuf::from(d).join(format!("node-{}.{ext}", i + 1)))
+    let dir = std::path::PathBuf::from(std::env::var_os("INTERLOCK_CLUSTER_LOGS")?);
+    std::fs::create_dir_all(&dir).expect("INTERLOCK_CLUSTER_LOGS names a folder it can create");
+    Some(dir.join(format!("node-{}.{ext}", i + 1)))
 }
 
-/// Reads a child's output to its end, into `keep` if given.
-fn drain<R>(mut lines: tokio::io::Lines<R>, keep: Option<std::path::PathBuf>)
-where
+/// What a stopping leader logs once its successor accepted the handover.
+const HANDED_OVER: &str = "handed over to node";
+
+/// Reads a child's output to its end, into `keep` if given, counting the
+/// handovers it logs in `handed_over`.
+fn drain<R>(
+    mut lines: tokio::io::Lines<R>,
+    keep: Option<std::path::PathBuf>,
+    handed_over: Arc<std::sync::atomic::AtomicUsize>,
+) where
     R: tokio::io::AsyncBufRead + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
@@ -57,6 +68,9 @@ where
                 .unwrap()
         });
         while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(HANDED_OVER) {
+                handed_over.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some(f) = file.as_mut() {
                 let _ = writeln!(f, "{line}");
             }
@@ -69,6 +83,8 @@ struct Cluster {
     spec: String,
     dirs: Vec<tempfile::TempDir>,
     children: Vec<Option<Child>>,
+    /// Handovers the nodes logged (see [`HANDED_OVER`]).
+    handed_over: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Cluster {
@@ -85,6 +101,7 @@ impl Cluster {
             spec,
             dirs: (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect(),
             children: (0..NODES).map(|_| None).collect(),
+            handed_over: Default::default(),
         }
     }
 
@@ -141,9 +158,13 @@ impl Cluster {
         .await
         .expect("node did not start");
         // A panic's message goes to stderr: into a file beside the log.
-        drain(BufReader::new(stderr).lines(), log_file(i, "stderr"));
+        drain(
+            BufReader::new(stderr).lines(),
+            log_file(i, "stderr"),
+            Default::default(),
+        );
         // Keep draining the log so the node never blocks on a full pipe.
-        drain(lines, log_file(i, "log"));
+        drain(lines, log_file(i, "log"), self.handed_over.clone());
         self.children[i] = Some(child);
     }
 
@@ -337,6 +358,7 @@ fn env_count(name: &str, default: usize) -> usize {
 async fn leader_kills_lose_nothing_acknowledged() {
     let kills = env_count("INTERLOCK_CLUSTER_KILLS", 20);
     let pauses = env_count("INTERLOCK_CLUSTER_PAUSES", 0);
+    let handovers = env_count("INTERLOCK_CLUSTER_HANDOVERS", 3);
     let mut cluster = Cluster::new();
     for i in 0..NODES {
         cluster.start(i).await;
@@ -398,28 +420,48 @@ async fn leader_kills_lose_nothing_acknowledged() {
     }
 
     let mut outages = Vec::new();
+    let mut handed_over = Vec::new();
     let mut rejoins = Vec::new();
-    for round in 0..kills + pauses {
+    for round in 0..kills + pauses + handovers {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let leader = cluster.leader().await;
-        let paused = round >= kills;
+        let paused = (kills..kills + pauses).contains(&round);
+        let planned = round >= kills + pauses;
+        let mut stopping = None;
         if paused {
             cluster.signal(leader, "-STOP");
+        } else if planned {
+            cluster.signal(leader, "-TERM");
+            stopping = cluster.children[leader].take();
         } else {
             cluster.kill(leader).await;
         }
         // From the moment the leader is gone (its process reaped, or
-        // stopped): an answer it gave before counts for before.
+        // stopped) or told to go (SIGTERM): an answer it gave before
+        // counts for before.
         let before = seen.lock().unwrap().at.len();
         let at = Instant::now();
         let killed_at = utc_now();
-        // The outage ends with the first check acknowledged after it began.
-        let outage = loop {
-            let first = seen.lock().unwrap().at.get(before).copied();
+        // A node told to stop finishes what it has and exits; the outage
+        // is over once the next leader acknowledges (a check after the
+        // exit), and is the longest time without any acknowledgement from
+        // the signal to then.
+        let mut since = at;
+        if let Some(mut child) = stopping {
+            let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+                .await
+                .expect("a node told to stop (SIGTERM) did not exit in 30 s")
+                .unwrap();
+            assert!(status.success(), "a stopped leader exited with {status}");
+            since = Instant::now();
+        }
+        let first = loop {
+            let first = seen.lock().unwrap().at[before..]
+                .iter()
+                .find(|t| **t > since)
+                .copied();
             if let Some(t) = first {
-                if t > at {
-                    break t - at;
-                }
+                break t;
             }
             if at.elapsed() > Duration::from_secs(30) {
                 for i in 0..NODES {
@@ -436,13 +478,33 @@ async fn leader_kills_lose_nothing_acknowledged() {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
+        let outage = {
+            let s = seen.lock().unwrap();
+            let mut last = at;
+            let mut longest = Duration::ZERO;
+            for t in s.at[before..].iter().filter(|t| **t > at && **t <= first) {
+                longest = longest.max(*t - last);
+                last = *t;
+            }
+            longest
+        };
         println!(
             "round {round}, at {killed_at} UTC: {} node {}: writes resumed after {} ms",
-            if paused { "paused" } else { "killed" },
+            if paused {
+                "paused"
+            } else if planned {
+                "stopped (SIGTERM)"
+            } else {
+                "killed"
+            },
             leader + 1,
             outage.as_millis()
         );
-        outages.push(outage);
+        if planned {
+            handed_over.push(outage);
+        } else {
+            outages.push(outage);
+        }
         if paused {
             tokio::time::sleep(Duration::from_secs(3).saturating_sub(at.elapsed())).await;
             cluster.signal(leader, "-CONT");
@@ -543,10 +605,14 @@ async fn leader_kills_lose_nothing_acknowledged() {
     );
 
     outages.sort();
+    handed_over.sort();
     rejoins.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p99 = outages[(outages.len() * 99).div_ceil(100).saturating_sub(1)];
-    println!(
+    if let Some(p99) = outages
+        .get((outages.len() * 99).div_ceil(100).saturating_sub(1))
+        .copied()
+    {
+        println!(
         "cluster: {} leader kills, {} pauses, {} checks acknowledged, 0 lost, {} moves between nodes by the clients; write outage ms: p50 {:.0}, p99 {:.0}, max {:.0}; back in step after restart ms: p50 {:.0}, max {:.0}",
         kills,
         pauses,
@@ -558,6 +624,24 @@ async fn leader_kills_lose_nothing_acknowledged() {
         ms(rejoins[rejoins.len() / 2]),
         ms(*rejoins.last().unwrap()),
     );
+    }
+    if std::env::var_os("INTERLOCK_CLUSTER_RUST_LOG").is_none() {
+        // Each planned stop handed over (rather than leaving the followers
+        // to their timers).
+        assert_eq!(
+            cluster.handed_over.load(Ordering::Relaxed),
+            handovers,
+            "planned stops that did not hand over"
+        );
+    }
+    if !handed_over.is_empty() {
+        println!(
+            "cluster: {} planned stops of the leader (SIGTERM), each exited cleanly; write outage ms: p50 {:.0}, max {:.0}",
+            handed_over.len(),
+            ms(handed_over[handed_over.len() / 2]),
+            ms(*handed_over.last().unwrap()),
+        );
+    }
     for i in 0..NODES {
         cluster.kill(i).await;
     }

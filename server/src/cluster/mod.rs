@@ -36,6 +36,9 @@ pub const READ_INDEX_ROUNDS: u32 = 5;
 pub const LEADER_TRAILER: &str = "interlock-leader";
 /// The most nodes a cluster may list.
 pub const NODES_MAX: usize = interlock_replication::codec::NODES_MAX;
+/// How long a stopping leader waits for a follower to have its last entry
+/// before it stops without handing over.
+pub const HANDOVER_WAIT: Duration = Duration::from_secs(1);
 /// Entries kept in the log behind a snapshot (for a follower a little
 /// behind, rather than a whole snapshot).
 pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 10_000;
@@ -126,6 +129,8 @@ pub struct Node {
     pub machine: StateMachine,
     log: LogStore,
     proposer: propose::Proposer,
+    network: network::Network,
+    raft_stopped: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -168,7 +173,7 @@ impl Node {
         let raft = Raft::new(
             spec.id,
             Arc::new(config),
-            network,
+            network.clone(),
             log.clone(),
             machine.clone(),
         )
@@ -176,6 +181,8 @@ impl Node {
         let node = Arc::new(Node {
             id: spec.id,
             proposer: propose::Proposer::start(raft.clone()),
+            network,
+            raft_stopped: Default::default(),
             raft,
             machine,
             log,
@@ -265,11 +272,78 @@ impl Node {
             .collect()
     }
 
-    /// Stops Raft and the log's writer.
-    pub async fn shutdown(&self) {
+    /// A leader that is stopping hands over: once a follower has every
+    /// entry this node wrote (waiting at most [`HANDOVER_WAIT`]), Raft
+    /// stops here (no more heartbeats) and that follower is told to bid as
+    /// soon as the lease has run out (`TimeoutNow`), rather than everyone
+    /// waiting for a timer: a planned stop costs the lease and one vote,
+    /// not the lease, a random timeout and the vote. Call it once changes
+    /// are no longer taken; on a follower it only stops Raft.
+    pub async fn hand_over(&self) {
+        let successor = if self.is_leader() {
+            self.caught_up_follower().await
+        } else {
+            None
+        };
+        let term = self.raft.metrics().borrow().current_term;
+        self.stop_raft().await;
+        let Some((id, node)) = successor else {
+            return;
+        };
+        match self.network.timeout_now(&node, self.id, term).await {
+            Ok(true) => tracing::info!(node = id, term, "handed over to node {id}"),
+            Ok(false) => tracing::warn!(node = id, term, "node {id} declined the handover"),
+            Err(e) => tracing::warn!(node = id, error = %e, "could not hand over to node {id}"),
+        }
+    }
+
+    /// A follower whose log matches this leader's last entry.
+    async fn caught_up_follower(&self) -> Option<(NodeId, ClusterNode)> {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + HANDOVER_WAIT;
+        loop {
+            let found = {
+                let m = metrics.borrow_and_update();
+                let last = m.last_log_index;
+                m.replication.as_ref().and_then(|r| {
+                    r.iter()
+                        .filter(|(id, _)| **id != self.id)
+                        .find(|(_, matched)| matched.map(|l| l.index) == last)
+                        .and_then(|(id, _)| {
+                            let node = m.membership_config.membership().get_node(id)?;
+                            Some((*id, node.clone()))
+                        })
+                })
+            };
+            if found.is_some() {
+                return found;
+            }
+            if tokio::time::timeout_at(deadline, metrics.changed())
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                tracing::warn!("no follower caught up in time: stopping without a handover");
+                return None;
+            }
+        }
+    }
+
+    /// Stops Raft (once).
+    async fn stop_raft(&self) {
+        if self
+            .raft_stopped
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
         }
+    }
+
+    /// Stops Raft and the log's writer.
+    pub async fn shutdown(&self) {
+        self.stop_raft().await;
         let log = self.log.clone();
         let _ = tokio::task::spawn_blocking(move || log.close()).await;
     }

@@ -26,6 +26,37 @@ pub struct Network {
     pub tls: Option<ClientTlsConfig>,
 }
 
+impl Network {
+    /// Tells `node` that this leader (`leader`, in `term`) has stopped and
+    /// it should bid (`RaftService.TimeoutNow`); whether it will.
+    pub async fn timeout_now(
+        &self,
+        node: &ClusterNode,
+        leader: NodeId,
+        term: u64,
+    ) -> Result<bool, String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", node.raft_addr))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(TIMEOUT_NOW_DEADLINE)
+            .timeout(TIMEOUT_NOW_DEADLINE);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| e.to_string())?;
+        }
+        let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+        let answer = RaftServiceClient::new(channel)
+            .timeout_now(pb::TimeoutNowRequest { leader, term })
+            .await
+            .map_err(|s| s.message().to_owned())?;
+        Ok(answer.into_inner().accepted)
+    }
+}
+
+/// How long a stopping leader tries to reach its successor.
+pub const TIMEOUT_NOW_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The client of one peer.
 pub struct Peer {
     target: NodeId,

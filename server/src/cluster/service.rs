@@ -4,13 +4,45 @@
 use interlock::cluster::v1 as pb;
 use interlock_replication::codec::{self, InstallSnapshotAnswer};
 use interlock_replication::TypeConfig;
+use std::time::Duration;
+
 use openraft::error::{InstallSnapshotError, RaftError};
-use openraft::Raft;
+use openraft::{Raft, ServerState};
 use tonic::{Request, Response, Status};
 
 /// What this node answers its peers.
 #[derive(Clone)]
 pub struct RaftApi(pub Raft<TypeConfig>);
+
+impl RaftApi {
+    /// Bids for leadership once the old leader's lease has run out on
+    /// every node, if no one has taken over by then. The lease is
+    /// openraft's longest election timeout, counted on each node from the
+    /// last message of the old leader, which sent its last one before it
+    /// sent this request: so counted from now it has run out everywhere.
+    fn bid_after_lease(&self, term: u64) {
+        let raft = self.0.clone();
+        let lease = Duration::from_millis(raft.config().election_timeout_max) + LEASE_MARGIN;
+        tokio::spawn(async move {
+            tokio::time::sleep(lease).await;
+            let still = {
+                let m = raft.metrics();
+                let m = m.borrow();
+                m.current_term == term && m.state == ServerState::Follower
+            };
+            if still {
+                tracing::info!(term, "the leader handed over: bidding for leadership");
+                if let Err(e) = raft.trigger().elect().await {
+                    tracing::warn!(error = %e, "could not bid for leadership");
+                }
+            }
+        });
+    }
+}
+
+/// Added to the old leader's lease before a handed-over bid: the clocks of
+/// two nodes tick at slightly different rates.
+pub const LEASE_MARGIN: Duration = Duration::from_millis(10);
 
 fn undecodable(e: interlock_ledger::codec::DecodeError) -> Status {
     Status::invalid_argument(format!("a cluster message that does not decode: {e}"))
@@ -60,5 +92,29 @@ impl pb::raft_service_server::RaftService for RaftApi {
         Ok(Response::new(pb::InstallSnapshotResponse {
             payload: codec::encode(&answer),
         }))
+    }
+
+    async fn timeout_now(
+        &self,
+        request: Request<pb::TimeoutNowRequest>,
+    ) -> Result<Response<pb::TimeoutNowResponse>, Status> {
+        let pb::TimeoutNowRequest { leader, term } = request.into_inner();
+        let accepted = {
+            let m = self.0.metrics();
+            let m = m.borrow();
+            m.state == ServerState::Follower
+                && m.current_term == term
+                && m.current_leader == Some(leader)
+        };
+        if accepted {
+            self.bid_after_lease(term);
+        } else {
+            tracing::info!(
+                leader,
+                term,
+                "a handover for another leader or term: ignored"
+            );
+        }
+        Ok(Response::new(pb::TimeoutNowResponse { accepted }))
     }
 }
