@@ -258,7 +258,7 @@ impl LogStore {
         &self.inner.journal
     }
 
-    fn entries_in(&self, range: impl RangeBounds<u64>) -> Vec<Entry> {
+    pub(crate) fn entries_in(&self, range: impl RangeBounds<u64>) -> Vec<Entry> {
         let mem = self.inner.mem();
         let Some(first) = mem.entries.front().map(|e| e.log_id.index) else {
             return Vec::new();

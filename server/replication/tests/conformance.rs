@@ -18,7 +18,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         let dir = tempfile::tempdir().expect("a temporary directory");
         let storage: Arc<dyn Storage> = Arc::new(DiskStorage::open(dir.path()).expect("open"));
         let log = LogStore::open(storage.clone(), JournalConfig::default()).expect("log");
-        let sm = StateMachine::open(storage, LedgerConfig::default()).expect("state machine");
+        let sm = StateMachine::open_with_log(storage, LedgerConfig::default(), log.clone())
+            .expect("state machine");
         Ok((dir, log, sm))
     }
 }

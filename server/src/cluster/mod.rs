@@ -154,7 +154,7 @@ impl Node {
             let storage = storage.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let log = LogStore::open(storage.clone(), journal)?;
-                let machine = StateMachine::open(storage, ledger)?;
+                let machine = StateMachine::open_with_log(storage, ledger, log.clone())?;
                 Ok((log, machine))
             })
             .await??
