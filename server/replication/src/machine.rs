@@ -461,13 +461,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // anything is written or applied.
         let state = tokio::task::spawn_blocking(move || {
             let state =
-                State::from_snapshot(&bytes).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
+                State::from_snapshot(&bytes).map_err(|e| (ErrorVerb::Read, e.to_string()))?;
             this.save(&saved_meta, &bytes)
-                .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
-            Ok::<_, StorageError>(state)
+                .map_err(|e| (ErrorVerb::Write, e))?;
+            Ok(state)
         })
         .await
-        .map_err(|e| snapshot_error(ErrorVerb::Write, e))??;
+        .map_err(|e| snapshot_error(ErrorVerb::Write, e))?
+        .map_err(|(verb, e)| snapshot_error(verb, e))?;
         let mut applied = self.inner.applied();
         self.inner
             .ledger
