@@ -259,12 +259,15 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
-    /// Write ca.pem, server.pem/.key and <role>-<id>.pem/.key into DIR.
+    /// Write ca.pem, server.pem/.key, <role>-<id>.pem/.key and
+    /// node-<id>.pem/.key into DIR.
     ///
     /// Then: interlock-server --tls-cert DIR/server.pem --tls-key
     /// DIR/server.key --tls-client-ca DIR/ca.pem, and interlockctl
     /// --endpoint https://127.0.0.1:50051 --ca DIR/ca.pem --cert
-    /// DIR/admin-admin.pem --key DIR/admin-admin.key ...
+    /// DIR/admin-admin.pem --key DIR/admin-admin.key ... A cluster's node 1
+    /// adds --cluster-tls-cert DIR/node-1.pem --cluster-tls-key
+    /// DIR/node-1.key --cluster-tls-ca DIR/ca.pem.
     Init {
         dir: std::path::PathBuf,
         /// Venue ids (comma-separated).
@@ -282,7 +285,12 @@ pub enum CertsCommand {
         /// Read-only auditor ids.
         #[arg(long, value_delimiter = ',', default_value = "auditor")]
         auditors: Vec<String>,
-        /// Names and addresses the server certificate is valid for.
+        /// Node ids of a cluster (--node-id), each with a certificate for
+        /// the cluster port.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        nodes: Vec<String>,
+        /// Names and addresses the server's and nodes' certificates are
+        /// valid for.
         #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
         hosts: Vec<String>,
     },
@@ -391,6 +399,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 oracles,
                 admins,
                 auditors,
+                nodes,
                 hosts,
             },
     } = &cli.command
@@ -401,6 +410,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             oracles: oracles.clone(),
             admins: admins.clone(),
             auditors: auditors.clone(),
+            nodes: nodes.clone(),
             hosts: hosts.clone(),
         };
         let written = interlock_client::pki::write_dev_pki(dir, &eco)?;

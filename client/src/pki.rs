@@ -103,6 +103,25 @@ impl Ca {
         self.sign(params, validity)
     }
 
+    /// A node's certificate for the cluster port: it serves (for these
+    /// host names and addresses, where its peers reach it) and is
+    /// presented as a client, naming `spiffe://interlock/node/<id>`.
+    pub fn node(&self, id: &str, hosts: &[&str]) -> Result<Pem, rcgen::Error> {
+        let hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        let mut params = CertificateParams::new(hosts)?;
+        params.subject_alt_names.push(SanType::URI(
+            format!("{SPIFFE_PREFIX}node/{id}").try_into()?,
+        ));
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("node {id}"));
+        params.distinguished_name = dn;
+        self.sign(params, None)
+    }
+
     /// A client certificate with no Interlock identity in it.
     pub fn anonymous_client(&self) -> Result<Pem, rcgen::Error> {
         let mut params = CertificateParams::default();
@@ -119,7 +138,10 @@ pub struct Ecosystem {
     pub oracles: Vec<String>,
     pub admins: Vec<String>,
     pub auditors: Vec<String>,
-    /// Host names and addresses in the server certificate.
+    /// The node ids of a cluster (`--node-id`), each with a certificate
+    /// for the cluster port.
+    pub nodes: Vec<String>,
+    /// Host names and addresses in the server certificate (and the nodes').
     pub hosts: Vec<String>,
 }
 
@@ -132,6 +154,7 @@ impl Default for Ecosystem {
             oracles: s(&["oracle-1"]),
             admins: s(&["admin"]),
             auditors: s(&["auditor"]),
+            nodes: s(&["1", "2", "3"]),
             hosts: s(&["localhost", "127.0.0.1"]),
         }
     }
@@ -149,8 +172,9 @@ fn write(dir: &Path, name: &str, text: &str, written: &mut Vec<PathBuf>) -> std:
     Ok(())
 }
 
-/// Writes `ca.pem`, `server.pem`/`server.key` and `<role>-<id>.pem`/`.key`
-/// for every principal into `dir` (created if needed). The CA's key is not
+/// Writes `ca.pem`, `server.pem`/`server.key`, `<role>-<id>.pem`/`.key`
+/// for every principal and `node-<id>.pem`/`.key` for every node into
+/// `dir` (created if needed). The CA's key is not
 /// kept: a dev PKI is re-created, never extended.
 pub fn write_dev_pki(dir: &Path, eco: &Ecosystem) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
@@ -174,6 +198,12 @@ pub fn write_dev_pki(dir: &Path, eco: &Ecosystem) -> anyhow::Result<Vec<PathBuf>
             write(dir, &format!("{role}-{id}.pem"), &pem.cert, &mut written)?;
             write(dir, &format!("{role}-{id}.key"), &pem.key, &mut written)?;
         }
+    }
+    for id in &eco.nodes {
+        interlock_ledger_id_check(id)?;
+        let pem = ca.node(id, &hosts)?;
+        write(dir, &format!("node-{id}.pem"), &pem.cert, &mut written)?;
+        write(dir, &format!("node-{id}.key"), &pem.key, &mut written)?;
     }
     Ok(written)
 }

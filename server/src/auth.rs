@@ -24,6 +24,9 @@ pub enum Role {
     Auditor,
     /// A price source: publishes quotes.
     Oracle,
+    /// Another node of the cluster, on the cluster port only (its
+    /// certificate's identity; no API service admits it).
+    Node,
 }
 
 impl Role {
@@ -34,6 +37,7 @@ impl Role {
             "admin" => Some(Role::Admin),
             "auditor" => Some(Role::Auditor),
             "oracle" => Some(Role::Oracle),
+            "node" => Some(Role::Node),
             _ => None,
         }
     }
@@ -45,6 +49,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Auditor => "auditor",
             Role::Oracle => "oracle",
+            Role::Node => "node",
         }
     }
 }
@@ -340,6 +345,12 @@ impl Principals {
             interlock_ledger::validate_id(&e.id).map_err(|err| {
                 anyhow::anyhow!("{}: principal id {:?}: {err}", path.display(), e.id)
             })?;
+            anyhow::ensure!(
+                e.role != Role::Node,
+                "{}: principal {}: the node role comes only from a node's certificate on the cluster port, never from a token",
+                path.display(),
+                e.id
+            );
             let digest = hex::decode(&e.token_sha256)
                 .ok()
                 .and_then(|d| TokenDigest::try_from(d).ok())
@@ -503,5 +514,16 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_node_role_never_comes_from_a_token() {
+        let err = load(&format!(
+            r#"{{"principals": [{{"id": "2", "role": "node", "token_sha256": "{}"}}]}}"#,
+            hash_token("x")
+        ))
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains("only from a node's certificate"), "{err}");
     }
 }

@@ -141,6 +141,24 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_CLUSTER", requires = "node_id")]
     pub cluster: Option<String>,
 
+    /// This node's certificate for the cluster port (PEM), naming it
+    /// `spiffe://interlock/node/<node-id>` and the host names or addresses
+    /// its peers reach it at: it serves the cluster port and is presented
+    /// to the other nodes. With --cluster-tls-key and --cluster-tls-ca it
+    /// turns on mutual TLS between nodes: only a certificate of that CA
+    /// with the node role and the id of a node in --cluster may call the
+    /// cluster port. Required once any cluster address is off loopback.
+    #[arg(long, env = "INTERLOCK_CLUSTER_TLS_CERT", requires_all = ["cluster", "cluster_tls_key", "cluster_tls_ca"])]
+    pub cluster_tls_cert: Option<std::path::PathBuf>,
+
+    /// The key of --cluster-tls-cert (PEM).
+    #[arg(long, env = "INTERLOCK_CLUSTER_TLS_KEY", requires = "cluster_tls_cert")]
+    pub cluster_tls_key: Option<std::path::PathBuf>,
+
+    /// The CA (PEM) that signs every node's certificate.
+    #[arg(long, env = "INTERLOCK_CLUSTER_TLS_CA", requires = "cluster_tls_cert")]
+    pub cluster_tls_ca: Option<std::path::PathBuf>,
+
     /// Where this node listens for its peers (default: its own
     /// CLUSTER_ADDR in --cluster).
     #[arg(long, env = "INTERLOCK_CLUSTER_LISTEN")]

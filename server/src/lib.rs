@@ -356,9 +356,13 @@ async fn serve_grpc(
                 .map_err(|e| anyhow::anyhow!("cluster port {}: {e}", spec.listen))?;
             tracing::info!(node = spec.id, addr = %spec.listen, "cluster port");
             let mut stopped = cluster_stopped.clone();
-            let server = tokio::spawn(cluster::serve(node.clone(), listener, async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }));
+            let (node_c, spec_c) = (node.clone(), spec.clone());
+            let server = tokio::spawn(async move {
+                cluster::serve(node_c, &spec_c, listener, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+            });
             let lead = tokio::spawn(cluster::lead(
                 node.clone(),
                 health.clone(),
@@ -574,16 +578,6 @@ async fn open_cluster(
         config.durability == Durability::Durable,
         "--cluster needs --durability durable: a replicated change is acknowledged once a majority has it on disk"
     );
-    // Nodes do not authenticate each other yet: the cluster port stays on
-    // loopback until it has mutual TLS with a node role.
-    anyhow::ensure!(
-        spec.listen.ip().is_loopback()
-            && spec.nodes.values().all(|n| n
-                .raft_addr
-                .parse::<std::net::SocketAddr>()
-                .is_ok_and(|a| a.ip().is_loopback())),
-        "the cluster port has no TLS yet: every node's cluster address must be on loopback"
-    );
     let storage = data_storage(config, storage)?;
     let started = std::time::Instant::now();
     let node = cluster::Node::start(
@@ -591,7 +585,9 @@ async fn open_cluster(
         storage,
         config.ledger(),
         config.journal(),
-        cluster::network::Network::default(),
+        cluster::network::Network {
+            tls: spec.tls.as_ref().map(|t| t.client()),
+        },
     )
     .await?;
     tracing::info!(

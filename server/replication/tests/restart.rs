@@ -244,3 +244,54 @@ async fn a_snapshot_rebuilt_from_the_files_is_the_live_state() -> Result<(), Sto
     log.close();
     Ok(())
 }
+
+/// A node whose log or snapshot was damaged on disk refuses to start,
+/// naming the file, rather than serve from a state the others never had
+/// (its data directory removed, it rejoins from the leader).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_log_or_snapshot_is_refused_at_start() -> Result<(), StorageError> {
+    let flip = |dir: &std::path::Path, kind: &str, at: usize| {
+        let storage = DiskStorage::open(dir).unwrap();
+        let name = storage
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|n| n.contains(kind))
+            .unwrap_or_else(|| panic!("no {kind} file"));
+        let mut bytes = storage.read(&name).unwrap();
+        assert!(bytes.len() > at, "{name} is {} bytes", bytes.len());
+        bytes[at] ^= 0x40;
+        let mut f = storage.create(&name).unwrap();
+        f.write_all(&bytes).unwrap();
+        f.sync().unwrap();
+        name
+    };
+    let entries: Vec<Entry> = (0..50)
+        .map(|i| command(1, i, check(&format!("o-{i}"), "p-1", "1")))
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, _) = open(dir.path());
+        log.blocking_append(entries.clone()).await?;
+        log.close();
+    }
+    // A byte in the first records, with good records after it.
+    let name = flip(dir.path(), ".log", 200);
+    let storage: Arc<dyn Storage> = Arc::new(DiskStorage::open(dir.path()).unwrap());
+    let e = LogStore::open(storage, JournalConfig::default()).unwrap_err();
+    assert!(e.to_string().contains(&name), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (log, mut sm) = open(dir.path());
+        sm.apply(entries).await?;
+        sm.get_snapshot_builder().await.build_snapshot().await?;
+        log.close();
+    }
+    let name = flip(dir.path(), "snapshot", 100);
+    let storage: Arc<dyn Storage> = Arc::new(DiskStorage::open(dir.path()).unwrap());
+    let e = StateMachine::open(storage, LedgerConfig::default()).unwrap_err();
+    assert!(e.to_string().contains(&name), "{e}");
+    Ok(())
+}

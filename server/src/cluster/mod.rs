@@ -52,6 +52,41 @@ pub struct ClusterSpec {
     pub listen: SocketAddr,
     pub election_timeout: Duration,
     pub snapshot_after_entries: u64,
+    /// Mutual TLS between the nodes, when configured.
+    pub tls: Option<ClusterTls>,
+}
+
+/// This node's certificate and key and the CA of every node's certificate
+/// (PEM).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterTls {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+    pub ca: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClusterTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.write_str("ClusterTls")
+    }
+}
+
+impl ClusterTls {
+    /// What the cluster port serves with: this node's certificate, and
+    /// only clients with a certificate of the CA.
+    pub fn server(&self) -> tonic::transport::ServerTlsConfig {
+        tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&self.cert, &self.key))
+            .client_ca_root(tonic::transport::Certificate::from_pem(&self.ca))
+    }
+
+    /// What this node presents to its peers, and what it trusts of theirs.
+    pub fn client(&self) -> tonic::transport::ClientTlsConfig {
+        tonic::transport::ClientTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&self.cert, &self.key))
+            .ca_certificate(tonic::transport::Certificate::from_pem(&self.ca))
+    }
 }
 
 impl ClusterSpec {
@@ -73,12 +108,40 @@ impl ClusterSpec {
                 )
             })?,
         };
+        let tls = match (
+            &config.cluster_tls_cert,
+            &config.cluster_tls_key,
+            &config.cluster_tls_ca,
+        ) {
+            (Some(cert), Some(key), Some(ca)) => {
+                let read = |p: &std::path::PathBuf| {
+                    std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+                };
+                Some(ClusterTls {
+                    cert: read(cert)?,
+                    key: read(key)?,
+                    ca: read(ca)?,
+                })
+            }
+            _ => None,
+        };
+        let off_loopback = !listen.ip().is_loopback()
+            || nodes.values().any(|n| {
+                !n.raft_addr
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|a| a.ip().is_loopback())
+            });
+        anyhow::ensure!(
+            tls.is_some() || !off_loopback,
+            "a cluster address is off loopback: give --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca (nodes authenticate each other with mutual TLS)"
+        );
         Ok(Some(ClusterSpec {
             id,
             nodes,
             listen,
             election_timeout: Duration::from_millis(config.election_timeout_ms),
             snapshot_after_entries: config.snapshot_after_entries,
+            tls,
         }))
     }
 }
@@ -349,9 +412,11 @@ impl Node {
     }
 }
 
-/// Serves the cluster port until `shutdown`.
+/// Serves the cluster port until `shutdown`. With `spec.tls` only the
+/// other nodes of `spec` may call it (see [`peers_only`]).
 pub async fn serve(
     node: Arc<Node>,
+    spec: &ClusterSpec,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
@@ -361,11 +426,53 @@ pub async fn serve(
     )
     .max_decoding_message_size(CLUSTER_MESSAGE_MAX)
     .max_encoding_message_size(CLUSTER_MESSAGE_MAX);
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(raft)
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(tls) = &spec.tls {
+        builder = builder.tls_config(tls.server())?;
+    }
+    builder
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            raft,
+            peers_only(spec),
+        ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+/// Admits a caller of the cluster port: with mutual TLS, only a verified
+/// certificate naming `spiffe://interlock/node/<id>` for another node of
+/// the cluster (a venue's certificate from the same CA, or a node's of
+/// another cluster, is refused before any message is read); without TLS
+/// (every address on loopback, checked at start) anyone on this machine.
+pub fn peers_only(
+    spec: &ClusterSpec,
+) -> impl Fn(tonic::Request<()>) -> Result<tonic::Request<()>, Status> + Clone {
+    let tls = spec.tls.is_some();
+    let peers: BTreeSet<NodeId> = spec
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| *id != spec.id)
+        .collect();
+    move |req: tonic::Request<()>| {
+        if !tls {
+            return Ok(req);
+        }
+        let certs = req.peer_certs().filter(|c| !c.is_empty()).ok_or_else(|| {
+            Status::unauthenticated("the cluster port needs a node's certificate")
+        })?;
+        let p = crate::auth::cert_principal(&certs[0])?;
+        if p.role != crate::auth::Role::Node {
+            return Err(crate::auth::needs(crate::auth::Role::Node));
+        }
+        match p.id.parse::<NodeId>() {
+            Ok(id) if peers.contains(&id) => Ok(req),
+            _ => Err(Status::permission_denied(format!(
+                "node {:?} is not another node of this cluster",
+                p.id
+            ))),
+        }
+    }
 }
 
 /// The largest message between nodes (a batch of entries or a snapshot
