@@ -63,20 +63,8 @@ fn render(t: &Path, dir: &str) -> String {
 #[test]
 fn every_kustomization_renders_and_validates() {
     let t = tools();
-    let tmp = tempfile::tempdir().unwrap();
     for dir in ["deploy/k8s/base", "deploy/k8s/overlays/dev"] {
-        let rendered = render(&t, dir);
-        let file = tmp.path().join("rendered.yaml");
-        std::fs::write(&file, &rendered).unwrap();
-        let (ok, out, err) = output(
-            Command::new(t.join("venv/bin/kubernetes-validate"))
-                .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
-                .arg(&file),
-        );
-        assert!(
-            ok,
-            "kubernetes-validate {dir}:\n{out}{err}\n---\n{rendered}"
-        );
+        let rendered = render_valid(&t, dir);
         for kind in [
             "kind: Deployment",
             "kind: Service",
@@ -97,6 +85,68 @@ fn every_kustomization_renders_and_validates() {
         ] {
             assert!(rendered.contains(want), "{dir} renders no {want:?}");
         }
+    }
+}
+
+/// Renders `dir` and validates it against the Kubernetes schema.
+fn render_valid(t: &Path, dir: &str) -> String {
+    let rendered = render(t, dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("rendered.yaml");
+    std::fs::write(&file, &rendered).unwrap();
+    let (ok, out, err) = output(
+        Command::new(t.join("venv/bin/kubernetes-validate"))
+            .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
+            .arg(&file),
+    );
+    assert!(
+        ok,
+        "kubernetes-validate {dir}:\n{out}{err}\n---\n{rendered}"
+    );
+    rendered
+}
+
+#[test]
+fn the_three_node_cluster_renders_and_validates() {
+    let t = tools();
+    let rendered = render_valid(&t, "deploy/k8s/cluster");
+    for want in [
+        "kind: StatefulSet",
+        "kind: PodDisruptionBudget",
+        "kind: NetworkPolicy",
+        "replicas: 3",
+        "maxUnavailable: 1",
+        "clusterIP: None",
+        "publishNotReadyAddresses: true",
+        "podManagementPolicy: Parallel",
+        "topologyKey: kubernetes.io/hostname",
+        "volumeClaimTemplates:",
+        "fieldPath: metadata.labels['apps.kubernetes.io/pod-index']",
+        "name: INTERLOCK_NODE_INDEX",
+        "--cluster-listen=0.0.0.0:7400",
+        "--cluster-tls-cert=/etc/interlock/cluster/$(POD_NAME).crt",
+        "containerPort: 7400",
+        "path: /readyz",
+        "readOnlyRootFilesystem: true",
+        "secretName: interlock-cluster-tls",
+    ] {
+        assert!(
+            rendered.contains(want),
+            "deploy/k8s/cluster renders no {want:?}"
+        );
+    }
+    // The node list the pods are given parses as the server parses it, and
+    // every pod's node id (its index + 1) is in it.
+    let list = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- --cluster="))
+        .expect("a --cluster flag");
+    let nodes = interlock_server::cluster::parse_nodes(list).unwrap();
+    assert_eq!(nodes.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+    for (id, node) in &nodes {
+        let pod = format!("interlock-{}.interlock-peers", id - 1);
+        assert_eq!(node.raft_addr, format!("{pod}:7400"));
+        assert_eq!(node.api_addr, format!("{pod}:50051"));
     }
 }
 

@@ -130,6 +130,17 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_NODE_ID", requires = "cluster")]
     pub node_id: Option<u64>,
 
+    /// This node's id as a 0-based index: the node id is INDEX + 1 (for a
+    /// Kubernetes StatefulSet, whose pod N is given
+    /// `apps.kubernetes.io/pod-index` N and runs node N + 1).
+    #[arg(
+        long,
+        env = "INTERLOCK_NODE_INDEX",
+        requires = "cluster",
+        conflicts_with = "node_id"
+    )]
+    pub node_index: Option<u64>,
+
     /// Run as one node of a replicated cluster: every node of it, as
     /// `ID=CLUSTER_ADDR/API_ADDR` separated by commas (e.g.
     /// `1=10.0.0.1:7400/10.0.0.1:50051,2=...,3=...`). The ledger is
@@ -138,7 +149,7 @@ pub struct Config {
     /// them UNAVAILABLE naming the leader's API address in the
     /// `interlock-leader` trailer. Without it the server is a single node
     /// with its own journal.
-    #[arg(long, env = "INTERLOCK_CLUSTER", requires = "node_id")]
+    #[arg(long, env = "INTERLOCK_CLUSTER")]
     pub cluster: Option<String>,
 
     /// This node's certificate for the cluster port (PEM), naming it
@@ -167,7 +178,7 @@ pub struct Config {
     /// The election timeout T: a follower that hears nothing from its
     /// leader starts an election after 2.5 T to 3 T (openraft's leader
     /// lease of 1.5 T, then the node's own random timeout between T and
-    /// 1.5 T); the leader sends a heartbeat every T / 5. The default, 150,
+    /// 1.5 T); the leader sends a heartbeat every T / 3. The default, 150,
     /// starts an election 375-450 ms after a leader stops, and held with no
     /// election through 4 minutes of saturating load on 2 cores
     /// (bench/RESULTS.md, "Failover").

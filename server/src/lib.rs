@@ -434,6 +434,17 @@ async fn serve_grpc(
         tracing::info!("mutual TLS on: principals come from client certificates");
     }
     readiness.serving(durable.clone());
+    if let Some(node) = node.clone() {
+        readiness.cluster(Box::new(move || {
+            if node.is_leader() {
+                return Ok(());
+            }
+            Err(match node.leader() {
+                Some((id, api)) => format!("follower: node {id} leads (API {api})"),
+                None => "no leader is known (an election, or too few nodes)".to_owned(),
+            })
+        }));
+    }
     let rpc_layer =
         tower::util::option_layer(metrics.on().then(|| metrics::RpcLayer(metrics.clone())));
     let trace_layer = tower::util::option_layer(

@@ -5,6 +5,11 @@
 //! - `GET /readyz`: 200 once the ledger is recovered and serving with a
 //!   healthy journal; 503 with the reason otherwise (recovering, journal
 //!   failed or disk full, shutting down).
+//! - `GET /leaderz`: on a node of a cluster, 200 on the leader and 503
+//!   naming the leader (or saying none is known) elsewhere; 200 on a
+//!   single node, which leads itself. For a probe or a check that must
+//!   tell the leader from its followers (readiness does not: a follower in
+//!   step is ready, it answers reads and points changes at the leader).
 //! - `GET /metrics`: the Prometheus text format ([`crate::metrics`]).
 //!
 //! It shows aggregate counts and ages only (no participant, position or
@@ -29,11 +34,26 @@ const SERVING: u8 = 1;
 const STOPPING: u8 = 2;
 
 /// Whether the server should be sent traffic.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Readiness {
     phase: AtomicU8,
     /// The journal's progress; unset with `--durability none`.
     journal: OnceLock<Arc<Waiters>>,
+    /// Whether this node leads, and if not who does; unset on a single
+    /// node.
+    leading: OnceLock<Leading>,
+}
+
+/// `Ok` on the leader; else who leads, as a sentence.
+pub type Leading = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("ready", &self.ready())
+            .field("leader", &self.leader())
+            .finish()
+    }
 }
 
 impl Readiness {
@@ -46,6 +66,19 @@ impl Readiness {
 
     pub fn stopping(&self) {
         self.phase.store(STOPPING, Ordering::Release);
+    }
+
+    /// Makes `/leaderz` ask `leading` (a node of a cluster).
+    pub fn cluster(&self, leading: Leading) {
+        let _ = self.leading.set(leading);
+    }
+
+    /// `Ok` on the leader (or a single node); else who leads.
+    pub fn leader(&self) -> Result<(), String> {
+        match self.leading.get() {
+            Some(f) => f(),
+            None => Ok(()),
+        }
     }
 
     /// `Ok` when ready; else why not.
@@ -92,6 +125,18 @@ pub async fn run(
             }),
         )
         .route(
+            "/leaderz",
+            get(move || {
+                let r = ready.clone();
+                async move {
+                    match r.leader() {
+                        Ok(()) => (StatusCode::OK, "leader\n".to_owned()),
+                        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+                    }
+                }
+            }),
+        )
+        .route(
             "/metrics",
             get(move || {
                 let e = exporter.clone();
@@ -115,6 +160,14 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_node_leads_and_a_node_of_a_cluster_says_who_does() {
+        let r = Readiness::default();
+        assert_eq!(r.leader(), Ok(()));
+        r.cluster(Box::new(|| Err("follower: node 2 leads".into())));
+        assert_eq!(r.leader(), Err("follower: node 2 leads".into()));
+    }
 
     #[test]
     fn ready_only_between_recovery_and_shutdown() {

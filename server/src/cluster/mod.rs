@@ -36,6 +36,16 @@ pub const READ_INDEX_ROUNDS: u32 = 5;
 pub const LEADER_TRAILER: &str = "interlock-leader";
 /// The most nodes a cluster may list.
 pub const NODES_MAX: usize = interlock_replication::codec::NODES_MAX;
+/// The most entries one AppendEntries carries. openraft gives every
+/// AppendEntries the heartbeat interval (T / 3, 50 ms at the default T) to
+/// be answered, and sends the same range again after a timeout. Its
+/// default, 300 entries, of up to a thousand commands each once commands
+/// are batched, is a message of tens of megabytes for a follower that fell
+/// behind: more than any follower decodes, writes and syncs in time, again
+/// and again. Sixteen entries of at most [`propose::ENTRY_WEIGHT_MAX`]
+/// commands (about 600 KB) keep one message to a few milliseconds of a
+/// follower's work.
+pub const APPEND_ENTRIES_PER_MESSAGE: u64 = 16;
 /// How long a stopping leader waits for a follower to have its last entry
 /// before it stops without handing over.
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(1);
@@ -92,8 +102,15 @@ impl ClusterTls {
 impl ClusterSpec {
     /// From `--node-id`, `--cluster` and the rest; `None` without them.
     pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Option<ClusterSpec>> {
-        let (Some(id), Some(list)) = (config.node_id, &config.cluster) else {
+        let Some(list) = &config.cluster else {
             return Ok(None);
+        };
+        let id = match (config.node_id, config.node_index) {
+            (Some(id), _) => id,
+            (None, Some(index)) => index
+                .checked_add(1)
+                .ok_or_else(|| anyhow::anyhow!("--node-index {index} is too large"))?,
+            (None, None) => anyhow::bail!("--cluster needs --node-id (or --node-index)"),
         };
         let nodes = parse_nodes(list).map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
         let me = nodes
@@ -225,7 +242,10 @@ impl Node {
         let timeout = spec.election_timeout.as_millis() as u64;
         let config = openraft::Config {
             cluster_name: "interlock".into(),
-            heartbeat_interval: (timeout / 5).max(10),
+            // Also every AppendEntries' deadline (openraft's): see
+            // APPEND_ENTRIES_PER_MESSAGE.
+            heartbeat_interval: (timeout / 3).max(10),
+            max_payload_entries: APPEND_ENTRIES_PER_MESSAGE,
             election_timeout_min: timeout,
             election_timeout_max: timeout + timeout / 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(spec.snapshot_after_entries),
@@ -633,6 +653,33 @@ mod tests {
         ] {
             assert!(parse_nodes(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_node_id_comes_from_the_id_or_the_index_and_is_required() {
+        use clap::Parser;
+        let list = "1=127.0.0.1:7401/127.0.0.1:50051,2=127.0.0.1:7402/127.0.0.1:50052";
+        let spec = |args: &[&str]| {
+            let mut all = vec!["interlock-server", "--dev", "--cluster", list];
+            all.extend(args);
+            ClusterSpec::from_config(&crate::config::Config::parse_from(all))
+        };
+        assert_eq!(spec(&["--node-id", "2"]).unwrap().unwrap().id, 2);
+        assert_eq!(spec(&["--node-index", "0"]).unwrap().unwrap().id, 1);
+        let e = spec(&[]).unwrap_err().to_string();
+        assert!(e.contains("--node-id"), "{e}");
+        let e = spec(&["--node-index", "2"]).unwrap_err().to_string();
+        assert!(e.contains("not in --cluster"), "{e}");
+        assert!(crate::config::Config::try_parse_from([
+            "interlock-server",
+            "--cluster",
+            list,
+            "--node-id",
+            "1",
+            "--node-index",
+            "0"
+        ])
+        .is_err());
     }
 
     #[test]

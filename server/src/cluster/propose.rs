@@ -27,8 +27,10 @@ use tonic::Status;
 pub const PROPOSALS_IN_FLIGHT: usize = 2;
 /// The most an entry carries, in [`weight`]: a command each, plus the
 /// updates or quotes it carries (a broker's sync of 1,000 updates weighs
-/// 1,001). A command heavier than this goes in an entry alone.
-pub const ENTRY_WEIGHT_MAX: usize = 1024;
+/// 1,001). A command heavier than this goes in an entry alone. Small enough
+/// that [`super::APPEND_ENTRIES_PER_MESSAGE`] entries are a message a
+/// follower takes in well within its deadline.
+pub const ENTRY_WEIGHT_MAX: usize = 256;
 /// Commands waiting for an entry; a caller beyond them waits its turn.
 pub const QUEUE_MAX: usize = 65_536;
 
