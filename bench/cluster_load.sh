@@ -9,6 +9,8 @@
 #                   clients, restart the follower and time until the
 #                   leader's log matches on it
 # Usage: bench/cluster_load.sh steady|rejoin [SECONDS]
+# LOGS=DIR keeps each node's log as DIR/node-N.log (elections, timeouts,
+# snapshots are logged at INFO).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:?steady or rejoin}
@@ -22,9 +24,13 @@ API=(50131 50132 50133)
 RAFT=(50141 50142 50143)
 SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
 PIDS=(0 0 0)
+log_of() { # node index -> where its output goes
+  if [ -n "${LOGS:-}" ]; then echo "$LOGS/node-$(($1 + 1)).log"; else echo /dev/null; fi
+}
 start() { # node index
   "$BIN/interlock-server" --dev --ops-listen off --listen "127.0.0.1:${API[$1]}" \
-    --node-id $(($1 + 1)) --cluster "$SPEC" --data-dir "$DATA/node-$(($1 + 1))" >/dev/null 2>&1 &
+    --node-id $(($1 + 1)) --cluster "$SPEC" --data-dir "$DATA/node-$(($1 + 1))" \
+    >>"$(log_of "$1")" 2>&1 &
   PIDS[$1]=$!
 }
 status() { # node index -> "role term applied matched-by-node..."
@@ -33,6 +39,7 @@ status() { # node index -> "role term applied matched-by-node..."
 }
 show() { for i in 0 1 2; do [ "${PIDS[$i]}" != 0 ] && echo "node $((i + 1)): $(status "$i" | cut -d' ' -f1-3)"; done; }
 rm -rf "$DATA"; mkdir -p "$DATA"
+if [ -n "${LOGS:-}" ]; then mkdir -p "$LOGS"; fi
 for i in 0 1 2; do start "$i"; done
 LEADER=""
 for _ in $(seq 1 200); do
