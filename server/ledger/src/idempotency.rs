@@ -333,16 +333,22 @@ impl IdempotencyTable {
         index.insert_unique(hasher.hash_one(key), seq, |&s| {
             hasher.hash_one(ring[(s - *first) as usize].key)
         });
-        // Full, the table forgets a record for each new one, and the
-        // index's deleted slots build up. hashbrown then rehashes in place
-        // when the index holds at most half its room, and otherwise
-        // doubles: left alone, a full index near 7/8 load would double at
-        // some later moment, a step in memory long after the table filled.
-        // Grown once to room for twice the cap, it never doubles again, and
-        // its memory is known ([`bytes_for`]).
-        if ring.len() >= cap && *index_grown_for != cap {
+        // The index is given room for twice the cap with the first record
+        // (and again when the cap changes), not grown by doubling as the
+        // table fills: a doubling rehashes every key, reading each from
+        // the ring in random order under the ledger's lock, about half a
+        // second at 3.67M keys, and on a cluster every node does it at the
+        // same entry (bench/RESULTS.md, "Failover"). Only its control
+        // bytes are written up front (one per slot); a slot's page is
+        // touched when a key first lands on it. Full, the table forgets a
+        // record for each new one and the index's deleted slots build up;
+        // with room for twice the cap, hashbrown then rehashes in place
+        // rather than doubling, so the index's memory is known
+        // ([`bytes_for`]).
+        if *index_grown_for != cap {
             *index_grown_for = cap;
-            index.reserve(cap + 1, |&s| {
+            let room = cap.saturating_mul(2).saturating_add(1);
+            index.reserve(room.saturating_sub(index.len()), |&s| {
                 hasher.hash_one(ring[(s - *first) as usize].key)
             });
         }
