@@ -93,6 +93,23 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// `interlockctl` arguments for venue-a's check of 1 ETH for fund-1.
+fn check_args(order: &str) -> [&str; 11] {
+    [
+        "--token",
+        "dev-venue-a",
+        "check",
+        "--participant",
+        "fund-1",
+        "--asset",
+        "ETH",
+        "--quantity",
+        "1",
+        "--order-id",
+        order,
+    ]
+}
+
 /// The leader's endpoint, once every node knows it.
 async fn leader(nodes: &[Node]) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -153,19 +170,7 @@ async fn status_from_any_node_and_a_check_that_follows_the_leader() {
     assert!(out.contains("ask it for them"), "{out}");
 
     // A follower alone refuses, naming the leader.
-    let check = [
-        "--token",
-        "dev-venue-a",
-        "check",
-        "--participant",
-        "fund-1",
-        "--asset",
-        "ETH",
-        "--quantity",
-        "1",
-        "--order-id",
-        "o-1",
-    ];
+    let check = check_args("o-1");
     let o = ctl(&follower, &check).await;
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1));
@@ -262,23 +267,7 @@ async fn nodes_authenticate_each_other_with_mutual_tls() {
     .await;
     let leader = leader(&nodes).await;
     // A change commits (a majority has it, over TLS) and is answered.
-    let o = ctl(
-        &leader,
-        &[
-            "--token",
-            "dev-venue-a",
-            "check",
-            "--participant",
-            "fund-1",
-            "--asset",
-            "ETH",
-            "--quantity",
-            "1",
-            "--order-id",
-            "o-tls",
-        ],
-    )
-    .await;
+    let o = ctl(&leader, &check_args("o-tls")).await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
 

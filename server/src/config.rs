@@ -178,7 +178,7 @@ pub struct Config {
     /// The election timeout T: a follower that hears nothing from its
     /// leader starts an election after 2.5 T to 3 T (openraft's leader
     /// lease of 1.5 T, then the node's own random timeout between T and
-    /// 1.5 T); the leader sends a heartbeat every T / 3. The default, 150,
+    /// 1.5 T); the leader sends a heartbeat every T / 5. The default, 150,
     /// starts an election 375-450 ms after a leader stops, and held with no
     /// election through 4 minutes of saturating load on 2 cores
     /// (bench/RESULTS.md, "Failover").

@@ -37,7 +37,7 @@ pub const LEADER_TRAILER: &str = "interlock-leader";
 /// The most nodes a cluster may list.
 pub const NODES_MAX: usize = interlock_replication::codec::NODES_MAX;
 /// The most entries one AppendEntries carries. openraft gives every
-/// AppendEntries the heartbeat interval (T / 3, 50 ms at the default T) to
+/// AppendEntries the heartbeat interval (T / 5, 30 ms at the default T) to
 /// be answered, and sends the same range again after a timeout. Its
 /// default, 300 entries, of up to a thousand commands each once commands
 /// are batched, is a message of tens of megabytes for a follower that fell
@@ -243,8 +243,12 @@ impl Node {
         let config = openraft::Config {
             cluster_name: "interlock".into(),
             // Also every AppendEntries' deadline (openraft's): see
-            // APPEND_ENTRIES_PER_MESSAGE.
-            heartbeat_interval: (timeout / 3).max(10),
+            // APPEND_ENTRIES_PER_MESSAGE. Not longer: openraft checks the
+            // election timer on a tick of 1.5 heartbeats, and at T / 3
+            // (ticks of 75 ms across a 75 ms random window) the nodes' bids
+            // fell on the same ticks and split: the median outage after a
+            // leader kill went from 471 to 793 ms (2026-12-01).
+            heartbeat_interval: (timeout / 5).max(10),
             max_payload_entries: APPEND_ENTRIES_PER_MESSAGE,
             election_timeout_min: timeout,
             election_timeout_max: timeout + timeout / 2,
