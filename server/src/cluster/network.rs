@@ -27,6 +27,19 @@ pub struct Network {
 }
 
 impl Network {
+    /// Where `node`'s cluster port is, over TLS when this cluster has it.
+    fn endpoint(&self, node: &ClusterNode) -> Result<Endpoint, String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let endpoint = Endpoint::from_shared(format!("{scheme}://{}", node.raft_addr))
+            .map_err(|e| format!("{}: {e}", node.raft_addr))?;
+        match &self.tls {
+            Some(tls) => endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("{}: {e}", node.raft_addr)),
+            None => Ok(endpoint),
+        }
+    }
+
     /// Tells `node` that this leader (`leader`, in `term`) has stopped and
     /// it should bid (`RaftService.TimeoutNow`); whether it will.
     pub async fn timeout_now(
@@ -35,17 +48,13 @@ impl Network {
         leader: NodeId,
         term: u64,
     ) -> Result<bool, String> {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", node.raft_addr))
-            .map_err(|e| e.to_string())?
+        let channel = self
+            .endpoint(node)?
             .connect_timeout(TIMEOUT_NOW_DEADLINE)
-            .timeout(TIMEOUT_NOW_DEADLINE);
-        if let Some(tls) = &self.tls {
-            endpoint = endpoint
-                .tls_config(tls.clone())
-                .map_err(|e| e.to_string())?;
-        }
-        let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+            .timeout(TIMEOUT_NOW_DEADLINE)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
         let answer = RaftServiceClient::new(channel)
             .timeout_now(pb::TimeoutNowRequest { leader, term })
             .await
@@ -67,13 +76,9 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &ClusterNode) -> Peer {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let client = Endpoint::from_shared(format!("{scheme}://{}", node.raft_addr))
-            .map_err(|e| format!("node {target} at {}: {e}", node.raft_addr))
-            .and_then(|e| match &self.tls {
-                Some(tls) => e.tls_config(tls.clone()).map_err(|e| e.to_string()),
-                None => Ok(e),
-            })
+        let client = self
+            .endpoint(node)
+            .map_err(|e| format!("node {target} at {e}"))
             .map(|e| {
                 let channel = e
                     .tcp_nodelay(true)
