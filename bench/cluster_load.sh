@@ -4,13 +4,19 @@
 # "Steady load"):
 #   steady SECONDS  load the leader for SECONDS at 64 clients; print each
 #                   node's role, term and applied entry before and after
-#                   (an unchanged term: no election during the run)
+#                   (an unchanged term: no election during the run), and
+#                   each node's apply lag from its /metrics: how long after
+#                   the leader stamped an entry's oldest command the node
+#                   applied the entry (p50, p99 as the histogram bucket
+#                   they fall in, and the share over 50 ms)
 #   rejoin SECONDS  kill a follower, load the leader for SECONDS at 64
 #                   clients, restart the follower and time until the
 #                   leader's log matches on it
 # Usage: bench/cluster_load.sh steady|rejoin [SECONDS]
 # LOGS=DIR keeps each node's log as DIR/node-N.log (elections, timeouts,
-# snapshots are logged at INFO).
+# snapshots are logged at INFO). NODE_ARGS adds flags to every node (e.g.
+# "--snapshot-after-entries 20000", so that a rejoining node is sent a
+# snapshot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:?steady or rejoin}
@@ -22,20 +28,43 @@ bench_build
 bench_machine
 API=(50131 50132 50133)
 RAFT=(50141 50142 50143)
+OPS=(50151 50152 50153)
 SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
 PIDS=(0 0 0)
 log_of() { # node index -> where its output goes
   if [ -n "${LOGS:-}" ]; then echo "$LOGS/node-$(($1 + 1)).log"; else echo /dev/null; fi
 }
 start() { # node index
-  "$BIN/interlock-server" --dev --ops-listen off --listen "127.0.0.1:${API[$1]}" \
-    --node-id $(($1 + 1)) --cluster "$SPEC" --data-dir "$DATA/node-$(($1 + 1))" \
+  # shellcheck disable=SC2086 # NODE_ARGS is a list of flags
+  "$BIN/interlock-server" --dev --ops-listen "127.0.0.1:${OPS[$1]}" --listen "127.0.0.1:${API[$1]}" \
+    --node-id $(($1 + 1)) --cluster "$SPEC" --data-dir "$DATA/node-$(($1 + 1))" ${NODE_ARGS:-} \
     >>"$(log_of "$1")" 2>&1 &
   PIDS[$1]=$!
 }
 status() { # node index -> "role term applied matched-by-node..."
   "$BIN/interlockctl" --endpoint "http://127.0.0.1:${API[$1]}" --token dev-admin --json cluster status |
     python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["role"], v["term"], v.get("last_applied_index") or 0, v.get("last_log_index") or 0, " ".join(str(n.get("matched_index") or 0) for n in v["nodes"]))'
+}
+lag() { # node index -> "entries N, apply lag p50 <= X ms, p99 <= Y ms, over 50 ms: Z%"
+  python3 - "${OPS[$1]}" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+buckets = []
+for line in text.splitlines():
+    if line.startswith("interlock_cluster_apply_age_seconds_bucket"):
+        le = line.split('le="')[1].split('"')[0]
+        buckets.append((float("inf") if le == "+Inf" else float(le), int(float(line.rsplit(" ", 1)[1]))))
+buckets.sort()
+total = buckets[-1][1] if buckets else 0
+if total == 0:
+    print("no entries applied"); sys.exit()
+def at(q):
+    for le, c in buckets:
+        if c >= q * total:
+            return "%g" % (le * 1000) if le != float("inf") else "> 10000"
+over = total - max(c for le, c in buckets if le <= 0.05)
+print("entries %d, apply lag p50 <= %s ms, p99 <= %s ms, over 50 ms: %.3f%%" % (total, at(0.5), at(0.99), 100.0 * over / total))
+PY
 }
 show() { for i in 0 1 2; do [ "${PIDS[$i]}" != 0 ] && echo "node $((i + 1)): $(status "$i" | cut -d' ' -f1-3)"; done; }
 rm -rf "$DATA"; mkdir -p "$DATA"
@@ -51,13 +80,14 @@ done
 load() {
   "$BIN/interlockctl" --endpoint "http://127.0.0.1:${API[$LEADER]}" --json bench --clients 64 \
     --duration-secs "$SECS" --warmup-secs 1 --label "$MODE" |
-    python3 -c 'import json,sys; v=json.load(sys.stdin); print("%.0f checks/s, p50 %s us, p99 %s us" % (v["throughput_per_sec"], v["p50_us"], v["p99_us"]))'
+    python3 -c 'import json,sys; v=json.load(sys.stdin); print("%d checks (%d errors), %.0f checks/s, p50 %s us, p99 %s us" % (v["checks"], v["errors"], v["throughput_per_sec"], v["p50_us"], v["p99_us"]))'
 }
 case "$MODE" in
   steady)
     echo "before:"; show
     load
     echo "after:"; show
+    for i in 0 1 2; do echo "node $((i + 1)) ($(status "$i" | cut -d' ' -f1)): $(lag "$i")"; done
     ;;
   rejoin)
     F=$(((LEADER + 1) % 3))

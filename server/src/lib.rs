@@ -289,6 +289,13 @@ async fn serve_grpc(
             (ledger, journal, durable, None)
         }
     };
+    if let Some(node) = &node {
+        let m = metrics.clone();
+        let observed = node.machine.observe_applies(Box::new(move |at_ms| {
+            m.entry_applied(u64::try_from(clock.now_ms().saturating_sub(at_ms)).unwrap_or(0))
+        }));
+        assert!(observed.is_ok(), "a node's applies are observed once");
+    }
     if let Some(j) = &journal {
         let m = metrics.clone();
         j.observe_syncs(Box::new(move |records, took| {

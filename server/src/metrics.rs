@@ -116,6 +116,12 @@ pub const SNAPSHOT_BOUNDS_NS: &[u64] = &[
     300_000_000_000,
 ];
 
+/// A replicated entry's age when applied, in milliseconds: 1 ms to 10 s
+/// (the clock the commands carry counts milliseconds).
+pub const APPLY_AGE_BOUNDS_MS: &[u64] = &[
+    1, 2, 5, 10, 15, 20, 30, 40, 50, 75, 100, 250, 500, 1_000, 2_500, 10_000,
+];
+
 /// Records per fdatasync.
 pub const BATCH_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
 
@@ -221,6 +227,7 @@ pub struct Metrics {
     journal_batch: Histogram,
     journal_sync: Histogram,
     snapshot_duration: Histogram,
+    apply_age: Histogram,
     snapshot_bytes: AtomicU64,
     snapshot_failures: AtomicU64,
     recovery_ns: AtomicU64,
@@ -258,6 +265,7 @@ impl Metrics {
             journal_batch: Histogram::new(BATCH_BOUNDS, 1.0),
             journal_sync: Histogram::new(LATENCY_BOUNDS_NS, 1e-9),
             snapshot_duration: Histogram::new(SNAPSHOT_BOUNDS_NS, 1e-9),
+            apply_age: Histogram::new(APPLY_AGE_BOUNDS_MS, 1e-3),
             snapshot_bytes: AtomicU64::new(0),
             snapshot_failures: AtomicU64::new(0),
             recovery_ns: AtomicU64::new(0),
@@ -306,6 +314,16 @@ impl Metrics {
         if self.on {
             self.journal_batch.observe(records);
             self.journal_sync.observe_duration(took);
+        }
+    }
+
+    /// A node of a cluster applied an entry of commands `age_ms` after the
+    /// leader stamped its oldest one: on a follower, an upper bound of how
+    /// far behind the leader it applies (it includes the leader's own wait
+    /// for the commit).
+    pub fn entry_applied(&self, age_ms: u64) {
+        if self.on {
+            self.apply_age.observe(age_ms);
         }
     }
 
@@ -680,6 +698,12 @@ impl Collector for Scraped {
             "Time to write one snapshot",
             &m.snapshot_duration,
         )?;
+        histogram(
+            &mut e,
+            "interlock_cluster_apply_age_seconds",
+            "On a node of a cluster, time from the leader stamping a replicated entry's oldest command to this node applying the entry",
+            &m.apply_age,
+        )?;
         gauge(
             &mut e,
             "interlock_snapshot_bytes",
@@ -886,10 +910,14 @@ mod tests {
         let m = Metrics::new(false);
         m.check(Verdict::Approved, None);
         m.journal_synced(3, Duration::from_millis(1));
+        m.entry_applied(7);
         assert_eq!(m.checks[0].load(Ordering::Relaxed), 0);
         assert_eq!(m.journal_batch.count(), 0);
+        assert_eq!(m.apply_age.count(), 0);
         let on = Metrics::new(true);
         on.check(Verdict::Rejected, Some(RejectCode::StaleSync));
+        on.entry_applied(7);
         assert_eq!(on.checks[6].load(Ordering::Relaxed), 1);
+        assert_eq!(on.apply_age.count(), 1);
     }
 }

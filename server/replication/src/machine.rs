@@ -21,12 +21,12 @@
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use interlock_journal::format::{self, FileKind};
 use interlock_journal::{JournalError, Storage};
 use interlock_ledger::codec::{Reader, Writer};
-use interlock_ledger::{Ledger, LedgerConfig, State};
+use interlock_ledger::{Ledger, LedgerConfig, State, UnixMs};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Snapshot};
 
@@ -37,6 +37,11 @@ use crate::{
 
 /// The longest snapshot id.
 pub const SNAPSHOT_ID_MAX: usize = 128;
+
+/// Told, for each entry of commands a node applies, the leader's time of
+/// its oldest command: the node's apply lag is its own clock then, less
+/// that time ([`StateMachine::observe_applies`]).
+pub type ApplyObserver = Box<dyn Fn(UnixMs) + Send + Sync>;
 
 /// The state machine; cloning it gives another handle on the same state
 /// (the snapshot builder is one).
@@ -69,6 +74,7 @@ struct Inner {
     built: AtomicU64,
     /// Snapshots built from the files rather than the live state.
     replayed: AtomicU64,
+    on_apply: OnceLock<ApplyObserver>,
 }
 
 #[derive(Clone)]
@@ -192,8 +198,16 @@ impl StateMachine {
                 applied: Mutex::new(applied),
                 built: AtomicU64::new(0),
                 replayed: AtomicU64::new(0),
+                on_apply: OnceLock::new(),
             }),
         })
+    }
+
+    /// Calls `f` for each entry of commands applied from now on, with the
+    /// time its oldest command was stamped at (by the leader that proposed
+    /// it). Set once; a second observer is refused and returned.
+    pub fn observe_applies(&self, f: ApplyObserver) -> Result<(), ApplyObserver> {
+        self.inner.on_apply.set(f)
     }
 
     /// The ledger this machine applies to: read it for answers that do not
@@ -424,12 +438,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Blank => Reply(Vec::new()),
                 // Each command carries the leader's time: every node
                 // applies it at the same time and reaches the same answer.
-                EntryPayload::Normal(batch) => Reply(
-                    batch
-                        .into_iter()
-                        .map(|cmd| self.inner.ledger.apply(cmd).0)
-                        .collect(),
-                ),
+                EntryPayload::Normal(batch) => {
+                    let oldest = batch.iter().map(|c| c.at_ms()).min();
+                    let reply = Reply(
+                        batch
+                            .into_iter()
+                            .map(|cmd| self.inner.ledger.apply(cmd).0)
+                            .collect(),
+                    );
+                    if let (Some(observe), Some(oldest)) = (self.inner.on_apply.get(), oldest) {
+                        observe(oldest);
+                    }
+                    reply
+                }
                 EntryPayload::Membership(m) => {
                     applied.membership = StoredMembership::new(Some(entry.log_id), m);
                     Reply(Vec::new())
