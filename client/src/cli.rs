@@ -231,7 +231,8 @@ pub enum Command {
     },
     /// (admin, auditor) A replicated cluster as the node at --endpoint sees
     /// it: its role and term, the leader, log and applied positions, and
-    /// (asked of the leader) how far behind each node is.
+    /// (asked of the leader) how far behind each node is; (admin) add and
+    /// remove nodes.
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
@@ -248,6 +249,30 @@ pub enum Command {
 pub enum ClusterCommand {
     /// Role, term, leader, positions and each node's lag.
     Status,
+    /// (admin) Add a node. Start it first with `--join` (and --node-id,
+    /// and --cluster listing the running nodes and itself). The leader adds
+    /// it as a learner, sends it the log until it has caught up (at most a
+    /// minute; asking again continues), then makes it a voter. Give every
+    /// node's endpoint with --endpoint A,B,C so the call finds the leader.
+    Add {
+        /// The new node's id (its --node-id).
+        #[arg(long)]
+        node_id: u64,
+        /// Where the other nodes reach its cluster port (HOST:PORT).
+        #[arg(long)]
+        cluster_addr: String,
+        /// Where clients reach its API (HOST:PORT).
+        #[arg(long)]
+        api_addr: String,
+    },
+    /// (admin) Remove a node, a voter or a learner; then stop its process.
+    /// Not the leader: stop the leader with SIGTERM (it hands over to a
+    /// follower), then remove it through the new one.
+    Remove {
+        /// The node's id.
+        #[arg(long)]
+        node_id: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -631,9 +656,31 @@ async fn command(cli: Cli, client: &Client) -> anyhow::Result<()> {
                 outln!("{name}: stress shock {} -> {shock}", r.previous);
             }
         }
-        Command::Cluster {
-            command: ClusterCommand::Status,
-        } => cluster_status(&client, json).await?,
+        Command::Cluster { command } => match command {
+            ClusterCommand::Status => print_cluster_status(&client.cluster_status().await?, json),
+            ClusterCommand::Add {
+                node_id,
+                cluster_addr,
+                api_addr,
+            } => {
+                let r = client.add_node(node_id, &cluster_addr, &api_addr).await?;
+                if !json {
+                    outln!("node {node_id} added as a voter");
+                }
+                if let Some(s) = r.status {
+                    print_cluster_status(&s, json);
+                }
+            }
+            ClusterCommand::Remove { node_id } => {
+                let r = client.remove_node(node_id).await?;
+                if !json {
+                    outln!("node {node_id} removed: stop its process");
+                }
+                if let Some(s) = r.status {
+                    print_cluster_status(&s, json);
+                }
+            }
+        },
         Command::Exposure { participant } => {
             let e = client.exposure(&participant).await?;
             if json {
@@ -879,8 +926,7 @@ async fn health(
     Ok(())
 }
 
-async fn cluster_status(client: &Client, json: bool) -> anyhow::Result<()> {
-    let s = client.cluster_status().await?;
+fn print_cluster_status(s: &cluster_pb::GetClusterStatusResponse, json: bool) {
     let role = s
         .role()
         .as_str_name()
@@ -914,7 +960,7 @@ async fn cluster_status(client: &Client, json: bool) -> anyhow::Result<()> {
             "millis_since_quorum_ack": s.millis_since_quorum_ack,
             "nodes": nodes,
         }));
-        return Ok(());
+        return;
     }
     outln!(
         "node {} is {role} in term {}; leader: {}",
@@ -953,5 +999,4 @@ async fn cluster_status(client: &Client, json: bool) -> anyhow::Result<()> {
     if s.role() != cluster_pb::NodeRole::Leader {
         outln!("(matched and lag are known to the leader: ask it for them)");
     }
-    Ok(())
 }

@@ -107,6 +107,11 @@ pub fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
+/// The deadline of a membership change: the server waits up to a minute
+/// for an added node to catch up (`CATCH_UP_MAX`), then commits two
+/// membership entries.
+pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(75);
+
 /// A connection plus the caller's bearer token. Cheap to clone.
 ///
 /// Connected to a cluster ([`Client::connect_cluster`]), it follows the
@@ -349,6 +354,40 @@ impl Client {
             .get_cluster_status(self.unary(cluster_pb::GetClusterStatusRequest {}))
             .await?
             .into_inner())
+    }
+
+    /// Adds node `node_id` to the cluster (admin; the leader answers, a
+    /// cluster client finds it): as a learner until it has caught up, then
+    /// as a voter. Waits up to [`MEMBERSHIP_TIMEOUT`].
+    pub async fn add_node(
+        &self,
+        node_id: u64,
+        cluster_addr: &str,
+        api_addr: &str,
+    ) -> Result<cluster_pb::AddNodeResponse, ClientError> {
+        let r = cluster_pb::AddNodeRequest {
+            node_id,
+            cluster_addr: cluster_addr.into(),
+            api_addr: api_addr.into(),
+        };
+        failover!(self, r, |c| {
+            let mut req = c.request(r);
+            req.set_timeout(MEMBERSHIP_TIMEOUT);
+            Ok(c.cluster().add_node(req).await?.into_inner())
+        })
+    }
+
+    /// Removes node `node_id` from the cluster (admin; on the leader).
+    pub async fn remove_node(
+        &self,
+        node_id: u64,
+    ) -> Result<cluster_pb::RemoveNodeResponse, ClientError> {
+        let r = cluster_pb::RemoveNodeRequest { node_id };
+        failover!(self, r, |c| {
+            let mut req = c.request(r);
+            req.set_timeout(MEMBERSHIP_TIMEOUT);
+            Ok(c.cluster().remove_node(req).await?.into_inner())
+        })
     }
 
     fn long<T>(&self, msg: T) -> Request<T> {

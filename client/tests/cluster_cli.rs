@@ -235,6 +235,81 @@ async fn a_single_node_has_no_cluster_status() {
         err.contains("FAILED_PRECONDITION") && err.contains("single node"),
         "{err}"
     );
+    for args in [
+        &["cluster", "remove", "--node-id", "2"][..],
+        &[
+            "cluster",
+            "add",
+            "--node-id",
+            "2",
+            "--cluster-addr",
+            "127.0.0.1:7402",
+            "--api-addr",
+            "127.0.0.1:50052",
+        ][..],
+    ] {
+        let o = ctl(&endpoint, &[&["--token", "dev-admin"][..], args].concat()).await;
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(err.contains("single node"), "{args:?}: {err}");
+    }
+}
+
+/// `cluster remove` through the endpoint list, starting at a follower:
+/// it reaches the leader, removes the node and shows what is left; checks
+/// go on with the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_is_removed_with_interlockctl() {
+    let nodes = cluster().await;
+    let leader = leader(&nodes).await;
+    let followers: Vec<usize> = (0..3).filter(|i| nodes[*i].endpoint != leader).collect();
+    let (first, gone) = (followers[0], followers[1]);
+    let all = std::iter::once(first)
+        .chain((0..3).filter(|i| *i != first))
+        .map(|i| nodes[i].endpoint.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let id = (gone + 1).to_string();
+    let o = ctl(
+        &all,
+        &[
+            "--token",
+            "dev-admin",
+            "cluster",
+            "remove",
+            "--node-id",
+            &id,
+        ],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!("node {id} removed: stop its process")),
+        "{out}"
+    );
+    assert!(!out.contains(&nodes[gone].raft), "{out}");
+    let again = ctl(
+        &all,
+        &[
+            "--token",
+            "dev-admin",
+            "cluster",
+            "remove",
+            "--node-id",
+            &id,
+        ],
+    )
+    .await;
+    let (_, err) = text(&again);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        err.contains("NOT_FOUND") && err.contains("not a member"),
+        "{err}"
+    );
+    let o = ctl(&all, &check_args("after-remove")).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
 }
 
 /// Nodes with mutual TLS on the cluster port elect a leader and commit; the

@@ -152,6 +152,15 @@ pub struct Config {
     #[arg(long, env = "INTERLOCK_CLUSTER")]
     pub cluster: Option<String>,
 
+    /// Start as a new node of a cluster that is already running: the node
+    /// waits, empty, until the leader adds it (`interlockctl cluster add`)
+    /// and sends it the log, rather than proposing --cluster as the
+    /// membership of a new cluster (which every node of a new cluster
+    /// does). --cluster then lists the running cluster's nodes and this
+    /// one. Without effect on a node that already has a log.
+    #[arg(long, env = "INTERLOCK_JOIN", requires = "cluster")]
+    pub join: bool,
+
     /// This node's certificate for the cluster port (PEM), naming it
     /// `spiffe://interlock/node/<node-id>` and the host names or addresses
     /// its peers reach it at: it serves the cluster port and is presented

@@ -503,7 +503,10 @@ async fn serve_grpc(
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             interlock::cluster::v1::cluster_service_server::ClusterServiceServer::new(
-                cluster::status::ClusterApi(node.clone()),
+                cluster::status::ClusterApi {
+                    node: node.clone(),
+                    tls: spec.as_ref().is_some_and(|s| s.tls.is_some()),
+                },
             ),
             principals.require(
                 &[Role::Admin, Role::Auditor],

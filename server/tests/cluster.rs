@@ -80,7 +80,12 @@ fn drain<R>(
 
 struct Cluster {
     api: Vec<String>,
-    spec: String,
+    /// Each node's `--cluster` (a node added later lists the founders and
+    /// itself, and starts with `--join`).
+    specs: Vec<String>,
+    /// Each node's cluster address.
+    raft: Vec<String>,
+    founders: usize,
     dirs: Vec<tempfile::TempDir>,
     children: Vec<Option<Child>>,
     /// Handovers the nodes logged (see [`HANDED_OVER`]).
@@ -92,17 +97,41 @@ impl Cluster {
         let api: Vec<String> = (0..NODES)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
+        let raft: Vec<String> = (0..NODES)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
         let spec = (0..NODES)
-            .map(|i| format!("{}=127.0.0.1:{}/{}", i + 1, free_port(), api[i]))
+            .map(|i| format!("{}={}/{}", i + 1, raft[i], api[i]))
             .collect::<Vec<_>>()
             .join(",");
         Cluster {
             api,
-            spec,
+            specs: vec![spec; NODES],
+            raft,
+            founders: NODES,
             dirs: (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect(),
             children: (0..NODES).map(|_| None).collect(),
             handed_over: Default::default(),
         }
+    }
+
+    /// Room for one more node, to be started with `--join` and added by
+    /// the leader: its index.
+    fn another(&mut self) -> usize {
+        let i = self.api.len();
+        self.api.push(format!("127.0.0.1:{}", free_port()));
+        self.raft.push(format!("127.0.0.1:{}", free_port()));
+        let spec = format!(
+            "{},{}={}/{}",
+            self.specs[0],
+            i + 1,
+            self.raft[i],
+            self.api[i]
+        );
+        self.specs.push(spec);
+        self.dirs.push(tempfile::tempdir().unwrap());
+        self.children.push(None);
+        i
     }
 
     fn endpoint(&self, i: usize) -> String {
@@ -112,7 +141,17 @@ impl Cluster {
     async fn start(&mut self, i: usize) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_interlock-server"))
             .args(["--dev", "--ops-listen", "off", "--listen", &self.api[i]])
-            .args(["--node-id", &(i + 1).to_string(), "--cluster", &self.spec])
+            .args([
+                "--node-id",
+                &(i + 1).to_string(),
+                "--cluster",
+                &self.specs[i],
+            ])
+            .args(if i < self.founders {
+                None
+            } else {
+                Some("--join")
+            })
             .args(["--broker-stale-after-ms", "3600000"])
             // More flags for experiments (e.g. another election timeout).
             .args(
@@ -201,7 +240,7 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut serving = Vec::new();
-            for i in 0..NODES {
+            for i in 0..self.children.len() {
                 if self.children[i].is_none() {
                     continue;
                 }
@@ -730,6 +769,195 @@ async fn two_nodes_down_fail_closed_then_resume() {
     assert_eq!(again.verdict, before.verdict);
     venue.check(check("after", "fund-1")).await.unwrap();
     for i in 0..NODES {
+        cluster.kill(i).await;
+    }
+}
+
+/// The digest of node `i`'s state, once it has applied everything the
+/// leader committed (asked until two reads agree with the leader's).
+async fn digest(cluster: &Cluster, i: usize) -> String {
+    cluster
+        .client(i, "dev-admin")
+        .state_digest()
+        .await
+        .unwrap()
+        .sha256
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_is_added_and_another_removed_while_checks_go_on() {
+    let mut cluster = Cluster::new();
+    for i in 0..NODES {
+        cluster.start(i).await;
+    }
+    let leader = cluster.leader().await;
+    cluster
+        .client(leader, "dev-broker")
+        .sync(vec![pb::SyncRequest {
+            sequence: 1,
+            updates: vec![pb::SyncUpdate {
+                update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
+                    participant: "fund-1".into(),
+                    asset: "ETH".into(),
+                    quantity: "1000000".into(),
+                })),
+            }],
+        }])
+        .await
+        .unwrap();
+
+    // Checks go on through every change below.
+    let new = cluster.another();
+    let endpoints: Vec<String> = (0..=new).map(|i| cluster.endpoint(i)).collect();
+    let venue = Client::connect_cluster(&endpoints, None, Some("dev-venue-a")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let checks = {
+        let (venue, stop) = (venue.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let order = format!("m-o{n}");
+                let deadline = Instant::now() + RETRY_BUDGET;
+                loop {
+                    match venue.check(check(&order, "fund-1")).await {
+                        Ok(r) => {
+                            acked.push((order, r));
+                            break;
+                        }
+                        Err(e) if failover_error(&e) && Instant::now() < deadline => {}
+                        Err(e) => panic!("{order}: {e}"),
+                    }
+                }
+            }
+            acked
+        })
+    };
+
+    // A fourth node, started with --join, waits to be added.
+    cluster.start(new).await;
+    let waiting = cluster
+        .client(new, "dev-admin")
+        .cluster_status()
+        .await
+        .unwrap();
+    assert!(waiting.nodes.is_empty(), "{waiting:?}");
+
+    // Bad asks change nothing. The admin's client starts at a follower and
+    // is sent on to the leader.
+    let follower = (leader + 1) % NODES;
+    let order: Vec<String> = std::iter::once(follower)
+        .chain((0..=new).filter(|i| *i != follower))
+        .map(|i| cluster.endpoint(i))
+        .collect();
+    let admin = Client::connect_cluster(&order, None, Some("dev-admin")).unwrap();
+    let code = |r: Result<_, ClientError>| match r {
+        Err(ClientError::Status(s)) => s.code(),
+        other => panic!("{:?}", other.map(|_: ()| ())),
+    };
+    let add = |id: u64, raft: &str, api: &str| {
+        let (admin, raft, api) = (admin.clone(), raft.to_owned(), api.to_owned());
+        async move { admin.add_node(id, &raft, &api).await.map(|_| ()) }
+    };
+    assert_eq!(
+        code(add(0, &cluster.raft[new], &cluster.api[new]).await),
+        tonic::Code::InvalidArgument
+    );
+    assert_eq!(
+        code(add(new as u64 + 1, "127.0.0.1", &cluster.api[new]).await),
+        tonic::Code::InvalidArgument
+    );
+    assert_eq!(
+        code(add(new as u64 + 1, "10.1.2.3:7400", &cluster.api[new]).await),
+        tonic::Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(add(new as u64 + 1, &cluster.raft[0], &cluster.api[new]).await),
+        tonic::Code::AlreadyExists
+    );
+    let broker = Client::connect_cluster(&order, None, Some("dev-broker")).unwrap();
+    assert_eq!(
+        code(
+            broker
+                .add_node(new as u64 + 1, &cluster.raft[new], &cluster.api[new])
+                .await
+                .map(|_| ())
+        ),
+        tonic::Code::PermissionDenied
+    );
+
+    // Added: a learner until it caught up, then a voter.
+    let added = admin
+        .add_node(new as u64 + 1, &cluster.raft[new], &cluster.api[new])
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(added.nodes.len(), NODES + 1, "{added:?}");
+    assert!(added.nodes.iter().all(|n| n.voter), "{added:?}");
+    // Asked again (a retry after a lost answer): nothing more to do.
+    add(new as u64 + 1, &cluster.raft[new], &cluster.api[new])
+        .await
+        .unwrap();
+
+    // A follower that is not the new node is removed; the leader may not be.
+    let leader = cluster.leader().await;
+    assert_eq!(
+        code(admin.remove_node(leader as u64 + 1).await.map(|_| ())),
+        tonic::Code::FailedPrecondition
+    );
+    let gone = (0..NODES).find(|i| *i != leader).unwrap();
+    let removed = admin
+        .remove_node(gone as u64 + 1)
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(removed.nodes.len(), NODES, "{removed:?}");
+    assert!(removed.nodes.iter().all(|n| n.node_id != gone as u64 + 1));
+    assert_eq!(
+        code(admin.remove_node(gone as u64 + 1).await.map(|_| ())),
+        tonic::Code::NotFound
+    );
+    cluster.kill(gone).await;
+
+    // The leader goes too: the new node and the remaining founder are a
+    // majority of the three voters, and elect.
+    cluster.kill(leader).await;
+    let leader = cluster.leader().await;
+    assert!(leader != gone, "a removed node leads");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = checks.await.unwrap();
+    assert!(acked.len() > 10, "only {} checks", acked.len());
+
+    // Nothing acknowledged is lost, and the two left hold the same state.
+    for (order, r) in &acked {
+        let again = venue.check(check(order, "fund-1")).await.unwrap();
+        assert_eq!(
+            (&again.reservation_id, again.verdict),
+            (&r.reservation_id, r.verdict),
+            "{order}"
+        );
+    }
+    let live: Vec<usize> = (0..=new)
+        .filter(|i| cluster.children[*i].is_some())
+        .collect();
+    assert_eq!(live.len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (a, b) = (
+            digest(&cluster, live[0]).await,
+            digest(&cluster, live[1]).await,
+        );
+        if a == b {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nodes differ: {a} {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in live {
         cluster.kill(i).await;
     }
 }

@@ -11,6 +11,7 @@
 //! Only a leader that can still commit ever answers: a deposed one's
 //! proposals fail, so it acknowledges nothing its successor lacks.
 
+pub mod membership;
 pub mod network;
 pub mod propose;
 pub mod service;
@@ -64,6 +65,9 @@ pub struct ClusterSpec {
     pub snapshot_after_entries: u64,
     /// Mutual TLS between the nodes, when configured.
     pub tls: Option<ClusterTls>,
+    /// A new node of a running cluster (`--join`): it waits to be added
+    /// rather than proposing `nodes` as the membership of a new cluster.
+    pub join: bool,
 }
 
 /// This node's certificate and key and the CA of every node's certificate
@@ -159,6 +163,7 @@ impl ClusterSpec {
             election_timeout: Duration::from_millis(config.election_timeout_ms),
             snapshot_after_entries: config.snapshot_after_entries,
             tls,
+            join: config.join,
         }))
     }
 }
@@ -278,6 +283,11 @@ impl Node {
             tracing::info!(
                 node = spec.id,
                 "rejoining the cluster from the data directory"
+            );
+        } else if spec.join {
+            tracing::info!(
+                node = spec.id,
+                "a new node of a running cluster: waiting for the leader to add it (interlockctl cluster add)"
             );
         } else {
             match node.raft.initialize(spec.nodes.clone()).await {
@@ -457,7 +467,7 @@ pub async fn serve(
     builder
         .add_service(tonic::service::interceptor::InterceptedService::new(
             raft,
-            peers_only(spec),
+            peers_only(spec, node.raft.clone()),
         ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -468,16 +478,28 @@ pub async fn serve(
 /// the cluster (a venue's certificate from the same CA, or a node's of
 /// another cluster, is refused before any message is read); without TLS
 /// (every address on loopback, checked at start) anyone on this machine.
+/// The cluster is the current membership (nodes added and removed
+/// since start included); before this node has one (a new node waiting
+/// to be added), the nodes of `--cluster`.
 pub fn peers_only(
     spec: &ClusterSpec,
+    raft: Raft<TypeConfig>,
 ) -> impl Fn(tonic::Request<()>) -> Result<tonic::Request<()>, Status> + Clone {
     let tls = spec.tls.is_some();
-    let peers: BTreeSet<NodeId> = spec
-        .nodes
-        .keys()
-        .copied()
-        .filter(|id| *id != spec.id)
-        .collect();
+    let me = spec.id;
+    let listed: BTreeSet<NodeId> = spec.nodes.keys().copied().collect();
+    let is_peer = move |id: NodeId| {
+        if id == me {
+            return false;
+        }
+        let m = raft.metrics();
+        let m = m.borrow();
+        if m.membership_config.log_id().is_some() {
+            m.membership_config.membership().get_node(&id).is_some()
+        } else {
+            listed.contains(&id)
+        }
+    };
     move |req: tonic::Request<()>| {
         if !tls {
             return Ok(req);
@@ -490,7 +512,7 @@ pub fn peers_only(
             return Err(crate::auth::needs(crate::auth::Role::Node));
         }
         match p.id.parse::<NodeId>() {
-            Ok(id) if peers.contains(&id) => Ok(req),
+            Ok(id) if is_peer(id) => Ok(req),
             _ => Err(Status::permission_denied(format!(
                 "node {:?} is not another node of this cluster",
                 p.id

@@ -6,11 +6,29 @@ use interlock::cluster::v1 as pb;
 use openraft::ServerState;
 use tonic::{Request, Response, Status};
 
+use interlock_replication::ClusterNode;
+
 use super::Node;
 
-/// `ClusterService` (admin and auditor roles, on the API port).
+/// `ClusterService` (admin and auditor roles, on the API port; changes
+/// admin only).
 #[derive(Clone)]
-pub struct ClusterApi(pub Option<Arc<Node>>);
+pub struct ClusterApi {
+    pub node: Option<Arc<Node>>,
+    /// Whether the nodes authenticate each other with mutual TLS (an
+    /// added node's addresses may then be off loopback).
+    pub tls: bool,
+}
+
+impl ClusterApi {
+    fn node(&self) -> Result<&Arc<Node>, Status> {
+        self.node.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this server is a single node (started without --cluster): there is no cluster",
+            )
+        })
+    }
+}
 
 impl Node {
     /// What [`ClusterApi`] answers: this node's metrics from openraft.
@@ -87,11 +105,46 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         &self,
         _: Request<pb::GetClusterStatusRequest>,
     ) -> Result<Response<pb::GetClusterStatusResponse>, Status> {
-        let node = self.0.as_ref().ok_or_else(|| {
-            Status::failed_precondition(
-                "this server is a single node (started without --cluster): there is no cluster",
-            )
-        })?;
-        Ok(Response::new(node.status()))
+        Ok(Response::new(self.node()?.status()))
+    }
+
+    async fn add_node(
+        &self,
+        request: Request<pb::AddNodeRequest>,
+    ) -> Result<Response<pb::AddNodeResponse>, Status> {
+        let who = crate::auth::admin(&request)?.id.clone();
+        let node = self.node()?;
+        let pb::AddNodeRequest {
+            node_id,
+            cluster_addr,
+            api_addr,
+        } = request.into_inner();
+        tracing::info!(by = %who, node = node_id, "cluster add requested");
+        node.add_node(
+            node_id,
+            ClusterNode {
+                raft_addr: cluster_addr,
+                api_addr,
+            },
+            self.tls,
+        )
+        .await?;
+        Ok(Response::new(pb::AddNodeResponse {
+            status: Some(node.status()),
+        }))
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<pb::RemoveNodeRequest>,
+    ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
+        let who = crate::auth::admin(&request)?.id.clone();
+        let node = self.node()?;
+        let node_id = request.into_inner().node_id;
+        tracing::info!(by = %who, node = node_id, "cluster remove requested");
+        node.remove_node(node_id).await?;
+        Ok(Response::new(pb::RemoveNodeResponse {
+            status: Some(node.status()),
+        }))
     }
 }

@@ -1,0 +1,259 @@
+//! Adding and removing nodes (`ClusterService.AddNode`, `RemoveNode`, on
+//! the leader): openraft's membership change, which goes through a joint
+//! configuration so that the old and the new majorities never decide
+//! apart.
+//!
+//! A node is added in two steps: as a learner, which receives the log (or
+//! a snapshot) but does not vote, until its log matches the leader's; then
+//! as a voter. A new node is started with `--join`, so that it waits empty
+//! for the leader rather than founding a cluster of its own. A removed
+//! node is no longer sent anything; its process should then be stopped
+//! (it would otherwise keep bidding for a leadership no one grants it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use interlock_replication::{ClusterNode, NodeId};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+use tonic::Status;
+
+use super::{not_leader, Node};
+
+/// The most nodes (voters and learners) a cluster may have: a majority of
+/// seven is four fdatasyncs on four machines for every entry; more buys
+/// no availability worth that.
+pub const CLUSTER_NODES_MAX: usize = 7;
+
+/// How long an added node may take to catch up as a learner before the
+/// call gives up waiting (the node stays a learner and keeps catching up;
+/// the same call again makes it a voter once it has). At the rate a
+/// rejoining node takes the log (about 170,000 entries a second,
+/// bench/RESULTS.md "Failover"), a minute is ~10M entries.
+pub const CATCH_UP_MAX: Duration = Duration::from_secs(60);
+
+/// How long a change waits for the one before it (or a new leader's
+/// first entry) to be committed.
+pub const SETTLE_MAX: Duration = Duration::from_secs(2);
+
+/// A node's address in a membership change: what `--cluster` accepts,
+/// and off loopback only with mutual TLS between nodes.
+fn check_address(what: &str, a: &str, tls: bool) -> Result<(), Status> {
+    if a.is_empty()
+        || a.len() > interlock_replication::codec::ADDRESS_MAX
+        || a.contains([',', '/', '='])
+    {
+        return Err(Status::invalid_argument(format!(
+            "{what} {a:?} is not an address (HOST:PORT, at most {} bytes)",
+            interlock_replication::codec::ADDRESS_MAX
+        )));
+    }
+    let Some((host, port)) = a.rsplit_once(':') else {
+        return Err(Status::invalid_argument(format!(
+            "{what} {a:?} is not HOST:PORT"
+        )));
+    };
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(Status::invalid_argument(format!(
+            "{what} {a:?} is not HOST:PORT with a port from 1 to 65535"
+        )));
+    }
+    let loopback = a.parse::<SocketAddr>().is_ok_and(|s| s.ip().is_loopback());
+    if !tls && !loopback {
+        return Err(Status::failed_precondition(format!(
+            "{what} {a:?} is off loopback and this cluster runs without mutual TLS between nodes (--cluster-tls-cert)"
+        )));
+    }
+    Ok(())
+}
+
+fn change_failed(e: RaftError<NodeId, ClientWriteError<NodeId, ClusterNode>>) -> Status {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            not_leader(f.leader_id, f.leader_node.map(|n| n.api_addr))
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            Status::failed_precondition(format!("the membership cannot change now: {e}"))
+        }
+        RaftError::Fatal(e) => Status::unavailable(format!("this node's consensus stopped ({e})")),
+    }
+}
+
+/// What a membership change needs to know of the current one.
+struct Current {
+    voters: BTreeSet<NodeId>,
+    nodes: BTreeMap<NodeId, ClusterNode>,
+}
+
+impl Node {
+    /// The membership, on the leader only (a follower answers UNAVAILABLE
+    /// naming the leader), once it is committed and not joint: a change
+    /// under way (or a new leader's first entry not yet committed) is
+    /// waited for, at most [`SETTLE_MAX`].
+    async fn current_membership(&self) -> Result<Current, Status> {
+        let deadline = tokio::time::Instant::now() + SETTLE_MAX;
+        let mut metrics = self.raft.metrics();
+        loop {
+            if !self.is_leader() {
+                let leader = self.leader();
+                return Err(not_leader(
+                    leader.as_ref().map(|l| l.0),
+                    leader.map(|l| l.1),
+                ));
+            }
+            {
+                let m = metrics.borrow_and_update();
+                let membership = m.membership_config.membership();
+                let committed = m.last_applied.as_ref() >= m.membership_config.log_id().as_ref();
+                if committed && membership.get_joint_config().len() == 1 {
+                    return Ok(Current {
+                        voters: membership.voter_ids().collect(),
+                        nodes: membership.nodes().map(|(id, n)| (*id, n.clone())).collect(),
+                    });
+                }
+            }
+            if tokio::time::timeout_at(deadline, metrics.changed())
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                return Err(Status::failed_precondition(
+                    "a membership change is under way; retry once it has finished",
+                ));
+            }
+        }
+    }
+
+    /// Adds node `id` at `node` as a voter: first as a learner until its
+    /// log matches the leader's (at most [`CATCH_UP_MAX`]), then as a
+    /// voter. Asking again for a node already added at the same
+    /// addresses finishes what is left (a learner becomes a voter) or
+    /// changes nothing.
+    pub async fn add_node(&self, id: NodeId, node: ClusterNode, tls: bool) -> Result<(), Status> {
+        if id == 0 {
+            return Err(Status::invalid_argument("node ids start at 1"));
+        }
+        check_address("the cluster address", &node.raft_addr, tls)?;
+        check_address("the API address", &node.api_addr, tls)?;
+        let current = self.current_membership().await?;
+        match current.nodes.get(&id) {
+            Some(known) if *known != node => {
+                return Err(Status::already_exists(format!(
+                    "node {id} is already a member, at {known}: remove it first to move it"
+                )))
+            }
+            Some(_) if current.voters.contains(&id) => return Ok(()),
+            Some(_) => {}
+            None => {
+                if current.nodes.len() >= CLUSTER_NODES_MAX {
+                    return Err(Status::resource_exhausted(format!(
+                        "the cluster has {} nodes, the most it may have (CLUSTER_NODES_MAX)",
+                        current.nodes.len()
+                    )));
+                }
+                if let Some((other, _)) = current
+                    .nodes
+                    .iter()
+                    .find(|(_, n)| n.raft_addr == node.raft_addr || n.api_addr == node.api_addr)
+                {
+                    return Err(Status::already_exists(format!(
+                        "node {other} already has one of these addresses"
+                    )));
+                }
+            }
+        }
+        tracing::info!(node = id, at = %node, "adding a node: as a learner until it has caught up");
+        let added = tokio::time::timeout(CATCH_UP_MAX, self.raft.add_learner(id, node, true)).await;
+        match added {
+            Err(_) => {
+                return Err(Status::deadline_exceeded(format!(
+                    "node {id} did not catch up within {} s; it stays a learner and keeps catching up: ask again to make it a voter",
+                    CATCH_UP_MAX.as_secs()
+                )))
+            }
+            Ok(r) => {
+                r.map_err(change_failed)?;
+            }
+        }
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(change_failed)?;
+        tracing::info!(node = id, "node {id} is a voter");
+        Ok(())
+    }
+
+    /// Removes node `id` (a voter or a learner). Not the leader itself:
+    /// stop it with SIGTERM (it hands over) and remove it from the next
+    /// leader. Not the last voter.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), Status> {
+        let current = self.current_membership().await?;
+        if !current.nodes.contains_key(&id) {
+            return Err(Status::not_found(format!(
+                "node {id} is not a member of this cluster"
+            )));
+        }
+        if id == self.id {
+            return Err(Status::failed_precondition(format!(
+                "node {id} leads: stop it with SIGTERM (it hands over to a follower), then remove it through the new leader"
+            )));
+        }
+        let changes: ChangeMembers<NodeId, ClusterNode> = if current.voters.contains(&id) {
+            if current.voters.len() == 1 {
+                return Err(Status::failed_precondition(
+                    "a cluster keeps at least one voter",
+                ));
+            }
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        tracing::info!(node = id, "removing a node");
+        self.raft
+            .change_membership(changes, false)
+            .await
+            .map_err(change_failed)?;
+        tracing::info!(
+            node = id,
+            "node {id} is no longer a member; stop its process"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_host_and_port_and_off_loopback_only_with_tls() {
+        for ok in ["127.0.0.1:7400", "[::1]:7400"] {
+            assert!(check_address("a", ok, false).is_ok(), "{ok}");
+        }
+        assert!(check_address("a", "interlock-3.peers:7400", true).is_ok());
+        for bad in [
+            "",
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "127.0.0.1:70000",
+            ":7400",
+            "a=b:1",
+            "a/b:1",
+            "a,b:1",
+        ] {
+            let e = check_address("a", bad, true).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad}");
+        }
+        let e = check_address("a", "10.0.0.4:7400", false).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        assert!(e.message().contains("mutual TLS"));
+        let long = format!(
+            "{}:1",
+            "a".repeat(interlock_replication::codec::ADDRESS_MAX)
+        );
+        assert_eq!(
+            check_address("a", &long, true).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+    }
+}
