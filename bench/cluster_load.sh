@@ -12,14 +12,18 @@
 #   rejoin SECONDS  kill a follower, load the leader for SECONDS at 64
 #                   clients, restart the follower and time until the
 #                   leader's log matches on it
-# Usage: bench/cluster_load.sh steady|rejoin [SECONDS]
+#   start N         start a new cluster N times: which node leads, in which
+#                   term (1: the first election won), and how long after
+#                   the processes were started a leader was known
+# Usage: bench/cluster_load.sh steady|rejoin|start [SECONDS|N]
 # LOGS=DIR keeps each node's log as DIR/node-N.log (elections, timeouts,
 # snapshots are logged at INFO). NODE_ARGS adds flags to every node (e.g.
 # "--snapshot-after-entries 20000", so that a rejoining node is sent a
-# snapshot).
+# snapshot). PROFILE=FILE records the rejoining node's first 8 s with perf
+# (FILE.leader: the leader's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODE=${1:?steady or rejoin}
+MODE=${1:?steady, rejoin or start}
 SECS=${2:-600}
 RUNS=1
 # shellcheck source=bench/lib.sh
@@ -67,16 +71,31 @@ print("entries %d, apply lag p50 <= %s ms, p99 <= %s ms, over 50 ms: %.3f%%" % (
 PY
 }
 show() { for i in 0 1 2; do [ "${PIDS[$i]}" != 0 ] && echo "node $((i + 1)): $(status "$i" | cut -d' ' -f1-3)"; done; }
-rm -rf "$DATA"; mkdir -p "$DATA"
-if [ -n "${LOGS:-}" ]; then mkdir -p "$LOGS"; fi
-for i in 0 1 2; do start "$i"; done
-LEADER=""
-for _ in $(seq 1 200); do
-  for i in 0 1 2; do status "$i" 2>/dev/null | grep -q '^leader' && LEADER=$i; done
-  [ -n "$LEADER" ] && break
-  sleep 0.05
-done
-[ -n "$LEADER" ] || { echo "no leader" >&2; exit 1; }
+boot() { # a new cluster in empty data directories; sets LEADER and BOOT_MS
+  rm -rf "$DATA"; mkdir -p "$DATA"
+  if [ -n "${LOGS:-}" ]; then mkdir -p "$LOGS"; fi
+  local t0; t0=$(date +%s%N)
+  for i in 0 1 2; do start "$i"; done
+  LEADER=""
+  for _ in $(seq 1 400); do
+    for i in 0 1 2; do status "$i" 2>/dev/null | grep -q '^leader' && LEADER=$i; done
+    [ -n "$LEADER" ] && break
+    sleep 0.02
+  done
+  [ -n "$LEADER" ] || { echo "no leader" >&2; exit 1; }
+  BOOT_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+if [ "$MODE" = start ]; then
+  for r in $(seq 1 "$SECS"); do
+    boot
+    echo "start $r: node $((LEADER + 1)) leads in term $(status "$LEADER" | cut -d' ' -f2), known ${BOOT_MS} ms after the three processes were started"
+    kill "${PIDS[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+    PIDS=(0 0 0)
+  done
+  exit 0
+fi
+boot
 load() {
   "$BIN/interlockctl" --endpoint "http://127.0.0.1:${API[$LEADER]}" --json bench --clients 64 \
     --duration-secs "$SECS" --warmup-secs 1 --label "$MODE" |
@@ -96,15 +115,25 @@ case "$MODE" in
     GOAL=$(status "$LEADER" | cut -d' ' -f4)
     T0=$(date +%s.%N)
     start "$F"
+    if [ -n "${PROFILE:-}" ]; then # the rejoining node's and the leader's first 8 s
+      perf record -q -g -o "$PROFILE" -p "${PIDS[$F]}" -- sleep 8 >/dev/null 2>&1 &
+      perf record -q -g -o "$PROFILE.leader" -p "${PIDS[$LEADER]}" -- sleep 8 >/dev/null 2>&1 &
+    fi
+    LAST=$T0
     while true; do
       M=$(status "$LEADER" | cut -d' ' -f$((5 + F)))
       [ "$M" -ge "$GOAL" ] && break
+      NOW=$(date +%s.%N)
+      if python3 -c "import sys; sys.exit(0 if $NOW - $LAST >= 1 else 1)"; then
+        echo "  $(python3 -c "print(round($NOW - $T0, 1))") s: matched $M of $GOAL"
+        LAST=$NOW
+      fi
       sleep 0.05
     done
     T1=$(date +%s.%N)
     echo "node $((F + 1)) was $GOAL entries behind; matched $(python3 -c "print(round($T1 - $T0, 2))") s after its restart"
     show
     ;;
-  *) echo "steady or rejoin" >&2; exit 2 ;;
+  *) echo "steady, rejoin or start" >&2; exit 2 ;;
 esac
 kill "${PIDS[@]/#0/}" 2>/dev/null || true

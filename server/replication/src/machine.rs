@@ -343,6 +343,39 @@ impl StateMachine {
             .map_err(|e| e.to_string())
     }
 
+    /// Applies committed entries in order: a reply per entry.
+    fn apply_entries(&self, entries: Vec<Entry>) -> Vec<Reply> {
+        let mut applied = self.inner.applied();
+        let mut replies = Vec::with_capacity(entries.len());
+        for entry in entries {
+            applied.last_applied = Some(entry.log_id);
+            let reply = match entry.payload {
+                EntryPayload::Blank => Reply(Vec::new()),
+                // Each command carries the leader's time: every node
+                // applies it at the same time and reaches the same answer.
+                EntryPayload::Normal(batch) => {
+                    let oldest = batch.iter().map(|c| c.at_ms()).min();
+                    let reply = Reply(
+                        batch
+                            .into_iter()
+                            .map(|cmd| self.inner.ledger.apply(cmd).0)
+                            .collect(),
+                    );
+                    if let (Some(observe), Some(oldest)) = (self.inner.on_apply.get(), oldest) {
+                        observe(oldest);
+                    }
+                    reply
+                }
+                EntryPayload::Membership(m) => {
+                    applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    Reply(Vec::new())
+                }
+            };
+            replies.push(reply);
+        }
+        replies
+    }
+
     fn snapshot_meta(&self, applied: AppliedTo) -> SnapshotMeta {
         let n = self.inner.built.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match applied.last_applied {
@@ -425,40 +458,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((a.last_applied, a.membership.clone()))
     }
 
+    /// Applies on a blocking thread, not on the runtime: a follower
+    /// catching up applies thousands of commands per call, and on the
+    /// server's single runtime thread that held up the AppendEntries behind
+    /// it past openraft's deadline (the heartbeat interval). Each timeout
+    /// cost the interval and a resend: a node a minute behind (1.2M
+    /// checks) took 11 s to catch up, its CPU a quarter busy
+    /// (bench/cluster_load.sh rejoin, 2026-12-01).
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let mut applied = self.inner.applied();
-        let mut replies = Vec::new();
-        for entry in entries {
-            applied.last_applied = Some(entry.log_id);
-            let reply = match entry.payload {
-                EntryPayload::Blank => Reply(Vec::new()),
-                // Each command carries the leader's time: every node
-                // applies it at the same time and reaches the same answer.
-                EntryPayload::Normal(batch) => {
-                    let oldest = batch.iter().map(|c| c.at_ms()).min();
-                    let reply = Reply(
-                        batch
-                            .into_iter()
-                            .map(|cmd| self.inner.ledger.apply(cmd).0)
-                            .collect(),
-                    );
-                    if let (Some(observe), Some(oldest)) = (self.inner.on_apply.get(), oldest) {
-                        observe(oldest);
-                    }
-                    reply
-                }
-                EntryPayload::Membership(m) => {
-                    applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                    Reply(Vec::new())
-                }
-            };
-            replies.push(reply);
-        }
-        Ok(replies)
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.apply_entries(entries))
+            .await
+            .map_err(|e| sm_error(ErrorVerb::Write, e))
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {

@@ -82,6 +82,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             .map(|e| {
                 let channel = e
                     .tcp_nodelay(true)
+                    .initial_stream_window_size(super::CLUSTER_WINDOW)
+                    .initial_connection_window_size(super::CLUSTER_WINDOW)
                     .connect_timeout(std::time::Duration::from_millis(500))
                     .connect_lazy();
                 RaftServiceClient::new(channel).max_decoding_message_size(usize::MAX)
@@ -185,10 +187,10 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 
     /// How long the leader waits before trying an unreachable peer again:
-    /// 25 ms, doubling to at most 1 s. openraft's default, a constant
-    /// 500 ms, left a restarted node up to half a second behind after it
-    /// came back; a node still catching up when the leader fails can only
-    /// slow the election down (it cannot win, but it bids).
+    /// 25 ms, doubling to at most [`BACKOFF_MAX`]. openraft's default, a
+    /// constant 500 ms, left a restarted node up to half a second behind
+    /// after it came back; a node still catching up when the leader fails
+    /// can only slow the election down (it cannot win, but it bids).
     fn backoff(&self) -> openraft::network::Backoff {
         openraft::network::Backoff::new(
             (0u32..).map(|i| std::time::Duration::from_millis(25u64 << i.min(6)).min(BACKOFF_MAX)),
@@ -196,5 +198,12 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
-/// The longest wait between attempts to reach a peer.
-pub const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest wait between attempts to reach a peer: well inside a
+/// restarted node's first election timeout (openraft's lease of 1.5 T and
+/// a random T to 1.5 T, 375 ms at the default T), so that the leader
+/// reaches it before it bids. At 1 s (until 2026-12-01) a follower
+/// restarted after a minute away bid 460 ms after it came back, before
+/// the leader tried it again, and its higher term deposed the leader
+/// (two elections in each `bench/cluster_load.sh rejoin` run). A dead
+/// peer costs ten refused connections a second.
+pub const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_millis(100);
