@@ -165,9 +165,12 @@ impl Nodes {
 }
 
 /// tonic's status for a connection that broke during a call: UNKNOWN
-/// with its transport error (not a status the server sent).
+/// with its transport error ("transport error", or on a stream "h2
+/// protocol error: error reading a body from connection"), never a status
+/// the server sent, which carries no source error.
 fn broken_connection(s: &tonic::Status) -> bool {
-    s.code() == Code::Unknown && s.message().starts_with("transport error")
+    s.code() == Code::Unknown
+        && (s.message().starts_with("transport error") || std::error::Error::source(s).is_some())
 }
 
 /// Did the node fail to answer at all (rather than refuse)?
@@ -225,6 +228,16 @@ mod tests {
             Some((2, false)),
             "a broken call moves on"
         );
+        // A stream whose connection broke: UNKNOWN with the I/O error as
+        // its source; the server's own UNKNOWN has none and is an answer.
+        let cut = ClientError::Status(tonic::Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "stream closed because of a broken pipe",
+        ))));
+        assert!(matches!(&cut, ClientError::Status(s) if s.code() == Code::Unknown));
+        assert_eq!(n.after(1, &cut, &[]), Some((2, false)));
+        let unknown = ClientError::Status(tonic::Status::unknown("the server's own error"));
+        assert_eq!(n.after(1, &unknown, &[]), None);
         let refused = ClientError::Status(tonic::Status::failed_precondition("gap"));
         assert_eq!(n.after(0, &refused, &[]), None, "an answer is not retried");
         // A hint to a node that did not answer is stale: the next one.

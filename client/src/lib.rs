@@ -22,6 +22,8 @@
 
 pub mod pki;
 
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod failover;
@@ -511,16 +513,72 @@ impl Client {
     }
 
     /// Sends sync messages and collects the acks; stops at the first error.
+    ///
+    /// On a cluster a stream cut by a failover resumes on the leader: the
+    /// client asks it the last sequence it applied for this broker
+    /// (`GetSyncState`, answered by a confirmed leader only) and sends the
+    /// messages after it, so none is applied twice or skipped. A message
+    /// the old leader applied without its ack arriving is acknowledged by
+    /// that answer: its ack here is the sequence the leader reports.
     pub async fn sync(
         &self,
         messages: Vec<pb::SyncRequest>,
     ) -> Result<Vec<pb::SyncAck>, ClientError> {
-        let n = messages.len();
-        let acks = self
-            .position()
-            .sync(self.request(tokio_stream::iter(messages)))
+        let Some(nodes) = &self.nodes else {
+            let n = messages.len();
+            let acks = self
+                .position()
+                .sync(self.request(tokio_stream::iter(messages)))
+                .await?;
+            return collect(acks.into_inner(), n).await;
+        };
+        let acks: Arc<Mutex<Vec<pb::SyncAck>>> = Default::default();
+        let resuming = AtomicBool::new(false);
+        nodes
+            .call(|channel| {
+                let (c, acks, messages) = (self.on(channel), acks.clone(), &messages);
+                let resume = resuming.swap(true, AtomicOrdering::Relaxed);
+                async move {
+                    let mut done = acks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .last()
+                        .map_or(0, |a| a.applied_sequence);
+                    if resume {
+                        let applied = c.sync_state().await?.last_applied_sequence;
+                        let mut a = acks.lock().unwrap_or_else(|p| p.into_inner());
+                        for m in messages
+                            .iter()
+                            .filter(|m| m.sequence > done && m.sequence <= applied)
+                        {
+                            a.push(pb::SyncAck {
+                                applied_sequence: m.sequence,
+                            });
+                        }
+                        done = done.max(applied);
+                    }
+                    let todo: Vec<pb::SyncRequest> = messages
+                        .iter()
+                        .filter(|m| m.sequence > done)
+                        .cloned()
+                        .collect();
+                    if todo.is_empty() {
+                        return Ok(());
+                    }
+                    let mut stream = c
+                        .position()
+                        .sync(c.request(tokio_stream::iter(todo)))
+                        .await?
+                        .into_inner();
+                    while let Some(ack) = stream.message().await? {
+                        acks.lock().unwrap_or_else(|p| p.into_inner()).push(ack);
+                    }
+                    Ok(())
+                }
+            })
             .await?;
-        collect(acks.into_inner(), n).await
+        let acks = std::mem::take(&mut *acks.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(acks)
     }
 
     // ---- oracle ----
@@ -534,16 +592,61 @@ impl Client {
     }
 
     /// Sends price messages and collects the acks; stops at the first error.
+    ///
+    /// On a cluster a stream cut by a failover resumes on the leader from
+    /// the last sequence it applied for this oracle (`GetPublishState`), as
+    /// [`Client::sync`] does. A message the old leader applied without its
+    /// ack arriving has no ack here (its quotes' verdicts are not known to
+    /// the client); the next ack's sequence covers it.
     pub async fn publish(
         &self,
         messages: Vec<pb::PublishRequest>,
     ) -> Result<Vec<pb::PublishAck>, ClientError> {
-        let n = messages.len();
-        let acks = self
-            .price()
-            .publish(self.request(tokio_stream::iter(messages)))
+        let Some(nodes) = &self.nodes else {
+            let n = messages.len();
+            let acks = self
+                .price()
+                .publish(self.request(tokio_stream::iter(messages)))
+                .await?;
+            return collect(acks.into_inner(), n).await;
+        };
+        let acks: Arc<Mutex<Vec<pb::PublishAck>>> = Default::default();
+        let resuming = AtomicBool::new(false);
+        nodes
+            .call(|channel| {
+                let (c, acks, messages) = (self.on(channel), acks.clone(), &messages);
+                let resume = resuming.swap(true, AtomicOrdering::Relaxed);
+                async move {
+                    let mut done = acks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .last()
+                        .map_or(0, |a| a.applied_sequence);
+                    if resume {
+                        done = done.max(c.publish_state().await?.last_applied_sequence);
+                    }
+                    let todo: Vec<pb::PublishRequest> = messages
+                        .iter()
+                        .filter(|m| m.sequence > done)
+                        .cloned()
+                        .collect();
+                    if todo.is_empty() {
+                        return Ok(());
+                    }
+                    let mut stream = c
+                        .price()
+                        .publish(c.request(tokio_stream::iter(todo)))
+                        .await?
+                        .into_inner();
+                    while let Some(ack) = stream.message().await? {
+                        acks.lock().unwrap_or_else(|p| p.into_inner()).push(ack);
+                    }
+                    Ok(())
+                }
+            })
             .await?;
-        collect(acks.into_inner(), n).await
+        let acks = std::mem::take(&mut *acks.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(acks)
     }
 
     // ---- admin ----

@@ -526,6 +526,9 @@ impl pb::position_service_server::PositionService for PositionApi {
         req: Request<pb::GetSyncStateRequest>,
     ) -> Result<Response<pb::SyncState>, Status> {
         let broker = broker_of(&req)?;
+        // Where a broker resumes: the leader's, never a follower's that may
+        // lag behind it.
+        self.0.current().await?;
         let b = self
             .0
             .read(|s| s.broker(&broker).cloned())?

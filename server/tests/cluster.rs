@@ -961,3 +961,71 @@ async fn a_node_is_added_and_another_removed_while_checks_go_on() {
         cluster.kill(i).await;
     }
 }
+
+/// A broker's sync through the client library, the leader killed while a
+/// batch streams: the client resumes on the new leader from the sequence
+/// it applied, so every message is applied once, in order, none skipped
+/// (the broker is not gapped and every sequence is acknowledged once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_stream_resumes_on_the_new_leader() {
+    let mut cluster = Cluster::new();
+    for i in 0..NODES {
+        cluster.start(i).await;
+    }
+    let leader = cluster.leader().await;
+    let endpoints: Vec<String> = (0..NODES).map(|i| cluster.endpoint(i)).collect();
+    let broker = Client::connect_cluster(&endpoints, None, Some("dev-broker")).unwrap();
+    let message = |seq: u64| pb::SyncRequest {
+        sequence: seq,
+        updates: vec![pb::SyncUpdate {
+            update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
+                participant: format!("fund-{}", seq % 50),
+                asset: "ETH".into(),
+                quantity: seq.to_string(),
+            })),
+        }],
+    };
+    const BATCH: u64 = 400;
+    const BATCHES: u64 = 6;
+    let sending = {
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for b in 0..BATCHES {
+                let batch: Vec<_> = (b * BATCH + 1..=(b + 1) * BATCH).map(message).collect();
+                let acks = broker.sync(batch).await.unwrap();
+                acked.extend(acks.into_iter().map(|a| a.applied_sequence));
+            }
+            acked
+        })
+    };
+    // Kill the leader once some of the messages are in.
+    let watch = cluster.client(leader, "dev-broker");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while watch
+        .sync_state()
+        .await
+        .map_or(0, |s| s.last_applied_sequence)
+        < BATCH + BATCH / 2
+    {
+        assert!(Instant::now() < deadline, "the sync did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.kill(leader).await;
+    let acked = sending.await.unwrap();
+    assert_eq!(
+        acked,
+        (1..=BATCH * BATCHES).collect::<Vec<_>>(),
+        "every sequence acknowledged once, in order"
+    );
+    assert!(
+        !broker.failovers().is_empty(),
+        "the stream never moved: the kill came too late to test anything"
+    );
+    let state = broker.sync_state().await.unwrap();
+    assert_eq!(state.last_applied_sequence, BATCH * BATCHES);
+    assert!(!state.gapped);
+    for i in 0..NODES {
+        cluster.kill(i).await;
+    }
+}

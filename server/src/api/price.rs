@@ -70,6 +70,9 @@ impl pb::price_service_server::PriceService for PriceApi {
         req: Request<pb::GetPublishStateRequest>,
     ) -> Result<Response<pb::PublishState>, Status> {
         let oracle = oracle_of(&req)?;
+        // Where an oracle resumes: the leader's, never a follower's that
+        // may lag behind it.
+        self.0.current().await?;
         let last = self.0.read(|s| s.oracle_sequence(&oracle))?;
         Ok(Response::new(pb::PublishState {
             oracle: oracle.to_string(),
