@@ -28,6 +28,8 @@ enum Rpc {
     ListAudit,
     GetStateDigest,
     ClusterStatus,
+    AddNode,
+    RemoveNode,
     Publish,
     GetPublishState,
     SetAssetClass,
@@ -47,7 +49,7 @@ enum Rpc {
     SetStressGuard,
 }
 
-const RPCS: [Rpc; 33] = [
+const RPCS: [Rpc; 35] = [
     Rpc::Check,
     Rpc::CheckStream,
     Rpc::Commit,
@@ -64,6 +66,8 @@ const RPCS: [Rpc; 33] = [
     Rpc::ListAudit,
     Rpc::GetStateDigest,
     Rpc::ClusterStatus,
+    Rpc::AddNode,
+    Rpc::RemoveNode,
     Rpc::Publish,
     Rpc::GetPublishState,
     Rpc::SetAssetClass,
@@ -112,6 +116,8 @@ fn role_allows(who: &str, rpc: Rpc) -> bool {
                 | ListAudit
                 | GetStateDigest
                 | ClusterStatus
+                | AddNode
+                | RemoveNode
                 | SetAssetClass
                 | ListPrices
                 | SetVenueAsset
@@ -219,6 +225,11 @@ async fn call(c: &Client, rpc: Rpc, obj: Obj, ids: &Objects) -> Result<String, C
         Rpc::ListAudit => c.audit(0, 10).await.map(|r| format!("{r:?}")),
         Rpc::GetStateDigest => c.state_digest().await.map(|r| format!("{r:?}")),
         Rpc::ClusterStatus => c.cluster_status().await.map(|r| format!("{r:?}")),
+        Rpc::AddNode => c
+            .add_node(2, "127.0.0.1:7402", "127.0.0.1:50052")
+            .await
+            .map(|r| format!("{r:?}")),
+        Rpc::RemoveNode => c.remove_node(2).await.map(|r| format!("{r:?}")),
         Rpc::Publish => c
             .publish(vec![pb::PublishRequest {
                 sequence: 99,

@@ -189,7 +189,7 @@ pub struct Config {
     /// lease of 1.5 T, then the node's own random timeout between T and
     /// 1.5 T); the leader sends a heartbeat every T / 5. The default, 150,
     /// starts an election 375-450 ms after a leader stops, and held with no
-    /// election through 4 minutes of saturating load on 2 cores
+    /// election through 10 minutes of saturating load on 2 cores
     /// (bench/RESULTS.md, "Failover").
     #[arg(long, env = "INTERLOCK_ELECTION_TIMEOUT_MS", default_value_t = 150,
           value_parser = clap::value_parser!(u64).range(50..=60_000))]
