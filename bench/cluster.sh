@@ -15,8 +15,10 @@ RUNS=${2:-3}
 . bench/lib.sh
 bench_build
 bench_machine
-API=(50111 50112 50113)
-RAFT=(50121 50122 50123)
+# Ports below the kernel's ephemeral range (32768-60999): there an outgoing
+# connection may hold one when a node binds (tests/support/ports.rs).
+API=(21111 21112 21113)
+RAFT=(21121 21122 21123)
 SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
 
 cluster_run() { # label clients

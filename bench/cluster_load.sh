@@ -30,9 +30,11 @@ RUNS=1
 . bench/lib.sh
 bench_build
 bench_machine
-API=(50131 50132 50133)
-RAFT=(50141 50142 50143)
-OPS=(50151 50152 50153)
+# Ports below the kernel's ephemeral range (32768-60999): there an outgoing
+# connection may hold one when a node binds (tests/support/ports.rs).
+API=(21131 21132 21133)
+RAFT=(21141 21142 21143)
+OPS=(21151 21152 21153)
 SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
 PIDS=(0 0 0)
 log_of() { # node index -> where its output goes

@@ -18,8 +18,10 @@ RUNS=1
 . bench/lib.sh
 bench_build
 bench_machine
-API=(50151 50152 50153)
-RAFT=(50161 50162 50163)
+# Ports below the kernel's ephemeral range (32768-60999): there an outgoing
+# connection may hold one when a node binds (tests/support/ports.rs).
+API=(21161 21162 21163)
+RAFT=(21171 21172 21173)
 SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
 PROF=$(mktemp -d)
 trap 'rm -rf "$DATA" "$OUT" "$PROF"; kill $(jobs -p) 2>/dev/null || true' EXIT

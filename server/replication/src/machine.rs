@@ -38,6 +38,10 @@ use crate::{
 /// The longest snapshot id.
 pub const SNAPSHOT_ID_MAX: usize = 128;
 
+/// The most commands one apply call runs on the runtime thread; more go
+/// to a blocking thread (a few milliseconds of work).
+pub const APPLY_INLINE_MAX: usize = 1024;
+
 /// Told, for each entry of commands a node applies, the leader's time of
 /// its oldest command: the node's apply lag is its own clock then, less
 /// that time ([`StateMachine::observe_applies`]).
@@ -458,19 +462,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((a.last_applied, a.membership.clone()))
     }
 
-    /// Applies on a blocking thread, not on the runtime: a follower
-    /// catching up applies thousands of commands per call, and on the
-    /// server's single runtime thread that held up the AppendEntries behind
-    /// it past openraft's deadline (the heartbeat interval). Each timeout
-    /// cost the interval and a resend: a node a minute behind (1.2M
-    /// checks) took 11 s to catch up, its CPU a quarter busy
-    /// (bench/cluster_load.sh rejoin, 2026-12-01).
+    /// Applies on the runtime when the entries are few (a leader's or an
+    /// up-to-date follower's usual call: a thread hop per call cost the
+    /// leader 8-15% more CPU per check, `bench/cluster.sh`, 2026-12-01), and
+    /// on a blocking thread when they carry more than [`APPLY_INLINE_MAX`]
+    /// commands (a follower catching up), so that applying never holds up
+    /// the AppendEntries behind it past openraft's deadline.
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
+        let commands: usize = entries
+            .iter()
+            .map(|e| match &e.payload {
+                EntryPayload::Normal(batch) => batch.len(),
+                _ => 0,
+            })
+            .sum();
+        if commands <= APPLY_INLINE_MAX {
+            return Ok(self.apply_entries(entries));
+        }
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.apply_entries(entries))
             .await

@@ -84,6 +84,22 @@ impl pb::raft_service_server::RaftService for RaftApi {
             &request.into_inner().payload,
         )
         .map_err(undecodable)?;
+        // A chunk is the leader talking, but openraft 0.9 counts only a
+        // snapshot's last chunk as such, and sends this node no heartbeat
+        // while it streams one: a node taking a snapshot of more than a few
+        // chunks bid for leadership midway and its higher term deposed the
+        // leader, again and again (term 2 to 124 in one
+        // `bench/cluster_load.sh rejoin` with snapshots every 20,000
+        // entries, 2026-12-01). An empty AppendEntries under the chunk's
+        // vote tells openraft the leader is alive; it appends nothing,
+        // commits nothing, and cuts nothing back.
+        let alive = openraft::raft::AppendEntriesRequest::<TypeConfig> {
+            vote: rpc.vote,
+            prev_log_id: None,
+            entries: Vec::new(),
+            leader_commit: None,
+        };
+        self.0.append_entries(alive).await.map_err(stopped)?;
         let answer: InstallSnapshotAnswer = match self.0.install_snapshot(rpc).await {
             Ok(resp) => Ok(resp),
             Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => Err(m),
