@@ -22,7 +22,7 @@
 
 pub mod pki;
 
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -519,7 +519,11 @@ impl Client {
     /// (`GetSyncState`, answered by a confirmed leader only) and sends the
     /// messages after it, so none is applied twice or skipped. A message
     /// the old leader applied without its ack arriving is acknowledged by
-    /// that answer: its ack here is the sequence the leader reports.
+    /// that answer: its ack here is the sequence the leader reports. Only
+    /// messages this call had already sent are looked for that way: one
+    /// sent again that the server applied before this call (the caller's
+    /// replay) is refused as on a single node, unless the first node tried
+    /// was a follower, in which case it is acknowledged by sequence.
     pub async fn sync(
         &self,
         messages: Vec<pb::SyncRequest>,
@@ -533,19 +537,23 @@ impl Client {
             return collect(acks.into_inner(), n).await;
         };
         let acks: Arc<Mutex<Vec<pb::SyncAck>>> = Default::default();
-        let resuming = AtomicBool::new(false);
+        // The highest sequence handed to a stream by this call: only those
+        // may be found applied on a retry (an earlier one is the caller's
+        // replay, refused as on a single node).
+        let sent = Arc::new(AtomicU64::new(0));
         nodes
             .call(|channel| {
-                let (c, acks, messages) = (self.on(channel), acks.clone(), &messages);
-                let resume = resuming.swap(true, AtomicOrdering::Relaxed);
+                let (c, acks, messages, sent) =
+                    (self.on(channel), acks.clone(), &messages, sent.clone());
                 async move {
                     let mut done = acks
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .last()
                         .map_or(0, |a| a.applied_sequence);
-                    if resume {
-                        let applied = c.sync_state().await?.last_applied_sequence;
+                    let handed = sent.load(AtomicOrdering::Relaxed);
+                    if handed > done {
+                        let applied = c.sync_state().await?.last_applied_sequence.min(handed);
                         let mut a = acks.lock().unwrap_or_else(|p| p.into_inner());
                         for m in messages
                             .iter()
@@ -562,9 +570,10 @@ impl Client {
                         .filter(|m| m.sequence > done)
                         .cloned()
                         .collect();
-                    if todo.is_empty() {
+                    let Some(last) = todo.iter().map(|m| m.sequence).max() else {
                         return Ok(());
-                    }
+                    };
+                    sent.fetch_max(last, AtomicOrdering::Relaxed);
                     let mut stream = c
                         .position()
                         .sync(c.request(tokio_stream::iter(todo)))
@@ -611,28 +620,33 @@ impl Client {
             return collect(acks.into_inner(), n).await;
         };
         let acks: Arc<Mutex<Vec<pb::PublishAck>>> = Default::default();
-        let resuming = AtomicBool::new(false);
+        // As in `sync`: only what this call handed to a stream may be found
+        // applied on a retry.
+        let sent = Arc::new(AtomicU64::new(0));
         nodes
             .call(|channel| {
-                let (c, acks, messages) = (self.on(channel), acks.clone(), &messages);
-                let resume = resuming.swap(true, AtomicOrdering::Relaxed);
+                let (c, acks, messages, sent) =
+                    (self.on(channel), acks.clone(), &messages, sent.clone());
                 async move {
                     let mut done = acks
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .last()
                         .map_or(0, |a| a.applied_sequence);
-                    if resume {
-                        done = done.max(c.publish_state().await?.last_applied_sequence);
+                    let handed = sent.load(AtomicOrdering::Relaxed);
+                    if handed > done {
+                        let applied = c.publish_state().await?.last_applied_sequence;
+                        done = done.max(applied.min(handed));
                     }
                     let todo: Vec<pb::PublishRequest> = messages
                         .iter()
                         .filter(|m| m.sequence > done)
                         .cloned()
                         .collect();
-                    if todo.is_empty() {
+                    let Some(last) = todo.iter().map(|m| m.sequence).max() else {
                         return Ok(());
-                    }
+                    };
+                    sent.fetch_max(last, AtomicOrdering::Relaxed);
                     let mut stream = c
                         .price()
                         .publish(c.request(tokio_stream::iter(todo)))
