@@ -111,6 +111,7 @@ case "$MODE" in
     for i in 0 1 2; do echo "node $((i + 1)) ($(status "$i" | cut -d' ' -f1)): $(lag "$i")"; done
     ;;
   rejoin)
+    echo "before:"; show
     F=$(((LEADER + 1) % 3))
     kill -9 "${PIDS[$F]}"; wait "${PIDS[$F]}" 2>/dev/null || true; PIDS[$F]=0
     load
