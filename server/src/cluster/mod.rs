@@ -227,9 +227,11 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Opens the log and state in `storage` and starts Raft. A node whose
-    /// log is empty proposes the membership of `spec` (every node of a new
-    /// cluster does; they agree on it, and the first elected leader's wins).
+    /// Opens the log and state in `storage` and starts Raft. A new cluster
+    /// (every log empty) is founded by its lowest id, which proposes the
+    /// membership of `spec`; another node does so only if no leader has
+    /// reached it within two election timeouts (they agree on it, and the
+    /// first elected leader's wins). A node started with `--join` waits.
     pub async fn start(
         spec: &ClusterSpec,
         storage: Arc<dyn Storage>,
@@ -291,16 +293,39 @@ impl Node {
                 node = spec.id,
                 "a new node of a running cluster: waiting for the leader to add it (interlockctl cluster add)"
             );
+        } else if spec.nodes.keys().next() == Some(&spec.id) {
+            node.found(spec.nodes.clone()).await;
         } else {
-            match node.raft.initialize(spec.nodes.clone()).await {
-                Ok(()) => tracing::info!(node = spec.id, nodes = spec.nodes.len(), "new cluster"),
-                // Another node's membership got here first: fine.
-                Err(e) => {
-                    tracing::info!(node = spec.id, error = %e, "joining a cluster already started")
+            // openraft bids at once on the node that founds a cluster: when
+            // every node founded it, all three bid in the same moment and
+            // split the vote (no start elected in term 1), and the timers
+            // that followed split it again now and then (terms 5 and 8 in
+            // twenty starts, `bench/cluster_load.sh start 20`, 2026-12-01).
+            // So the lowest id founds it and the others wait for its
+            // leader, founding it themselves only if none has reached them
+            // in time.
+            let (waiting, nodes) = (node.clone(), spec.nodes.clone());
+            let wait = 2 * Duration::from_millis(waiting.raft.config().election_timeout_max);
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if !waiting.raft.is_initialized().await.unwrap_or(true) {
+                    waiting.found(nodes).await;
                 }
-            }
+            });
         }
         Ok(node)
+    }
+
+    /// Proposes `nodes` as the membership of a new cluster (and bids).
+    async fn found(&self, nodes: BTreeMap<NodeId, ClusterNode>) {
+        let n = nodes.len();
+        match self.raft.initialize(nodes).await {
+            Ok(()) => tracing::info!(node = self.id, nodes = n, "new cluster"),
+            // Another node's membership got here first: fine.
+            Err(e) => {
+                tracing::info!(node = self.id, error = %e, "joining a cluster already started")
+            }
+        }
     }
 
     /// Proposes `cmd`; its answer once a majority has it on disk and it is
