@@ -114,6 +114,23 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 /// membership entries.
 pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// A call's result, boxed (the streams' steps, [`Sequenced`]).
+type Step<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, ClientError>> + Send>>;
+
+/// How a stream of sequenced messages (a broker's sync, an oracle's
+/// prices) is sent and, on a cluster, resumed ([`Client::sequenced`]).
+struct Sequenced<M, A> {
+    sequence: fn(&M) -> u64,
+    /// The sequence an ack says is applied.
+    acked: fn(&A) -> u64,
+    /// The ack of a message found applied on a retry, when one can be made
+    /// from its sequence alone.
+    ack_of: Option<fn(u64) -> A>,
+    /// The last sequence the leader applied for the caller.
+    applied: fn(Client) -> Step<u64>,
+    open: fn(Client, Vec<M>) -> Step<Streaming<A>>,
+}
+
 /// A connection plus the caller's bearer token. Cheap to clone.
 ///
 /// Connected to a cluster ([`Client::connect_cluster`]), it follows the
@@ -528,57 +545,85 @@ impl Client {
         &self,
         messages: Vec<pb::SyncRequest>,
     ) -> Result<Vec<pb::SyncAck>, ClientError> {
+        self.sequenced(
+            messages,
+            Sequenced {
+                sequence: |m: &pb::SyncRequest| m.sequence,
+                acked: |a: &pb::SyncAck| a.applied_sequence,
+                ack_of: Some(|seq| pb::SyncAck {
+                    applied_sequence: seq,
+                }),
+                applied: |c| {
+                    Box::pin(async move { Ok(c.sync_state().await?.last_applied_sequence) })
+                },
+                open: |c, todo| {
+                    Box::pin(async move {
+                        Ok(c.position()
+                            .sync(c.request(tokio_stream::iter(todo)))
+                            .await?
+                            .into_inner())
+                    })
+                },
+            },
+        )
+        .await
+    }
+
+    /// Sends a stream of sequenced messages and collects the acks; on a
+    /// cluster, resumes a stream a failover cut (see [`Client::sync`]).
+    async fn sequenced<M, A>(
+        &self,
+        messages: Vec<M>,
+        how: Sequenced<M, A>,
+    ) -> Result<Vec<A>, ClientError>
+    where
+        M: Clone + Send + Sync + 'static,
+        A: Send + 'static,
+    {
         let Some(nodes) = &self.nodes else {
             let n = messages.len();
-            let acks = self
-                .position()
-                .sync(self.request(tokio_stream::iter(messages)))
-                .await?;
-            return collect(acks.into_inner(), n).await;
+            return collect((how.open)(self.clone(), messages).await?, n).await;
         };
-        let acks: Arc<Mutex<Vec<pb::SyncAck>>> = Default::default();
+        let acks: Arc<Mutex<Vec<A>>> = Default::default();
         // The highest sequence handed to a stream by this call: only those
         // may be found applied on a retry (an earlier one is the caller's
         // replay, refused as on a single node).
         let sent = Arc::new(AtomicU64::new(0));
+        let messages = Arc::new(messages);
         nodes
             .call(|channel| {
-                let (c, acks, messages, sent) =
-                    (self.on(channel), acks.clone(), &messages, sent.clone());
+                let (c, acks, sent) = (self.on(channel), acks.clone(), sent.clone());
+                let messages = messages.clone();
                 async move {
                     let mut done = acks
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .last()
-                        .map_or(0, |a| a.applied_sequence);
+                        .map_or(0, how.acked);
                     let handed = sent.load(AtomicOrdering::Relaxed);
                     if handed > done {
-                        let applied = c.sync_state().await?.last_applied_sequence.min(handed);
-                        let mut a = acks.lock().unwrap_or_else(|p| p.into_inner());
-                        for m in messages
-                            .iter()
-                            .filter(|m| m.sequence > done && m.sequence <= applied)
-                        {
-                            a.push(pb::SyncAck {
-                                applied_sequence: m.sequence,
-                            });
+                        let applied = (how.applied)(c.clone()).await?.min(handed);
+                        if let Some(ack_of) = how.ack_of {
+                            let mut a = acks.lock().unwrap_or_else(|p| p.into_inner());
+                            for m in messages.iter() {
+                                let seq = (how.sequence)(m);
+                                if seq > done && seq <= applied {
+                                    a.push(ack_of(seq));
+                                }
+                            }
                         }
                         done = done.max(applied);
                     }
-                    let todo: Vec<pb::SyncRequest> = messages
+                    let todo: Vec<M> = messages
                         .iter()
-                        .filter(|m| m.sequence > done)
+                        .filter(|m| (how.sequence)(m) > done)
                         .cloned()
                         .collect();
-                    let Some(last) = todo.iter().map(|m| m.sequence).max() else {
+                    let Some(last) = todo.iter().map(how.sequence).max() else {
                         return Ok(());
                     };
                     sent.fetch_max(last, AtomicOrdering::Relaxed);
-                    let mut stream = c
-                        .position()
-                        .sync(c.request(tokio_stream::iter(todo)))
-                        .await?
-                        .into_inner();
+                    let mut stream = (how.open)(c, todo).await?;
                     while let Some(ack) = stream.message().await? {
                         acks.lock().unwrap_or_else(|p| p.into_inner()).push(ack);
                     }
@@ -611,56 +656,26 @@ impl Client {
         &self,
         messages: Vec<pb::PublishRequest>,
     ) -> Result<Vec<pb::PublishAck>, ClientError> {
-        let Some(nodes) = &self.nodes else {
-            let n = messages.len();
-            let acks = self
-                .price()
-                .publish(self.request(tokio_stream::iter(messages)))
-                .await?;
-            return collect(acks.into_inner(), n).await;
-        };
-        let acks: Arc<Mutex<Vec<pb::PublishAck>>> = Default::default();
-        // As in `sync`: only what this call handed to a stream may be found
-        // applied on a retry.
-        let sent = Arc::new(AtomicU64::new(0));
-        nodes
-            .call(|channel| {
-                let (c, acks, messages, sent) =
-                    (self.on(channel), acks.clone(), &messages, sent.clone());
-                async move {
-                    let mut done = acks
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .last()
-                        .map_or(0, |a| a.applied_sequence);
-                    let handed = sent.load(AtomicOrdering::Relaxed);
-                    if handed > done {
-                        let applied = c.publish_state().await?.last_applied_sequence;
-                        done = done.max(applied.min(handed));
-                    }
-                    let todo: Vec<pb::PublishRequest> = messages
-                        .iter()
-                        .filter(|m| m.sequence > done)
-                        .cloned()
-                        .collect();
-                    let Some(last) = todo.iter().map(|m| m.sequence).max() else {
-                        return Ok(());
-                    };
-                    sent.fetch_max(last, AtomicOrdering::Relaxed);
-                    let mut stream = c
-                        .price()
-                        .publish(c.request(tokio_stream::iter(todo)))
-                        .await?
-                        .into_inner();
-                    while let Some(ack) = stream.message().await? {
-                        acks.lock().unwrap_or_else(|p| p.into_inner()).push(ack);
-                    }
-                    Ok(())
-                }
-            })
-            .await?;
-        let acks = std::mem::take(&mut *acks.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok(acks)
+        self.sequenced(
+            messages,
+            Sequenced {
+                sequence: |m: &pb::PublishRequest| m.sequence,
+                acked: |a: &pb::PublishAck| a.applied_sequence,
+                ack_of: None,
+                applied: |c| {
+                    Box::pin(async move { Ok(c.publish_state().await?.last_applied_sequence) })
+                },
+                open: |c, todo| {
+                    Box::pin(async move {
+                        Ok(c.price()
+                            .publish(c.request(tokio_stream::iter(todo)))
+                            .await?
+                            .into_inner())
+                    })
+                },
+            },
+        )
+        .await
     }
 
     // ---- admin ----
