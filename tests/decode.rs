@@ -252,6 +252,18 @@ const METHODS: &[(&str, &str, Shape, Option<u8>)] = &[
         Shape::Unary,
         None,
     ),
+    (
+        "/interlock.cluster.v1.ClusterService/AddNode",
+        "dev-admin",
+        Shape::Unary,
+        None,
+    ),
+    (
+        "/interlock.cluster.v1.ClusterService/RemoveNode",
+        "dev-admin",
+        Shape::Unary,
+        None,
+    ),
 ];
 
 /// The list above is every method of every service the server serves on
