@@ -464,7 +464,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     /// Applies on the runtime when the entries are few (a leader's or an
     /// up-to-date follower's usual call: a thread hop per call cost the
-    /// leader 8-15% more CPU per check, `bench/cluster.sh`, 2026-12-01), and
+    /// leader 11-13% more CPU per check, `bench/cluster.sh`, 2026-12-01), and
     /// on a blocking thread when they carry more than [`APPLY_INLINE_MAX`]
     /// commands (a follower catching up), so that applying never holds up
     /// the AppendEntries behind it past openraft's deadline.
