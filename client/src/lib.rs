@@ -914,13 +914,17 @@ impl Client {
             .records)
     }
 
-    /// The alert stream.
+    /// The alert stream. On a cluster it opens on the leader (a follower
+    /// refuses it naming the leader, and the client follows); it ends with
+    /// UNAVAILABLE when that node stops leading: open it again to follow
+    /// the new leader (alerts raised in between are not replayed).
     pub async fn watch_alerts(&self) -> Result<Streaming<pb::Alert>, ClientError> {
-        Ok(self
+        let r = pb::WatchAlertsRequest {};
+        failover!(self, r, |c| Ok(c
             .admin()
-            .watch_alerts(self.request(pb::WatchAlertsRequest {}))
+            .watch_alerts(c.request(r))
             .await?
-            .into_inner())
+            .into_inner()))
     }
 
     /// The digest of the ledger without its audit log.

@@ -973,6 +973,12 @@ impl pb::admin_service_server::AdminService for AdminApi {
         &self,
         _req: Request<pb::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        // Alerts are raised where changes are answered: on a cluster, the
+        // leader. A follower refuses the stream naming the leader, and a
+        // stream ends (UNAVAILABLE, naming the new leader if known) when
+        // its node stops leading, rather than going silent.
+        self.0.current().await?;
+        let cluster = self.0.cluster.clone();
         let mut rx = self.0.alerts.subscribe();
         let mut stopping = self.0.stopping.clone();
         let (tx, out) = mpsc::channel(STREAM_BUFFER);
@@ -986,6 +992,16 @@ impl pb::admin_service_server::AdminService for AdminApi {
                 let alert = tokio::select! {
                     a = rx.recv() => a,
                     _ = stopping.changed() => break,
+                    _ = crate::cluster::until_not_leading(cluster.as_deref()) => {
+                        let leader = cluster.as_ref().and_then(|n| n.leader());
+                        let _ = tx
+                            .send(Err(crate::cluster::not_leader(
+                                leader.as_ref().map(|l| l.0),
+                                leader.map(|l| l.1),
+                            )))
+                            .await;
+                        break;
+                    }
                     // The watcher went away: end now, not at the next alert.
                     _ = tx.closed() => break,
                 };

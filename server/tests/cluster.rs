@@ -269,6 +269,31 @@ impl Cluster {
 }
 
 impl Cluster {
+    /// The one node of `among` whose health says SERVING, if exactly one
+    /// does now.
+    async fn leader_among(&self, among: &[usize]) -> Option<usize> {
+        let mut serving = Vec::new();
+        for &i in among {
+            let c = self.client(i, "dev-admin");
+            let mut health = tonic_health::pb::health_client::HealthClient::new(c.channel());
+            let r = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: "interlock.v1.PreTradeService".into(),
+                })
+                .await;
+            if r.is_ok_and(|r| {
+                r.into_inner().status
+                    == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+            }) {
+                serving.push(i);
+            }
+        }
+        match serving[..] {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
     /// Waits until the leader's log matches on node `i` up to where the
     /// leader's log ended when the wait began (a restarted node has caught
     /// up with what it missed); returns how long that took.
@@ -1025,6 +1050,65 @@ async fn a_sync_stream_resumes_on_the_new_leader() {
     let state = broker.sync_state().await.unwrap();
     assert_eq!(state.last_applied_sequence, BATCH * BATCHES);
     assert!(!state.gapped);
+    for i in 0..NODES {
+        cluster.kill(i).await;
+    }
+}
+
+/// Alerts are raised on the leader: a follower refuses the alert stream
+/// naming the leader (the cluster client follows it), and a stream ends
+/// with UNAVAILABLE when its node stops leading rather than going silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_stream_is_the_leaders() {
+    let mut cluster = Cluster::new();
+    for i in 0..NODES {
+        cluster.start(i).await;
+    }
+    let leader = cluster.leader().await;
+    let follower = (leader + 1) % NODES;
+    let e = cluster
+        .client(follower, "dev-admin")
+        .watch_alerts()
+        .await
+        .unwrap_err();
+    let ClientError::Status(s) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+    assert_eq!(
+        s.metadata()
+            .get("interlock-leader")
+            .map(|v| v.to_str().unwrap()),
+        Some(cluster.api[leader].as_str())
+    );
+
+    let order: Vec<String> = std::iter::once(follower)
+        .chain((0..NODES).filter(|i| *i != follower))
+        .map(|i| cluster.endpoint(i))
+        .collect();
+    let admin = Client::connect_cluster(&order, None, Some("dev-admin")).unwrap();
+    let mut alerts = admin.watch_alerts().await.unwrap();
+
+    // The leader pauses, the others elect; back, it follows, and its
+    // stream ends.
+    cluster.signal(leader, "-STOP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let next = cluster
+            .leader_among(&(0..NODES).filter(|i| *i != leader).collect::<Vec<_>>())
+            .await;
+        if next.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no new leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.signal(leader, "-CONT");
+    let ended = tokio::time::timeout(Duration::from_secs(10), alerts.message())
+        .await
+        .expect("the old leader's alert stream did not end");
+    let s = ended.unwrap_err();
+    assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
     for i in 0..NODES {
         cluster.kill(i).await;
     }

@@ -685,6 +685,19 @@ impl Node {
     }
 }
 
+/// Resolves once `node` no longer leads (never for a single node, `None`).
+pub async fn until_not_leading(node: Option<&Node>) {
+    let Some(node) = node else {
+        return std::future::pending().await;
+    };
+    let mut metrics = node.raft.metrics();
+    while node.is_leader() {
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A follower's (or leaderless node's) refusal of a change.
 pub fn not_leader(leader: Option<NodeId>, api_addr: Option<String>) -> Status {
     let msg = match (&leader, &api_addr) {
