@@ -270,18 +270,15 @@ async fn a_follower_is_removed_with_interlockctl() {
         .collect::<Vec<_>>()
         .join(",");
     let id = (gone + 1).to_string();
-    let o = ctl(
-        &all,
-        &[
-            "--token",
-            "dev-admin",
-            "cluster",
-            "remove",
-            "--node-id",
-            &id,
-        ],
-    )
-    .await;
+    let remove = [
+        "--token",
+        "dev-admin",
+        "cluster",
+        "remove",
+        "--node-id",
+        &id,
+    ];
+    let o = ctl(&all, &remove).await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(
@@ -289,18 +286,7 @@ async fn a_follower_is_removed_with_interlockctl() {
         "{out}"
     );
     assert!(!out.contains(&nodes[gone].raft), "{out}");
-    let again = ctl(
-        &all,
-        &[
-            "--token",
-            "dev-admin",
-            "cluster",
-            "remove",
-            "--node-id",
-            &id,
-        ],
-    )
-    .await;
+    let again = ctl(&all, &remove).await;
     let (_, err) = text(&again);
     assert_eq!(again.status.code(), Some(1));
     assert!(

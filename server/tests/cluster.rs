@@ -115,6 +115,27 @@ impl Cluster {
         }
     }
 
+    /// Three nodes, started.
+    async fn started() -> Cluster {
+        let mut cluster = Cluster::new();
+        for i in 0..NODES {
+            cluster.start(i).await;
+        }
+        cluster
+    }
+
+    /// Every node's endpoint, in order.
+    fn endpoints(&self) -> Vec<String> {
+        (0..self.api.len()).map(|i| self.endpoint(i)).collect()
+    }
+
+    /// Kills every node still running.
+    async fn kill_all(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i).await;
+        }
+    }
+
     /// Room for one more node, to be started with `--join` and added by
     /// the leader: its index.
     fn another(&mut self) -> usize {
@@ -239,27 +260,10 @@ impl Cluster {
     async fn leader(&self) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let mut serving = Vec::new();
-            for i in 0..self.children.len() {
-                if self.children[i].is_none() {
-                    continue;
-                }
-                let c = self.client(i, "dev-admin");
-                let mut health = tonic_health::pb::health_client::HealthClient::new(c.channel());
-                let r = health
-                    .check(tonic_health::pb::HealthCheckRequest {
-                        service: "interlock.v1.PreTradeService".into(),
-                    })
-                    .await;
-                if let Ok(r) = r {
-                    if r.into_inner().status
-                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-                    {
-                        serving.push(i);
-                    }
-                }
-            }
-            if let [one] = serving[..] {
+            let running: Vec<usize> = (0..self.children.len())
+                .filter(|i| self.children[*i].is_some())
+                .collect();
+            if let Some(one) = self.leader_among(&running).await {
                 return one;
             }
             assert!(Instant::now() < deadline, "no leader within 30 s");
@@ -397,6 +401,20 @@ async fn load(client: Client, who: usize, stop: Arc<AtomicBool>, seen: Arc<Mutex
 }
 
 /// The time of day in UTC (hh:mm:ss.mmm), to find a round in the logs.
+/// A broker's sync message `seq` setting `participant`'s ETH to `quantity`.
+fn collateral(seq: u64, participant: &str, quantity: &str) -> pb::SyncRequest {
+    pb::SyncRequest {
+        sequence: seq,
+        updates: vec![pb::SyncUpdate {
+            update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
+                participant: participant.into(),
+                asset: "ETH".into(),
+                quantity: quantity.into(),
+            })),
+        }],
+    }
+}
+
 fn utc_now() -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -423,10 +441,7 @@ async fn leader_kills_lose_nothing_acknowledged() {
     let kills = env_count("INTERLOCK_CLUSTER_KILLS", 20);
     let pauses = env_count("INTERLOCK_CLUSTER_PAUSES", 0);
     let handovers = env_count("INTERLOCK_CLUSTER_HANDOVERS", 3);
-    let mut cluster = Cluster::new();
-    for i in 0..NODES {
-        cluster.start(i).await;
-    }
+    let mut cluster = Cluster::started().await;
     let leader = cluster.leader().await;
 
     // A follower refuses a change and names the leader (once it has heard
@@ -474,7 +489,7 @@ async fn leader_kills_lose_nothing_acknowledged() {
         .await
         .unwrap();
 
-    let endpoints: Vec<String> = (0..NODES).map(|i| cluster.endpoint(i)).collect();
+    let endpoints = cluster.endpoints();
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut tasks = Vec::new();
@@ -706,9 +721,7 @@ async fn leader_kills_lose_nothing_acknowledged() {
             ms(*handed_over.last().unwrap()),
         );
     }
-    for i in 0..NODES {
-        cluster.kill(i).await;
-    }
+    cluster.kill_all().await;
 }
 
 /// With two of three nodes gone the last one fails closed: every change is
@@ -716,24 +729,12 @@ async fn leader_kills_lose_nothing_acknowledged() {
 /// a second node returns, service resumes with nothing lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_down_fail_closed_then_resume() {
-    let mut cluster = Cluster::new();
-    for i in 0..NODES {
-        cluster.start(i).await;
-    }
+    let mut cluster = Cluster::started().await;
     let leader = cluster.leader().await;
-    let endpoints: Vec<String> = (0..NODES).map(|i| cluster.endpoint(i)).collect();
+    let endpoints = cluster.endpoints();
     cluster
         .client(leader, "dev-broker")
-        .sync(vec![pb::SyncRequest {
-            sequence: 1,
-            updates: vec![pb::SyncUpdate {
-                update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
-                    participant: "fund-1".into(),
-                    asset: "ETH".into(),
-                    quantity: "100".into(),
-                })),
-            }],
-        }])
+        .sync(vec![collateral(1, "fund-1", "100")])
         .await
         .unwrap();
     let venue = Client::connect_cluster(&endpoints, None, Some("dev-venue-a")).unwrap();
@@ -793,9 +794,7 @@ async fn two_nodes_down_fail_closed_then_resume() {
     assert_eq!(again.reservation_id, before.reservation_id);
     assert_eq!(again.verdict, before.verdict);
     venue.check(check("after", "fund-1")).await.unwrap();
-    for i in 0..NODES {
-        cluster.kill(i).await;
-    }
+    cluster.kill_all().await;
 }
 
 /// The digest of node `i`'s state, once it has applied everything the
@@ -811,29 +810,17 @@ async fn digest(cluster: &Cluster, i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_is_added_and_another_removed_while_checks_go_on() {
-    let mut cluster = Cluster::new();
-    for i in 0..NODES {
-        cluster.start(i).await;
-    }
+    let mut cluster = Cluster::started().await;
     let leader = cluster.leader().await;
     cluster
         .client(leader, "dev-broker")
-        .sync(vec![pb::SyncRequest {
-            sequence: 1,
-            updates: vec![pb::SyncUpdate {
-                update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
-                    participant: "fund-1".into(),
-                    asset: "ETH".into(),
-                    quantity: "1000000".into(),
-                })),
-            }],
-        }])
+        .sync(vec![collateral(1, "fund-1", "1000000")])
         .await
         .unwrap();
 
     // Checks go on through every change below.
     let new = cluster.another();
-    let endpoints: Vec<String> = (0..=new).map(|i| cluster.endpoint(i)).collect();
+    let endpoints = cluster.endpoints();
     let venue = Client::connect_cluster(&endpoints, None, Some("dev-venue-a")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let checks = {
@@ -982,9 +969,7 @@ async fn a_node_is_added_and_another_removed_while_checks_go_on() {
         assert!(Instant::now() < deadline, "nodes differ: {a} {b}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for i in live {
-        cluster.kill(i).await;
-    }
+    cluster.kill_all().await;
 }
 
 /// A broker's sync through the client library, the leader killed while a
@@ -993,23 +978,11 @@ async fn a_node_is_added_and_another_removed_while_checks_go_on() {
 /// (the broker is not gapped and every sequence is acknowledged once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_stream_resumes_on_the_new_leader() {
-    let mut cluster = Cluster::new();
-    for i in 0..NODES {
-        cluster.start(i).await;
-    }
+    let mut cluster = Cluster::started().await;
     let leader = cluster.leader().await;
-    let endpoints: Vec<String> = (0..NODES).map(|i| cluster.endpoint(i)).collect();
+    let endpoints = cluster.endpoints();
     let broker = Client::connect_cluster(&endpoints, None, Some("dev-broker")).unwrap();
-    let message = |seq: u64| pb::SyncRequest {
-        sequence: seq,
-        updates: vec![pb::SyncUpdate {
-            update: Some(pb::sync_update::Update::Collateral(pb::CollateralUpdate {
-                participant: format!("fund-{}", seq % 50),
-                asset: "ETH".into(),
-                quantity: seq.to_string(),
-            })),
-        }],
-    };
+    let message = |seq: u64| collateral(seq, &format!("fund-{}", seq % 50), &seq.to_string());
     const BATCH: u64 = 400;
     const BATCHES: u64 = 6;
     let sending = {
@@ -1050,9 +1023,7 @@ async fn a_sync_stream_resumes_on_the_new_leader() {
     let state = broker.sync_state().await.unwrap();
     assert_eq!(state.last_applied_sequence, BATCH * BATCHES);
     assert!(!state.gapped);
-    for i in 0..NODES {
-        cluster.kill(i).await;
-    }
+    cluster.kill_all().await;
 }
 
 /// Alerts are raised on the leader: a follower refuses the alert stream
@@ -1060,10 +1031,7 @@ async fn a_sync_stream_resumes_on_the_new_leader() {
 /// with UNAVAILABLE when its node stops leading rather than going silent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alert_stream_is_the_leaders() {
-    let mut cluster = Cluster::new();
-    for i in 0..NODES {
-        cluster.start(i).await;
-    }
+    let mut cluster = Cluster::started().await;
     let leader = cluster.leader().await;
     let follower = (leader + 1) % NODES;
     let e = cluster
@@ -1109,7 +1077,5 @@ async fn the_alert_stream_is_the_leaders() {
         .expect("the old leader's alert stream did not end");
     let s = ended.unwrap_err();
     assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
-    for i in 0..NODES {
-        cluster.kill(i).await;
-    }
+    cluster.kill_all().await;
 }

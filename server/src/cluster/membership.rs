@@ -11,7 +11,6 @@
 //! (it would otherwise keep bidding for a leadership no one grants it).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use interlock_replication::{ClusterNode, NodeId};
@@ -59,8 +58,7 @@ fn check_address(what: &str, a: &str, tls: bool) -> Result<(), Status> {
             "{what} {a:?} is not HOST:PORT with a port from 1 to 65535"
         )));
     }
-    let loopback = a.parse::<SocketAddr>().is_ok_and(|s| s.ip().is_loopback());
-    if !tls && !loopback {
+    if !tls && !super::on_loopback(a) {
         return Err(Status::failed_precondition(format!(
             "{what} {a:?} is off loopback and this cluster runs without mutual TLS between nodes (--cluster-tls-cert)"
         )));

@@ -148,12 +148,8 @@ impl ClusterSpec {
             }
             _ => None,
         };
-        let off_loopback = !listen.ip().is_loopback()
-            || nodes.values().any(|n| {
-                !n.raft_addr
-                    .parse::<SocketAddr>()
-                    .is_ok_and(|a| a.ip().is_loopback())
-            });
+        let off_loopback =
+            !listen.ip().is_loopback() || nodes.values().any(|n| !on_loopback(&n.raft_addr));
         anyhow::ensure!(
             tls.is_some() || !off_loopback,
             "a cluster address is off loopback: give --cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca (nodes authenticate each other with mutual TLS)"
@@ -168,6 +164,14 @@ impl ClusterSpec {
             join: config.join,
         }))
     }
+}
+
+/// Is `addr` an IP address on loopback (a host name never is: it may
+/// resolve anywhere)? A cluster with an address that is not runs only with
+/// mutual TLS between nodes.
+pub fn on_loopback(addr: &str) -> bool {
+    addr.parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback())
 }
 
 /// Parses `ID=CLUSTER_ADDR/API_ADDR,...`.
