@@ -205,31 +205,24 @@ impl Shared {
         }
     }
 
-    /// Audit records with `seq > after`, at most `n`: from the archive on
-    /// disk, then from memory. What memory holds and how far the archive
-    /// goes are read together, so no record falls between the two.
+    /// Audit records with `seq > after`, at most `n` ([`crate::audit::page`]).
+    /// A node of a cluster that a snapshot took past records its archive
+    /// lacks answers UNAVAILABLE until it has copied them from a peer.
     pub async fn audit_page(
         &self,
         after: u64,
         n: usize,
     ) -> Result<Vec<domain::AuditRecord>, Status> {
-        let (archived, in_memory) =
-            self.read(|s| (s.audit_archived(), s.audit_records(after, n)))?;
-        if after >= archived {
-            return Ok(in_memory);
-        }
-        let Some(archive) = self.archive.clone() else {
-            return Err(Status::internal(
-                "audit records archived, but no archive is open",
-            ));
-        };
-        let mut out = tokio::task::spawn_blocking(move || archive.read(after, archived, n))
-            .await
-            .map_err(|e| Status::internal(format!("reading the audit archive: {e}")))?
-            .map_err(|e| Status::data_loss(format!("the audit archive: {e}")))?;
-        let room = n - out.len();
-        out.extend(in_memory.into_iter().take(room));
-        Ok(out)
+        let copying = self.cluster.as_ref().map(|node| node.audit_copied());
+        crate::audit::page(&self.ledger, self.archive.as_ref(), after, n, |e| {
+            match copying {
+                Some(copied) => Status::unavailable(format!(
+                    "this node is still copying archived audit records from its peers (whole through seq {copied}; {e}): ask another node or retry"
+                )),
+                None => Status::data_loss(format!("the audit archive: {e}")),
+            }
+        })
+        .await
     }
 
     fn read<R>(&self, f: impl FnOnce(&domain::State) -> R) -> Result<R, Status> {

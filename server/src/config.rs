@@ -201,6 +201,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(100..))]
     pub snapshot_after_entries: u64,
 
+    /// Raft entries a node keeps in its log behind its snapshot, so that a
+    /// follower a little behind catches up from the log rather than being
+    /// sent the whole snapshot.
+    #[arg(long, env = "INTERLOCK_LOG_KEPT_AFTER_SNAPSHOT", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub log_kept_after_snapshot: u64,
+
     /// Benchmark only: one fdatasync per journal record instead of group
     /// commit (many requests sharing one fdatasync).
     #[arg(long, env = "INTERLOCK_FSYNC_PER_REQUEST")]

@@ -6,6 +6,7 @@
 //! - [`auth`]: bearer tokens → principals, role interceptors.
 //! - [`convert`]: protobuf ↔ domain, and ledger errors → `Status`.
 //! - [`api`]: the services; handlers convert, call the ledger, convert.
+//! - [`audit`]: the audit archive: archiving, checking, reading whole.
 //! - [`analytics`]: stress and cascade runs, off the ledger's lock.
 //! - [`scheduled`]: the scheduled stress, its alerts and `top --by stress`.
 //! - [`alerts`]: fan-out of ledger alerts to admin watchers.
@@ -24,6 +25,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod cluster;
@@ -337,14 +339,17 @@ async fn serve_grpc(
         limiter: limiter.clone(),
         broker_scopes: Arc::new(broker_scopes),
         durable: durable.clone(),
-        archive: journal
-            .as_ref()
-            .map(|j| Arc::new(AuditArchive::new(j.storage().clone()))),
+        archive: match &node {
+            Some(node) => Some(node.archive.clone()),
+            None => journal
+                .as_ref()
+                .map(|j| Arc::new(AuditArchive::new(j.storage().clone()))),
+        },
         last_stress: Default::default(),
         cluster: node.clone(),
     };
-    if let Some(archive) = &shared.archive {
-        check_audit_archive(&shared.ledger, archive)?;
+    if let (Some(archive), None) = (&shared.archive, &node) {
+        audit::check_archive(&shared.ledger, archive)?;
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -381,6 +386,7 @@ async fn serve_grpc(
                 clock,
                 cluster_stopped.clone(),
             ));
+            tokio::spawn(cluster::archive::Copier::new(node.clone()).run(cluster_stopped.clone()));
             Some((server, lead))
         }
         _ => None,
@@ -745,69 +751,6 @@ async fn watch_journal(durable: Arc<Waiters>, health: tonic_health::server::Heal
 /// How often health looks at the journal.
 pub const JOURNAL_HEALTH_POLL: Duration = Duration::from_millis(250);
 
-/// Refuses to start if the archive does not end where the ledger says it
-/// does: its last record must be the ledger's anchor (the hash the audit
-/// records in memory chain on from).
-fn check_audit_archive(ledger: &Ledger, archive: &AuditArchive) -> anyhow::Result<()> {
-    let (archived, anchor) = ledger
-        .read(|s| (s.audit_archived(), s.audit_anchor()))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if archived == 0 {
-        return Ok(());
-    }
-    let last = archive
-        .read(archived - 1, archived, 1)
-        .map_err(|e| anyhow::anyhow!("the audit archive: {e}"))?;
-    anyhow::ensure!(
-        last.first().is_some_and(|r| r.hash == anchor),
-        "the audit archive's record {archived} is not the one the ledger chains on from: restore the audit-*.log files from a backup"
-    );
-    Ok(())
-}
-
-/// Audit records memory may hold before the oldest go to the archive (a
-/// share of `--audit-records-max`, in percent), and down to which share
-/// archiving goes.
-pub const AUDIT_ARCHIVE_AT_PCT: usize = 50;
-pub const AUDIT_ARCHIVE_DOWN_TO_PCT: usize = 25;
-/// Most audit records archived at once: they are copied under the ledger's
-/// lock (about 0.3 µs each), so a batch holds it for about a millisecond.
-pub const AUDIT_ARCHIVE_BATCH_MAX: usize = 4096;
-
-/// Moves the oldest audit records to the archive while memory holds more
-/// than `AUDIT_ARCHIVE_AT_PCT` of the cap: written and synced first, then
-/// `Command::ArchiveAudit` takes them out of memory.
-async fn archive_audit(shared: &Shared, archive: &Arc<AuditArchive>) -> anyhow::Result<()> {
-    loop {
-        let (held, max) = shared
-            .ledger
-            .read(|s| (s.audit_len(), s.config().audit_records_max))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (at, down_to) = (
-            max / 100 * AUDIT_ARCHIVE_AT_PCT,
-            max / 100 * AUDIT_ARCHIVE_DOWN_TO_PCT,
-        );
-        if held < at.max(1) {
-            return Ok(());
-        }
-        let n = (held - down_to).min(AUDIT_ARCHIVE_BATCH_MAX);
-        let batch = shared
-            .ledger
-            .read(|s| s.audit_oldest(n))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let archive = archive.clone();
-        let through_seq = tokio::task::spawn_blocking(move || archive.write(&batch)).await??;
-        let at_ms = shared.clock.now_ms();
-        shared
-            .apply(Command::ArchiveAudit { at_ms, through_seq })
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-        if held - n < at {
-            return Ok(());
-        }
-    }
-}
-
 /// Health alerts: each tick looks at a few participants (round-robin) and
 /// alerts when one's HF^eco falls below a level, or when two or more of its
 /// venues would not recover their debt if they called at once. What it
@@ -928,7 +871,7 @@ async fn tick(
             if archiving.as_ref().is_none_or(|t| t.is_finished()) {
                 let (shared, archive) = (shared.clone(), archive.clone());
                 archiving = Some(tokio::spawn(async move {
-                    if let Err(e) = archive_audit(&shared, &archive).await {
+                    if let Err(e) = audit::archive_oldest(&shared, &archive).await {
                         tracing::error!(error = %e, "archiving audit records failed; they stay in memory");
                     }
                 }));

@@ -90,6 +90,8 @@ struct Cluster {
     children: Vec<Option<Child>>,
     /// Handovers the nodes logged (see [`HANDED_OVER`]).
     handed_over: Arc<std::sync::atomic::AtomicUsize>,
+    /// Flags every node starts with, besides the ones above.
+    args: Vec<String>,
 }
 
 impl Cluster {
@@ -112,6 +114,7 @@ impl Cluster {
             dirs: (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect(),
             children: (0..NODES).map(|_| None).collect(),
             handed_over: Default::default(),
+            args: Vec::new(),
         }
     }
 
@@ -160,6 +163,13 @@ impl Cluster {
     }
 
     async fn start(&mut self, i: usize) {
+        if let Err(said) = self.try_start(i).await {
+            panic!("{said}");
+        }
+    }
+
+    /// Starts node `i`; if it exits before serving, what it said.
+    async fn try_start(&mut self, i: usize) -> Result<(), String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_interlock-server"))
             .args(["--dev", "--ops-listen", "off", "--listen", &self.api[i]])
             .args([
@@ -173,6 +183,7 @@ impl Cluster {
             } else {
                 Some("--join")
             })
+            .args(&self.args)
             .args(["--broker-stale-after-ms", "3600000"])
             // More flags for experiments (e.g. another election timeout).
             .args(
@@ -199,7 +210,7 @@ impl Cluster {
             let mut said = std::collections::VecDeque::new();
             while let Some(line) = lines.next_line().await.unwrap() {
                 if line.contains("interlock serving") {
-                    return;
+                    return Ok(());
                 }
                 if said.len() == 20 {
                     said.pop_front();
@@ -209,14 +220,14 @@ impl Cluster {
             let status = child.wait().await.unwrap();
             let mut err = String::new();
             let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err).await;
-            panic!(
+            Err(format!(
                 "node {} exited before serving ({status}); its last lines:\n{}\n{err}",
                 i + 1,
                 Vec::from(said).join("\n")
-            );
+            ))
         })
         .await
-        .expect("node did not start");
+        .expect("node did not start")?;
         // A panic's message goes to stderr: into a file beside the log.
         drain(
             BufReader::new(stderr).lines(),
@@ -226,6 +237,7 @@ impl Cluster {
         // Keep draining the log so the node never blocks on a full pipe.
         drain(lines, log_file(i, "log"), self.handed_over.clone());
         self.children[i] = Some(child);
+        Ok(())
     }
 
     async fn kill(&mut self, i: usize) {
@@ -934,6 +946,40 @@ async fn a_node_is_added_and_another_removed_while_checks_go_on() {
     );
     cluster.kill(gone).await;
 
+    // Both changes are in the audit log, once each (the repeated add
+    // changed nothing and recorded nothing), with who asked.
+    let leader_client = cluster.client(cluster.leader().await, "dev-admin");
+    let changes: Vec<pb::AuditRecord> = leader_client
+        .audit(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action.ends_with("_node"))
+        .collect();
+    let shown: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|r| (r.action.as_str(), r.target.as_str()))
+        .collect();
+    let (added_id, gone_id) = (format!("node {}", new + 1), format!("node {}", gone + 1));
+    assert_eq!(
+        shown,
+        [
+            ("add_node", added_id.as_str()),
+            ("remove_node", gone_id.as_str())
+        ],
+        "{changes:?}"
+    );
+    assert!(changes
+        .iter()
+        .all(|r| r.outcome == "ok" && r.principal.contains("admin")));
+    assert_eq!(changes[0].old_value, "voters 1,2,3");
+    assert!(
+        changes[0]
+            .new_value
+            .starts_with("voters 1,2,3,4; node 4 at "),
+        "{changes:?}"
+    );
+
     // The leader goes too: the new node and the remaining founder are a
     // majority of the three voters, and elect.
     cluster.kill(leader).await;
@@ -1077,5 +1123,183 @@ async fn the_alert_stream_is_the_leaders() {
         .expect("the old leader's alert stream did not end");
     let s = ended.unwrap_err();
     assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+    cluster.kill_all().await;
+}
+
+/// Audit files (`audit-*.log`) in node `i`'s data directory.
+fn audit_files(cluster: &Cluster, i: usize) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cluster.dirs[i].path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("audit-") && n.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `n` admin changes through `admin` (each an audit record), from limit
+/// number `from` on.
+async fn admin_changes(admin: &Client, from: usize, n: usize) {
+    for p in from..from + n {
+        let limit = pb::SetLimitRequest {
+            kind: pb::LimitKind::ReuseRatio.into(),
+            scope: Some(pb::Scope {
+                participant: format!("p-{p}"),
+                ..Default::default()
+            }),
+            value: "1".into(),
+            ..Default::default()
+        };
+        let deadline = Instant::now() + RETRY_BUDGET;
+        loop {
+            match admin.set_limit(limit.clone()).await {
+                Ok(_) => break,
+                // Memory full until the next tick archives: wait for it.
+                Err(ClientError::Status(s))
+                    if s.code() == tonic::Code::ResourceExhausted && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) if failover_error(&e) && Instant::now() < deadline => {}
+                Err(e) => panic!("limit {p}: {e}"),
+            }
+        }
+    }
+}
+
+/// Node `i`'s whole audit log, verified from its first record: its count
+/// and head hash. Waits while the node answers UNAVAILABLE (copying
+/// archived records from a peer) or has fewer than `at_least` records.
+async fn whole_audit(cluster: &Cluster, i: usize, at_least: u64) -> (u64, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match cluster.client(i, "dev-admin").audit_verify().await {
+            Ok(v) if v.0 >= at_least => return v,
+            Ok(_) => {}
+            Err(ClientError::Status(s)) if s.code() == tonic::Code::Unavailable => {}
+            Err(e) => panic!("node {}: {e}", i + 1),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {} did not have {at_least} audit records in 30 s",
+            i + 1
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A node's disk goes bad, and the audit log stays whole on every node.
+/// Memory holds few audit records, so the leader archives often: each node
+/// writes the records to its own archive as it applies. A follower's log is
+/// damaged while it is down: it refuses to start, naming the file, and the
+/// other two go on. It is removed, and a node on a new disk is added under
+/// a new id (a voter that forgot its log and vote may not come back under
+/// its old one): it is sent a snapshot, which takes it past the archived
+/// records, and copies them from a peer, checked against the hash chain.
+/// A node restarted on its own disk checks its archive again. Every node
+/// then reads the same log, verified from its first record, and holds the
+/// same state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_disk_is_replaced_and_the_audit_log_stays_whole() {
+    let mut cluster = Cluster::new();
+    // Memory holds 200 records (archived from 100 down to 50); snapshots
+    // every 100 entries with no log kept behind them.
+    cluster.args = [
+        "--audit-records-max",
+        "200",
+        "--snapshot-after-entries",
+        "100",
+        "--log-kept-after-snapshot",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec();
+    for i in 0..NODES {
+        cluster.start(i).await;
+    }
+    let admin = Client::connect_cluster(&cluster.endpoints(), None, Some("dev-admin")).unwrap();
+    admin_changes(&admin, 0, 300).await;
+    let leader = cluster.leader().await;
+    let before = whole_audit(&cluster, leader, 300).await;
+    for i in 0..NODES {
+        assert!(
+            audit_files(&cluster, i).len() >= 3,
+            "node {} archived {:?}",
+            i + 1,
+            audit_files(&cluster, i)
+        );
+        assert_eq!(whole_audit(&cluster, i, before.0).await, before);
+    }
+
+    // A follower's log segment is damaged while it is down: a byte in its
+    // first records, with good records after it.
+    let lost = (0..NODES).rev().find(|i| *i != leader).unwrap();
+    cluster.kill(lost).await;
+    let segment = std::fs::read_dir(cluster.dirs[lost].path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("journal-"))
+        })
+        .expect("a log segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    assert!(bytes.len() > 200, "{} bytes", bytes.len());
+    bytes[200] ^= 0x40;
+    std::fs::write(&segment, bytes).unwrap();
+    let refused = cluster.try_start(lost).await.unwrap_err();
+    let name = segment.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(refused.contains(&name), "{refused}");
+
+    // The other two go on.
+    admin_changes(&admin, 300, 100).await;
+
+    // Removed; a node on a new disk is added under a new id.
+    admin.remove_node(lost as u64 + 1).await.unwrap();
+    let new = cluster.another();
+    cluster.start(new).await;
+    admin
+        .add_node(new as u64 + 1, &cluster.raft[new], &cluster.api[new])
+        .await
+        .unwrap();
+    // 100 limits, the removal and the addition.
+    let leader = cluster.leader().await;
+    let after = whole_audit(&cluster, leader, before.0 + 102).await;
+    assert_eq!(whole_audit(&cluster, new, after.0).await, after);
+    // Copied, not replayed: its archive starts at the first record, in
+    // fewer, larger files than the batches the leader archived.
+    let (copied, archived) = (audit_files(&cluster, new), audit_files(&cluster, leader));
+    assert_eq!(
+        copied.first().map(String::as_str),
+        Some("audit-00000000000000000001.log")
+    );
+    assert!(copied.len() < archived.len(), "{copied:?} {archived:?}");
+
+    // The third node restarts on its own disk and checks its archive again.
+    let third = (0..NODES).find(|i| *i != leader && *i != lost).unwrap();
+    cluster.kill(third).await;
+    cluster.start(third).await;
+    let live = [leader, third, new];
+    for i in live {
+        assert_eq!(
+            whole_audit(&cluster, i, after.0).await,
+            after,
+            "node {}",
+            i + 1
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let digests = [
+            digest(&cluster, live[0]).await,
+            digest(&cluster, live[1]).await,
+            digest(&cluster, live[2]).await,
+        ];
+        if digests.iter().all(|d| *d == digests[0]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nodes differ: {digests:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     cluster.kill_all().await;
 }

@@ -65,6 +65,14 @@ fn sample_commands() -> Vec<Command> {
             request: req("o1", "fund", "ETH", "1.5"),
         },
         Command::Tick { at_ms: -3 },
+        Command::RecordClusterChange {
+            at_ms: 6,
+            by: "alice".into(),
+            action: "add_node".into(),
+            node: 4,
+            old_value: "voters 1,2,3".into(),
+            new_value: "voters 1,2,3,4; node 4 at 127.0.0.1:7404 (api 127.0.0.1:50054)".into(),
+        },
         Command::Sync {
             at_ms: 4,
             broker: b("prime-1"),

@@ -91,6 +91,21 @@ pub enum Command {
         action: String,
         reason: String,
     },
+    /// An admin changed a cluster's membership (`interlockctl cluster add`
+    /// or `remove`): recorded in the audit log once the change is
+    /// committed. The ledger only records it (the membership itself lives
+    /// in the replication log); like a halt, never refused for lack of room.
+    RecordClusterChange {
+        at_ms: UnixMs,
+        by: String,
+        /// `add_node` or `remove_node`.
+        action: String,
+        node: u64,
+        /// What the membership was and became, as text (the voters, and an
+        /// added node's addresses).
+        old_value: String,
+        new_value: String,
+    },
     /// The server started with these settings. Journaled, so that a replay
     /// judges every command under the settings it was judged under live.
     Configure {
@@ -267,6 +282,7 @@ impl Command {
             | Command::Tick { at_ms }
             | Command::ArchiveAudit { at_ms, .. }
             | Command::RecordDenial { at_ms, .. }
+            | Command::RecordClusterChange { at_ms, .. }
             | Command::Configure { at_ms, .. }
             | Command::PublishPrices { at_ms, .. }
             | Command::SetAssetClass { at_ms, .. }
@@ -294,6 +310,7 @@ impl Command {
             | Command::Tick { at_ms }
             | Command::ArchiveAudit { at_ms, .. }
             | Command::RecordDenial { at_ms, .. }
+            | Command::RecordClusterChange { at_ms, .. }
             | Command::Configure { at_ms, .. }
             | Command::PublishPrices { at_ms, .. }
             | Command::SetAssetClass { at_ms, .. }
@@ -598,6 +615,10 @@ pub enum Outcome {
     },
     /// A denial was recorded as this audit record.
     DenialRecorded {
+        seq: u64,
+    },
+    /// A cluster's membership change was recorded as this audit record.
+    ClusterChangeRecorded {
         seq: u64,
     },
     /// Audit records up to this one left memory for the archive.

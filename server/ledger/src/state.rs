@@ -515,6 +515,14 @@ impl State {
                 reason,
                 ..
             } => self.record_denial(at, principal, action, reason),
+            Command::RecordClusterChange {
+                by,
+                action,
+                node,
+                old_value,
+                new_value,
+                ..
+            } => self.record_cluster_change(at, by, action, *node, old_value, new_value),
             Command::ArchiveAudit { through_seq, .. } => self.archive_audit(*through_seq),
             Command::PublishPrices { oracle, batch, .. } => self.publish_prices(at, oracle, batch),
             Command::SetAssetClass {

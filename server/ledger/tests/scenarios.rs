@@ -781,10 +781,39 @@ fn refused_calls_leave_room_in_the_audit_log_for_admin_changes() {
     w.try_trading("fund", TradingState::Active).unwrap();
     w.try_trading("fund", TradingState::ReduceOnly).unwrap();
     assert_eq!(w.state.audit_len(), 12);
+    // ...nor the record of a cluster's membership change, which has
+    // already happened.
+    let r = w
+        .apply(Command::RecordClusterChange {
+            at_ms: w.now,
+            by: "admin".into(),
+            action: "add_node".into(),
+            node: 4,
+            old_value: "voters 1,2,3".into(),
+            new_value: "voters 1,2,3,4".into(),
+        })
+        .unwrap();
+    assert!(
+        matches!(r.outcome, Outcome::ClusterChangeRecorded { seq: 13 }),
+        "{r:?}"
+    );
+    let last = w.state.audit_records(12, 1).pop().unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.target.as_str(),
+            last.outcome.as_str()
+        ),
+        ("add_node", "node 4", "ok")
+    );
+    assert_eq!(
+        (last.old_value.as_str(), last.new_value.as_str()),
+        ("voters 1,2,3", "voters 1,2,3,4")
+    );
 
     configure_audit_cap(&mut w, 20).unwrap();
     w.try_trading("fund", TradingState::Active).unwrap();
-    assert_eq!(w.state.audit_len(), 14);
+    assert_eq!(w.state.audit_len(), 15);
 }
 
 /// Archived audit records leave memory; the records after them chain on

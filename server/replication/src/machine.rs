@@ -7,7 +7,11 @@
 //! entry's [`Reply`]. A refused command is applied (and refused) on every
 //! node too: the idempotency table remembers a refused order id everywhere.
 //!
-//! Applying does not write to disk: the log is the durable copy, and a
+//! Applying writes to disk only for `Command::ArchiveAudit`: each node
+//! writes the audit records it names to its own archive (synced) before
+//! they leave its memory ([`StateMachine::archive_audit_to`]); a node that
+//! cannot is stopped, as for any storage error. Otherwise the log is the
+//! durable copy, and a
 //! snapshot file (the ledger's snapshot encoding behind the Raft position
 //! and membership it covers) lets the log be purged. At start the newest
 //! snapshot is loaded; openraft then re-applies the committed entries after
@@ -23,10 +27,11 @@ use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use interlock_journal::audit::AuditArchive;
 use interlock_journal::format::{self, FileKind};
 use interlock_journal::{JournalError, Storage};
 use interlock_ledger::codec::{Reader, Writer};
-use interlock_ledger::{Ledger, LedgerConfig, State, UnixMs};
+use interlock_ledger::{Command, Ledger, LedgerConfig, State, UnixMs};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Snapshot};
 
@@ -79,6 +84,8 @@ struct Inner {
     /// Snapshots built from the files rather than the live state.
     replayed: AtomicU64,
     on_apply: OnceLock<ApplyObserver>,
+    /// Where the audit records an `ArchiveAudit` takes out of memory go.
+    archive: OnceLock<AuditArchive>,
 }
 
 #[derive(Clone)]
@@ -203,6 +210,7 @@ impl StateMachine {
                 built: AtomicU64::new(0),
                 replayed: AtomicU64::new(0),
                 on_apply: OnceLock::new(),
+                archive: OnceLock::new(),
             }),
         })
     }
@@ -212,6 +220,14 @@ impl StateMachine {
     /// it). Set once; a second observer is refused and returned.
     pub fn observe_applies(&self, f: ApplyObserver) -> Result<(), ApplyObserver> {
         self.inner.on_apply.set(f)
+    }
+
+    /// Writes the audit records each `Command::ArchiveAudit` takes out of
+    /// memory to `archive` (synced) before applying it. Set once, before
+    /// Raft starts; without it the records leave memory unwritten (tests of
+    /// the log alone). A second archive is refused and returned.
+    pub fn archive_audit_to(&self, archive: AuditArchive) -> Result<(), AuditArchive> {
+        self.inner.archive.set(archive)
     }
 
     /// The ledger this machine applies to: read it for answers that do not
@@ -347,24 +363,27 @@ impl StateMachine {
             .map_err(|e| e.to_string())
     }
 
-    /// Applies committed entries in order: a reply per entry.
-    fn apply_entries(&self, entries: Vec<Entry>) -> Vec<Reply> {
+    /// Applies committed entries in order: a reply per entry. Fails only
+    /// when the audit archive cannot be written; the entries before the
+    /// failing one stay applied.
+    fn apply_entries(&self, entries: Vec<Entry>) -> Result<Vec<Reply>, String> {
         let mut applied = self.inner.applied();
         let mut replies = Vec::with_capacity(entries.len());
         for entry in entries {
-            applied.last_applied = Some(entry.log_id);
             let reply = match entry.payload {
                 EntryPayload::Blank => Reply(Vec::new()),
                 // Each command carries the leader's time: every node
                 // applies it at the same time and reaches the same answer.
                 EntryPayload::Normal(batch) => {
                     let oldest = batch.iter().map(|c| c.at_ms()).min();
-                    let reply = Reply(
-                        batch
-                            .into_iter()
-                            .map(|cmd| self.inner.ledger.apply(cmd).0)
-                            .collect(),
-                    );
+                    let mut answers = Vec::with_capacity(batch.len());
+                    for cmd in batch {
+                        if let Command::ArchiveAudit { through_seq, .. } = &cmd {
+                            self.write_archive(*through_seq)?;
+                        }
+                        answers.push(self.inner.ledger.apply(cmd).0);
+                    }
+                    let reply = Reply(answers);
                     if let (Some(observe), Some(oldest)) = (self.inner.on_apply.get(), oldest) {
                         observe(oldest);
                     }
@@ -375,9 +394,36 @@ impl StateMachine {
                     Reply(Vec::new())
                 }
             };
+            applied.last_applied = Some(entry.log_id);
             replies.push(reply);
         }
-        replies
+        Ok(replies)
+    }
+
+    /// Writes the audit records up to `through_seq` that memory holds and
+    /// the archive is about to be told of: what the leader wrote before
+    /// proposing on a single node, each node does for itself here. A
+    /// `through_seq` the ledger will refuse writes nothing.
+    fn write_archive(&self, through_seq: u64) -> Result<(), String> {
+        let Some(archive) = self.inner.archive.get() else {
+            return Ok(());
+        };
+        let batch = self
+            .inner
+            .ledger
+            .read(|s| {
+                let archived = s.audit_archived();
+                let held = s.audit_len() as u64;
+                if through_seq <= archived || through_seq > archived + held {
+                    return Vec::new();
+                }
+                s.audit_oldest((through_seq - archived) as usize)
+            })
+            .map_err(|e| e.to_string())?;
+        archive
+            .write(&batch)
+            .map_err(|e| format!("the audit archive: {e}"))?;
+        Ok(())
     }
 
     fn snapshot_meta(&self, applied: AppliedTo) -> SnapshotMeta {
@@ -474,19 +520,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let commands: usize = entries
-            .iter()
-            .map(|e| match &e.payload {
-                EntryPayload::Normal(batch) => batch.len(),
-                _ => 0,
-            })
-            .sum();
+        let mut commands = 0usize;
+        for e in &entries {
+            if let EntryPayload::Normal(batch) = &e.payload {
+                commands += batch.len();
+                // Writes and syncs a file: not on the runtime either.
+                if batch
+                    .iter()
+                    .any(|c| matches!(c, Command::ArchiveAudit { .. }))
+                {
+                    commands = commands.saturating_add(APPLY_INLINE_MAX + 1);
+                }
+            }
+        }
         if commands <= APPLY_INLINE_MAX {
-            return Ok(self.apply_entries(entries));
+            return self
+                .apply_entries(entries)
+                .map_err(|e| sm_error(ErrorVerb::Write, e));
         }
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.apply_entries(entries))
             .await
+            .map_err(|e| sm_error(ErrorVerb::Write, e))?
             .map_err(|e| sm_error(ErrorVerb::Write, e))
     }
 

@@ -9,6 +9,11 @@
 //! for the leader rather than founding a cluster of its own. A removed
 //! node is no longer sent anything; its process should then be stopped
 //! (it would otherwise keep bidding for a leadership no one grants it).
+//!
+//! Each change, once committed, is recorded in the ledger's audit log
+//! (`Command::RecordClusterChange`: who asked, the voters before and
+//! after), replicated like any record. Asking again for a change already
+//! made records nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -127,7 +132,13 @@ impl Node {
     /// voter. Asking again for a node already added at the same
     /// addresses finishes what is left (a learner becomes a voter) or
     /// changes nothing.
-    pub async fn add_node(&self, id: NodeId, node: ClusterNode, tls: bool) -> Result<(), Status> {
+    pub async fn add_node(
+        &self,
+        by: &str,
+        id: NodeId,
+        node: ClusterNode,
+        tls: bool,
+    ) -> Result<(), Status> {
         if id == 0 {
             return Err(Status::invalid_argument("node ids start at 1"));
         }
@@ -161,6 +172,7 @@ impl Node {
             }
         }
         tracing::info!(node = id, at = %node, "adding a node: as a learner until it has caught up");
+        let at = node.to_string();
         let added = tokio::time::timeout(CATCH_UP_MAX, self.raft.add_learner(id, node, true)).await;
         match added {
             Err(_) => {
@@ -178,13 +190,50 @@ impl Node {
             .await
             .map_err(change_failed)?;
         tracing::info!(node = id, "node {id} is a voter");
-        Ok(())
+        self.record_change(
+            by,
+            "add_node",
+            id,
+            voters_text(&current.voters),
+            format!("{}; node {id} at {at}", voters_text(&self.voters())),
+        )
+        .await
+    }
+
+    /// Records a committed change in the audit log. Should that fail (the
+    /// leader lost its majority just then), the change stands and the
+    /// caller is told the record is missing; asking again records nothing.
+    async fn record_change(
+        &self,
+        by: &str,
+        action: &str,
+        node: NodeId,
+        old_value: String,
+        new_value: String,
+    ) -> Result<(), Status> {
+        let cmd = interlock_ledger::Command::RecordClusterChange {
+            at_ms: crate::clock::Clock::new().now_ms(),
+            by: by.to_owned(),
+            action: action.to_owned(),
+            node,
+            old_value,
+            new_value,
+        };
+        let failed = match self.propose(cmd).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(s) => s.message().to_owned(),
+        };
+        tracing::error!(node, action, error = %failed, "a membership change is not in the audit log");
+        Err(Status::internal(format!(
+            "node {node}: {action} done, but its audit record was not written ({failed})"
+        )))
     }
 
     /// Removes node `id` (a voter or a learner). Not the leader itself:
     /// stop it with SIGTERM (it hands over) and remove it from the next
     /// leader. Not the last voter.
-    pub async fn remove_node(&self, id: NodeId) -> Result<(), Status> {
+    pub async fn remove_node(&self, by: &str, id: NodeId) -> Result<(), Status> {
         let current = self.current_membership().await?;
         if !current.nodes.contains_key(&id) {
             return Err(Status::not_found(format!(
@@ -215,8 +264,26 @@ impl Node {
             node = id,
             "node {id} is no longer a member; stop its process"
         );
-        Ok(())
+        let before = current
+            .nodes
+            .get(&id)
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        self.record_change(
+            by,
+            "remove_node",
+            id,
+            format!("{}; node {id} at {before}", voters_text(&current.voters)),
+            voters_text(&self.voters()),
+        )
+        .await
     }
+}
+
+/// Voters as an audit record shows them: `voters 1,2,3`.
+fn voters_text(voters: &BTreeSet<NodeId>) -> String {
+    let ids: Vec<String> = voters.iter().map(|v| v.to_string()).collect();
+    format!("voters {}", ids.join(","))
 }
 
 #[cfg(test)]

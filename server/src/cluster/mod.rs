@@ -11,6 +11,7 @@
 //! Only a leader that can still commit ever answers: a deposed one's
 //! proposals fail, so it acknowledges nothing its successor lacks.
 
+pub mod archive;
 pub mod membership;
 pub mod network;
 pub mod propose;
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use interlock_journal::audit::AuditArchive;
 use interlock_journal::{JournalConfig, Storage};
 use interlock_ledger::{Applied, Command, LedgerConfig, LedgerError};
 use interlock_replication::{ClusterNode, LogStore, NodeId, StateMachine, TypeConfig};
@@ -52,9 +54,6 @@ pub const APPEND_ENTRIES_PER_MESSAGE: u64 = 64;
 /// How long a stopping leader waits for a follower to have its last entry
 /// before it stops without handing over.
 pub const HANDOVER_WAIT: Duration = Duration::from_secs(1);
-/// Entries kept in the log behind a snapshot (for a follower a little
-/// behind, rather than a whole snapshot).
-pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 10_000;
 
 /// The cluster as the flags give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +64,8 @@ pub struct ClusterSpec {
     pub listen: SocketAddr,
     pub election_timeout: Duration,
     pub snapshot_after_entries: u64,
+    /// Entries kept in the log behind a snapshot.
+    pub log_kept_after_snapshot: u64,
     /// Mutual TLS between the nodes, when configured.
     pub tls: Option<ClusterTls>,
     /// A new node of a running cluster (`--join`): it waits to be added
@@ -160,6 +161,7 @@ impl ClusterSpec {
             listen,
             election_timeout: Duration::from_millis(config.election_timeout_ms),
             snapshot_after_entries: config.snapshot_after_entries,
+            log_kept_after_snapshot: config.log_kept_after_snapshot,
             tls,
             join: config.join,
         }))
@@ -222,6 +224,10 @@ pub struct Node {
     proposer: propose::Proposer,
     network: network::Network,
     raft_stopped: std::sync::atomic::AtomicBool,
+    /// This node's audit archive (in its data directory).
+    pub archive: Arc<AuditArchive>,
+    /// Through which seq the archive is known whole ([`archive::Copier`]).
+    audit_copied: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Node {
@@ -247,7 +253,9 @@ impl Node {
             let storage = storage.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let log = LogStore::open(storage.clone(), journal)?;
-                let machine = StateMachine::open_with_log(storage, ledger, log.clone())?;
+                let machine = StateMachine::open_with_log(storage.clone(), ledger, log.clone())?;
+                let set = machine.archive_audit_to(AuditArchive::new(storage));
+                assert!(set.is_ok(), "a new machine has no archive yet");
                 Ok((log, machine))
             })
             .await??
@@ -266,7 +274,7 @@ impl Node {
             election_timeout_min: timeout,
             election_timeout_max: timeout + timeout / 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(spec.snapshot_after_entries),
-            max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+            max_in_snapshot_log_to_keep: spec.log_kept_after_snapshot,
             ..Default::default()
         }
         .validate()?;
@@ -283,6 +291,8 @@ impl Node {
             proposer: propose::Proposer::start(raft.clone()),
             network,
             raft_stopped: Default::default(),
+            archive: Arc::new(AuditArchive::new(storage)),
+            audit_copied: Default::default(),
             raft,
             machine,
             log,
@@ -389,6 +399,28 @@ impl Node {
         Some((id, node.api_addr.clone()))
     }
 
+    /// Through which seq this node's audit archive is known whole (every
+    /// record from the first present and chained).
+    pub fn audit_copied(&self) -> u64 {
+        self.audit_copied.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The other nodes of the current membership, the leader first: whom to
+    /// ask for audit records.
+    fn peers(&self) -> Vec<(NodeId, ClusterNode)> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let mut peers: Vec<(NodeId, ClusterNode)> = m
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != self.id)
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
+        peers.sort_by_key(|(id, _)| Some(*id) != m.current_leader);
+        peers
+    }
+
     /// The voters of the current membership.
     pub fn voters(&self) -> BTreeSet<NodeId> {
         self.raft
@@ -486,11 +518,14 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let raft = interlock::cluster::v1::raft_service_server::RaftServiceServer::new(
-        service::RaftApi(node.raft.clone()),
-    )
-    .max_decoding_message_size(CLUSTER_MESSAGE_MAX)
-    .max_encoding_message_size(CLUSTER_MESSAGE_MAX);
+    let raft =
+        interlock::cluster::v1::raft_service_server::RaftServiceServer::new(service::RaftApi {
+            raft: node.raft.clone(),
+            ledger: node.machine.ledger().clone(),
+            archive: node.archive.clone(),
+        })
+        .max_decoding_message_size(CLUSTER_MESSAGE_MAX)
+        .max_encoding_message_size(CLUSTER_MESSAGE_MAX);
     let mut builder = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .initial_stream_window_size(CLUSTER_WINDOW)

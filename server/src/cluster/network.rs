@@ -63,6 +63,39 @@ impl Network {
     }
 }
 
+impl Network {
+    /// Audit records with `seq > after`, at most `max`, from `node`
+    /// (`RaftService.ReadAudit`), decoded but not yet checked.
+    pub async fn read_audit(
+        &self,
+        node: &ClusterNode,
+        after: u64,
+        max: u32,
+    ) -> Result<Vec<interlock_ledger::AuditRecord>, String> {
+        let channel = self
+            .endpoint(node)?
+            .connect_timeout(READ_AUDIT_DEADLINE)
+            .timeout(READ_AUDIT_DEADLINE)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = RaftServiceClient::new(channel)
+            .max_decoding_message_size(super::CLUSTER_MESSAGE_MAX)
+            .read_audit(pb::ReadAuditRequest { after, max })
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+        answer
+            .into_inner()
+            .records
+            .iter()
+            .map(|b| interlock_ledger::codec::from_bytes(b).map_err(|e| e.to_string()))
+            .collect()
+    }
+}
+
+/// How long a node waits for a peer's batch of audit records.
+pub const READ_AUDIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long a stopping leader tries to reach its successor.
 pub const TIMEOUT_NOW_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
 

@@ -4,7 +4,11 @@
 use interlock::cluster::v1 as pb;
 use interlock_replication::codec::{self, InstallSnapshotAnswer};
 use interlock_replication::TypeConfig;
+use std::sync::Arc;
 use std::time::Duration;
+
+use interlock_journal::audit::AuditArchive;
+use interlock_ledger::Ledger;
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::{Raft, ServerState};
@@ -12,7 +16,15 @@ use tonic::{Request, Response, Status};
 
 /// What this node answers its peers.
 #[derive(Clone)]
-pub struct RaftApi(pub Raft<TypeConfig>);
+pub struct RaftApi {
+    pub raft: Raft<TypeConfig>,
+    /// For `ReadAudit`: this node's ledger and audit archive.
+    pub ledger: Arc<Ledger>,
+    pub archive: Arc<AuditArchive>,
+}
+
+/// Most audit records one `ReadAudit` answers (about 300 KB).
+pub const READ_AUDIT_MAX: u32 = 1024;
 
 impl RaftApi {
     /// Bids for leadership once the old leader's lease has run out on
@@ -21,7 +33,7 @@ impl RaftApi {
     /// last message of the old leader, which sent its last one before it
     /// sent this request: so counted from now it has run out everywhere.
     fn bid_after_lease(&self, term: u64) {
-        let raft = self.0.clone();
+        let raft = self.raft.clone();
         let lease = Duration::from_millis(raft.config().election_timeout_max) + LEASE_MARGIN;
         tokio::spawn(async move {
             tokio::time::sleep(lease).await;
@@ -59,7 +71,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
         request: Request<pb::AppendEntriesRequest>,
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
         let rpc = codec::decode(&request.into_inner().payload).map_err(undecodable)?;
-        let answer = self.0.append_entries(rpc).await.map_err(stopped)?;
+        let answer = self.raft.append_entries(rpc).await.map_err(stopped)?;
         Ok(Response::new(pb::AppendEntriesResponse {
             payload: codec::encode(&answer),
         }))
@@ -70,7 +82,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
         let rpc = codec::decode(&request.into_inner().payload).map_err(undecodable)?;
-        let answer = self.0.vote(rpc).await.map_err(stopped)?;
+        let answer = self.raft.vote(rpc).await.map_err(stopped)?;
         Ok(Response::new(pb::VoteResponse {
             payload: codec::encode(&answer),
         }))
@@ -99,8 +111,8 @@ impl pb::raft_service_server::RaftService for RaftApi {
             entries: Vec::new(),
             leader_commit: None,
         };
-        self.0.append_entries(alive).await.map_err(stopped)?;
-        let answer: InstallSnapshotAnswer = match self.0.install_snapshot(rpc).await {
+        self.raft.append_entries(alive).await.map_err(stopped)?;
+        let answer: InstallSnapshotAnswer = match self.raft.install_snapshot(rpc).await {
             Ok(resp) => Ok(resp),
             Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => Err(m),
             Err(e) => return Err(stopped(e)),
@@ -116,7 +128,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
     ) -> Result<Response<pb::TimeoutNowResponse>, Status> {
         let pb::TimeoutNowRequest { leader, term } = request.into_inner();
         let accepted = {
-            let m = self.0.metrics();
+            let m = self.raft.metrics();
             let m = m.borrow();
             m.state == ServerState::Follower
                 && m.current_term == term
@@ -132,5 +144,23 @@ impl pb::raft_service_server::RaftService for RaftApi {
             );
         }
         Ok(Response::new(pb::TimeoutNowResponse { accepted }))
+    }
+
+    async fn read_audit(
+        &self,
+        request: Request<pb::ReadAuditRequest>,
+    ) -> Result<Response<pb::ReadAuditResponse>, Status> {
+        let pb::ReadAuditRequest { after, max } = request.into_inner();
+        let n = max.clamp(1, READ_AUDIT_MAX) as usize;
+        let records = crate::audit::page(&self.ledger, Some(&self.archive), after, n, |e| {
+            Status::not_found(format!("this node lacks them too: {e}"))
+        })
+        .await?;
+        Ok(Response::new(pb::ReadAuditResponse {
+            records: records
+                .iter()
+                .map(interlock_ledger::codec::to_bytes)
+                .collect(),
+        }))
     }
 }

@@ -121,6 +121,7 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         } = request.into_inner();
         tracing::info!(by = %who, node = node_id, "cluster add requested");
         node.add_node(
+            &who,
             node_id,
             ClusterNode {
                 raft_addr: cluster_addr,
@@ -142,7 +143,7 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         let node = self.node()?;
         let node_id = request.into_inner().node_id;
         tracing::info!(by = %who, node = node_id, "cluster remove requested");
-        node.remove_node(node_id).await?;
+        node.remove_node(&who, node_id).await?;
         Ok(Response::new(pb::RemoveNodeResponse {
             status: Some(node.status()),
         }))

@@ -113,6 +113,22 @@ impl Encode for Command {
                 w.str(action);
                 w.str(reason);
             }
+            Command::RecordClusterChange {
+                at_ms,
+                by,
+                action,
+                node,
+                old_value,
+                new_value,
+            } => {
+                w.u8(21);
+                w.i64(*at_ms);
+                w.str(by);
+                w.str(action);
+                w.u64(*node);
+                w.str(old_value);
+                w.str(new_value);
+            }
             Command::PublishPrices {
                 at_ms,
                 oracle,
@@ -286,6 +302,14 @@ impl Decode for Command {
                 principal: r.text()?,
                 action: r.text()?,
                 reason: r.text()?,
+            },
+            21 => Command::RecordClusterChange {
+                at_ms,
+                by: r.text()?,
+                action: r.text()?,
+                node: r.u64()?,
+                old_value: r.text()?,
+                new_value: r.text()?,
             },
             11 => Command::ArchiveAudit {
                 at_ms,

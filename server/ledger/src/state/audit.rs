@@ -104,6 +104,34 @@ impl State {
         Ok(Outcome::DenialRecorded { seq })
     }
 
+    /// Records a change of a cluster's membership. Like a halt, it may use
+    /// the reserve beyond the cap: the change has already happened.
+    pub(super) fn record_cluster_change(
+        &mut self,
+        at: UnixMs,
+        by: &str,
+        action: &str,
+        node: u64,
+        old_value: &str,
+        new_value: &str,
+    ) -> Result<Outcome, LedgerError> {
+        self.ensure_capacity(
+            self.audit.len(),
+            audit_records_hard_max(self.cfg.audit_records_max),
+            "audit log (with its reserve for trading-state and cluster changes)",
+        )?;
+        let seq = self.audit_with_outcome(
+            at,
+            by,
+            action,
+            format!("node {node}"),
+            old_value.to_owned(),
+            new_value.to_owned(),
+            "ok".to_owned(),
+        );
+        Ok(Outcome::ClusterChangeRecorded { seq })
+    }
+
     /// Drops the records up to `through_seq` from memory: the archive on
     /// disk holds them (the server wrote and synced them first).
     pub(super) fn archive_audit(&mut self, through_seq: u64) -> Result<Outcome, LedgerError> {
