@@ -696,3 +696,36 @@ async fn oversized_metadata_is_refused_before_any_handler() {
     );
     s.stop().await;
 }
+
+/// A watcher that lost its stream opens it again after the last seq it saw
+/// and gets what was raised in between, then the new alerts, none twice.
+#[tokio::test]
+async fn a_watcher_resumes_after_the_last_alert_it_saw() {
+    let s = start_server().await;
+    let admin = s.admin().await;
+    let mut alerts = admin.watch_alerts().await.unwrap();
+    admin
+        .set_trading_state("fund-1", pb::TradingState::Halted, "test")
+        .await
+        .unwrap();
+    let first = alerts.message().await.unwrap().unwrap();
+    drop(alerts);
+    for state in [pb::TradingState::Halted, pb::TradingState::Active] {
+        admin
+            .set_trading_state("fund-2", state, "test")
+            .await
+            .unwrap();
+    }
+    let mut resumed = admin.watch_alerts_after(first.seq).await.unwrap();
+    admin
+        .set_trading_state("fund-3", pb::TradingState::Halted, "test")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(resumed.message().await.unwrap().unwrap());
+    }
+    let seqs: Vec<u64> = got.iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, [first.seq + 1, first.seq + 2, first.seq + 3]);
+    assert!(got[0].message.contains("fund-2") && got[2].message.contains("fund-3"));
+}

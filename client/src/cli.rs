@@ -194,7 +194,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = TopBy::Utilization)]
         by: TopBy,
     },
-    /// (admin) Stream alerts as they happen.
+    /// (admin) Stream alerts as they happen. On a cluster the stream
+    /// follows a new leader and resumes after the last alert shown.
     Watch {
         /// Stop after this many alerts.
         #[arg(long)]
@@ -749,11 +750,25 @@ async fn command(cli: Cli, client: &Client) -> anyhow::Result<()> {
         }
         Command::Watch { count } => {
             let mut stream = client.watch_alerts().await?;
-            let mut seen = 0u64;
+            let (mut seen, mut last) = (0u64, 0u64);
             while count.is_none_or(|c| seen < c) {
-                let Some(a) = stream.message().await? else {
-                    break;
+                let a = match stream.message().await {
+                    Ok(Some(a)) => a,
+                    Ok(None) => break,
+                    // The node stopped leading (or went away): resume on
+                    // the next leader after the last alert shown (from
+                    // then on if none was shown yet).
+                    Err(s) if s.code() == tonic::Code::Unavailable => {
+                        eprintln!(
+                            "note: the alert stream ended ({}); resuming after seq {last}",
+                            s.message()
+                        );
+                        stream = client.watch_alerts_after(last).await?;
+                        continue;
+                    }
+                    Err(s) => return Err(s.into()),
                 };
+                last = last.max(a.seq);
                 seen += 1;
                 if json {
                     outln!("{}", output::alert_json(&a));

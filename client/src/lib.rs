@@ -914,12 +914,22 @@ impl Client {
             .records)
     }
 
-    /// The alert stream. On a cluster it opens on the leader (a follower
-    /// refuses it naming the leader, and the client follows); it ends with
-    /// UNAVAILABLE when that node stops leading: open it again to follow
-    /// the new leader (alerts raised in between are not replayed).
+    /// The alert stream, from now on. On a cluster it opens on the leader
+    /// (a follower refuses it naming the leader, and the client follows);
+    /// it ends with UNAVAILABLE when that node stops leading: open it again
+    /// with [`Client::watch_alerts_after`] and the last seq seen to follow
+    /// the new leader without missing what was raised in between.
     pub async fn watch_alerts(&self) -> Result<Streaming<pb::Alert>, ClientError> {
-        let r = pb::WatchAlertsRequest {};
+        self.watch_alerts_after(0).await
+    }
+
+    /// The alert stream, first the alerts the node still holds with seq
+    /// greater than `after_seq` (0: none), then the new ones.
+    pub async fn watch_alerts_after(
+        &self,
+        after_seq: u64,
+    ) -> Result<Streaming<pb::Alert>, ClientError> {
+        let r = pb::WatchAlertsRequest { after_seq };
         failover!(self, r, |c| Ok(c
             .admin()
             .watch_alerts(c.request(r))

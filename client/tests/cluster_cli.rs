@@ -399,3 +399,79 @@ fn a_cluster_off_loopback_needs_mutual_tls() {
     let e = interlock_server::cluster::ClusterSpec::from_config(&config).unwrap_err();
     assert!(e.to_string().contains("--cluster-tls-cert"), "{e}");
 }
+
+/// `interlockctl watch` on every node's endpoint follows the leader: when
+/// the leader stops (and hands over), the stream ends UNAVAILABLE and the
+/// watch resumes on the new leader after the last alert it showed, so an
+/// alert raised meanwhile is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interlockctl_watch_follows_the_leader() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut nodes = cluster().await;
+    let leader_endpoint = leader(&nodes).await;
+    let all = nodes
+        .iter()
+        .map(|n| n.endpoint.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_interlockctl"))
+        .args(["--endpoint", &all, "--token", "dev-admin", "watch"])
+        .env_remove("INTERLOCK_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let state = |who: &'static str, halt: bool| {
+        let all = all.clone();
+        async move {
+            let verb = if halt { "halt" } else { "resume" };
+            let o = ctl(
+                &all,
+                &["--token", "dev-admin", verb, who, "--reason", "watch test"],
+            )
+            .await;
+            let (out, err) = text(&o);
+            assert!(o.status.success(), "{out}{err}");
+        }
+    };
+    // Until the watch shows an alert (it subscribes when it has started).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut halted = false;
+    loop {
+        halted = !halted;
+        state("fund-1", halted).await;
+        if let Ok(line) = tokio::time::timeout(Duration::from_millis(300), out.next_line()).await {
+            let line = line.unwrap().expect("the watch ended");
+            assert!(line.contains("fund-1"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the watch showed nothing");
+    }
+
+    // The leader stops; an alert is raised on the next one.
+    let i = nodes
+        .iter()
+        .position(|n| n.endpoint == leader_endpoint)
+        .unwrap();
+    drop(nodes.remove(i));
+    state("fund-2", true).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = tokio::time::timeout_at(deadline.into(), out.next_line())
+            .await
+            .expect("the watch did not show fund-2's halt")
+            .unwrap()
+            .expect("the watch ended");
+        if line.contains("fund-2") {
+            break;
+        }
+    }
+    watch.kill().await.unwrap();
+    let mut err = String::new();
+    let _ =
+        tokio::io::AsyncReadExt::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).await;
+    assert!(err.contains("resuming after seq"), "{err}");
+}

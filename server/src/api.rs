@@ -134,9 +134,7 @@ impl Shared {
             Pending::Replicated(proposed) => proposed.await?,
         };
         let Applied { outcome, alerts } = result.map_err(status)?;
-        if !alerts.is_empty() {
-            self.alerts.publish(alerts);
-        }
+        self.publish(alerts);
         Ok(outcome)
     }
 
@@ -175,10 +173,17 @@ impl Shared {
             }
             Settled::Replicated(answer) => answer.await?,
         };
-        if !alerts.is_empty() {
+        self.publish(alerts);
+        Ok(answer)
+    }
+
+    /// Publishes the alerts a command raised. On a cluster every node's
+    /// state machine has already handed them to its hub as it applied the
+    /// command ([`crate::alerts::AlertHub::applied`]).
+    fn publish(&self, alerts: Vec<domain::Alert>) {
+        if self.cluster.is_none() && !alerts.is_empty() {
             self.alerts.publish(alerts);
         }
-        Ok(answer)
     }
 
     /// Before a read a risk decision rests on (exposure, health): on a
@@ -964,15 +969,16 @@ impl pb::admin_service_server::AdminService for AdminApi {
 
     async fn watch_alerts(
         &self,
-        _req: Request<pb::WatchAlertsRequest>,
+        req: Request<pb::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
+        let after = req.into_inner().after_seq;
         // Alerts are raised where changes are answered: on a cluster, the
         // leader. A follower refuses the stream naming the leader, and a
         // stream ends (UNAVAILABLE, naming the new leader if known) when
         // its node stops leading, rather than going silent.
         self.0.current().await?;
         let cluster = self.0.cluster.clone();
-        let mut rx = self.0.alerts.subscribe();
+        let (held, mut rx) = self.0.alerts.subscribe_after(after);
         let mut stopping = self.0.stopping.clone();
         let (tx, out) = mpsc::channel(STREAM_BUFFER);
         let open = self
@@ -981,10 +987,23 @@ impl pb::admin_service_server::AdminService for AdminApi {
             .stream_opened(crate::metrics::StreamKind::WatchAlerts);
         tokio::spawn(async move {
             let _open = open;
+            for alert in held {
+                if tx.send(Ok(alert)).await.is_err() {
+                    return;
+                }
+            }
             loop {
                 let alert = tokio::select! {
                     a = rx.recv() => a,
-                    _ = stopping.changed() => break,
+                    // Stopping (SIGTERM): the watcher is told, so that it
+                    // opens the stream again elsewhere (on a cluster, the
+                    // next leader) after the last alert it saw.
+                    _ = stopping.changed() => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("this node is stopping")))
+                            .await;
+                        break;
+                    }
                     _ = crate::cluster::until_not_leading(cluster.as_deref()) => {
                         let leader = cluster.as_ref().and_then(|n| n.leader());
                         let _ = tx

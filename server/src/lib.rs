@@ -327,12 +327,28 @@ async fn serve_grpc(
         limiter: limiter.clone(),
         clock,
     });
+    let alerts = match &node {
+        None => AlertHub::counted(metrics.clone()),
+        Some(node) => {
+            // Every node holds the alerts of the changes it applies, under
+            // the same numbers; the leader's watchers get them live. The
+            // observer lives in the node's machine: a weak reference back.
+            let hub = AlertHub::counted(metrics.clone()).replicated();
+            let (h, weak) = (hub.clone(), Arc::downgrade(node));
+            let observed = node.machine.observe_alerts(Box::new(move |index, raised| {
+                let leading = !raised.is_empty() && weak.upgrade().is_some_and(|n| n.is_leader());
+                h.applied(index, raised, leading)
+            }));
+            assert!(observed.is_ok(), "a node's alerts are observed once");
+            hub
+        }
+    };
     let shared = Shared {
         stopping,
         denials: denials.clone(),
         ledger,
         clock,
-        alerts: AlertHub::counted(metrics.clone()),
+        alerts,
         metrics: metrics.clone(),
         stream_messages_max: config.stream_messages_max,
         max_message_bytes: config.max_message_bytes,

@@ -1102,6 +1102,26 @@ async fn the_alert_stream_is_the_leaders() {
         .collect();
     let admin = Client::connect_cluster(&order, None, Some("dev-admin")).unwrap();
     let mut alerts = admin.watch_alerts().await.unwrap();
+    let halt = |who: &'static str, state: pb::TradingState| {
+        let admin = admin.clone();
+        async move {
+            let deadline = Instant::now() + RETRY_BUDGET;
+            loop {
+                match admin.set_trading_state(who, state, "alert test").await {
+                    Ok(_) => return,
+                    Err(e) if failover_error(&e) && Instant::now() < deadline => {}
+                    Err(e) => panic!("{who}: {e}"),
+                }
+            }
+        }
+    };
+    halt("fund-1", pb::TradingState::Halted).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), alerts.message())
+        .await
+        .expect("no alert")
+        .unwrap()
+        .unwrap();
+    assert!(first.message.contains("fund-1"), "{first:?}");
 
     // The leader pauses, the others elect; back, it follows, and its
     // stream ends.
@@ -1117,12 +1137,38 @@ async fn the_alert_stream_is_the_leaders() {
         assert!(Instant::now() < deadline, "no new leader");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Raised while the watcher's node is paused.
+    halt("fund-2", pb::TradingState::Halted).await;
+    halt("fund-2", pb::TradingState::Active).await;
     cluster.signal(leader, "-CONT");
     let ended = tokio::time::timeout(Duration::from_secs(10), alerts.message())
         .await
         .expect("the old leader's alert stream did not end");
     let s = ended.unwrap_err();
     assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}");
+
+    // Resumed on the new leader from just before the first alert: the same
+    // alert under the same seq (every node numbers it alike), then the two
+    // the watcher missed.
+    let mut resumed = admin.watch_alerts_after(first.seq - 1).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let a = tokio::time::timeout(Duration::from_secs(10), resumed.message())
+            .await
+            .expect("no alert replayed")
+            .unwrap()
+            .unwrap();
+        got.push(a);
+    }
+    assert_eq!(got[0], first);
+    assert!(
+        got[0].seq < got[1].seq && got[1].seq < got[2].seq,
+        "{got:?}"
+    );
+    for a in &got[1..] {
+        assert_eq!(a.kind, pb::AlertKind::TradingStateChanged as i32, "{a:?}");
+        assert!(a.message.contains("fund-2"), "{a:?}");
+    }
     cluster.kill_all().await;
 }
 

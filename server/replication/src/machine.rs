@@ -31,7 +31,7 @@ use interlock_journal::audit::AuditArchive;
 use interlock_journal::format::{self, FileKind};
 use interlock_journal::{JournalError, Storage};
 use interlock_ledger::codec::{Reader, Writer};
-use interlock_ledger::{Command, Ledger, LedgerConfig, State, UnixMs};
+use interlock_ledger::{Alert, Command, Ledger, LedgerConfig, State, UnixMs};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Snapshot};
 
@@ -51,6 +51,11 @@ pub const APPLY_INLINE_MAX: usize = 1024;
 /// its oldest command: the node's apply lag is its own clock then, less
 /// that time ([`StateMachine::observe_applies`]).
 pub type ApplyObserver = Box<dyn Fn(UnixMs) + Send + Sync>;
+
+/// Told, for each entry of commands a node applies, its log index and the
+/// alerts its commands raised (often none), in order
+/// ([`StateMachine::observe_alerts`]).
+pub type AlertObserver = Box<dyn Fn(u64, &[Alert]) + Send + Sync>;
 
 /// The state machine; cloning it gives another handle on the same state
 /// (the snapshot builder is one).
@@ -84,6 +89,7 @@ struct Inner {
     /// Snapshots built from the files rather than the live state.
     replayed: AtomicU64,
     on_apply: OnceLock<ApplyObserver>,
+    on_alerts: OnceLock<AlertObserver>,
     /// Where the audit records an `ArchiveAudit` takes out of memory go.
     archive: OnceLock<AuditArchive>,
 }
@@ -210,6 +216,7 @@ impl StateMachine {
                 built: AtomicU64::new(0),
                 replayed: AtomicU64::new(0),
                 on_apply: OnceLock::new(),
+                on_alerts: OnceLock::new(),
                 archive: OnceLock::new(),
             }),
         })
@@ -220,6 +227,14 @@ impl StateMachine {
     /// it). Set once; a second observer is refused and returned.
     pub fn observe_applies(&self, f: ApplyObserver) -> Result<(), ApplyObserver> {
         self.inner.on_apply.set(f)
+    }
+
+    /// Calls `f` for each entry of commands applied from now on (replayed
+    /// ones at start included) with its index and the alerts its commands
+    /// raised: every node raises the same alerts for the same entry. Set
+    /// once; a second observer is refused and returned.
+    pub fn observe_alerts(&self, f: AlertObserver) -> Result<(), AlertObserver> {
+        self.inner.on_alerts.set(f)
     }
 
     /// Writes the audit records each `Command::ArchiveAudit` takes out of
@@ -382,6 +397,14 @@ impl StateMachine {
                             self.write_archive(*through_seq)?;
                         }
                         answers.push(self.inner.ledger.apply(cmd).0);
+                    }
+                    if let Some(observe) = self.inner.on_alerts.get() {
+                        let alerts: Vec<Alert> = answers
+                            .iter()
+                            .filter_map(|a| a.as_ref().ok())
+                            .flat_map(|a| a.alerts.iter().cloned())
+                            .collect();
+                        observe(entry.log_id.index, &alerts);
                     }
                     let reply = Reply(answers);
                     if let (Some(observe), Some(oldest)) = (self.inner.on_apply.get(), oldest) {
