@@ -28,7 +28,7 @@ use std::io::Cursor;
 use interlock_ledger::{Applied, Command, LedgerError};
 
 pub use log::LogStore;
-pub use machine::{ApplyObserver, StateMachine};
+pub use machine::{read_snapshot, AlertObserver, ApplyObserver, StateMachine};
 
 /// A node's id in the cluster.
 pub type NodeId = u64;

@@ -21,7 +21,10 @@
 //! snapshot body: last applied (opt log id) | membership | snapshot id (string) | state (the rest)
 //! ```
 //! framed as the journal's snapshot files are (`snapshot-<index + 1>.snap`,
-//! with a checksum; index + 1 so that "nothing applied" can be 0).
+//! with a checksum; index + 1 so that "nothing applied" can be 0). A
+//! snapshot is sent to another node as that file: the node installing it
+//! checks the checksum, the position it names and the state's invariants
+//! before it writes or applies anything.
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,6 +150,13 @@ fn decode_snapshot(body: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
     ))
 }
 
+/// A snapshot as built, sent and installed (a snapshot file): what it
+/// covers and its state's encoding, once its checksum is checked.
+pub fn read_snapshot(file: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
+    let (_, body) = format::read_snapshot_file(file).map_err(String::from)?;
+    decode_snapshot(body)
+}
+
 fn snapshot_position(meta: &SnapshotMeta) -> u64 {
     meta.last_log_id.map_or(0, |id| id.index + 1)
 }
@@ -262,20 +272,26 @@ impl StateMachine {
         self.inner.applied().last_applied
     }
 
+    /// Writes a snapshot file for `state` at `meta`; returns the file.
+    fn save(&self, meta: &SnapshotMeta, state: &[u8]) -> Result<Vec<u8>, String> {
+        let position = snapshot_position(meta);
+        let file = format::snapshot_file(position, &encode_snapshot(meta, state));
+        self.save_file(position, &file)?;
+        Ok(file)
+    }
+
     /// Writes a snapshot file (temporary, synced, renamed, directory
     /// synced), then removes older snapshots.
-    fn save(&self, meta: &SnapshotMeta, state: &[u8]) -> Result<(), String> {
+    fn save_file(&self, position: u64, file: &[u8]) -> Result<(), String> {
         let storage = self.inner.storage.as_ref();
-        let position = snapshot_position(meta);
         let name = format::snapshot_name(position);
         let tmp = format::snapshot_tmp_name(position);
-        let file = format::snapshot_file(position, &encode_snapshot(meta, state));
         let io = |n: &str| {
             let d = storage.describe(n);
             move |e: std::io::Error| format!("{d}: {e}")
         };
         let mut f = storage.create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&file).map_err(io(&tmp))?;
+        f.write_all(file).map_err(io(&tmp))?;
         f.sync().map_err(io(&tmp))?;
         storage.rename(&tmp, &name).map_err(io(&name))?;
         storage.sync_dir().map_err(io("."))?;
@@ -474,23 +490,23 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                     return Ok(None);
                 };
                 let meta = this.snapshot_meta(applied);
-                this.save(&meta, &state)?;
+                let file = this.save(&meta, &state)?;
                 this.inner.replayed.fetch_add(1, Ordering::Relaxed);
-                Ok(Some((meta, state)))
+                Ok(Some((meta, file)))
             })
             .await
             .map_err(|e| snapshot_error(ErrorVerb::Write, e))?
             .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
-            if let Some((meta, state)) = built {
+            if let Some((meta, file)) = built {
                 tracing::info!(
                     index = ?meta.last_log_id.map(|l| l.index),
-                    bytes = state.len(),
+                    bytes = file.len(),
                     ms = started.elapsed().as_millis() as u64,
                     "snapshot built from the files"
                 );
                 return Ok(Snapshot {
                     meta,
-                    snapshot: Box::new(Cursor::new(state)),
+                    snapshot: Box::new(Cursor::new(file)),
                 });
             }
         }
@@ -511,14 +527,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             "snapshot encoded from the live state"
         );
         let this = self.clone();
-        let (meta, state) =
-            tokio::task::spawn_blocking(move || this.save(&meta, &state).map(|()| (meta, state)))
+        let (meta, file) =
+            tokio::task::spawn_blocking(move || this.save(&meta, &state).map(|file| (meta, file)))
                 .await
                 .map_err(|e| snapshot_error(ErrorVerb::Write, e))?
                 .map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(state)),
+            snapshot: Box::new(Cursor::new(file)),
         })
     }
 }
@@ -581,16 +597,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
+        let file = snapshot.into_inner();
         let this = self.clone();
-        let saved_meta = meta.clone();
+        let position = snapshot_position(meta);
+        let expected = meta.last_log_id;
         // Off the runtime: decoding a large state takes long enough to miss
-        // heartbeats. A state that does not decode is refused before
+        // heartbeats. A file that fails its checksum, names another
+        // position or holds a state that does not decode is refused before
         // anything is written or applied.
         let state = tokio::task::spawn_blocking(move || {
-            let state =
-                State::from_snapshot(&bytes).map_err(|e| (ErrorVerb::Read, e.to_string()))?;
-            this.save(&saved_meta, &bytes)
+            let refused = |what: String| (ErrorVerb::Read, format!("a snapshot refused: {what}"));
+            let (at, body) = format::read_snapshot_file(&file).map_err(|w| refused(w.into()))?;
+            let (inner, state) = decode_snapshot(body).map_err(refused)?;
+            if at != position || inner.last_log_id != expected {
+                return Err(refused(format!(
+                    "it covers {:?}, not {expected:?}",
+                    inner.last_log_id
+                )));
+            }
+            let state = State::from_snapshot(state).map_err(|e| refused(e.to_string()))?;
+            this.save_file(position, &file)
                 .map_err(|e| (ErrorVerb::Write, e))?;
             Ok(state)
         })
@@ -617,10 +643,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             let (_, body) = format::read_snapshot_file(&bytes)
                 .map_err(|w| format!("{}: {w}", storage.describe(&name)))?;
-            let (meta, state) = decode_snapshot(body)?;
+            let (meta, _) = decode_snapshot(body)?;
+            // Sent as the file, checksum and all.
             Ok(Some(Snapshot {
                 meta,
-                snapshot: Box::new(Cursor::new(state.to_vec())),
+                snapshot: Box::new(Cursor::new(bytes)),
             }))
         })
         .await

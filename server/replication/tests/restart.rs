@@ -145,7 +145,38 @@ async fn the_state_machine_decides_at_apply_and_snapshots_restore_it() -> Result
         // A node far behind installs it.
         let other = tempfile::tempdir().unwrap();
         let (other_log, mut other_sm) = open(other.path());
-        other_sm.install_snapshot(&snap.meta, snap.snapshot).await?;
+        let file = snap.snapshot.into_inner();
+        let empty = other_sm.ledger().read(|s| s.to_snapshot()).unwrap();
+        // Damaged on the way (one byte of the state), or sent under another
+        // position: refused, nothing written or applied.
+        let mut damaged = file.clone();
+        let at = damaged.len() - 10;
+        damaged[at] ^= 0x01;
+        let e = other_sm
+            .install_snapshot(&snap.meta, Box::new(std::io::Cursor::new(damaged)))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        let elsewhere = interlock_replication::SnapshotMeta {
+            last_log_id: Some(id(1, 2)),
+            ..snap.meta.clone()
+        };
+        let e = other_sm
+            .install_snapshot(&elsewhere, Box::new(std::io::Cursor::new(file.clone())))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("covers"), "{e}");
+        assert_eq!(other_sm.applied_state().await?.0, None);
+        assert_eq!(other_sm.ledger().read(|s| s.to_snapshot()).unwrap(), empty);
+        assert!(!DiskStorage::open(other.path())
+            .unwrap()
+            .list()
+            .unwrap()
+            .iter()
+            .any(|n| n.starts_with("snapshot-")));
+        other_sm
+            .install_snapshot(&snap.meta, Box::new(std::io::Cursor::new(file)))
+            .await?;
         let digest = sm.ledger().read(|s| s.to_snapshot()).unwrap();
         assert_eq!(other_sm.ledger().read(|s| s.to_snapshot()).unwrap(), digest);
         assert_eq!(other_sm.applied_state().await?.0, Some(id(1, 3)));
@@ -236,10 +267,10 @@ async fn a_snapshot_rebuilt_from_the_files_is_the_live_state() -> Result<(), Sto
         replayed += 1;
         assert_eq!(sm.snapshots_replayed(), replayed, "built from the files");
         let live = sm.ledger().read(|s| s.to_snapshot()).unwrap();
-        assert!(
-            snap.snapshot.into_inner() == live,
-            "the replayed state differs"
-        );
+        let file = snap.snapshot.into_inner();
+        let (meta, state) = interlock_replication::read_snapshot(&file).unwrap();
+        assert_eq!(meta, snap.meta);
+        assert!(state == live, "the replayed state differs");
     }
     log.close();
     Ok(())
