@@ -91,14 +91,8 @@ impl Nodes {
         let ClientError::Status(s) = e else {
             return None;
         };
-        match s.code() {
-            // A refused or unreachable node, or an election under way.
-            Code::Unavailable => {}
-            // The node may have applied it: the same request again is safe.
-            Code::DeadlineExceeded | Code::Cancelled => {}
-            // The connection broke during the call (the node died).
-            Code::Unknown if broken_connection(s) => {}
-            _ => return None,
+        if !worth_another_node(s) {
+            return None;
         }
         let hint = s
             .metadata()
@@ -169,8 +163,33 @@ impl Nodes {
 /// protocol error: error reading a body from connection"), never a status
 /// the server sent, which carries no source error.
 fn broken_connection(s: &tonic::Status) -> bool {
-    s.code() == Code::Unknown
-        && (s.message().starts_with("transport error") || std::error::Error::source(s).is_some())
+    let transport = std::error::Error::source(s).is_some();
+    match s.code() {
+        Code::Unknown => s.message().starts_with("transport error") || transport,
+        // The peer reset the stream or the connection (RST_STREAM or
+        // GOAWAY, from a node stopping or dying) without a gRPC status:
+        // h2's error, which tonic gives as INTERNAL with the h2 error as
+        // its source. A node's own INTERNAL answer has none.
+        Code::Internal => transport,
+        _ => false,
+    }
+}
+
+/// Whether a call that ended with `s` is worth sending to another node (the
+/// same request again: a check keeps its order id). Yes when the node
+/// refused it as a follower or during an election, did not answer in time,
+/// or its connection broke during the call (it may have applied it); no
+/// when it answered.
+pub fn worth_another_node(s: &tonic::Status) -> bool {
+    match s.code() {
+        // A refused or unreachable node, or an election under way.
+        Code::Unavailable => true,
+        // The node may have applied it: the same request again is safe.
+        Code::DeadlineExceeded | Code::Cancelled => true,
+        // The connection broke during the call (the node died or stopped).
+        Code::Unknown | Code::Internal => broken_connection(s),
+        _ => false,
+    }
 }
 
 /// Did the node fail to answer at all (rather than refuse)?
@@ -238,6 +257,14 @@ mod tests {
         assert_eq!(n.after(1, &cut, &[]), Some((2, false)));
         let unknown = ClientError::Status(tonic::Status::unknown("the server's own error"));
         assert_eq!(n.after(1, &unknown, &[]), None);
+        // A stream reset by a node going away: INTERNAL with h2's error as
+        // its source; the node's own INTERNAL answer has none.
+        let mut reset = tonic::Status::internal("h2 protocol error: http2 error");
+        reset.set_source(std::sync::Arc::new(std::io::Error::other("stream reset")));
+        let reset = ClientError::Status(reset);
+        assert_eq!(n.after(1, &reset, &[]), Some((2, false)));
+        let internal = ClientError::Status(tonic::Status::internal("the server's own error"));
+        assert_eq!(n.after(1, &internal, &[]), None);
         let refused = ClientError::Status(tonic::Status::failed_precondition("gap"));
         assert_eq!(n.after(0, &refused, &[]), None, "an answer is not retried");
         // A hint to a node that did not answer is stale: the next one.

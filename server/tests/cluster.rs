@@ -352,12 +352,7 @@ struct Seen {
 /// leader yet), not answering, or not answering in time.
 fn failover_error(e: &ClientError) -> bool {
     match e {
-        ClientError::Status(s) => {
-            matches!(
-                s.code(),
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-            ) || (s.code() == tonic::Code::Unknown && s.message().starts_with("transport error"))
-        }
+        ClientError::Status(s) => interlock_client::failover::worth_another_node(s),
         _ => true,
     }
 }
