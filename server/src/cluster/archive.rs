@@ -133,7 +133,11 @@ impl Copier {
         let mut tried = Vec::new();
         for (id, peer) in self.node.peers() {
             let records = match self.node.network.read_audit(&peer, after, max).await {
-                Ok(r) => r,
+                // Never more than the gap: past it this node has its own.
+                Ok(mut r) => {
+                    r.truncate(max as usize);
+                    r
+                }
                 Err(e) => {
                     tried.push(format!("node {id}: {e}"));
                     continue;
