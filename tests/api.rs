@@ -576,12 +576,16 @@ async fn health_and_reflection_v1_and_v1alpha() {
     v1.sort();
     v1alpha.sort();
     // Exactly what is served: not the benchmark's echo service, whose
-    // descriptor ships in the same set but which only --echo-floor serves.
+    // descriptor ships in the same set but which only --echo-floor serves,
+    // nor the nodes' RaftService (only on a cluster port).
     let want = [
         "grpc.health.v1.Health",
+        "interlock.cluster.v1.ClusterService",
         "interlock.v1.AdminService",
+        "interlock.v1.AnalyticsService",
         "interlock.v1.PositionService",
         "interlock.v1.PreTradeService",
+        "interlock.v1.PriceService",
     ];
     assert_eq!(v1, want, "v1");
     assert_eq!(v1alpha, want, "v1alpha");

@@ -71,19 +71,29 @@ const PRETRADE_SERVICE: &str = "interlock.v1.PreTradeService";
 const POSITION_SERVICE: &str = "interlock.v1.PositionService";
 const ADMIN_SERVICE: &str = "interlock.v1.AdminService";
 
-/// Reflection that lists what is served: Interlock's services and health
-/// (the descriptor set also holds the benchmark's echo service, served only
-/// by `--echo-floor`).
+/// Reflection that lists what the API port serves: Interlock's services,
+/// the cluster's status and membership service, and health. The descriptor
+/// set also holds the benchmark's echo service (served only by
+/// `--echo-floor`) and the nodes' `RaftService` (only on a cluster port):
+/// not listed.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     let mut b = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(interlock::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .with_service_name(HEALTH_SERVICE_NAME);
-    for name in SERVICE_NAMES {
-        b = b.with_service_name(name);
+    for name in SERVICE_NAMES.iter().chain(&API_PORT_ALSO_SERVES) {
+        b = b.with_service_name(*name);
     }
     b
 }
+
+/// Served on the API port besides [`SERVICE_NAMES`] (which gRPC health
+/// reports on).
+const API_PORT_ALSO_SERVES: [&str; 3] = [
+    "interlock.v1.PriceService",
+    "interlock.v1.AnalyticsService",
+    "interlock.cluster.v1.ClusterService",
+];
 
 /// The standard health service's name.
 const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
