@@ -99,10 +99,14 @@ pub const READ_AUDIT_DEADLINE: std::time::Duration = std::time::Duration::from_s
 /// How long a stopping leader tries to reach its successor.
 pub const TIMEOUT_NOW_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// The client of one peer.
+/// The client of one peer, for one leader's replication to it.
 pub struct Peer {
     target: NodeId,
     client: Result<RaftServiceClient<Channel>, String>,
+    /// The last entry the peer has answered it holds, in this replication.
+    matched: Option<u64>,
+    /// Whether the peer's log was seen going back (said once).
+    reverted: bool,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -121,7 +125,12 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                     .connect_lazy();
                 RaftServiceClient::new(channel).max_decoding_message_size(usize::MAX)
             });
-        Peer { target, client }
+        Peer {
+            target,
+            client,
+            matched: None,
+            reverted: false,
+        }
     }
 }
 
@@ -166,6 +175,49 @@ fn decode<T: Message, E: std::error::Error>(
     codec::decode(b).map_err(undecodable)
 }
 
+impl Peer {
+    /// What a peer's answer to an AppendEntries (after `prev`, ending at
+    /// `last`) says of its log. A peer that had answered it holds entry
+    /// `m` and now says it lacks an entry at or before `m` has lost its log
+    /// (an empty or replaced data directory under its old id): openraft's
+    /// leader panics on that ("follower log reversion"), and it may have
+    /// counted the lost entries in a majority. The answer is turned into an
+    /// error instead, so the leader goes on and sends that node nothing
+    /// until it is removed and replaced under a new id.
+    fn judge(
+        &mut self,
+        prev: Option<u64>,
+        last: Option<u64>,
+        answer: AppendEntriesResponse<NodeId>,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, ClusterNode, RaftError<NodeId>>>
+    {
+        match &answer {
+            AppendEntriesResponse::Success => self.matched = self.matched.max(last),
+            AppendEntriesResponse::PartialSuccess(m) => {
+                self.matched = self.matched.max(m.map(|m| m.index))
+            }
+            AppendEntriesResponse::Conflict => {
+                if let (Some(m), Some(p)) = (self.matched, prev) {
+                    if p <= m {
+                        let why = format!(
+                            "node {} held entry {m} and now lacks entry {p}: its log was lost (a new or replaced data directory under its old id); remove it (interlockctl cluster remove --node-id {}) and add its replacement under a new id",
+                            self.target, self.target
+                        );
+                        if !std::mem::replace(&mut self.reverted, true) {
+                            tracing::error!(node = self.target, "{why}");
+                        }
+                        return Err(RPCError::Network(NetworkError::new(
+                            &std::io::Error::other(why),
+                        )));
+                    }
+                }
+            }
+            AppendEntriesResponse::HigherVote(_) => {}
+        }
+        Ok(answer)
+    }
+}
+
 impl RaftNetwork<TypeConfig> for Peer {
     async fn append_entries(
         &mut self,
@@ -173,13 +225,16 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, ClusterNode, RaftError<NodeId>>>
     {
+        let prev = rpc.prev_log_id.map(|l| l.index);
+        let last = rpc.entries.last().map(|e| e.log_id.index).or(prev);
         let payload = codec::encode(&rpc);
         let answer = self
             .client()?
             .append_entries(request(pb::AppendEntriesRequest { payload }, &option))
             .await
             .map_err(failed)?;
-        decode(&answer.into_inner().payload)
+        let answer = decode(&answer.into_inner().payload)?;
+        self.judge(prev, last, answer)
     }
 
     async fn install_snapshot(
@@ -190,6 +245,7 @@ impl RaftNetwork<TypeConfig> for Peer {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, ClusterNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
+        let installed = rpc.done.then_some(rpc.meta.last_log_id).flatten();
         let payload = codec::encode(&rpc);
         let answer = self
             .client()?
@@ -197,7 +253,12 @@ impl RaftNetwork<TypeConfig> for Peer {
             .await
             .map_err(failed)?;
         match decode::<InstallSnapshotAnswer, _>(&answer.into_inner().payload)? {
-            Ok(resp) => Ok(resp),
+            Ok(resp) => {
+                if resp.vote == rpc.vote {
+                    self.matched = self.matched.max(installed.map(|l| l.index));
+                }
+                Ok(resp)
+            }
             Err(mismatch) => Err(RPCError::RemoteError(RemoteError::new(
                 self.target,
                 RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)),
