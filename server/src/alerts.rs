@@ -7,9 +7,9 @@
 //! [`SEQ_PER_ENTRY`], plus its place among the entry's alerts): every node
 //! applies the same entries, so every node holds the same alerts under the
 //! same numbers, and a watcher that moves to a new leader resumes there.
-//! An alert the leader raises by itself (the health scan, the scheduled
-//! stress) takes the last applied index and a number from the upper half
-//! of the entry's range.
+//! An alert a node raises by itself (the health scan and the scheduled
+//! stress run on every node) takes the last index that node applied and a
+//! number from the upper half of the entry's range: it is that node's own.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,7 +121,7 @@ impl AlertHub {
         self
     }
 
-    /// Publishes alerts this server raised (on a cluster, the leader's own:
+    /// Publishes alerts this server raised (on a cluster, this node's own:
     /// not those of applying a change, which come through
     /// [`AlertHub::applied`]): held, sent to every watcher, counted and
     /// logged within a budget ([`LogRate`]: at most `LOG_LINES_PER_SEC` a
