@@ -32,7 +32,7 @@ pub const ALERTS_KEPT: usize = 4096;
 
 /// On a cluster, the room in the numbering per log entry: the first half
 /// for the alerts its commands raise (an entry's weight is at most 256
-/// commands and updates), the second for the leader's own.
+/// commands and updates), the second for the node's own.
 pub const SEQ_PER_ENTRY: u64 = 1 << 20;
 const LEADER_OWN: u64 = SEQ_PER_ENTRY / 2;
 
@@ -40,7 +40,7 @@ const LEADER_OWN: u64 = SEQ_PER_ENTRY / 2;
 #[derive(Debug, Clone)]
 pub struct AlertHub {
     tx: broadcast::Sender<pb::Alert>,
-    /// The counter (single node), or the leader's own alerts' place within
+    /// The counter (single node), or the node's own alerts' place within
     /// an entry (cluster).
     seq: Arc<AtomicU64>,
     /// On a cluster: the last entry applied here.
