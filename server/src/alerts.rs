@@ -34,7 +34,7 @@ pub const ALERTS_KEPT: usize = 4096;
 /// for the alerts its commands raise (an entry's weight is at most 256
 /// commands and updates), the second for the node's own.
 pub const SEQ_PER_ENTRY: u64 = 1 << 20;
-const LEADER_OWN: u64 = SEQ_PER_ENTRY / 2;
+const NODE_OWN: u64 = SEQ_PER_ENTRY / 2;
 
 /// Numbers alerts, holds the last ones and broadcasts them.
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ impl AlertHub {
             let seq = match &self.applied_index {
                 None => n + 1,
                 Some(index) => {
-                    index.load(Ordering::Acquire) * SEQ_PER_ENTRY + LEADER_OWN + n % LEADER_OWN
+                    index.load(Ordering::Acquire) * SEQ_PER_ENTRY + NODE_OWN + n % NODE_OWN
                 }
             };
             self.announce(&a);
@@ -148,7 +148,7 @@ impl AlertHub {
         if let Some(i) = &self.applied_index {
             i.store(index, Ordering::Release);
         }
-        for (k, a) in (0..LEADER_OWN).zip(alerts) {
+        for (k, a) in (0..NODE_OWN).zip(alerts) {
             if leading {
                 self.announce(a);
             }
