@@ -17,39 +17,21 @@ bench_build
 bench_machine
 # Ports below the kernel's ephemeral range (32768-60999): there an outgoing
 # connection may hold one when a node binds (tests/support/ports.rs).
-API=(21111 21112 21113)
-RAFT=(21121 21122 21123)
-SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
+RAFT0=21121
 
 cluster_run() { # label clients
-  local label=$1 clients=$2 pids=() leader="" lpid=""
-  rm -rf "$DATA"; mkdir -p "$DATA"
-  for i in 0 1 2; do
-    "$BIN/interlock-server" --dev --ops-listen off --listen "127.0.0.1:${API[$i]}" \
-      --node-id $((i + 1)) --cluster "$SPEC" --data-dir "$DATA/node-$((i + 1))" >/dev/null 2>&1 &
-    pids+=($!)
-  done
-  for _ in $(seq 1 200); do
-    for i in 0 1 2; do
-      if "$BIN/interlockctl" --endpoint "http://127.0.0.1:${API[$i]}" --token dev-admin --json \
-          cluster status 2>/dev/null | grep -q '"role": "leader"'; then
-        leader="http://127.0.0.1:${API[$i]}"; lpid=${pids[$i]}
-      fi
-    done
-    [ -n "$leader" ] && break
-    sleep 0.05
-  done
-  [ -n "$leader" ] || { echo "no leader" >&2; exit 1; }
-  "$BIN/interlockctl" --endpoint "$leader" --json bench --duration-secs "$SECS" \
-    --server-pid "$lpid" --label "$label" --clients "$clients" | tr -d '\n' >> "$OUT" || true
+  local label=$1 clients=$2
+  bench_cluster 21111 21112 21113 "$RAFT0" 21122 21123
+  "$BIN/interlockctl" --endpoint "$LEADER" --json bench --duration-secs "$SECS" \
+    --server-pid "$LEADER_PID" --label "$label" --clients "$clients" | tr -d '\n' >> "$OUT" || true
   echo >> "$OUT"
-  kill "${pids[@]}"; wait "${pids[@]}" || true
+  kill "${CLUSTER_PIDS[@]}"; wait "${CLUSTER_PIDS[@]}" || true
 }
 
 for _ in $(seq 1 "$RUNS"); do
   for c in 1 16; do
     RUNS=1 bench_run "local-$c" "" --clients "$c"
-    RUNS=1 bench_run "one-$c" "--node-id 1 --cluster 1=127.0.0.1:${RAFT[0]}/127.0.0.1:$PORT" --clients "$c"
+    RUNS=1 bench_run "one-$c" "--node-id 1 --cluster 1=127.0.0.1:$RAFT0/127.0.0.1:$PORT" --clients "$c"
     cluster_run "cluster-$c" "$c"
   done
 done

@@ -20,30 +20,11 @@ bench_build
 bench_machine
 # Ports below the kernel's ephemeral range (32768-60999): there an outgoing
 # connection may hold one when a node binds (tests/support/ports.rs).
-API=(21161 21162 21163)
-RAFT=(21171 21172 21173)
-SPEC="1=127.0.0.1:${RAFT[0]}/127.0.0.1:${API[0]},2=127.0.0.1:${RAFT[1]}/127.0.0.1:${API[1]},3=127.0.0.1:${RAFT[2]}/127.0.0.1:${API[2]}"
 PROF=$(mktemp -d)
 trap 'rm -rf "$DATA" "$OUT" "$PROF"; kill $(jobs -p) 2>/dev/null || true' EXIT
-rm -rf "$DATA"; mkdir -p "$DATA"
-PIDS=()
-for i in 0 1 2; do
-  "$BIN/interlock-server" --dev --ops-listen off --listen "127.0.0.1:${API[$i]}" \
-    --node-id $((i + 1)) --cluster "$SPEC" --data-dir "$DATA/node-$((i + 1))" >/dev/null 2>&1 &
-  PIDS+=($!)
-done
-LEADER=""; LPID=""
-for _ in $(seq 1 200); do
-  for i in 0 1 2; do
-    if "$BIN/interlockctl" --endpoint "http://127.0.0.1:${API[$i]}" --token dev-admin --json \
-        cluster status 2>/dev/null | grep -q '"role": "leader"'; then
-      LEADER="http://127.0.0.1:${API[$i]}"; LPID=${PIDS[$i]}
-    fi
-  done
-  [ -n "$LEADER" ] && break
-  sleep 0.05
-done
-[ -n "$LEADER" ] || { echo "no leader" >&2; exit 1; }
+bench_cluster 21161 21162 21163 21171 21172 21173
+PIDS=("${CLUSTER_PIDS[@]}")
+LPID=$LEADER_PID
 echo "# leader $LEADER (pid $LPID), $CLIENTS clients, $SECS s, $WHAT"
 case $WHAT in
   stat)

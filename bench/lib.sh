@@ -5,6 +5,10 @@
 #       RUNS times: a fresh server on loopback with an empty data dir,
 #       `interlockctl bench` against it, one JSON line per run into $OUT.
 #       SERVER=path runs another server binary (an older build, for A/B).
+#   bench_cluster API0 API1 API2 RAFT0 RAFT1 RAFT2
+#       a new three-node cluster on loopback in $DATA/node-N (emptied
+#       first), waited for (at most 10 s) until a node says it leads; sets
+#       CLUSTER_PIDS, LEADER (its endpoint) and LEADER_PID.
 # Data goes under target/bench-data (the build's disk, not a tmpfs) and is
 # removed on exit, as is $OUT.
 BIN=target/release
@@ -19,6 +23,31 @@ bench_build() {
 
 bench_machine() {
   echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+}
+
+bench_cluster() {
+  local api=("$1" "$2" "$3") raft=("$4" "$5" "$6") spec="" i
+  for i in 0 1 2; do
+    spec+="${spec:+,}$((i + 1))=127.0.0.1:${raft[$i]}/127.0.0.1:${api[$i]}"
+  done
+  rm -rf "$DATA"; mkdir -p "$DATA"
+  CLUSTER_PIDS=(); LEADER=""; LEADER_PID=""
+  for i in 0 1 2; do
+    "$BIN/interlock-server" --dev --ops-listen off --listen "127.0.0.1:${api[$i]}" \
+      --node-id $((i + 1)) --cluster "$spec" --data-dir "$DATA/node-$((i + 1))" >/dev/null 2>&1 &
+    CLUSTER_PIDS+=($!)
+  done
+  for _ in $(seq 1 200); do
+    for i in 0 1 2; do
+      if "$BIN/interlockctl" --endpoint "http://127.0.0.1:${api[$i]}" --token dev-admin --json \
+          cluster status 2>/dev/null | grep -q '"role": "leader"'; then
+        LEADER="http://127.0.0.1:${api[$i]}"; LEADER_PID=${CLUSTER_PIDS[$i]}
+      fi
+    done
+    [ -n "$LEADER" ] && return 0
+    sleep 0.05
+  done
+  echo "no leader" >&2; exit 1
 }
 
 bench_run() {
