@@ -475,3 +475,39 @@ async fn interlockctl_watch_follows_the_leader() {
         tokio::io::AsyncReadExt::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).await;
     assert!(err.contains("resuming after seq"), "{err}");
 }
+
+/// `interlockctl bench` given every node's endpoint runs against the leader
+/// (a follower would refuse every check), and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interlockctl_bench_runs_against_the_leader() {
+    let nodes = cluster().await;
+    let leader_endpoint = leader(&nodes).await;
+    let all = nodes
+        .iter()
+        .map(|n| n.endpoint.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let o = ctl(
+        &all,
+        &[
+            "--json",
+            "bench",
+            "--duration-secs",
+            "1",
+            "--clients",
+            "2",
+            "--participants",
+            "10",
+        ],
+    )
+    .await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        err.contains(&format!("leader is {leader_endpoint}")),
+        "{err}"
+    );
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["errors"], 0, "{out}");
+    assert!(r["approved"].as_u64().unwrap() > 0, "{out}");
+}

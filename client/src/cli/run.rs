@@ -7,6 +7,49 @@ use interlock_client::{cluster_pb, pb, Client};
 use super::*;
 use crate::output::{self, table};
 
+/// Where `interlockctl bench` sends its load: the one endpoint given, or,
+/// given a cluster's (`A,B,C`), its leader's as the cluster says (asked
+/// with the admin token), said on stderr. The load does not follow a later
+/// change of leader: a benchmark measures one node.
+async fn bench_target(
+    endpoint: &str,
+    tls: Option<&interlock_client::TlsOptions>,
+    args: &crate::bench::BenchArgs,
+) -> anyhow::Result<String> {
+    let endpoints: Vec<String> = endpoint
+        .split(',')
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if endpoints.len() < 2 {
+        return Ok(endpoint.to_owned());
+    }
+    let admin = Client::connect_cluster(&endpoints, tls, Some(&args.admin_token))?;
+    let status = admin
+        .cluster_status()
+        .await
+        .context("finding the cluster's leader for the benchmark")?;
+    anyhow::ensure!(
+        !status.leader_api_addr.is_empty(),
+        "the cluster has no leader now (an election?): try again"
+    );
+    let leader = endpoints
+        .iter()
+        .find(|e| {
+            e.trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+                == status.leader_api_addr
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{}", status.leader_api_addr)
+        });
+    eprintln!("note: the cluster's leader is {leader}: the benchmark runs against it");
+    Ok(leader)
+}
+
 fn fresh_id(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -71,7 +114,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } else {
             Some("dev-venue-a")
         });
-        let r = crate::bench::run(&cli.endpoint, tls.as_ref(), token, args).await?;
+        let target = bench_target(&cli.endpoint, tls.as_ref(), args).await?;
+        let r = crate::bench::run(&target, tls.as_ref(), token, args).await?;
         if cli.json {
             print_json(&serde_json::to_value(&r)?);
         } else {
