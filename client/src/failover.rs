@@ -75,12 +75,7 @@ impl Nodes {
     /// The index of the node an endpoint list names by its API address
     /// ("host:port", as the trailer gives it).
     fn by_address(&self, addr: &str) -> Option<usize> {
-        self.endpoints.iter().position(|e| {
-            e.trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .trim_end_matches('/')
-                == addr
-        })
+        self.endpoints.iter().position(|e| address_of(e) == addr)
     }
 
     /// Where to go after node `at` gave `e`, if anywhere: the hinted
@@ -173,6 +168,15 @@ fn broken_connection(s: &tonic::Status) -> bool {
         Code::Internal => transport,
         _ => false,
     }
+}
+
+/// An endpoint's "host:port", as a node names an API address (the
+/// `interlock-leader` trailer, `GetClusterStatus`).
+pub fn address_of(endpoint: &str) -> &str {
+    endpoint
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
 }
 
 /// Whether a call that ended with `s` is worth sending to another node (the

@@ -110,6 +110,15 @@ fn check_args(order: &str) -> [&str; 11] {
     ]
 }
 
+/// Every node's endpoint, as `--endpoint` takes a cluster's.
+fn every_endpoint(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| n.endpoint.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The leader's endpoint, once every node knows it.
 async fn leader(nodes: &[Node]) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -410,11 +419,7 @@ async fn interlockctl_watch_follows_the_leader() {
 
     let mut nodes = cluster().await;
     let leader_endpoint = leader(&nodes).await;
-    let all = nodes
-        .iter()
-        .map(|n| n.endpoint.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let all = every_endpoint(&nodes);
     let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_interlockctl"))
         .args(["--endpoint", &all, "--token", "dev-admin", "watch"])
         .env_remove("INTERLOCK_TOKEN")
@@ -482,11 +487,7 @@ async fn interlockctl_watch_follows_the_leader() {
 async fn interlockctl_bench_runs_against_the_leader() {
     let nodes = cluster().await;
     let leader_endpoint = leader(&nodes).await;
-    let all = nodes
-        .iter()
-        .map(|n| n.endpoint.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let all = every_endpoint(&nodes);
     let o = ctl(
         &all,
         &[

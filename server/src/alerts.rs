@@ -144,15 +144,15 @@ impl AlertHub {
     /// On a cluster's node, for every entry of commands it applies: the
     /// alerts they raised, numbered by `index`. Every node holds them;
     /// only the leader (`leading`) counts and logs them.
-    pub fn applied(&self, index: u64, alerts: &[interlock_ledger::Alert], leading: bool) {
+    pub fn applied(&self, index: u64, alerts: Vec<interlock_ledger::Alert>, leading: bool) {
         if let Some(i) = &self.applied_index {
             i.store(index, Ordering::Release);
         }
         for (k, a) in (0..NODE_OWN).zip(alerts) {
             if leading {
-                self.announce(a);
+                self.announce(&a);
             }
-            self.send(convert::alert(index * SEQ_PER_ENTRY + k, a.clone()));
+            self.send(convert::alert(index * SEQ_PER_ENTRY + k, a));
         }
     }
 
@@ -268,9 +268,9 @@ mod tests {
         let (a, b) = (AlertHub::new().replicated(), AlertHub::new().replicated());
         // Two nodes apply the same entries; only the first leads.
         for (hub, leading) in [(&a, true), (&b, false)] {
-            hub.applied(7, &raised(2), leading);
-            hub.applied(8, &[], leading);
-            hub.applied(9, &raised(1), leading);
+            hub.applied(7, raised(2), leading);
+            hub.applied(8, Vec::new(), leading);
+            hub.applied(9, raised(1), leading);
         }
         let (on_a, _) = a.subscribe_after(1);
         let (on_b, _) = b.subscribe_after(1);

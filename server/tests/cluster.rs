@@ -667,28 +667,7 @@ async fn leader_kills_lose_nothing_acknowledged() {
     );
 
     // Every node reaches the same state.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let digests = loop {
-        let mut d = Vec::new();
-        for i in 0..NODES {
-            d.push(
-                cluster
-                    .client(i, "dev-admin")
-                    .state_digest()
-                    .await
-                    .unwrap()
-                    .sha256,
-            );
-        }
-        if d.iter().all(|x| *x == d[0]) || Instant::now() > deadline {
-            break d;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        digests.iter().all(|x| *x == digests[0]),
-        "nodes differ: {digests:?}"
-    );
+    same_state(&cluster, &(0..NODES).collect::<Vec<_>>()).await;
 
     outages.sort();
     handed_over.sort();
@@ -813,6 +792,23 @@ async fn digest(cluster: &Cluster, i: usize) -> String {
         .await
         .unwrap()
         .sha256
+}
+
+/// Waits (at most 20 s) until `nodes` hold the same state (equal digests):
+/// each applies what was committed in its own time.
+async fn same_state(cluster: &Cluster, nodes: &[usize]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut digests = Vec::with_capacity(nodes.len());
+        for &i in nodes {
+            digests.push(digest(cluster, i).await);
+        }
+        if digests.iter().all(|d| *d == digests[0]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nodes differ: {digests:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -998,18 +994,7 @@ async fn a_node_is_added_and_another_removed_while_checks_go_on() {
         .filter(|i| cluster.children[*i].is_some())
         .collect();
     assert_eq!(live.len(), 2);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (a, b) = (
-            digest(&cluster, live[0]).await,
-            digest(&cluster, live[1]).await,
-        );
-        if a == b {
-            break;
-        }
-        assert!(Instant::now() < deadline, "nodes differ: {a} {b}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    same_state(&cluster, &live).await;
     cluster.kill_all().await;
 }
 
@@ -1349,18 +1334,6 @@ async fn a_damaged_disk_is_replaced_and_the_audit_log_stays_whole() {
             i + 1
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let digests = [
-            digest(&cluster, live[0]).await,
-            digest(&cluster, live[1]).await,
-            digest(&cluster, live[2]).await,
-        ];
-        if digests.iter().all(|d| *d == digests[0]) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "nodes differ: {digests:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    same_state(&cluster, &live).await;
     cluster.kill_all().await;
 }

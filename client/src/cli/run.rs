@@ -7,24 +7,28 @@ use interlock_client::{cluster_pb, pb, Client};
 use super::*;
 use crate::output::{self, table};
 
+/// `--endpoint`: one endpoint, or a cluster's, comma-separated.
+fn endpoint_list(endpoint: &str) -> Vec<String> {
+    endpoint
+        .split(',')
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
 /// Where `interlockctl bench` sends its load: the one endpoint given, or,
 /// given a cluster's (`A,B,C`), its leader's as the cluster says (asked
 /// with the admin token), said on stderr. The load does not follow a later
 /// change of leader: a benchmark measures one node.
 async fn bench_target(
-    endpoint: &str,
+    endpoints: &[String],
     tls: Option<&interlock_client::TlsOptions>,
     args: &crate::bench::BenchArgs,
 ) -> anyhow::Result<String> {
-    let endpoints: Vec<String> = endpoint
-        .split(',')
-        .map(|e| e.trim().to_owned())
-        .filter(|e| !e.is_empty())
-        .collect();
     if endpoints.len() < 2 {
-        return Ok(endpoint.to_owned());
+        return Ok(endpoints.first().cloned().unwrap_or_default());
     }
-    let admin = Client::connect_cluster(&endpoints, tls, Some(&args.admin_token))?;
+    let admin = Client::connect_cluster(endpoints, tls, Some(&args.admin_token))?;
     let status = admin
         .cluster_status()
         .await
@@ -35,12 +39,7 @@ async fn bench_target(
     );
     let leader = endpoints
         .iter()
-        .find(|e| {
-            e.trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .trim_end_matches('/')
-                == status.leader_api_addr
-        })
+        .find(|e| interlock_client::failover::address_of(e) == status.leader_api_addr)
         .cloned()
         .unwrap_or_else(|| {
             let scheme = if tls.is_some() { "https" } else { "http" };
@@ -114,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } else {
             Some("dev-venue-a")
         });
-        let target = bench_target(&cli.endpoint, tls.as_ref(), args).await?;
+        let target = bench_target(&endpoint_list(&cli.endpoint), tls.as_ref(), args).await?;
         let r = crate::bench::run(&target, tls.as_ref(), token, args).await?;
         if cli.json {
             print_json(&serde_json::to_value(&r)?);
@@ -123,12 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let endpoints: Vec<String> = cli
-        .endpoint
-        .split(',')
-        .map(|e| e.trim().to_owned())
-        .filter(|e| !e.is_empty())
-        .collect();
+    let endpoints = endpoint_list(&cli.endpoint);
     let client = if endpoints.len() > 1 {
         Client::connect_cluster(&endpoints, tls.as_ref(), cli.token.as_deref())?
     } else {

@@ -58,7 +58,7 @@ pub type ApplyObserver = Box<dyn Fn(UnixMs) + Send + Sync>;
 /// Told, for each entry of commands a node applies, its log index and the
 /// alerts its commands raised (often none), in order
 /// ([`StateMachine::observe_alerts`]).
-pub type AlertObserver = Box<dyn Fn(u64, &[Alert]) + Send + Sync>;
+pub type AlertObserver = Box<dyn Fn(u64, Vec<Alert>) + Send + Sync>;
 
 /// The state machine; cloning it gives another handle on the same state
 /// (the snapshot builder is one).
@@ -420,7 +420,7 @@ impl StateMachine {
                             .filter_map(|a| a.as_ref().ok())
                             .flat_map(|a| a.alerts.iter().cloned())
                             .collect();
-                        observe(entry.log_id.index, &alerts);
+                        observe(entry.log_id.index, alerts);
                     }
                     let reply = Reply(answers);
                     if let (Some(observe), Some(oldest)) = (self.inner.on_apply.get(), oldest) {
@@ -559,20 +559,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let mut commands = 0usize;
-        for e in &entries {
-            if let EntryPayload::Normal(batch) = &e.payload {
-                commands += batch.len();
-                // Writes and syncs a file: not on the runtime either.
-                if batch
-                    .iter()
-                    .any(|c| matches!(c, Command::ArchiveAudit { .. }))
-                {
-                    commands = commands.saturating_add(APPLY_INLINE_MAX + 1);
-                }
-            }
+        let commands = entries.iter().flat_map(|e| match &e.payload {
+            EntryPayload::Normal(batch) => batch.as_slice(),
+            _ => &[],
+        });
+        let (mut n, mut archives) = (0usize, false);
+        for c in commands {
+            n += 1;
+            archives |= matches!(c, Command::ArchiveAudit { .. });
         }
-        if commands <= APPLY_INLINE_MAX {
+        // Archiving writes and syncs a file: not on the runtime either.
+        if n <= APPLY_INLINE_MAX && !archives {
             return self
                 .apply_entries(entries)
                 .map_err(|e| sm_error(ErrorVerb::Write, e));

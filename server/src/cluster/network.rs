@@ -40,6 +40,23 @@ impl Network {
         }
     }
 
+    /// A client of `node` for one call outside openraft's replication, on
+    /// a connection of its own, connecting and answering within `deadline`.
+    async fn connect_once(
+        &self,
+        node: &ClusterNode,
+        deadline: std::time::Duration,
+    ) -> Result<RaftServiceClient<Channel>, String> {
+        let channel = self
+            .endpoint(node)?
+            .connect_timeout(deadline)
+            .timeout(deadline)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(RaftServiceClient::new(channel))
+    }
+
     /// Tells `node` that this leader (`leader`, in `term`) has stopped and
     /// it should bid (`RaftService.TimeoutNow`); whether it will.
     pub async fn timeout_now(
@@ -48,14 +65,9 @@ impl Network {
         leader: NodeId,
         term: u64,
     ) -> Result<bool, String> {
-        let channel = self
-            .endpoint(node)?
-            .connect_timeout(TIMEOUT_NOW_DEADLINE)
-            .timeout(TIMEOUT_NOW_DEADLINE)
-            .connect()
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = RaftServiceClient::new(channel)
+        let answer = self
+            .connect_once(node, TIMEOUT_NOW_DEADLINE)
+            .await?
             .timeout_now(pb::TimeoutNowRequest { leader, term })
             .await
             .map_err(|s| s.message().to_owned())?;
@@ -72,14 +84,9 @@ impl Network {
         after: u64,
         max: u32,
     ) -> Result<Vec<interlock_ledger::AuditRecord>, String> {
-        let channel = self
-            .endpoint(node)?
-            .connect_timeout(READ_AUDIT_DEADLINE)
-            .timeout(READ_AUDIT_DEADLINE)
-            .connect()
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = RaftServiceClient::new(channel)
+        let answer = self
+            .connect_once(node, READ_AUDIT_DEADLINE)
+            .await?
             .max_decoding_message_size(super::CLUSTER_MESSAGE_MAX)
             .read_audit(pb::ReadAuditRequest { after, max })
             .await
