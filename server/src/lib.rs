@@ -413,6 +413,7 @@ async fn serve_grpc(
                 cluster_stopped.clone(),
             ));
             tokio::spawn(cluster::archive::Copier::new(node.clone()).run(cluster_stopped.clone()));
+            tokio::spawn(node.clone().record_disks(cluster_stopped.clone()));
             Some((server, lead))
         }
         _ => None,
@@ -642,6 +643,7 @@ async fn open_cluster(
         config.journal(),
         cluster::network::Network {
             tls: spec.tls.as_ref().map(|t| t.client()),
+            heard: Default::default(),
         },
     )
     .await?;

@@ -1337,3 +1337,172 @@ async fn a_damaged_disk_is_replaced_and_the_audit_log_stays_whole() {
     same_state(&cluster, &live).await;
     cluster.kill_all().await;
 }
+
+/// Waits (at most 10 s) until every node's membership records the disk of
+/// every node.
+async fn disks_recorded(cluster: &Cluster, nodes: &[usize]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut all = true;
+        for &i in nodes {
+            let s = cluster.client(i, "dev-admin").cluster_status().await;
+            all &= s.is_ok_and(|s| {
+                s.nodes.len() == nodes.len() && s.nodes.iter().all(|n| n.disk.len() == 16)
+            });
+        }
+        if all {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes' disks were not recorded within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Raft counts on a node keeping what it acknowledged. Here checks are
+/// committed by the leader and one follower while the other follower is
+/// paused; the first follower's disk is then lost and it comes back empty
+/// under its old id, and the leader dies. Had the empty node voted, the
+/// paused follower, which lacks those checks, would have been elected
+/// with it and the acknowledged checks would be gone. It refuses instead
+/// (its peers know it by the disk it had), so no leader is elected until
+/// the old leader returns; then every acknowledged check is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_on_an_empty_disk_under_its_old_id_cannot_vote() {
+    let mut cluster = Cluster::started().await;
+    let leader = cluster.leader().await;
+    disks_recorded(&cluster, &[0, 1, 2]).await;
+    let (behind, wiped) = ((leader + 1) % NODES, (leader + 2) % NODES);
+    let first = cluster
+        .client(leader, "dev-admin")
+        .cluster_status()
+        .await
+        .unwrap();
+    let known_disk = first
+        .nodes
+        .iter()
+        .find(|n| n.node_id == wiped as u64 + 1)
+        .unwrap()
+        .disk
+        .clone();
+    cluster
+        .client(leader, "dev-broker")
+        .sync(vec![collateral(1, "fund-1", "100")])
+        .await
+        .unwrap();
+    // The sync is on every node before one of them is paused.
+    same_state(&cluster, &[0, 1, 2]).await;
+
+    cluster.signal(behind, "-STOP");
+    let venue = cluster.client(leader, "dev-venue-a");
+    let mut acked = Vec::new();
+    for n in 0..10 {
+        let order = format!("while-paused-{n}");
+        let r = venue.check(check(&order, "fund-1")).await.unwrap();
+        assert!(!r.reservation_id.is_empty(), "{r:?}");
+        acked.push((order, r));
+    }
+
+    // The other follower's disk is lost; it comes back empty under its
+    // old id; the leader dies; the paused follower resumes.
+    cluster.kill(wiped).await;
+    cluster.dirs[wiped] = tempfile::tempdir().unwrap();
+    cluster.start(wiped).await;
+    cluster.kill(leader).await;
+    cluster.signal(behind, "-CONT");
+
+    // Twenty election timeouts (T = 150 ms) and more: no leader.
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        assert_eq!(
+            cluster.leader_among(&[behind, wiped]).await,
+            None,
+            "a leader was elected with a vote from an empty disk"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = cluster
+        .client(behind, "dev-venue-a")
+        .check(check("no-leader", "fund-1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Status(s) if s.code() == tonic::Code::Unavailable),
+        "{e}"
+    );
+    // The empty node says what it is and what to do, to whoever asks.
+    let refused = {
+        let channel = Endpoint::from_shared(format!("http://{}", cluster.raft[wiped]))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut raft =
+            interlock_client::cluster_pb::raft_service_client::RaftServiceClient::new(channel);
+        let mut req = tonic::Request::new(interlock_client::cluster_pb::ReadAuditRequest {
+            after: 0,
+            max: 1,
+        });
+        req.metadata_mut()
+            .insert("interlock-expect-disk", known_disk.parse().unwrap());
+        raft.read_audit(req).await.unwrap_err()
+    };
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .message()
+            .contains(&format!("remove node {}", wiped + 1)),
+        "{refused:?}"
+    );
+
+    // The old leader returns: it and the resumed follower elect a leader
+    // (the empty node still refuses), and every acknowledged check is
+    // there with the answer it was given.
+    cluster.start(leader).await;
+    let admin = Client::connect_cluster(&cluster.endpoints(), None, Some("dev-admin")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exposure = loop {
+        match admin.exposure("fund-1").await {
+            Ok(r) => break r,
+            Err(e) if failover_error(&e) && Instant::now() < deadline => {}
+            Err(e) => panic!("no leader again: {e}"),
+        }
+    };
+    // Before any retry: the ten reservations are held (answers alone
+    // would not show a loss: a leader without them numbers its own
+    // reservations the same way).
+    assert_eq!(exposure.assets[0].committed, "10", "{exposure:?}");
+    let venue = Client::connect_cluster(&cluster.endpoints(), None, Some("dev-venue-a")).unwrap();
+    for (order, before) in &acked {
+        let again = loop {
+            match venue.check(check(order, "fund-1")).await {
+                Ok(r) => break r,
+                Err(e) if failover_error(&e) && Instant::now() < deadline => {}
+                Err(e) => panic!("{order}: {e}"),
+            }
+        };
+        assert_eq!(again.reservation_id, before.reservation_id, "{order}");
+        assert_eq!(again.verdict, before.verdict, "{order}");
+    }
+    let now = cluster.leader_among(&[leader, behind, wiped]).await;
+    assert!(now.is_some_and(|l| l != wiped), "{now:?}");
+    same_state(&cluster, &[leader, behind]).await;
+
+    // A node whose identity file is gone (or whose directory holds another
+    // node's files) refuses to start, saying so.
+    cluster.kill(behind).await;
+    std::fs::remove_file(cluster.dirs[behind].path().join("raft-disk.bin")).unwrap();
+    let refused = cluster.try_start(behind).await.unwrap_err();
+    assert!(
+        refused.contains("raft-disk.bin")
+            && refused.contains(&format!("remove node {}", behind + 1)),
+        "{refused}"
+    );
+    cluster.kill_all().await;
+}

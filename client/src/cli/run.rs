@@ -598,6 +598,7 @@ fn print_cluster_status(s: &cluster_pb::GetClusterStatusResponse, json: bool) {
                     "node_id": n.node_id,
                     "cluster_addr": n.cluster_addr,
                     "api_addr": n.api_addr,
+                    "disk": n.disk,
                     "voter": n.voter,
                     "matched_index": n.matched_index,
                     "lag": n.lag,
@@ -646,12 +647,16 @@ fn print_cluster_status(s: &cluster_pb::GetClusterStatusResponse, json: bool) {
                 n.cluster_addr.clone(),
                 n.api_addr.clone(),
                 if n.voter { "voter" } else { "learner" }.to_owned(),
+                if n.disk.is_empty() { "-" } else { &n.disk }.to_owned(),
                 opt(n.matched_index),
                 opt(n.lag),
             ]
         })
         .collect();
-    output::table(&["node", "cluster", "api", "kind", "matched", "lag"], &rows);
+    output::table(
+        &["node", "cluster", "api", "kind", "disk", "matched", "lag"],
+        &rows,
+    );
     if s.role() != cluster_pb::NodeRole::Leader {
         outln!("(matched and lag are known to the leader: ask it for them)");
     }

@@ -8,7 +8,8 @@
 //! log id:     term u64 | index u64 (one leader per term)
 //! entry:      log id | kind u8 | (0 blank | 1 command | 2 membership | 3 batch)
 //! batch:      count | commands (1 is one command alone: read, never written)
-//! membership: configs (count, each: count, node ids) | nodes (count, each: id, raft address, api address)
+//! membership: configs (count, each: count, node ids) | nodes (count, each: id, raft address, api address, disk (bool, then u64))
+//!             (entry kind 4; kind 2, written before disks were recorded, has no disk and is still read)
 //! vote:       term u64 | voted for (bool, then node u64) | committed bool
 //! ```
 
@@ -39,6 +40,9 @@ const BLANK: u8 = 0;
 const COMMAND: u8 = 1;
 const MEMBERSHIP: u8 = 2;
 const BATCH: u8 = 3;
+/// A membership with each node's disk; [`MEMBERSHIP`] is one without
+/// (logs written before 2026-12-01), read but no longer written.
+const MEMBERSHIP_WITH_DISKS: u8 = 4;
 
 /// The most commands one entry may carry.
 pub const COMMANDS_PER_ENTRY_MAX: usize = 4096;
@@ -86,10 +90,24 @@ pub fn put_membership(w: &mut Writer, m: &Membership) {
         w.u64(*id);
         w.str(&node.raft_addr);
         w.str(&node.api_addr);
+        w.bool(node.disk.is_some());
+        if let Some(d) = node.disk {
+            w.u64(d);
+        }
     }
 }
 
 pub fn get_membership(r: &mut Reader) -> Result<Membership, DecodeError> {
+    get_membership_of(r, true)
+}
+
+/// A membership written before disks were recorded: every node's disk is
+/// unknown.
+pub fn get_membership_without_disks(r: &mut Reader) -> Result<Membership, DecodeError> {
+    get_membership_of(r, false)
+}
+
+fn get_membership_of(r: &mut Reader, disks: bool) -> Result<Membership, DecodeError> {
     let n = r.len(CONFIGS_MAX)?;
     let mut configs = Vec::with_capacity(n);
     for _ in 0..n {
@@ -106,11 +124,17 @@ pub fn get_membership(r: &mut Reader) -> Result<Membership, DecodeError> {
         let id = r.u64()?;
         let raft_addr = r.str(ADDRESS_MAX)?.to_string();
         let api_addr = r.str(ADDRESS_MAX)?.to_string();
+        let disk = if disks && r.bool()? {
+            Some(r.u64()?)
+        } else {
+            None
+        };
         nodes.insert(
             id,
             ClusterNode {
                 raft_addr,
                 api_addr,
+                disk,
             },
         );
     }
@@ -132,6 +156,14 @@ pub fn get_stored_membership(r: &mut Reader) -> Result<StoredMembership, DecodeE
     Ok(StoredMembership::new(id, get_membership(r)?))
 }
 
+/// [`get_stored_membership`] of one written before disks were recorded.
+pub fn get_stored_membership_without_disks(
+    r: &mut Reader,
+) -> Result<StoredMembership, DecodeError> {
+    let id = get_opt_log_id(r)?;
+    Ok(StoredMembership::new(id, get_membership_without_disks(r)?))
+}
+
 pub fn put_entry(w: &mut Writer, e: &Entry) {
     put_log_id(w, &e.log_id);
     match &e.payload {
@@ -144,7 +176,7 @@ pub fn put_entry(w: &mut Writer, e: &Entry) {
             }
         }
         EntryPayload::Membership(m) => {
-            w.u8(MEMBERSHIP);
+            w.u8(MEMBERSHIP_WITH_DISKS);
             put_membership(w, m);
         }
     }
@@ -166,7 +198,8 @@ pub fn get_entry(r: &mut Reader) -> Result<Entry, DecodeError> {
             }
             EntryPayload::Normal(batch)
         }
-        MEMBERSHIP => EntryPayload::Membership(get_membership(r)?),
+        MEMBERSHIP => EntryPayload::Membership(get_membership_without_disks(r)?),
+        MEMBERSHIP_WITH_DISKS => EntryPayload::Membership(get_membership(r)?),
         _ => return Err(r.error("unknown kind of log entry")),
     };
     Ok(Entry { log_id, payload })
@@ -398,10 +431,7 @@ mod tests {
     use interlock_ledger::testkit;
 
     fn node(addr: &str) -> ClusterNode {
-        ClusterNode {
-            raft_addr: addr.into(),
-            api_addr: addr.replace("7001", "50051"),
-        }
+        ClusterNode::at(addr, addr.replace("7001", "50051"))
     }
 
     fn round_trip(e: &Entry) -> Entry {
@@ -421,12 +451,38 @@ mod tests {
             (2, node("10.0.0.2:7001")),
             (3, node("10.0.0.3:7001")),
         ]);
+        let mut with_disks = nodes.clone();
+        with_disks.get_mut(&1).unwrap().disk = Some(u64::MAX);
+        with_disks.get_mut(&3).unwrap().disk = Some(7);
+        for nodes in [nodes.clone(), with_disks] {
+            let m = Membership::new(vec![BTreeSet::from([1, 2, 3])], nodes);
+            let e = Entry {
+                log_id: id,
+                payload: EntryPayload::Membership(m.clone()),
+            };
+            match round_trip(&e).payload {
+                EntryPayload::Membership(got) => assert_eq!(got, m),
+                other => panic!("{other:?}"),
+            }
+        }
         let m = Membership::new(vec![BTreeSet::from([1, 2, 3])], nodes);
-        let e = Entry {
-            log_id: id,
-            payload: EntryPayload::Membership(m.clone()),
-        };
-        match round_trip(&e).payload {
+        // A membership written before disks were recorded (kind 2: no
+        // disk after the addresses) reads with every disk unknown.
+        let mut w = Writer::new();
+        put_log_id(&mut w, &id);
+        w.u8(MEMBERSHIP);
+        w.usize(1);
+        w.usize(3);
+        for n in 1..=3 {
+            w.u64(n);
+        }
+        w.usize(3);
+        for (n, node) in m.nodes() {
+            w.u64(*n);
+            w.str(&node.raft_addr);
+            w.str(&node.api_addr);
+        }
+        match entry_from_bytes(&w.buf).unwrap().payload {
             EntryPayload::Membership(got) => assert_eq!(got, m),
             other => panic!("{other:?}"),
         }

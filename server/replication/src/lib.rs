@@ -33,12 +33,44 @@ pub use machine::{read_snapshot, AlertObserver, ApplyObserver, StateMachine};
 /// A node's id in the cluster.
 pub type NodeId = u64;
 
+/// A data directory's identity: a random number written into it when its
+/// log is created ([`log::DISK_FILE`]). A node that comes back with an
+/// empty or another data directory under its old id has another one, and
+/// is refused by its peers (see [`ClusterNode::disk`]).
+pub type DiskId = u64;
+
 /// Where a node is: its cluster port (other nodes) and its API port
-/// (clients, sent a follower's hint to the leader).
+/// (clients, sent a follower's hint to the leader), and which data
+/// directory the cluster knows it by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterNode {
     pub raft_addr: String,
     pub api_addr: String,
+    /// The data directory this node first answered from, once the leader
+    /// has recorded it in the membership (`None` before: a new node, or a
+    /// membership written before disks were recorded). A peer asking
+    /// anything of the node names it, and the node refuses if its own
+    /// differs: a node that lost its log (and its vote) under its old id
+    /// must not vote or count in a majority, since the entries it held may
+    /// have been what made them committed.
+    pub disk: Option<DiskId>,
+}
+
+impl ClusterNode {
+    /// A node at these addresses, its disk not yet known.
+    pub fn at(raft_addr: impl Into<String>, api_addr: impl Into<String>) -> ClusterNode {
+        ClusterNode {
+            raft_addr: raft_addr.into(),
+            api_addr: api_addr.into(),
+            disk: None,
+        }
+    }
+
+    /// Whether two records name the same addresses (whatever is known of
+    /// their disks).
+    pub fn same_place(&self, other: &ClusterNode) -> bool {
+        self.raft_addr == other.raft_addr && self.api_addr == other.api_addr
+    }
 }
 
 impl std::fmt::Display for ClusterNode {

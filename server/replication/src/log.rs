@@ -11,6 +11,10 @@
 //! leader's replication tasks and for re-applying after a restart: the log
 //! is bounded by the snapshot policy (a snapshot is followed by a purge).
 //!
+//! The data directory's identity ([`DISK_FILE`], a random
+//! [`DiskId`](crate::DiskId)) is written when the log is created, and
+//! never changes.
+//!
 //! The vote and the purge point are small checksummed files, replaced by
 //! rename and synced before they are acknowledged. Before the vote is
 //! written, every entry queued before it is made durable: log and vote
@@ -32,10 +36,12 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogReader};
 
 use crate::codec;
-use crate::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::{storage_error, DiskId, Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// The vote's file.
 pub const VOTE_FILE: &str = "raft-vote.bin";
+/// The data directory's identity.
+pub const DISK_FILE: &str = "raft-disk.bin";
 /// The purge point's file: every entry at or below it is gone.
 pub const PURGED_FILE: &str = "raft-purged.bin";
 /// How long a vote waits for the entries queued before it to be durable
@@ -62,6 +68,7 @@ impl Debug for LogStore {
 }
 
 struct Inner {
+    disk: DiskId,
     storage: Arc<dyn Storage>,
     journal: JournalHandle,
     mem: Mutex<Mem>,
@@ -176,9 +183,23 @@ pub(crate) fn read_small(storage: &dyn Storage, name: &str) -> Result<Option<Vec
     Ok(Some(body.to_vec()))
 }
 
+/// A new data directory's identity: 64 bits from the standard library's
+/// randomly keyed hasher (keys from the operating system), over the time
+/// and the process id.
+fn new_disk_id() -> DiskId {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(now);
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 impl LogStore {
-    /// Opens the log in `storage` (creating it if empty): the vote, the
-    /// purge point and every entry after it.
+    /// Opens the log in `storage` (creating it if empty): the disk's
+    /// identity, the vote, the purge point and every entry after it.
     pub fn open(
         storage: Arc<dyn Storage>,
         config: JournalConfig,
@@ -188,6 +209,27 @@ impl LogStore {
             offset: 0,
             what,
         };
+        let disk =
+            match read_small(storage.as_ref(), DISK_FILE).map_err(|w| corrupt(DISK_FILE, w))? {
+                Some(b) => {
+                    let mut r = Reader::new(&b);
+                    let d = r.u64().map_err(|e| corrupt(DISK_FILE, e.to_string()))?;
+                    r.finish().map_err(|e| corrupt(DISK_FILE, e.to_string()))?;
+                    d
+                }
+                None => {
+                    let d = new_disk_id();
+                    let mut w = Writer::new();
+                    w.u64(d);
+                    write_small(storage.as_ref(), DISK_FILE, &w.buf).map_err(|error| {
+                        JournalError::Io {
+                            file: storage.describe(DISK_FILE),
+                            error,
+                        }
+                    })?;
+                    d
+                }
+            };
         let vote = match read_small(storage.as_ref(), VOTE_FILE)
             .map_err(|w| corrupt(VOTE_FILE, w))?
         {
@@ -240,12 +282,18 @@ impl LogStore {
         };
         Ok(LogStore {
             inner: Arc::new(Inner {
+                disk,
                 storage,
                 journal,
                 mem: Mutex::new(mem),
                 flush,
             }),
         })
+    }
+
+    /// This data directory's identity.
+    pub fn disk(&self) -> DiskId {
+        self.inner.disk
     }
 
     /// Writes what is queued and stops the journal's writer.
@@ -256,6 +304,20 @@ impl LogStore {
     /// The journal under the log (its progress, its files).
     pub fn journal(&self) -> &JournalHandle {
         &self.inner.journal
+    }
+
+    /// The last membership in the log (in force once appended, committed
+    /// or not), if the log since the last purge holds one.
+    pub fn last_membership(&self) -> Option<crate::Membership> {
+        self.inner
+            .mem()
+            .entries
+            .iter()
+            .rev()
+            .find_map(|e| match &e.payload {
+                openraft::EntryPayload::Membership(m) => Some(m.clone()),
+                _ => None,
+            })
     }
 
     pub(crate) fn entries_in(&self, range: impl RangeBounds<u64>) -> Vec<Entry> {

@@ -121,9 +121,16 @@ fn snapshot_error(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
     storage_error(ErrorSubject::Snapshot(None), verb, e)
 }
 
+/// The first byte of a snapshot body whose membership records disks.
+/// A body written before (until 2026-12-01) starts with its position's
+/// presence (0 or 1), and is still read, its disks unknown; an older
+/// binary refuses this one rather than misread it.
+const SNAPSHOT_WITH_DISKS: u8 = 2;
+
 /// A snapshot file's body.
 fn encode_snapshot(meta: &SnapshotMeta, state: &[u8]) -> Vec<u8> {
     let mut w = Writer::with_buf(Vec::with_capacity(state.len() + 256));
+    w.u8(SNAPSHOT_WITH_DISKS);
     codec::put_opt_log_id(&mut w, &meta.last_log_id);
     codec::put_stored_membership(&mut w, &meta.last_membership);
     w.str(&meta.snapshot_id);
@@ -132,14 +139,20 @@ fn encode_snapshot(meta: &SnapshotMeta, state: &[u8]) -> Vec<u8> {
 }
 
 fn decode_snapshot(body: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
-    let mut r = Reader::new(body);
+    let disks = body.first() == Some(&SNAPSHOT_WITH_DISKS);
+    let mut r = Reader::new(&body[usize::from(disks)..]);
     let last_log_id = codec::get_opt_log_id(&mut r).map_err(|e| e.to_string())?;
-    let last_membership = codec::get_stored_membership(&mut r).map_err(|e| e.to_string())?;
+    let last_membership = if disks {
+        codec::get_stored_membership(&mut r)
+    } else {
+        codec::get_stored_membership_without_disks(&mut r)
+    }
+    .map_err(|e| e.to_string())?;
     let snapshot_id = r
         .str(SNAPSHOT_ID_MAX)
         .map_err(|e| e.to_string())?
         .to_string();
-    let at = r.position();
+    let at = r.position() + usize::from(disks);
     Ok((
         SnapshotMeta {
             last_log_id,
@@ -270,6 +283,11 @@ impl StateMachine {
     /// The last entry applied.
     pub fn last_applied(&self) -> Option<LogId> {
         self.inner.applied().last_applied
+    }
+
+    /// The membership as of the last entry applied.
+    pub fn applied_membership(&self) -> StoredMembership {
+        self.inner.applied().membership.clone()
     }
 
     /// Writes a snapshot file for `state` at `meta`; returns the file.
@@ -651,5 +669,58 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .map_err(|e| snapshot_error(ErrorVerb::Read, e))?
         .map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn a_snapshot_body_reads_with_its_disks_and_one_written_before_them_without() {
+        let id = LogId::new(openraft::CommittedLeaderId::new(3, 0), 41);
+        let mut nodes = BTreeMap::from([
+            (1, crate::ClusterNode::at("127.0.0.1:1", "127.0.0.1:2")),
+            (2, crate::ClusterNode::at("127.0.0.1:3", "127.0.0.1:4")),
+        ]);
+        nodes.get_mut(&2).unwrap().disk = Some(0xfeed);
+        let meta = SnapshotMeta {
+            last_log_id: Some(id),
+            last_membership: StoredMembership::new(
+                Some(id),
+                crate::Membership::new(vec![BTreeSet::from([1, 2])], nodes.clone()),
+            ),
+            snapshot_id: "3-41".into(),
+        };
+        let state = b"the state".to_vec();
+        let body = encode_snapshot(&meta, &state);
+        let (back, rest) = decode_snapshot(&body).unwrap();
+        assert_eq!(back, meta);
+        assert_eq!(rest, &state[..]);
+
+        // As written until 2026-12-01: no marker, no disks.
+        let mut w = Writer::new();
+        codec::put_opt_log_id(&mut w, &meta.last_log_id);
+        codec::put_opt_log_id(&mut w, &Some(id));
+        w.usize(1);
+        w.usize(2);
+        w.u64(1);
+        w.u64(2);
+        w.usize(2);
+        for (n, node) in &nodes {
+            w.u64(*n);
+            w.str(&node.raft_addr);
+            w.str(&node.api_addr);
+        }
+        w.str(&meta.snapshot_id);
+        w.buf.extend_from_slice(&state);
+        let (old, rest) = decode_snapshot(&w.buf).unwrap();
+        assert_eq!(rest, &state[..]);
+        assert_eq!(old.last_log_id, meta.last_log_id);
+        let got: Vec<_> = old.last_membership.membership().nodes().collect();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|(_, n)| n.disk.is_none()));
+        assert!(got[1].1.same_place(&nodes[&2]));
     }
 }

@@ -87,6 +87,12 @@ async fn the_log_keeps_its_vote_cuts_and_purge_point() -> Result<(), StorageErro
     }
     let (mut log, _) = open(dir.path());
     assert_eq!(log.read_vote().await?, Some(Vote::new(2, 1)));
+    // The directory keeps its identity; another directory has another.
+    let disk = log.disk();
+    let other = tempfile::tempdir().unwrap();
+    let (other_log, _) = open(other.path());
+    assert_ne!(other_log.disk(), disk);
+    other_log.close();
     let state = log.get_log_state().await?;
     assert_eq!(state.last_purged_log_id, Some(id(1, 1)));
     assert_eq!(state.last_log_id, Some(id(2, 6)));
@@ -97,6 +103,7 @@ async fn the_log_keeps_its_vote_cuts_and_purge_point() -> Result<(), StorageErro
     log.blocking_append([blank(3, 101)]).await?;
     log.close();
     let (mut log, _) = open(dir.path());
+    assert_eq!(log.disk(), disk);
     let entries = log.try_get_log_entries(0..).await?;
     assert_eq!(ids(&entries), vec![(3, 101)]);
     assert_eq!(
@@ -110,13 +117,7 @@ async fn the_log_keeps_its_vote_cuts_and_purge_point() -> Result<(), StorageErro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_machine_decides_at_apply_and_snapshots_restore_it() -> Result<(), StorageError> {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = BTreeMap::from([(
-        1,
-        ClusterNode {
-            raft_addr: "127.0.0.1:1".into(),
-            api_addr: "127.0.0.1:2".into(),
-        },
-    )]);
+    let nodes = BTreeMap::from([(1, ClusterNode::at("127.0.0.1:1", "127.0.0.1:2"))]);
     let membership = Membership::new(vec![BTreeSet::from([1])], nodes);
     let digest = {
         let (log, mut sm) = open(dir.path());
@@ -218,13 +219,7 @@ async fn a_snapshot_rebuilt_from_the_files_is_the_live_state() -> Result<(), Sto
     let mut log = LogStore::open(storage.clone(), JournalConfig::default()).unwrap();
     let mut sm =
         StateMachine::open_with_log(storage, LedgerConfig::default(), log.clone()).unwrap();
-    let nodes = BTreeMap::from([(
-        1,
-        ClusterNode {
-            raft_addr: "127.0.0.1:1".into(),
-            api_addr: "127.0.0.1:2".into(),
-        },
-    )]);
+    let nodes = BTreeMap::from([(1, ClusterNode::at("127.0.0.1:1", "127.0.0.1:2"))]);
     let batch = |term, index, cmds: Vec<Command>| Entry {
         log_id: id(term, index),
         payload: EntryPayload::Normal(cmds),
@@ -309,6 +304,15 @@ async fn a_damaged_log_or_snapshot_is_refused_at_start() -> Result<(), StorageEr
     }
     // A byte in the first records, with good records after it.
     let name = flip(dir.path(), ".log", 200);
+    let storage: Arc<dyn Storage> = Arc::new(DiskStorage::open(dir.path()).unwrap());
+    let e = LogStore::open(storage, JournalConfig::default()).unwrap_err();
+    assert!(e.to_string().contains(&name), "{e}");
+    // The directory's identity, damaged, is refused too (never replaced
+    // by a new one: the node would then be refused by its peers as a
+    // replaced disk, and the cause hidden).
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).0.close();
+    let name = flip(dir.path(), "raft-disk", 20);
     let storage: Arc<dyn Storage> = Arc::new(DiskStorage::open(dir.path()).unwrap());
     let e = LogStore::open(storage, JournalConfig::default()).unwrap_err();
     assert!(e.to_string().contains(&name), "{e}");

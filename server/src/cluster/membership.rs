@@ -144,9 +144,10 @@ impl Node {
         }
         check_address("the cluster address", &node.raft_addr, tls)?;
         check_address("the API address", &node.api_addr, tls)?;
+        let _one = self.changing.lock().await;
         let current = self.current_membership().await?;
         match current.nodes.get(&id) {
-            Some(known) if *known != node => {
+            Some(known) if !known.same_place(&node) => {
                 return Err(Status::already_exists(format!(
                     "node {id} is already a member, at {known}: remove it first to move it"
                 )))
@@ -234,6 +235,7 @@ impl Node {
     /// stop it with SIGTERM (it hands over) and remove it from the next
     /// leader. Not the last voter.
     pub async fn remove_node(&self, by: &str, id: NodeId) -> Result<(), Status> {
+        let _one = self.changing.lock().await;
         let current = self.current_membership().await?;
         if !current.nodes.contains_key(&id) {
             return Err(Status::not_found(format!(
@@ -277,6 +279,81 @@ impl Node {
             voters_text(&self.voters()),
         )
         .await
+    }
+}
+
+/// How often a leader looks for nodes whose disk it can record, besides
+/// when a peer is heard from a new disk.
+pub const DISK_RECORD_EVERY: Duration = Duration::from_millis(200);
+
+impl Node {
+    /// While this node runs: when it leads and the membership is settled,
+    /// records in it the disk of every node that has none recorded yet and
+    /// that it has heard answer (itself included), as one membership entry
+    /// (openraft's `SetNodes`: the same addresses, no voter changed, so no
+    /// joint configuration). See [`super::disks`].
+    pub async fn record_disks(
+        self: std::sync::Arc<Self>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut every = tokio::time::interval(DISK_RECORD_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = self.network.heard.news.notified() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let _one = self.changing.lock().await;
+            let Some(nodes) = self.disks_to_record() else {
+                continue;
+            };
+            let said: Vec<String> = nodes
+                .iter()
+                .map(|(id, n)| {
+                    format!(
+                        "node {id}: disk {}",
+                        super::disks::text(n.disk.unwrap_or(0))
+                    )
+                })
+                .collect();
+            match self
+                .raft
+                .change_membership(ChangeMembers::SetNodes(nodes), false)
+                .await
+            {
+                Ok(_) => tracing::info!("recorded the data directories of {}", said.join(", ")),
+                Err(e) => tracing::debug!(error = %e, "could not record disks yet"),
+            }
+        }
+    }
+
+    /// The nodes whose disk this leader can record now, with it.
+    fn disks_to_record(&self) -> Option<BTreeMap<NodeId, ClusterNode>> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let leading = m.state == openraft::ServerState::Leader && m.current_leader == Some(self.id);
+        let membership = m.membership_config.membership();
+        let settled = m.last_applied.as_ref() >= m.membership_config.log_id().as_ref()
+            && membership.get_joint_config().len() == 1;
+        if !leading || !settled {
+            return None;
+        }
+        let nodes: BTreeMap<NodeId, ClusterNode> = membership
+            .nodes()
+            .filter(|(_, n)| n.disk.is_none())
+            .filter_map(|(id, n)| {
+                let disk = if *id == self.id {
+                    Some(self.disk())
+                } else {
+                    self.network.heard.get(*id)
+                }?;
+                let mut n = n.clone();
+                n.disk = Some(disk);
+                Some((*id, n))
+            })
+            .collect();
+        (!nodes.is_empty()).then_some(nodes)
     }
 }
 

@@ -12,6 +12,7 @@
 //! proposals fail, so it acknowledges nothing its successor lacks.
 
 pub mod archive;
+pub mod disks;
 pub mod membership;
 pub mod network;
 pub mod propose;
@@ -198,10 +199,7 @@ pub fn parse_nodes(s: &str) -> Result<BTreeMap<NodeId, ClusterNode>, String> {
                 return Err(format!("{a:?} is not an address"));
             }
         }
-        let node = ClusterNode {
-            raft_addr: raft.trim().to_owned(),
-            api_addr: api.trim().to_owned(),
-        };
+        let node = ClusterNode::at(raft.trim(), api.trim());
         if nodes.insert(id, node).is_some() {
             return Err(format!("node {id} is listed twice"));
         }
@@ -228,6 +226,10 @@ pub struct Node {
     pub archive: Arc<AuditArchive>,
     /// Through which seq the archive is known whole ([`archive::Copier`]).
     audit_copied: std::sync::atomic::AtomicU64,
+    /// Held by whoever changes the membership from this node (an add, a
+    /// removal, disks recorded), so that one change never finds another
+    /// under way.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Node {
@@ -250,12 +252,29 @@ impl Node {
         network: network::Network,
     ) -> anyhow::Result<Arc<Node>> {
         let (log, machine) = {
-            let storage = storage.clone();
+            let (storage, id) = (storage.clone(), spec.id);
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let log = LogStore::open(storage.clone(), journal)?;
                 let machine = StateMachine::open_with_log(storage.clone(), ledger, log.clone())?;
-                let set = machine.archive_audit_to(AuditArchive::new(storage));
+                let set = machine.archive_audit_to(AuditArchive::new(storage.clone()));
                 assert!(set.is_ok(), "a new machine has no archive yet");
+                let membership = log
+                    .last_membership()
+                    .unwrap_or_else(|| machine.applied_membership().membership().clone());
+                if let Some(known) = membership.get_node(&id).and_then(|n| n.disk) {
+                    if known != log.disk() {
+                        log.close();
+                        anyhow::bail!(
+                            "{}: this data directory is disk {}, but its own log records node {} as disk {}: its identity file ({}) was replaced or the directory holds another node's files; start this node from its own directory, or remove node {} from the cluster and add this one under a new id",
+                            storage.describe("."),
+                            disks::text(log.disk()),
+                            id,
+                            disks::text(known),
+                            interlock_replication::log::DISK_FILE,
+                            id
+                        );
+                    }
+                }
                 Ok((log, machine))
             })
             .await??
@@ -293,6 +312,7 @@ impl Node {
             raft_stopped: Default::default(),
             archive: Arc::new(AuditArchive::new(storage)),
             audit_copied: Default::default(),
+            changing: Default::default(),
             raft,
             machine,
             log,
@@ -421,6 +441,11 @@ impl Node {
         peers
     }
 
+    /// This node's data directory's identity.
+    pub fn disk(&self) -> interlock_replication::DiskId {
+        self.log.disk()
+    }
+
     /// The voters of the current membership.
     pub fn voters(&self) -> BTreeSet<NodeId> {
         self.raft
@@ -523,6 +548,7 @@ pub async fn serve(
             raft: node.raft.clone(),
             ledger: node.machine.ledger().clone(),
             archive: node.archive.clone(),
+            disk: node.disk(),
         })
         .max_decoding_message_size(CLUSTER_MESSAGE_MAX)
         .max_encoding_message_size(CLUSTER_MESSAGE_MAX);
@@ -536,7 +562,7 @@ pub async fn serve(
     builder
         .add_service(tonic::service::interceptor::InterceptedService::new(
             raft,
-            peers_only(spec, node.raft.clone()),
+            peers_only(spec, node.raft.clone(), node.disk()),
         ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -549,13 +575,24 @@ pub async fn serve(
 /// (every address on loopback, checked at start) anyone on this machine.
 /// The cluster is the current membership (nodes added and removed
 /// since start included); before this node has one (a new node waiting
-/// to be added), the nodes of `--cluster`.
+/// to be added), the nodes of `--cluster`. Either way, a request that
+/// knows this node by another disk than `disk` is refused
+/// ([`disks::check`]; said once in this node's log).
 pub fn peers_only(
     spec: &ClusterSpec,
     raft: Raft<TypeConfig>,
+    disk: interlock_replication::DiskId,
 ) -> impl Fn(tonic::Request<()>) -> Result<tonic::Request<()>, Status> + Clone {
     let tls = spec.tls.is_some();
     let me = spec.id;
+    let said = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let not_replaced = move |req: &tonic::Request<()>| {
+        disks::check(req.metadata(), me, disk).inspect_err(|s| {
+            if !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!("{}", s.message());
+            }
+        })
+    };
     let listed: BTreeSet<NodeId> = spec.nodes.keys().copied().collect();
     let is_peer = move |id: NodeId| {
         if id == me {
@@ -571,6 +608,7 @@ pub fn peers_only(
     };
     move |req: tonic::Request<()>| {
         if !tls {
+            not_replaced(&req)?;
             return Ok(req);
         }
         let certs = req.peer_certs().filter(|c| !c.is_empty()).ok_or_else(|| {
@@ -581,7 +619,10 @@ pub fn peers_only(
             return Err(crate::auth::needs(crate::auth::Role::Node));
         }
         match p.id.parse::<NodeId>() {
-            Ok(id) if is_peer(id) => Ok(req),
+            Ok(id) if is_peer(id) => {
+                not_replaced(&req)?;
+                Ok(req)
+            }
             _ => Err(Status::permission_denied(format!(
                 "node {:?} is not another node of this cluster",
                 p.id

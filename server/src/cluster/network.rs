@@ -7,7 +7,9 @@
 
 use interlock::cluster::v1 as pb;
 use interlock_replication::codec::{self, InstallSnapshotAnswer, Message};
-use interlock_replication::{ClusterNode, NodeId, TypeConfig};
+use interlock_replication::{ClusterNode, DiskId, NodeId, TypeConfig};
+
+use super::disks;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -24,6 +26,8 @@ use pb::raft_service_client::RaftServiceClient;
 #[derive(Clone, Default)]
 pub struct Network {
     pub tls: Option<ClientTlsConfig>,
+    /// The disks peers answered from, for the leader to record.
+    pub heard: std::sync::Arc<super::disks::Heard>,
 }
 
 impl Network {
@@ -106,10 +110,17 @@ pub const READ_AUDIT_DEADLINE: std::time::Duration = std::time::Duration::from_s
 /// How long a stopping leader tries to reach its successor.
 pub const TIMEOUT_NOW_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// The client of one peer, for one leader's replication to it.
+/// The client of one peer, for one leader's replication to it (or one
+/// candidate's bids).
 pub struct Peer {
     target: NodeId,
     client: Result<RaftServiceClient<Channel>, String>,
+    /// The disk the peer is known by: as recorded in the membership, or
+    /// else the first it answered from in this replication.
+    disk: Option<DiskId>,
+    heard: std::sync::Arc<super::disks::Heard>,
+    /// Whether the peer was seen answering from another disk (said once).
+    replaced: bool,
     /// The last entry the peer has answered it holds, in this replication.
     matched: Option<u64>,
     /// Whether the peer's log was seen going back (said once).
@@ -135,6 +146,9 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Peer {
             target,
             client,
+            disk: node.disk,
+            heard: self.heard.clone(),
+            replaced: false,
             matched: None,
             reverted: false,
         }
@@ -170,10 +184,44 @@ impl Peer {
     }
 }
 
-fn request<T>(payload: T, option: &RPCOption) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(payload);
-    r.set_timeout(option.hard_ttl());
-    r
+impl Peer {
+    /// A request to the peer, naming the disk it is known by.
+    fn request<T>(&self, payload: T, option: &RPCOption) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(payload);
+        r.set_timeout(option.hard_ttl());
+        if let Some(d) = self.disk {
+            disks::write(r.metadata_mut(), disks::EXPECT_DISK_HEADER, d);
+        }
+        r
+    }
+
+    /// The peer's answer, once what it says of its disk is taken in: the
+    /// first disk heard is the one it is known by from then on.
+    fn answered<T>(&mut self, answer: tonic::Response<T>) -> T {
+        if let Some(d) = disks::read(answer.metadata(), disks::DISK_HEADER) {
+            if self.disk.is_none() {
+                self.disk = Some(d);
+            }
+            self.heard.heard(self.target, d);
+        }
+        answer.into_inner()
+    }
+
+    /// Why a call did not get an answer. A peer that refused because it
+    /// answers from another disk is treated as unreachable (backed off
+    /// from, said once): it is out of every majority until it is removed.
+    fn failed<E: std::error::Error>(
+        &mut self,
+        status: tonic::Status,
+    ) -> RPCError<NodeId, ClusterNode, E> {
+        if disks::is_refusal(&status) {
+            if !std::mem::replace(&mut self.replaced, true) {
+                tracing::error!(node = self.target, "{}", status.message());
+            }
+            return RPCError::Unreachable(Unreachable::new(&status));
+        }
+        failed(status)
+    }
 }
 
 fn decode<T: Message, E: std::error::Error>(
@@ -235,12 +283,12 @@ impl RaftNetwork<TypeConfig> for Peer {
         let prev = rpc.prev_log_id.map(|l| l.index);
         let last = rpc.entries.last().map(|e| e.log_id.index).or(prev);
         let payload = codec::encode(&rpc);
-        let answer = self
-            .client()?
-            .append_entries(request(pb::AppendEntriesRequest { payload }, &option))
-            .await
-            .map_err(failed)?;
-        let answer = decode(&answer.into_inner().payload)?;
+        let request = self.request(pb::AppendEntriesRequest { payload }, &option);
+        let answer = match self.client()?.append_entries(request).await {
+            Ok(a) => self.answered(a),
+            Err(s) => return Err(self.failed(s)),
+        };
+        let answer = decode(&answer.payload)?;
         self.judge(prev, last, answer)
     }
 
@@ -254,12 +302,12 @@ impl RaftNetwork<TypeConfig> for Peer {
     > {
         let installed = rpc.done.then_some(rpc.meta.last_log_id).flatten();
         let payload = codec::encode(&rpc);
-        let answer = self
-            .client()?
-            .install_snapshot(request(pb::InstallSnapshotRequest { payload }, &option))
-            .await
-            .map_err(failed)?;
-        match decode::<InstallSnapshotAnswer, _>(&answer.into_inner().payload)? {
+        let request = self.request(pb::InstallSnapshotRequest { payload }, &option);
+        let answer = match self.client()?.install_snapshot(request).await {
+            Ok(a) => self.answered(a),
+            Err(s) => return Err(self.failed(s)),
+        };
+        match decode::<InstallSnapshotAnswer, _>(&answer.payload)? {
             Ok(resp) => {
                 if resp.vote == rpc.vote {
                     self.matched = self.matched.max(installed.map(|l| l.index));
@@ -279,12 +327,12 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, ClusterNode, RaftError<NodeId>>> {
         let payload = codec::encode(&rpc);
-        let answer = self
-            .client()?
-            .vote(request(pb::VoteRequest { payload }, &option))
-            .await
-            .map_err(failed)?;
-        decode(&answer.into_inner().payload)
+        let request = self.request(pb::VoteRequest { payload }, &option);
+        let answer = match self.client()?.vote(request).await {
+            Ok(a) => self.answered(a),
+            Err(s) => return Err(self.failed(s)),
+        };
+        decode(&answer.payload)
     }
 
     /// How long the leader waits before trying an unreachable peer again:

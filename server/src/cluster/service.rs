@@ -21,12 +21,22 @@ pub struct RaftApi {
     /// For `ReadAudit`: this node's ledger and audit archive.
     pub ledger: Arc<Ledger>,
     pub archive: Arc<AuditArchive>,
+    /// This node's data directory, named on every answer
+    /// ([`super::disks`]).
+    pub disk: interlock_replication::DiskId,
 }
 
 /// Most audit records one `ReadAudit` answers (about 300 KB).
 pub const READ_AUDIT_MAX: u32 = 1024;
 
 impl RaftApi {
+    /// An answer, naming this node's disk.
+    fn answer<T>(&self, message: T) -> Response<T> {
+        let mut r = Response::new(message);
+        super::disks::write(r.metadata_mut(), super::disks::DISK_HEADER, self.disk);
+        r
+    }
+
     /// Bids for leadership once the old leader's lease has run out on
     /// every node, if no one has taken over by then. The lease is
     /// openraft's longest election timeout, counted on each node from the
@@ -72,7 +82,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
         let rpc = codec::decode(&request.into_inner().payload).map_err(undecodable)?;
         let answer = self.raft.append_entries(rpc).await.map_err(stopped)?;
-        Ok(Response::new(pb::AppendEntriesResponse {
+        Ok(self.answer(pb::AppendEntriesResponse {
             payload: codec::encode(&answer),
         }))
     }
@@ -83,7 +93,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
     ) -> Result<Response<pb::VoteResponse>, Status> {
         let rpc = codec::decode(&request.into_inner().payload).map_err(undecodable)?;
         let answer = self.raft.vote(rpc).await.map_err(stopped)?;
-        Ok(Response::new(pb::VoteResponse {
+        Ok(self.answer(pb::VoteResponse {
             payload: codec::encode(&answer),
         }))
     }
@@ -117,7 +127,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
             Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => Err(m),
             Err(e) => return Err(stopped(e)),
         };
-        Ok(Response::new(pb::InstallSnapshotResponse {
+        Ok(self.answer(pb::InstallSnapshotResponse {
             payload: codec::encode(&answer),
         }))
     }
@@ -143,7 +153,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
                 "a handover for another leader or term: ignored"
             );
         }
-        Ok(Response::new(pb::TimeoutNowResponse { accepted }))
+        Ok(self.answer(pb::TimeoutNowResponse { accepted }))
     }
 
     async fn read_audit(
@@ -156,7 +166,7 @@ impl pb::raft_service_server::RaftService for RaftApi {
             Status::not_found(format!("this node lacks them too: {e}"))
         })
         .await?;
-        Ok(Response::new(pb::ReadAuditResponse {
+        Ok(self.answer(pb::ReadAuditResponse {
             records: records
                 .iter()
                 .map(interlock_ledger::codec::to_bytes)

@@ -61,6 +61,7 @@ impl Node {
                     node_id: *id,
                     cluster_addr: n.raft_addr.clone(),
                     api_addr: n.api_addr.clone(),
+                    disk: n.disk.map(super::disks::text).unwrap_or_default(),
                     voter: voters.contains(id),
                     matched_index: if leading { matched } else { None },
                     lag: if leading {
@@ -123,10 +124,7 @@ impl pb::cluster_service_server::ClusterService for ClusterApi {
         node.add_node(
             &who,
             node_id,
-            ClusterNode {
-                raft_addr: cluster_addr,
-                api_addr,
-            },
+            ClusterNode::at(cluster_addr, api_addr),
             self.tls,
         )
         .await?;
