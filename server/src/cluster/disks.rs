@@ -73,9 +73,12 @@ pub fn check(request: &MetadataMap, me: NodeId, mine: DiskId) -> Result<(), Stat
     }
 }
 
-/// Whether `s` is a node's refusal by [`check`].
-pub fn is_refusal(s: &Status) -> bool {
-    s.code() == tonic::Code::FailedPrecondition && read(s.metadata(), DISK_HEADER).is_some()
+/// If `s` is a node's refusal by [`check`], the disk it answers from.
+pub fn refusal(s: &Status) -> Option<DiskId> {
+    if s.code() != tonic::Code::FailedPrecondition {
+        return None;
+    }
+    read(s.metadata(), DISK_HEADER)
 }
 
 /// The disk each peer last answered from (in a call it answered, never in
@@ -83,6 +86,8 @@ pub fn is_refusal(s: &Status) -> bool {
 #[derive(Default)]
 pub struct Heard {
     disks: Mutex<BTreeMap<NodeId, DiskId>>,
+    /// Each node seen refusing, with the disk it answered from.
+    refused: Mutex<BTreeMap<NodeId, DiskId>>,
     /// Woken when a node is heard from another disk than before.
     pub news: tokio::sync::Notify,
 }
@@ -98,6 +103,16 @@ impl Heard {
         if new {
             self.news.notify_one();
         }
+    }
+
+    /// Notes that `node` refused, answering from `disk`: whether that is
+    /// news (to be said in the log once, not at every retry or election).
+    pub fn refused(&self, node: NodeId, disk: DiskId) -> bool {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node, disk)
+            != Some(disk)
     }
 
     pub fn get(&self, node: NodeId) -> Option<DiskId> {
@@ -121,11 +136,11 @@ mod tests {
         assert!(check(&m, 3, 42).is_ok());
         let s = check(&m, 3, 7).unwrap_err();
         assert_eq!(s.code(), tonic::Code::FailedPrecondition);
-        assert!(is_refusal(&s));
+        assert_eq!(refusal(&s), Some(7));
         assert_eq!(read(s.metadata(), DISK_HEADER), Some(7));
         assert!(s.message().contains("remove node 3"), "{}", s.message());
         assert!(s.message().contains(&text(42)), "{}", s.message());
-        assert!(!is_refusal(&Status::failed_precondition("other")));
+        assert_eq!(refusal(&Status::failed_precondition("other")), None);
         for bad in ["", "xyz", "00000000000000000", "0x00000000000000"] {
             let mut m = MetadataMap::new();
             m.insert(EXPECT_DISK_HEADER, MetadataValue::try_from(bad).unwrap());
@@ -135,11 +150,14 @@ mod tests {
     }
 
     #[test]
-    fn the_last_disk_heard_is_kept() {
+    fn the_last_disk_heard_is_kept_and_a_refusal_said_once() {
         let h = Heard::default();
         h.heard(2, 5);
         h.heard(2, 6);
         assert_eq!(h.get(2), Some(6));
         assert_eq!(h.get(3), None);
+        assert!(h.refused(3, 9));
+        assert!(!h.refused(3, 9), "said once");
+        assert!(h.refused(3, 10), "another disk is news");
     }
 }

@@ -119,7 +119,7 @@ pub struct Peer {
     /// else the first it answered from in this replication.
     disk: Option<DiskId>,
     heard: std::sync::Arc<super::disks::Heard>,
-    /// Whether the peer was seen answering from another disk (said once).
+    /// Whether the peer was seen answering from another disk.
     replaced: bool,
     /// The last entry the peer has answered it holds, in this replication.
     matched: Option<u64>,
@@ -209,13 +209,16 @@ impl Peer {
 
     /// Why a call did not get an answer. A peer that refused because it
     /// answers from another disk is treated as unreachable (backed off
-    /// from, said once): it is out of every majority until it is removed.
+    /// from for [`REPLACED_RETRY`]; said once per node and disk, not at
+    /// every retry or election): it is out of every majority until it is
+    /// removed.
     fn failed<E: std::error::Error>(
         &mut self,
         status: tonic::Status,
     ) -> RPCError<NodeId, ClusterNode, E> {
-        if disks::is_refusal(&status) {
-            if !std::mem::replace(&mut self.replaced, true) {
+        if let Some(d) = disks::refusal(&status) {
+            self.replaced = true;
+            if self.heard.refused(self.target, d) {
                 tracing::error!(node = self.target, "{}", status.message());
             }
             return RPCError::Unreachable(Unreachable::new(&status));
@@ -341,11 +344,20 @@ impl RaftNetwork<TypeConfig> for Peer {
     /// after it came back; a node still catching up when the leader fails
     /// can only slow the election down (it cannot win, but it bids).
     fn backoff(&self) -> openraft::network::Backoff {
+        if self.replaced {
+            return openraft::network::Backoff::new(std::iter::repeat(REPLACED_RETRY));
+        }
         openraft::network::Backoff::new(
             (0u32..).map(|i| std::time::Duration::from_millis(25u64 << i.min(6)).min(BACKOFF_MAX)),
         )
     }
 }
+
+/// How long a leader waits before trying again a peer that answers from
+/// another disk than the one the cluster knows it by: it stays refused
+/// until it is removed (or its own directory is put back), so there is
+/// no hurry, and each attempt is a few lines in openraft's log.
+pub const REPLACED_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The longest wait between attempts to reach a peer: well inside a
 /// restarted node's first election timeout (openraft's lease of 1.5 T and
