@@ -158,25 +158,41 @@ async fn status_from_any_node_and_a_check_that_follows_the_leader() {
         .find(|e| *e != leader)
         .unwrap();
 
-    // The leader's view: itself leading, three voters, each one's lag.
-    let o = ctl(
-        &leader,
-        &["--token", "dev-admin", "--json", "cluster", "status"],
-    )
-    .await;
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}\n{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["role"], "leader");
-    let listed = v["nodes"].as_array().unwrap();
-    assert_eq!(listed.len(), 3);
-    assert!(listed
-        .iter()
-        .all(|n| n["voter"] == true && n["lag"].is_u64()));
+    // The leader's view: itself leading, three voters, each one's lag,
+    // and (once the leader has heard each node) the disk each is known by.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let disks = loop {
+        let o = ctl(
+            &leader,
+            &["--token", "dev-admin", "--json", "cluster", "status"],
+        )
+        .await;
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{out}\n{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["role"], "leader");
+        let listed = v["nodes"].as_array().unwrap();
+        assert_eq!(listed.len(), 3);
+        assert!(listed
+            .iter()
+            .all(|n| n["voter"] == true && n["lag"].is_u64()));
+        let disks: Vec<String> = listed
+            .iter()
+            .map(|n| n["disk"].as_str().unwrap().to_owned())
+            .collect();
+        if disks.iter().all(|d| d.len() == 16) {
+            break disks;
+        }
+        assert!(Instant::now() < deadline, "disks not recorded: {out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let distinct: std::collections::BTreeSet<&String> = disks.iter().collect();
+    assert_eq!(distinct.len(), 3, "{disks:?}");
     let o = ctl(&follower, &["--token", "dev-admin", "cluster", "status"]).await;
     let (out, _) = text(&o);
     assert!(out.contains("is follower in term"), "{out}");
     assert!(out.contains("ask it for them"), "{out}");
+    assert!(out.contains(&disks[0]), "{out}");
 
     // A follower alone refuses, naming the leader.
     let check = check_args("o-1");
