@@ -911,6 +911,14 @@ async fn a_node_is_added_and_another_removed_while_checks_go_on() {
         .unwrap();
     assert_eq!(added.nodes.len(), NODES + 1, "{added:?}");
     assert!(added.nodes.iter().all(|n| n.voter), "{added:?}");
+    // Its disk was recorded before it could vote.
+    assert!(
+        added
+            .nodes
+            .iter()
+            .any(|n| n.node_id == new as u64 + 1 && n.disk.len() == 16),
+        "{added:?}"
+    );
     // Asked again (a retry after a lost answer): nothing more to do.
     add(new as u64 + 1, &cluster.raft[new], &cluster.api[new])
         .await

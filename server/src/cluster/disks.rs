@@ -18,10 +18,11 @@
 //! ([`check`]). A replaced node is then out of every majority until it is
 //! removed and its directory added under a new id, as the README says.
 //!
-//! Until a node's disk is recorded (the first moments of a new cluster or
-//! of an added node, or a cluster whose membership was written before
-//! 2026-12-01, which records them as soon as a leader hears them) nothing
-//! is checked for it.
+//! An added node's disk is recorded while it is a learner, before it
+//! votes. Until a node's disk is recorded (the first moments of a new
+//! cluster, or a cluster whose membership was written before 2026-12-01,
+//! which records them as soon as a leader hears them) nothing is checked
+//! for it.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -101,6 +102,7 @@ impl Heard {
             .insert(node, disk)
             != Some(disk);
         if new {
+            tracing::debug!(node, disk = %text(disk), "a peer answers from this disk");
             self.news.notify_one();
         }
     }
@@ -113,6 +115,19 @@ impl Heard {
             .unwrap_or_else(|p| p.into_inner())
             .insert(node, disk)
             != Some(disk)
+    }
+
+    /// Forgets what was heard of `node` (it is being added: whatever
+    /// answered under its id before is not it).
+    pub fn forget(&self, node: NodeId) {
+        self.disks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&node);
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&node);
     }
 
     pub fn get(&self, node: NodeId) -> Option<DiskId> {
@@ -159,5 +174,9 @@ mod tests {
         assert!(h.refused(3, 9));
         assert!(!h.refused(3, 9), "said once");
         assert!(h.refused(3, 10), "another disk is news");
+        h.forget(2);
+        h.forget(3);
+        assert_eq!(h.get(2), None);
+        assert!(h.refused(3, 10), "forgotten");
     }
 }

@@ -4,8 +4,8 @@
 //! apart.
 //!
 //! A node is added in two steps: as a learner, which receives the log (or
-//! a snapshot) but does not vote, until its log matches the leader's; then
-//! as a voter. A new node is started with `--join`, so that it waits empty
+//! a snapshot) but does not vote, until its log matches the leader's; then,
+//! once its disk is recorded ([`super::disks`]), as a voter. A new node is started with `--join`, so that it waits empty
 //! for the leader rather than founding a cluster of its own. A removed
 //! node is no longer sent anything; its process should then be stopped
 //! (it would otherwise keep bidding for a leadership no one grants it).
@@ -174,6 +174,10 @@ impl Node {
         }
         tracing::info!(node = id, at = %node, "adding a node: as a learner until it has caught up");
         let at = node.to_string();
+        let started = tokio::time::Instant::now();
+        if !current.nodes.contains_key(&id) {
+            self.network.heard.forget(id);
+        }
         let added = tokio::time::timeout(CATCH_UP_MAX, self.raft.add_learner(id, node, true)).await;
         match added {
             Err(_) => {
@@ -186,6 +190,21 @@ impl Node {
                 r.map_err(change_failed)?;
             }
         }
+        // Its disk recorded before it votes: from its first vote on, an
+        // empty directory under its id is refused (see `super::disks`).
+        // openraft counts a learner as caught up when it is within
+        // `replication_lag_threshold` entries, which a new one is before it
+        // has answered at all.
+        while self.network.heard.get(id).is_none() {
+            if started.elapsed() > CATCH_UP_MAX {
+                return Err(Status::deadline_exceeded(format!(
+                    "node {id} has not answered within {} s; it stays a learner: ask again to make it a voter once it runs",
+                    CATCH_UP_MAX.as_secs()
+                )));
+            }
+            tokio::time::sleep(HEARD_POLL).await;
+        }
+        self.record_disks_now(true).await?;
         self.raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
             .await
@@ -282,6 +301,9 @@ impl Node {
     }
 }
 
+/// How often an addition looks whether the new node has answered yet.
+const HEARD_POLL: Duration = Duration::from_millis(10);
+
 /// How often a leader looks for nodes whose disk it can record, besides
 /// when a peer is heard from a new disk.
 pub const DISK_RECORD_EVERY: Duration = Duration::from_millis(200);
@@ -305,27 +327,38 @@ impl Node {
                 _ = stop.wait_for(|s| *s) => return,
             }
             let _one = self.changing.lock().await;
-            let Some(nodes) = self.disks_to_record() else {
-                continue;
-            };
-            let said: Vec<String> = nodes
-                .iter()
-                .map(|(id, n)| {
-                    format!(
-                        "node {id}: disk {}",
-                        super::disks::text(n.disk.unwrap_or(0))
-                    )
-                })
-                .collect();
-            match self
-                .raft
-                .change_membership(ChangeMembers::SetNodes(nodes), false)
-                .await
-            {
-                Ok(_) => tracing::info!("recorded the data directories of {}", said.join(", ")),
-                Err(e) => tracing::debug!(error = %e, "could not record disks yet"),
+            if let Err(e) = self.record_disks_now(false).await {
+                tracing::debug!(error = %e.message(), "could not record disks yet");
             }
         }
+    }
+
+    /// Records the disks [`Self::disks_to_record`] finds, if any. The
+    /// caller holds [`Node::changing`].
+    /// With `settle`, first waits (at most [`SETTLE_MAX`]) for the last
+    /// membership change to be applied here.
+    async fn record_disks_now(&self, settle: bool) -> Result<(), Status> {
+        if settle {
+            self.current_membership().await?;
+        }
+        let Some(nodes) = self.disks_to_record() else {
+            return Ok(());
+        };
+        let said: Vec<String> = nodes
+            .iter()
+            .map(|(id, n)| {
+                format!(
+                    "node {id}: disk {}",
+                    super::disks::text(n.disk.unwrap_or(0))
+                )
+            })
+            .collect();
+        self.raft
+            .change_membership(ChangeMembers::SetNodes(nodes), false)
+            .await
+            .map_err(change_failed)?;
+        tracing::info!("recorded the data directories of {}", said.join(", "));
+        Ok(())
     }
 
     /// The nodes whose disk this leader can record now, with it.
