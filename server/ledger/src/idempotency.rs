@@ -13,7 +13,9 @@
 //!
 //! The records sit in a ring, oldest first, each numbered by a sequence
 //! number that only grows. A hash index leads from a key to its record's
-//! sequence number. The index hashes the digest again with a per-process
+//! sequence number, in two generations ([`IdempotencyTable`]): a forgotten
+//! record's key is never erased from its index, which is cleared whole
+//! once every key in it is forgotten. The index hashes the digest again with a per-process
 //! seed (foldhash, as for the ledger's other maps): the digest's keys are
 //! fixed, since snapshots hold digests, so a venue could compute it and
 //! choose order ids that pile up in one bucket of an index keyed by the
@@ -228,16 +230,16 @@ fn index_bytes(n: usize) -> usize {
 }
 
 /// The memory, in bytes, of a full table of `cap` records: the ring holds
-/// exactly `cap` (`ring::make_room`), and the index room for `2 × cap`
-/// ([`IdempotencyTable::push`] grows it there once the table is full). A
-/// record owns no heap memory (a long limit id shares the limit's own
-/// text), so this is all of it.
+/// exactly `cap` (`ring::make_room`), and each of the index's two
+/// generations room for `cap` keys ([`IdempotencyTable::push`] gives them
+/// that with the first record). A record owns no heap memory (a long limit
+/// id shares the limit's own text), so this is all of it.
 pub fn bytes_for(cap: usize) -> usize {
     if cap == 0 {
         return 0;
     }
     cap.saturating_mul(std::mem::size_of::<Entry>())
-        .saturating_add(index_bytes(cap.saturating_mul(2).saturating_add(1)))
+        .saturating_add(2 * index_bytes(cap.saturating_add(1)))
 }
 
 /// The most records a table of at most `budget` bytes holds
@@ -261,14 +263,33 @@ pub const RECORD_BYTES: usize = std::mem::size_of::<Entry>();
 const _: () = assert!(RECORD_BYTES <= 144, "a record stays small");
 
 /// Every remembered answer, by key and in arrival order.
+///
+/// The index is two hash tables, two generations of keys: new keys go
+/// into the current one until it holds `cap` keys, and then into the
+/// other, which is cleared first: every key in it is older than any of
+/// the `cap` newest records, so all of them are forgotten. A forgotten
+/// record's key stays in its generation until then, found but skipped
+/// (its sequence number is below `first`). Erasing keys one by one, as
+/// until 2026-12-01, left deleted slots (hashbrown's tombstones) that a
+/// full table's churn built up until they used the index's room, and the
+/// next insert rehashed every live key in place under the ledger's lock:
+/// a push of 495 ms at the default budget (6.4M records) after ~279M
+/// checks, about every 1.8 hours at 43,000 checks a second (`churn` in
+/// this file's tests; its longest push is now 13 ms). Clearing a generation writes its control bytes
+/// (one per slot, ~8 MB at the default budget) once every `cap` checks.
 #[derive(Debug, Clone, Default)]
 pub struct IdempotencyTable {
-    /// Sequence numbers of the records in `ring`, by their key.
-    index: HashTable<u64>,
+    /// Sequence numbers of records, by their key: `index[current]` takes
+    /// new keys, the other holds older ones (and forgotten ones).
+    index: [HashTable<u64>; 2],
+    current: usize,
+    /// The sequence number of the current generation's first key: every
+    /// key in the other generation is below it.
+    generation_start: u64,
     /// The records, oldest first; `ring[i]` has sequence number `first + i`.
     ring: VecDeque<Entry>,
     first: u64,
-    /// The cap the index was last grown for (see `push`).
+    /// The cap each generation last got room for (see `push`).
     index_grown_for: usize,
     hasher: foldhash::fast::RandomState,
 }
@@ -285,6 +306,15 @@ impl IdempotencyTable {
     /// Room for exactly `additional` more records (the caller keeps it
     /// within the table's cap).
     pub fn reserve(&mut self, additional: usize) {
+        let current = self.current;
+        self.reserve_index(current, additional);
+        self.ring.reserve_exact(additional);
+    }
+
+    /// Room for `additional` more keys in generation `g`, its forgotten
+    /// keys dropped first if it must grow (a grown table rehashes every
+    /// key, and a forgotten key's digest is no longer in the ring).
+    fn reserve_index(&mut self, g: usize, additional: usize) {
         let Self {
             index,
             ring,
@@ -292,17 +322,24 @@ impl IdempotencyTable {
             hasher,
             ..
         } = self;
+        let index = &mut index[g];
+        if index.capacity() - index.len() >= additional {
+            return;
+        }
+        let first = *first;
+        index.retain(|seq| *seq >= first);
         index.reserve(additional, |&seq| {
-            hasher.hash_one(ring[(seq - *first) as usize].key)
+            hasher.hash_one(ring[(seq - first) as usize].key)
         });
-        ring.reserve_exact(additional);
     }
 
     /// The record for a key.
     pub fn get(&self, key: &Key) -> Option<&Remembered> {
-        let seq = self.index.find(self.hasher.hash_one(key), |&seq| {
-            self.entry(seq).key == *key
-        })?;
+        let hash = self.hasher.hash_one(key);
+        let live = |&seq: &u64| seq >= self.first && self.entry(seq).key == *key;
+        let seq = self.index[self.current]
+            .find(hash, live)
+            .or_else(|| self.index[1 - self.current].find(hash, live))?;
         Some(&self.entry(*seq).remembered)
     }
 
@@ -323,35 +360,43 @@ impl IdempotencyTable {
             at,
             remembered,
         });
-        let Self {
-            index,
-            ring,
-            first,
-            hasher,
-            index_grown_for,
-        } = self;
-        index.insert_unique(hasher.hash_one(key), seq, |&s| {
-            hasher.hash_one(ring[(s - *first) as usize].key)
-        });
-        // The index is given room for twice the cap with the first record
+        // Each generation is given room for the cap with the first record
         // (and again when the cap changes), not grown by doubling as the
         // table fills: a doubling rehashes every key, reading each from
         // the ring in random order under the ledger's lock, about half a
         // second at 3.67M keys, and on a cluster every node does it at the
         // same entry (bench/RESULTS.md, "Failover"). Only its control
         // bytes are written up front (one per slot); a slot's page is
-        // touched when a key first lands on it. Full, the table forgets a
-        // record for each new one and the index's deleted slots build up;
-        // with room for twice the cap, hashbrown then rehashes in place
-        // rather than doubling, so the index's memory is known
-        // ([`bytes_for`]).
-        if *index_grown_for != cap {
-            *index_grown_for = cap;
-            let room = cap.saturating_mul(2).saturating_add(1);
-            index.reserve(room.saturating_sub(index.len()), |&s| {
-                hasher.hash_one(ring[(s - *first) as usize].key)
-            });
+        // touched when a key first lands on it. So the index's memory is
+        // known ([`bytes_for`]).
+        if self.index_grown_for != cap {
+            self.index_grown_for = cap;
+            for g in 0..2 {
+                let room = cap.saturating_add(1).saturating_sub(self.index[g].len());
+                self.reserve_index(g, room);
+            }
         }
+        // A new generation once the current one holds `cap` keys, if every
+        // key of the other is forgotten (always so while the ring holds at
+        // most `cap` records; after the cap shrank, once the ring is back
+        // within it).
+        if seq - self.generation_start >= cap.max(1) as u64 && self.generation_start <= self.first {
+            self.current = 1 - self.current;
+            self.index[self.current].clear();
+            self.generation_start = seq;
+        }
+        let g = self.current;
+        self.reserve_index(g, 1);
+        let Self {
+            index,
+            ring,
+            first,
+            hasher,
+            ..
+        } = self;
+        index[g].insert_unique(hasher.hash_one(key), seq, |&s| {
+            hasher.hash_one(ring[(s - *first) as usize].key)
+        });
     }
 
     /// [`IdempotencyTable::push`] for a key not yet looked up (a decoded
@@ -371,6 +416,11 @@ impl IdempotencyTable {
     }
 
     #[cfg(test)]
+    pub(crate) fn index_bytes(&self) -> usize {
+        self.index.iter().map(|i| i.allocation_size()).sum()
+    }
+
+    #[cfg(test)]
     pub(crate) fn ring_capacity(&self) -> usize {
         self.ring.capacity()
     }
@@ -387,16 +437,9 @@ impl IdempotencyTable {
 
     /// Forgets the oldest record.
     pub fn pop_oldest(&mut self) {
-        let Some(oldest) = self.ring.pop_front() else {
-            return;
-        };
-        let seq = self.first;
-        self.first += 1;
-        if let Ok(slot) = self
-            .index
-            .find_entry(self.hasher.hash_one(oldest.key), |&s| s == seq)
-        {
-            slot.remove();
+        // Its key stays in its generation, skipped, until that is cleared.
+        if self.ring.pop_front().is_some() {
+            self.first += 1;
         }
     }
 
@@ -406,13 +449,17 @@ impl IdempotencyTable {
     }
 
     /// Whether the index and the ring agree: every record is found by its
-    /// key, under its own sequence number.
+    /// key, under its own sequence number, and the other generation holds
+    /// only keys older than the current one's.
     pub fn is_consistent(&self) -> bool {
-        self.index.len() == self.ring.len()
+        let other = &self.index[1 - self.current];
+        other.iter().all(|&seq| seq < self.generation_start)
             && self.ring.iter().enumerate().all(|(i, e)| {
-                self.index.find(self.hasher.hash_one(e.key), |&seq| {
-                    self.entry(seq).key == e.key
-                }) == Some(&(self.first + i as u64))
+                let seq = self.first + i as u64;
+                let g = &self.index[usize::from(seq < self.generation_start) ^ self.current];
+                g.find(self.hasher.hash_one(e.key), |&s| s == seq).is_some()
+                    && self.get(&e.key).map(|r| r as *const Remembered)
+                        == Some(&e.remembered as *const Remembered)
             })
     }
 }
@@ -458,6 +505,10 @@ mod tests {
     }
 
     const CAP: usize = 1000;
+
+    pub(super) fn remembered_pub() -> (Key, Remembered) {
+        remembered("v", "o")
+    }
 
     #[test]
     fn finds_by_key_forgets_oldest_first_and_refuses_duplicates() {
@@ -515,18 +566,19 @@ mod tests {
                 let (k, r) = remembered("v", &format!("o{i}"));
                 t.push(i as i64, k, r, cap);
             }
-            let bytes = t.ring.capacity() * RECORD_BYTES + t.index.allocation_size();
+            let bytes = t.ring.capacity() * RECORD_BYTES + t.index_bytes();
             assert_eq!(t.ring.capacity(), cap, "cap {cap}");
             assert!(
                 bytes <= bytes_for(cap),
                 "cap {cap}: {bytes} > {}",
                 bytes_for(cap)
             );
-            // Room for twice the cap, in buckets: `capacity()` leaves out
-            // the slots deleted records left (tombstones, as many as the
-            // hashes happen to make), so it is not the measure.
-            let room = HashTable::<u64>::with_capacity(2 * cap).allocation_size();
-            assert!(t.index.allocation_size() >= room, "cap {cap}");
+            // Each generation has room for the cap.
+            let room = HashTable::<u64>::with_capacity(cap + 1).allocation_size();
+            assert!(
+                t.index.iter().all(|i| i.allocation_size() >= room),
+                "cap {cap}"
+            );
             assert!(t.is_consistent());
         }
         for budget in [0, 1000, 1 << 20, 1 << 30] {
@@ -536,6 +588,58 @@ mod tests {
                 "{budget}"
             );
         }
+    }
+
+    /// A full table churning for many times its cap: the index never
+    /// grows or rehashes (its allocation is the one the first record gave
+    /// it, and a generation never holds more than the cap), the newest
+    /// `cap` keys are found and older ones are not; and so when the cap
+    /// shrinks and grows again.
+    #[test]
+    fn a_churning_table_keeps_its_index_and_finds_exactly_its_records() {
+        let mut t = IdempotencyTable::default();
+        let key = |i: usize| remembered("v", &format!("o{i}")).0;
+        let mut n = 0;
+        let mut run = |t: &mut IdempotencyTable, cap: usize, pushes: usize| {
+            for _ in 0..pushes {
+                while t.len() >= cap {
+                    t.pop_oldest();
+                }
+                let (k, r) = remembered("v", &format!("o{n}"));
+                assert!(t.get(&k).is_none(), "o{n}");
+                t.push(n as i64, k, r, cap);
+                n += 1;
+                if n % 997 == 0 {
+                    assert!(t.is_consistent(), "after {n}");
+                }
+            }
+            n
+        };
+        let cap = 1000;
+        run(&mut t, cap, 1);
+        let allocated = t.index_bytes();
+        let n = run(&mut t, cap, 60 * cap);
+        assert_eq!(t.index_bytes(), allocated);
+        assert!(
+            t.index.iter().all(|i| i.len() <= cap),
+            "a generation outgrew the cap"
+        );
+        assert!(t.is_consistent());
+        for i in n - cap..n {
+            assert!(t.get(&key(i)).is_some(), "o{i} forgotten");
+        }
+        for i in (0..n - cap).step_by(7) {
+            assert!(t.get(&key(i)).is_none(), "o{i} still found");
+        }
+        // The cap shrinks (the ring is trimmed as pushes come), then grows.
+        let n = run(&mut t, 300, 5 * cap);
+        assert!(t.is_consistent());
+        assert_eq!(t.len(), 300);
+        assert!(t.get(&key(n - 1)).is_some() && t.get(&key(n - 301)).is_none());
+        let n = run(&mut t, 3 * cap, 10 * cap);
+        assert!(t.is_consistent());
+        assert_eq!(t.len(), 3 * cap);
+        assert!(t.get(&key(n - 3 * cap)).is_some() && t.get(&key(n - 3 * cap - 1)).is_none());
     }
 
     /// The key separates the venue from the order id; the fingerprint sees
@@ -613,5 +717,57 @@ mod tests {
         };
         let r = Remembered::new(&venue, &req, 1000, &answer);
         assert_eq!(r.answer(&venue, &req), answer);
+    }
+}
+
+#[cfg(test)]
+mod churn {
+    use super::*;
+
+    /// What a full table's churn costs a push: the longest push and how
+    /// many took over a millisecond, over `ROUNDS` × `CAP` pushes (default
+    /// 50 × the 1 GiB budget's cap, ~200 s) with a record forgotten for
+    /// each new one. A measurement (bench/RESULTS.md, "Sustained order
+    /// flow"), not a target:
+    /// `cargo test --release -p interlock-ledger --lib idempotency::churn -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn longest_push_while_a_full_table_churns() {
+        let var = |name: &str, default: usize| {
+            std::env::var(name).map_or(default, |v| v.parse().expect("a number"))
+        };
+        let cap = var("CAP", records_for(1 << 30));
+        let rounds = var("ROUNDS", 50);
+        let (_, r) = super::tests::remembered_pub();
+        let mut t = IdempotencyTable::default();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let (mut longest, mut at, mut over_1ms) = (std::time::Duration::ZERO, 0, 0);
+        let started = std::time::Instant::now();
+        for i in 0..rounds * cap {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = Key(x, i as u64);
+            let t0 = std::time::Instant::now();
+            if t.len() == cap {
+                t.pop_oldest();
+            }
+            assert!(t.get(&key).is_none());
+            t.push(i as i64, key, r.clone(), cap);
+            let took = t0.elapsed();
+            if took > std::time::Duration::from_millis(1) {
+                over_1ms += 1;
+            }
+            if took > longest {
+                (longest, at) = (took, i);
+            }
+        }
+        println!(
+            "cap {cap}: {} pushes in {:.1} s; longest {:.3} ms (push {at}); {over_1ms} over 1 ms; index {} MiB",
+            rounds * cap,
+            started.elapsed().as_secs_f64(),
+            longest.as_secs_f64() * 1e3,
+            t.index_bytes() >> 20
+        );
     }
 }
