@@ -5,8 +5,9 @@
 //!
 //! A node is added in two steps: as a learner, which receives the log (or
 //! a snapshot) but does not vote, until its log matches the leader's; then,
-//! once its disk is recorded ([`super::disks`]), as a voter. A new node is started with `--join`, so that it waits empty
-//! for the leader rather than founding a cluster of its own. A removed
+//! once its disk is recorded ([`super::disks`]), as a voter. A new node is
+//! started with `--join`, so that it waits empty for the leader rather
+//! than founding a cluster of its own. A removed
 //! node is no longer sent anything; its process should then be stopped
 //! (it would otherwise keep bidding for a leadership no one grants it).
 //!
@@ -333,10 +334,11 @@ impl Node {
         }
     }
 
-    /// Records the disks [`Self::disks_to_record`] finds, if any. The
-    /// caller holds [`Node::changing`].
-    /// With `settle`, first waits (at most [`SETTLE_MAX`]) for the last
-    /// membership change to be applied here.
+    /// Records the disks [`Self::disks_to_record`] finds, if any, waiting
+    /// at most [`SETTLE_MAX`] for the change to commit (the proposal stands
+    /// if it does not; the caller is freed). With `settle`, first waits (at
+    /// most as long) for the last membership change to be applied here.
+    /// The caller holds [`Node::changing`].
     async fn record_disks_now(&self, settle: bool) -> Result<(), Status> {
         if settle {
             self.current_membership().await?;
@@ -353,9 +355,17 @@ impl Node {
                 )
             })
             .collect();
-        self.raft
-            .change_membership(ChangeMembers::SetNodes(nodes), false)
+        let change = self
+            .raft
+            .change_membership(ChangeMembers::SetNodes(nodes), false);
+        tokio::time::timeout(SETTLE_MAX, change)
             .await
+            .map_err(|_| {
+                Status::unavailable(format!(
+                    "recording the nodes' disks was not committed within {} s; retry",
+                    SETTLE_MAX.as_secs()
+                ))
+            })?
             .map_err(change_failed)?;
         tracing::info!("recorded the data directories of {}", said.join(", "));
         Ok(())

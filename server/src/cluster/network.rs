@@ -27,7 +27,7 @@ use pb::raft_service_client::RaftServiceClient;
 pub struct Network {
     pub tls: Option<ClientTlsConfig>,
     /// The disks peers answered from, for the leader to record.
-    pub heard: std::sync::Arc<super::disks::Heard>,
+    pub heard: std::sync::Arc<disks::Heard>,
 }
 
 impl Network {
@@ -118,7 +118,7 @@ pub struct Peer {
     /// The disk the peer is known by: as recorded in the membership, or
     /// else the first it answered from in this replication.
     disk: Option<DiskId>,
-    heard: std::sync::Arc<super::disks::Heard>,
+    heard: std::sync::Arc<disks::Heard>,
     /// Whether the peer was seen answering from another disk.
     replaced: bool,
     /// The last entry the peer has answered it holds, in this replication.
