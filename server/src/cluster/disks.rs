@@ -82,8 +82,9 @@ pub fn refusal(s: &Status) -> Option<DiskId> {
     read(s.metadata(), DISK_HEADER)
 }
 
-/// The disk each peer last answered from (in a call it answered, never in
-/// a refusal), for [`Node::record_disks`](super::Node::record_disks).
+/// The disk each peer whose disk was not yet known answered from (in a
+/// call it answered, never in a refusal), the last one heard, for
+/// [`Node::record_disks`](super::Node::record_disks).
 #[derive(Default)]
 pub struct Heard {
     disks: Mutex<BTreeMap<NodeId, DiskId>>,

@@ -84,6 +84,12 @@ fn change_failed(e: RaftError<NodeId, ClientWriteError<NodeId, ClusterNode>>) ->
     }
 }
 
+/// Whether the membership is settled: applied here, and not joint.
+fn settled(m: &openraft::RaftMetrics<NodeId, ClusterNode>) -> bool {
+    m.last_applied.as_ref() >= m.membership_config.log_id().as_ref()
+        && m.membership_config.membership().get_joint_config().len() == 1
+}
+
 /// What a membership change needs to know of the current one.
 struct Current {
     voters: BTreeSet<NodeId>,
@@ -109,8 +115,7 @@ impl Node {
             {
                 let m = metrics.borrow_and_update();
                 let membership = m.membership_config.membership();
-                let committed = m.last_applied.as_ref() >= m.membership_config.log_id().as_ref();
-                if committed && membership.get_joint_config().len() == 1 {
+                if settled(&m) {
                     return Ok(Current {
                         voters: membership.voter_ids().collect(),
                         nodes: membership.nodes().map(|(id, n)| (*id, n.clone())).collect(),
@@ -373,15 +378,15 @@ impl Node {
 
     /// The nodes whose disk this leader can record now, with it.
     fn disks_to_record(&self) -> Option<BTreeMap<NodeId, ClusterNode>> {
-        let m = self.raft.metrics();
-        let m = m.borrow();
-        let leading = m.state == openraft::ServerState::Leader && m.current_leader == Some(self.id);
-        let membership = m.membership_config.membership();
-        let settled = m.last_applied.as_ref() >= m.membership_config.log_id().as_ref()
-            && membership.get_joint_config().len() == 1;
-        if !leading || !settled {
+        if !self.is_leader() {
             return None;
         }
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        if !settled(&m) {
+            return None;
+        }
+        let membership = m.membership_config.membership();
         let nodes: BTreeMap<NodeId, ClusterNode> = membership
             .nodes()
             .filter(|(_, n)| n.disk.is_none())

@@ -195,14 +195,16 @@ impl Peer {
         r
     }
 
-    /// The peer's answer, once what it says of its disk is taken in: the
-    /// first disk heard is the one it is known by from then on.
+    /// The peer's answer, once what it says of its disk is taken in while
+    /// its disk is not known: the first disk heard is the one it is known
+    /// by from then on (an answer from another one is a refusal), so later
+    /// answers are not read for it.
     fn answered<T>(&mut self, answer: tonic::Response<T>) -> T {
-        if let Some(d) = disks::read(answer.metadata(), disks::DISK_HEADER) {
-            if self.disk.is_none() {
+        if self.disk.is_none() {
+            if let Some(d) = disks::read(answer.metadata(), disks::DISK_HEADER) {
                 self.disk = Some(d);
+                self.heard.heard(self.target, d);
             }
-            self.heard.heard(self.target, d);
         }
         answer.into_inner()
     }
