@@ -185,7 +185,7 @@ pub(crate) fn cascade_without(
             if breached == 0 {
                 return;
             }
-            t.add(book, &now, &f);
+            t.add(book, &f);
             if breached >= 2 {
                 breached_two[p] = true;
             }
@@ -196,6 +196,7 @@ pub(crate) fn cascade_without(
             closed_by[p] += f.accounts.iter().map(|a| a.closed()).sum::<f64>();
             engine::apply(book, &mut pos, p, &f);
         })?;
+        t.close(&now);
         newly.sort_by(|a, b| book.participants[*a].cmp(&book.participants[*b]));
         let sold: Vec<(usize, f64)> = (0..book.assets.len())
             .filter(|a| !t.asset_sold_qty[*a].is_zero())

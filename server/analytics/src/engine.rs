@@ -113,6 +113,8 @@ pub struct Figures {
     pub seized: Vec<f64>,
     /// The participant's first line in `book.lines`.
     pub first_line: usize,
+    /// How many of `accounts` are breached.
+    pub breached: usize,
 }
 
 impl Figures {
@@ -135,7 +137,7 @@ impl Figures {
     }
 
     pub fn breached_venues(&self) -> usize {
-        self.accounts.iter().filter(|a| a.breached()).count()
+        self.breached
     }
 
     /// Under water on Interlock's view while every venue sees it healthy.
@@ -218,6 +220,7 @@ pub fn figures(
     out.eco_numerator = 0.0;
     out.owned_value = 0.0;
     out.debt = 0.0;
+    out.breached = 0;
     out.accounts.clear();
     for &a in &s.touched {
         s.owned[a as usize] = 0.0;
@@ -310,6 +313,7 @@ pub fn figures(
             bad_debt: 0.0,
         };
         if f.breached() {
+            out.breached += 1;
             // Only now the collateral, line by line, for the venue's rule.
             s.collateral.clear();
             s.collateral_lines.clear();
@@ -433,6 +437,13 @@ impl TopN {
 }
 
 /// Sums per venue and per asset of one round.
+///
+/// A pass adds only quantities ([`RoundTotals::add`]); the values and the
+/// per-asset sums are made from them once, when the round closes
+/// ([`RoundTotals::close`]): a round's prices are the same for every
+/// participant, so Σ q·P is (Σ q)·P, and an asset's sales are the exact
+/// sum of its venues'. One fixed-point addition per seized line instead of
+/// four.
 #[derive(Debug, Clone)]
 pub struct RoundTotals {
     pub venue_breached: Vec<u64>,
@@ -441,7 +452,9 @@ pub struct RoundTotals {
     pub venue_bad_debt: Vec<Total>,
     /// Per venue × asset.
     pub venue_seized_qty: Vec<Total>,
+    /// Per venue × asset, at the round's prices: made by `close`.
     pub venue_seized_value: Vec<Total>,
+    /// Per asset: made by `close`.
     pub asset_sold_qty: Vec<Total>,
     pub asset_sold_value: Vec<Total>,
     pub breached_any: u64,
@@ -451,7 +464,10 @@ pub struct RoundTotals {
 
 impl RoundTotals {
     pub fn new(book: &Book) -> RoundTotals {
-        let (nv, na) = (book.venues.len(), book.assets.len());
+        RoundTotals::sized(book.venues.len(), book.assets.len())
+    }
+
+    fn sized(nv: usize, na: usize) -> RoundTotals {
         RoundTotals {
             venue_breached: vec![0; nv],
             venue_debt_at_risk: vec![Total::default(); nv],
@@ -467,18 +483,26 @@ impl RoundTotals {
         }
     }
 
-    /// Adds a participant's figures.
-    pub fn add(&mut self, book: &Book, prices: &[f64], f: &Figures) {
+    /// Adds a participant's figures (its quantities: the values and the
+    /// per-asset sums wait for [`RoundTotals::close`]).
+    pub fn add(&mut self, book: &Book, f: &Figures) {
         let na = book.assets.len();
         let breached = f.breached_venues();
-        self.breached_any += u64::from(breached >= 1);
+        if breached == 0 {
+            return;
+        }
+        self.breached_any += 1;
         self.breached_two += u64::from(breached >= 2);
         for a in f.accounts.iter().filter(|a| a.breached()) {
             let v = a.venue as usize;
             self.venue_breached[v] += 1;
             self.venue_debt_at_risk[v].add(a.debt);
-            self.venue_repaid[v].add(a.repaid);
-            self.venue_bad_debt[v].add(a.bad_debt);
+            if a.repaid != 0.0 {
+                self.venue_repaid[v].add(a.repaid);
+            }
+            if a.bad_debt != 0.0 {
+                self.venue_bad_debt[v].add(a.bad_debt);
+            }
             if a.closed() > 0.0 {
                 self.accounts_liquidated += 1;
             }
@@ -488,10 +512,29 @@ impl RoundTotals {
                 if q > 0.0 {
                     let asset = book.lines[li].asset as usize;
                     self.venue_seized_qty[v * na + asset].add(q);
-                    self.venue_seized_value[v * na + asset].add(q * prices[asset]);
-                    self.asset_sold_qty[asset].add(q);
-                    self.asset_sold_value[asset].add(q * prices[asset]);
                 }
+            }
+        }
+    }
+
+    /// Ends a round at its `prices`: the seized values per venue and asset,
+    /// and per asset the sales (the exact sums of its venues' totals).
+    /// Before it, only quantities and debts are summed.
+    pub fn close(&mut self, prices: &[f64]) {
+        let na = self.asset_sold_qty.len();
+        debug_assert!(prices.len() == na, "a price per asset");
+        self.asset_sold_qty.fill(Total::default());
+        self.asset_sold_value.fill(Total::default());
+        for v in 0..self.venue_breached.len() {
+            for (a, price) in prices.iter().enumerate() {
+                let q = self.venue_seized_qty[v * na + a];
+                if q.is_zero() {
+                    continue;
+                }
+                let value = Total::of(q.value() * price);
+                self.venue_seized_value[v * na + a] = value;
+                self.asset_sold_qty[a].merge(q);
+                self.asset_sold_value[a].merge(value);
             }
         }
     }
@@ -510,7 +553,8 @@ impl RoundTotals {
         t
     }
 
-    /// Adds another round's sums (a cascade's totals).
+    /// Adds another round's sums (a cascade's totals), each round closed
+    /// at its own prices first (the sum is never closed again).
     pub fn merge(&mut self, o: &RoundTotals) {
         let pairs = |a: &mut Vec<Total>, b: &Vec<Total>| {
             a.iter_mut().zip(b).for_each(|(x, y)| x.merge(*y));
@@ -534,7 +578,31 @@ impl RoundTotals {
 
 #[cfg(test)]
 mod tests {
-    use super::AccountFigures;
+    use super::{AccountFigures, RoundTotals, Total};
+
+    /// A round's values are its quantities at its prices, an asset's sales
+    /// the sum of its venues', and closing twice changes nothing.
+    #[test]
+    fn a_round_closes_into_values_and_per_asset_sums() {
+        // Two venues, two assets.
+        let mut t = RoundTotals::sized(2, 2);
+        t.venue_seized_qty[0].add(1.5);
+        t.venue_seized_qty[0].add(0.25);
+        t.venue_seized_qty[1].add(3.0);
+        t.venue_seized_qty[2].add(2.0);
+        let prices = [2000.0, 10.0];
+        t.close(&prices);
+        t.close(&prices);
+        let v = |x: Total| x.value();
+        assert_eq!(v(t.venue_seized_value[0]), 3500.0);
+        assert_eq!(v(t.venue_seized_value[1]), 30.0);
+        assert_eq!(v(t.venue_seized_value[2]), 4000.0);
+        assert!(t.venue_seized_value[3].is_zero());
+        assert_eq!(v(t.asset_sold_qty[0]), 3.75);
+        assert_eq!(v(t.asset_sold_qty[1]), 3.0);
+        assert_eq!(v(t.asset_sold_value[0]), 7500.0);
+        assert_eq!(v(t.asset_sold_value[1]), 30.0);
+    }
 
     /// Deciding a breach without dividing agrees with HF^claim < 1 on
     /// every case, the rounding edges included.

@@ -143,7 +143,7 @@ pub fn stress(
     let mut watched: Vec<Option<u32>> = vec![None; req.watch.len()];
     engine::each_participant(book, cancelled, |p| {
         engine::figures(book, None, p, prices, &mut scratch, &mut f);
-        totals.add(book, &now, &f);
+        totals.add(book, &f);
         if f.shortfall() > 0.0 || f.breached_venues() > 0 {
             worst.offer(book, f.shortfall(), p);
         }
@@ -176,6 +176,7 @@ pub fn stress(
             }
         }
     })?;
+    totals.close(&now);
     let mut shown: Vec<usize> = worst.rows().iter().map(|r| r.1).collect();
     for p in asked {
         if !shown.contains(&p) {
