@@ -496,7 +496,7 @@ mod tests {
         }
     }
 
-    fn remembered(venue: &str, order: &str) -> (Key, Remembered) {
+    pub(super) fn remembered(venue: &str, order: &str) -> (Key, Remembered) {
         let (v, r) = (VenueId::new(venue).unwrap(), request(order, "1"));
         (
             Key::of(&v, &r.order_id),
@@ -505,10 +505,6 @@ mod tests {
     }
 
     const CAP: usize = 1000;
-
-    pub(super) fn remembered_pub() -> (Key, Remembered) {
-        remembered("v", "o")
-    }
 
     #[test]
     fn finds_by_key_forgets_oldest_first_and_refuses_duplicates() {
@@ -738,7 +734,7 @@ mod churn {
         };
         let cap = var("CAP", records_for(1 << 30));
         let rounds = var("ROUNDS", 50);
-        let (_, r) = super::tests::remembered_pub();
+        let (_, r) = super::tests::remembered("v", "o");
         let mut t = IdempotencyTable::default();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let (mut longest, mut at, mut over_1ms) = (std::time::Duration::ZERO, 0, 0);
